@@ -1,0 +1,342 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { ConfigError, loadConfig, type LoadConfigOptions } from '../../src/config/index.js';
+
+const SHIPPED = fileURLToPath(new URL('../../config/broker.json', import.meta.url));
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'warren-config-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes `content` (JSON-encoded unless a string) into the temp dir and returns its path. */
+function write(name: string, content: unknown): string {
+  const file = join(dir, name);
+  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  return file;
+}
+
+function configError(options: LoadConfigOptions): ConfigError {
+  try {
+    loadConfig(options);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected loadConfig to throw a ConfigError');
+}
+
+/** A full `rabbitmqctl export_definitions` / management API export, as RabbitMQ 3.13 writes it. */
+const RABBITMQ_EXPORT = {
+  rabbit_version: '3.13.7',
+  rabbitmq_version: '3.13.7',
+  product_name: 'RabbitMQ',
+  product_version: '3.13.7',
+  rabbitmq_definition_format: 'cluster',
+  original_cluster_name: 'rabbit@mq-1',
+  explanation: "Definitions of cluster 'rabbit@mq-1'",
+  users: [
+    {
+      name: 'guest',
+      password_hash: 'fIkEZt6PCkcBXHIEpaG4GEeW/WDN9iHQJKS23eCX6v8vrvnQ',
+      hashing_algorithm: 'rabbit_password_hashing_sha256',
+      tags: ['administrator'],
+      limits: {},
+    },
+  ],
+  vhosts: [{ name: '/', description: 'Default virtual host', tags: [], metadata: { description: 'Default virtual host', tags: [] }, default_queue_type: 'classic' }],
+  permissions: [{ user: 'guest', vhost: '/', configure: '.*', write: '.*', read: '.*' }],
+  topic_permissions: [{ user: 'guest', vhost: '/', exchange: 'orders', write: '.*', read: '.*' }],
+  parameters: [{ vhost: '/', component: 'shovel', name: 'move', value: { 'src-queue': 'a', 'dest-queue': 'b' } }],
+  global_parameters: [{ name: 'cluster_name', value: 'rabbit@mq-1' }],
+  policies: [{ vhost: '/', name: 'ttl', pattern: '^orders', 'apply-to': 'queues', definition: { 'message-ttl': 60000 }, priority: 0 }],
+  queues: [
+    { name: 'orders.created', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'classic', 'x-max-length': 1000 } },
+    { name: 'orders.audit', vhost: '/', type: 'classic', durable: false, auto_delete: true, arguments: {} },
+  ],
+  exchanges: [
+    { name: 'orders', vhost: '/', type: 'topic', durable: true, auto_delete: false, internal: false, arguments: { 'alternate-exchange': 'orders.unrouted' } },
+    // rabbitmqctl's export has no `internal` key.
+    { name: 'orders.unrouted', vhost: '/', type: 'fanout', durable: true, auto_delete: false, arguments: {} },
+  ],
+  bindings: [
+    { source: 'orders', vhost: '/', destination: 'orders.created', destination_type: 'queue', routing_key: 'order.created.#', arguments: {} },
+    { source: 'orders', vhost: '/', destination: 'orders.audit', destination_type: 'queue', routing_key: '#', arguments: [] },
+  ],
+};
+
+test('config - defaults apply when no file is given', () => {
+  const { config, warnings } = loadConfig({});
+  expect(config).toEqual({
+    server: { host: '127.0.0.1', port: 5680, path: '/ws', maxMessageBytes: 1048576, heartbeatMs: 30000, highWaterBytes: 1048576 },
+    storage: { dataDir: './data', sync: 'always' },
+    log: { level: 'info' },
+    users: [],
+    definitions: { exchanges: [], queues: [], bindings: [] },
+  });
+  expect(warnings).toEqual([]);
+});
+
+test('config - each load returns its own objects', () => {
+  const first = loadConfig({}).config;
+  first.users.push({ username: 'x', password: 'y' });
+  first.server.port = 1;
+  expect(loadConfig({}).config.users).toEqual([]);
+  expect(loadConfig({}).config.server.port).toBe(5680);
+});
+
+test('config - the file overrides the defaults field by field', () => {
+  const file = write('broker.json', {
+    server: { port: 6000, heartbeatMs: 0 },
+    storage: { sync: 'none' },
+    log: { level: 'debug' },
+    users: [{ username: 'alice', password: 'secret' }],
+  });
+  const { config } = loadConfig({ configFile: file });
+  expect(config.server).toEqual({ host: '127.0.0.1', port: 6000, path: '/ws', maxMessageBytes: 1048576, heartbeatMs: 0, highWaterBytes: 1048576 });
+  expect(config.storage).toEqual({ dataDir: './data', sync: 'none' });
+  expect(config.log.level).toBe('debug');
+  expect(config.users).toEqual([{ username: 'alice', password: 'secret' }]);
+});
+
+test('config - an empty object is a valid file', () => {
+  expect(loadConfig({ configFile: write('broker.json', {}) }).config).toEqual(loadConfig({}).config);
+});
+
+test('config - overrides beat the file, and undefined overrides change nothing', () => {
+  const file = write('broker.json', { server: { host: '0.0.0.0', port: 6000 }, storage: { dataDir: '/var/lib/warren' }, log: { level: 'warn' } });
+  const { config } = loadConfig({ configFile: file, overrides: { port: 0, logLevel: 'silent', host: undefined } });
+  expect(config.server.host).toBe('0.0.0.0');
+  expect(config.server.port).toBe(0);
+  expect(config.storage.dataDir).toBe('/var/lib/warren');
+  expect(config.log.level).toBe('silent');
+
+  const flags = loadConfig({ configFile: file, overrides: { host: '::1', dataDir: '/tmp/w' } }).config;
+  expect(flags.server.host).toBe('::1');
+  expect(flags.storage.dataDir).toBe('/tmp/w');
+  expect(flags.server.port).toBe(6000);
+});
+
+test('config - the shipped config/broker.json loads with the notification topology', () => {
+  const { config, warnings } = loadConfig({ configFile: SHIPPED });
+  expect(warnings).toEqual([]);
+  expect(config.server).toMatchObject({ host: '127.0.0.1', port: 5680 });
+  expect(config.storage.dataDir).toBe('./data');
+  expect(config.log.level).toBe('info');
+  const { exchanges, queues, bindings } = config.definitions;
+  expect(exchanges).toEqual([
+    { name: 'notifications', type: 'topic', durable: true, autoDelete: false, internal: false, arguments: {} },
+    { name: 'notifications.dlx', type: 'fanout', durable: true, autoDelete: false, internal: false, arguments: {} },
+  ]);
+  expect(queues.map((q) => q.name)).toEqual(['email', 'sms', 'push', 'notifications.dead']);
+  for (const name of ['email', 'sms', 'push']) {
+    const queue = queues.find((q) => q.name === name);
+    expect(queue).toEqual({ name, durable: true, autoDelete: false, arguments: { 'x-dead-letter-exchange': 'notifications.dlx' } });
+  }
+  expect(bindings.map((b) => [b.source, b.routingKey, b.destination, b.destinationType])).toEqual([
+    ['notifications', '*.*.email', 'email', 'queue'],
+    ['notifications', '*.*.sms', 'sms', 'queue'],
+    ['notifications', '*.*.push', 'push', 'queue'],
+    ['notifications.dlx', '', 'notifications.dead', 'queue'],
+  ]);
+});
+
+test('config - a real RabbitMQ export loads as a definitions file, with warnings for what is ignored', () => {
+  const file = write('definitions.json', RABBITMQ_EXPORT);
+  const { config, warnings } = loadConfig({ definitionsFile: file });
+  expect(config.definitions.queues).toEqual([
+    // x-queue-type "classic" carries no information in Warren and is dropped.
+    { name: 'orders.created', durable: true, autoDelete: false, arguments: { 'x-max-length': 1000 } },
+    { name: 'orders.audit', durable: false, autoDelete: true, arguments: {} },
+  ]);
+  expect(config.definitions.exchanges).toEqual([
+    { name: 'orders', type: 'topic', durable: true, autoDelete: false, internal: false, arguments: { 'alternate-exchange': 'orders.unrouted' } },
+    { name: 'orders.unrouted', type: 'fanout', durable: true, autoDelete: false, internal: false, arguments: {} },
+  ]);
+  expect(config.definitions.bindings).toEqual([
+    { source: 'orders', destination: 'orders.created', destinationType: 'queue', routingKey: 'order.created.#', arguments: {} },
+    { source: 'orders', destination: 'orders.audit', destinationType: 'queue', routingKey: '#', arguments: {} },
+  ]);
+  expect(warnings).toHaveLength(3);
+  expect(warnings[0]).toMatch(new RegExp(`^${escape(file)}: users: 1 user and their permissions ignored`));
+  expect(warnings[1]).toMatch(new RegExp(`^${escape(file)}: policies: 1 policy ignored`));
+  expect(warnings[2]).toMatch(new RegExp(`^${escape(file)}: parameters: 1 runtime parameter ignored`));
+});
+
+test('config - the same export loads unchanged inside the config file', () => {
+  const file = write('broker.json', { definitions: RABBITMQ_EXPORT });
+  const { config, warnings } = loadConfig({ configFile: file });
+  expect(config.definitions.queues.map((q) => q.name)).toEqual(['orders.created', 'orders.audit']);
+  expect(warnings[1]).toBe(
+    `${file}: definitions.policies: 1 policy ignored; Warren has no policies, so set the equivalent arguments (x-message-ttl, x-dead-letter-exchange, ...) on each queue instead`,
+  );
+});
+
+test('config - a per-vhost management export without vhost fields means vhost "/"', () => {
+  const file = write('vhost.json', {
+    rabbit_version: '3.8.9',
+    parameters: [],
+    policies: [],
+    queues: [{ name: 'q', durable: true, auto_delete: false, arguments: {} }],
+    exchanges: [{ name: 'x', type: 'direct', durable: true, auto_delete: false, internal: false, arguments: {} }],
+    bindings: [{ source: 'x', destination: 'q', destination_type: 'queue', routing_key: 'k', arguments: {} }],
+  });
+  const { config, warnings } = loadConfig({ definitionsFile: file });
+  expect(warnings).toEqual([]);
+  expect(config.definitions.bindings).toEqual([{ source: 'x', destination: 'q', destinationType: 'queue', routingKey: 'k', arguments: {} }]);
+});
+
+test('config - hand-written definitions take the protocol defaults', () => {
+  const file = write('broker.json', {
+    definitions: { exchanges: [{ name: 'x', type: 'headers' }], queues: [{ name: 'q' }], bindings: [{ source: 'x', destination: 'q' }] },
+  });
+  expect(loadConfig({ configFile: file }).config.definitions).toEqual({
+    exchanges: [{ name: 'x', type: 'headers', durable: true, autoDelete: false, internal: false, arguments: {} }],
+    queues: [{ name: 'q', durable: true, autoDelete: false, arguments: {} }],
+    bindings: [{ source: 'x', destination: 'q', destinationType: 'queue', routingKey: '', arguments: {} }],
+  });
+});
+
+test('config - definitions from the config file come first, then the definitions file', () => {
+  const configFile = write('broker.json', {
+    definitions: { exchanges: [{ name: 'a', type: 'fanout' }], queues: [{ name: 'qa' }], bindings: [{ source: 'a', destination: 'qa' }] },
+  });
+  const definitionsFile = write('definitions.json', {
+    exchanges: [{ name: 'b', type: 'direct' }],
+    queues: [{ name: 'qb' }],
+    bindings: [{ source: 'b', destination: 'qb', routing_key: 'k' }],
+  });
+  const { definitions } = loadConfig({ configFile, definitionsFile }).config;
+  expect(definitions.exchanges.map((e) => e.name)).toEqual(['a', 'b']);
+  expect(definitions.queues.map((q) => q.name)).toEqual(['qa', 'qb']);
+  expect(definitions.bindings.map((b) => b.source)).toEqual(['a', 'b']);
+});
+
+test('config - an unknown top-level key in definitions is a warning, not an error', () => {
+  const file = write('definitions.json', { queues: [], exchange: [] });
+  expect(loadConfig({ definitionsFile: file }).warnings).toEqual([`${file}: unknown field "exchange" ignored`]);
+});
+
+test('config - a missing file is a ConfigError naming it', () => {
+  const file = join(dir, 'nope.json');
+  const error = configError({ configFile: file });
+  expect(error.name).toBe('ConfigError');
+  expect(error.message).toBe(`${file}: cannot read the file: no such file (looked for ${file})`);
+  expect(configError({ definitionsFile: dir }).message).toBe(`${dir}: cannot read the file: it is a directory, not a file`);
+});
+
+test('config - bad JSON is a ConfigError with the position', () => {
+  const file = write('broker.json', '{\n  "server": {\n    "port": 5680,\n  }\n}\n');
+  const error = configError({ configFile: file });
+  expect(error.message).toMatch(new RegExp(`^${escape(file)}: invalid JSON: .*position 36`));
+  expect(error.message).toMatch(/line 4,? column 3/);
+  expect(configError({ configFile: write('empty.json', '  \n') }).message).toMatch(/empty\.json: the file is empty/);
+});
+
+test('config - a wrong type names the JSON path and the value', () => {
+  const file = write('broker.json', { server: { port: 'abc' } });
+  expect(configError({ configFile: file }).message).toBe(`${file}: server.port must be an integer from 0 to 65535 (got "abc")`);
+  const range = write('range.json', { server: { port: 70000, maxMessageBytes: 10, path: 'ws' }, storage: { sync: 'sometimes' } });
+  expect(configError({ configFile: range }).problems).toEqual([
+    `${range}: server.port must be an integer from 0 to 65535 (got 70000)`,
+    `${range}: server.path must be a path starting with "/" (got "ws")`,
+    `${range}: server.maxMessageBytes must be an integer >= 1024 (bytes) (got 10)`,
+    `${range}: storage.sync must be one of always, none (got "sometimes")`,
+  ]);
+  expect(configError({ configFile: write('array.json', []) }).message).toMatch(/array\.json: the top level must be an object \(got an empty array\)$/);
+});
+
+test('config - an unknown field names its section and the known fields', () => {
+  const file = write('broker.json', { server: { prot: 1 }, colour: 'blue' });
+  expect(configError({ configFile: file }).problems).toEqual([
+    `${file}: unknown field "colour" (known fields: server, storage, log, users, definitions)`,
+    `${file}: server: unknown field "prot" (known fields: host, port, path, maxMessageBytes, heartbeatMs, highWaterBytes)`,
+  ]);
+});
+
+test('config - a vhost other than "/" is refused with its path', () => {
+  const file = write('broker.json', {
+    definitions: { queues: [{ name: 'a', vhost: '/' }, { name: 'b' }, { name: 'c', vhost: 'prod' }], bindings: [{ source: 'x', destination: 'a', vhost: 'prod' }] },
+  });
+  expect(configError({ configFile: file }).problems).toEqual([
+    `${file}: definitions.queues[2].vhost: vhost "prod" is not supported; Warren has only vhost "/"`,
+    `${file}: definitions.bindings[0].vhost: vhost "prod" is not supported; Warren has only vhost "/"`,
+  ]);
+});
+
+test('config - quorum and stream queues are refused, by type or by x-queue-type', () => {
+  const file = write('definitions.json', {
+    queues: [
+      { name: 'q1', vhost: '/', type: 'quorum', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'quorum' } },
+      { name: 's1', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'stream' } },
+    ],
+  });
+  expect(configError({ definitionsFile: file }).problems).toEqual([
+    `${file}: queues[0].type: queue type "quorum" is not supported; Warren has only classic queues (remove it or use "classic")`,
+    `${file}: queues[0].arguments["x-queue-type"]: queue type "quorum" is not supported; Warren has only classic queues (remove it or use "classic")`,
+    `${file}: queues[1].arguments["x-queue-type"]: queue type "stream" is not supported; Warren has only classic queues (remove it or use "classic")`,
+  ]);
+});
+
+test('config - an exchange type Warren lacks is refused with the ones it has', () => {
+  const file = write('broker.json', { definitions: { exchanges: [{ name: 'delayed', vhost: '/', type: 'x-delayed-message', durable: true }] } });
+  expect(configError({ configFile: file }).message).toBe(
+    `${file}: definitions.exchanges[0].type must be one of direct, fanout, topic, headers (got "x-delayed-message")`,
+  );
+});
+
+test('config - reserved, empty and missing names are refused', () => {
+  const file = write('broker.json', {
+    definitions: {
+      exchanges: [{ name: 'amq.mine', type: 'direct' }, { type: 'topic' }],
+      queues: [{ name: '' }],
+      bindings: [{ source: '', destination: 'q', destination_type: 'topic' }],
+    },
+  });
+  expect(configError({ configFile: file }).problems).toEqual([
+    `${file}: definitions.queues[0].name must be a name of 1 to 255 UTF-8 bytes not starting with "amq." (reserved) (got "")`,
+    `${file}: definitions.exchanges[0].name must be a name of 1 to 255 UTF-8 bytes not starting with "amq." (reserved) (got "amq.mine")`,
+    `${file}: definitions.exchanges[1]: missing required field "name"`,
+    `${file}: definitions.bindings[0].source must be an exchange name of 1 to 255 UTF-8 bytes (the default exchange "" cannot be bound) (got "")`,
+    `${file}: definitions.bindings[0].destination_type must be one of queue, exchange (got "topic")`,
+  ]);
+});
+
+test('config - users must be complete and unique', () => {
+  const file = write('broker.json', { users: [{ username: 'alice', password: 'a' }, { username: 'alice', password: 'b' }] });
+  expect(configError({ configFile: file }).message).toBe(`${file}: users[1].username: user "alice" is already defined at users[0]`);
+  const missing = write('missing.json', { users: [{ username: 'bob' }] });
+  expect(configError({ configFile: missing }).message).toBe(`${missing}: users[0]: missing required field "password"`);
+});
+
+test('config - bad overrides are refused by flag name', () => {
+  expect(configError({ overrides: { port: 70000, logLevel: 'loud' as never, host: '' } }).problems).toEqual([
+    '--host must be a non-empty host name or IP address (got "")',
+    '--port must be an integer from 0 to 65535 (got 70000)',
+    '--log-level must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+  ]);
+  expect(configError({ overrides: { port: Number.NaN } }).message).toBe('--port must be an integer from 0 to 65535 (got NaN)');
+});
+
+test('config - every problem in every source is reported at once, one per line', () => {
+  const configFile = write('broker.json', { server: { port: -1, host: 7 }, log: { level: 'verbose' } });
+  const definitionsFile = join(dir, 'missing.json');
+  const error = configError({ configFile, definitionsFile, overrides: { port: 1.5 } });
+  expect(error.message.split('\n')).toEqual([
+    `${configFile}: server.host must be a non-empty host name or IP address (got 7)`,
+    `${configFile}: server.port must be an integer from 0 to 65535 (got -1)`,
+    `${configFile}: log.level must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")`,
+    `${definitionsFile}: cannot read the file: no such file (looked for ${definitionsFile})`,
+    '--port must be an integer from 0 to 65535 (got 1.5)',
+  ]);
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

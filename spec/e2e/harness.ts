@@ -1,0 +1,166 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+export interface RunningBroker {
+  url: string;
+  port: number;
+  process: ChildProcess;
+  /** Every log line the broker printed so far. */
+  logs: Record<string, unknown>[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** Starts the built CLI on a free port with `config` (merged into a temp config file). */
+export async function startBroker(config: Record<string, unknown> = {}, extraArgs: string[] = []): Promise<RunningBroker> {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-e2e-'));
+  const configFile = join(dir, 'broker.json');
+  writeFileSync(configFile, JSON.stringify(config));
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', join(dir, 'data'), '--config', configFile, '--log-level', 'info', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const listening = new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry.msg === 'listening') resolve(entry.port as number);
+      } catch {
+        logs.push({ text: line });
+      }
+    });
+    exited.then((code) => reject(new Error(`broker exited with ${code} before listening: ${stderr}`)));
+  });
+  const port = await listening;
+  return {
+    url: `ws://127.0.0.1:${port}/ws`,
+    port,
+    process: child,
+    logs,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal);
+      const code = await exited;
+      running.delete(child);
+      return code;
+    },
+  };
+}
+
+/** Runs the CLI to completion and returns its exit code and output. */
+export function runCli(args: string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      running.delete(child);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export type Frame = Record<string, unknown>;
+
+/** A bare WebSocket peer that records every frame the broker sends, array batches flattened. */
+export class RawClient {
+  readonly frames: Frame[] = [];
+  closeCode: number | undefined;
+  private waiters: (() => void)[] = [];
+  private nextId = 1;
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      const parsed = JSON.parse(data.toString()) as Frame | Frame[];
+      for (const frame of Array.isArray(parsed) ? parsed : [parsed]) this.frames.push(frame);
+      this.wake();
+    });
+    socket.on('close', (code) => {
+      this.closeCode = code;
+      this.wake();
+    });
+  }
+
+  static async open(url: string, protocols?: string[]): Promise<RawClient> {
+    const socket = new WebSocket(url, protocols);
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    return new RawClient(socket);
+  }
+
+  /** Opens and sends `connect`. */
+  static async connected(url: string): Promise<RawClient> {
+    const client = await RawClient.open(url);
+    await client.request({ op: 'connect', version: 1 });
+    return client;
+  }
+
+  send(frame: unknown): void {
+    this.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** Sends a request with a fresh id and waits for its reply. */
+  async request(frame: Frame): Promise<Frame> {
+    const id = this.nextId++;
+    this.send({ ...frame, id });
+    return this.waitFor((reply) => reply.id === id && (reply.op === 'ok' || reply.op === 'error'));
+  }
+
+  /** Waits until a frame matching `predicate` has arrived (searching all frames so far) and returns it. */
+  async waitFor(predicate: (frame: Frame) => boolean, timeoutMs = 5000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.frames.find(predicate);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`timed out; frames so far: ${JSON.stringify(this.frames).slice(0, 2000)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 50);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async waitForClose(timeoutMs = 5000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.closeCode === undefined) {
+      if (Date.now() > deadline) throw new Error('socket did not close');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return this.closeCode;
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}

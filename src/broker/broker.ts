@@ -1,0 +1,326 @@
+import type { Connection } from './connection.js';
+import { deadLetteredCopy, isDeathCycle, type DeathReason } from './dead-letter.js';
+import { accessRefused, BrokerError, notFound, preconditionFailed, resourceLocked } from './errors.js';
+import { Exchange, type Binding } from './exchange.js';
+import { jsonEqual } from './json-equal.js';
+import { EnqueueResult, Queue, type QueueHost } from './queue.js';
+import type { MessageStore, StoredBinding } from './store-port.js';
+import { systemClock, type Clock, type ExchangeOptions, type ExchangeType, type Message, type QueueOptions } from './types.js';
+
+/** Bits of a publish's outcome (docs/protocol.md, "Publishing and confirms"). */
+export const ROUTED = 1;
+/** A queue with `reject-publish` overflow refused the message: the confirm is negative. */
+export const REJECTED = 2;
+/** The message went to the store: its confirm waits for `store.sync()`. */
+export const PERSISTED = 4;
+
+export interface QueueDeclareResult {
+  queue: string;
+  messageCount: number;
+  consumerCount: number;
+}
+
+const BUILT_IN_EXCHANGES: [string, ExchangeType][] = [
+  ['', 'direct'],
+  ['amq.direct', 'direct'],
+  ['amq.fanout', 'fanout'],
+  ['amq.topic', 'topic'],
+  ['amq.headers', 'headers'],
+];
+
+/**
+ * The broker's model: exchanges, bindings, queues and routing. No sockets, no JSON, no timers of
+ * its own; every rule of docs/protocol.md is here and testable without I/O.
+ */
+export class Broker implements QueueHost {
+  private readonly exchanges = new Map<string, Exchange>();
+  private readonly queues = new Map<string, Queue>();
+  private seq = 0;
+  private routeEpoch = 0;
+
+  private constructor(
+    readonly store: MessageStore,
+    readonly clock: Clock,
+  ) {
+    const builtIn: ExchangeOptions = { durable: true, autoDelete: false, internal: false, arguments: {} };
+    for (const [name, type] of BUILT_IN_EXCHANGES) this.exchanges.set(name, new Exchange(name, type, builtIn));
+  }
+
+  /** A broker with the durable state the store recovers. */
+  static async open(store: MessageStore, clock: Clock = systemClock): Promise<Broker> {
+    const broker = new Broker(store, clock);
+    const state = await store.recover();
+    for (const { name, type, options } of state.exchanges) broker.exchanges.set(name, new Exchange(name, type, options));
+    for (const { name, options } of state.queues) broker.queues.set(name, new Queue(name, options, null, broker));
+    for (const binding of state.bindings) {
+      const source = broker.exchanges.get(binding.source);
+      const destination = binding.destinationType === 'queue' ? broker.queues.get(binding.destination) : broker.exchanges.get(binding.destination);
+      if (source && destination) broker.link(source, destination, binding.routingKey, binding.arguments);
+    }
+    for (const { queue, seq, message } of state.messages) {
+      broker.queues.get(queue)?.restore(message, seq);
+      broker.seq = Math.max(broker.seq, seq);
+    }
+    return broker;
+  }
+
+  // docs/protocol.md, "Requests": exchange.declare
+  declareExchange(name: string, type: ExchangeType | undefined, options: ExchangeOptions, passive: boolean): void {
+    const existing = this.exchanges.get(name);
+    if (passive) {
+      if (!existing) throw notFound(`exchange "${name}"`);
+      return;
+    }
+    if (name === '') throw accessRefused('the default exchange "" always exists and cannot be declared');
+    if (name.startsWith('amq.')) throw accessRefused(`exchange names starting with "amq." are reserved; "${name}" cannot be declared`);
+    if (type === undefined) throw new BrokerError('SYNTAX_ERROR', 'exchange.declare needs a "type" unless it is passive');
+    if (existing) {
+      if (existing.type !== type || !jsonEqual(existing.options, options)) {
+        throw preconditionFailed(
+          `exchange "${name}" already exists as ${describeExchange(existing.type, existing.options)}; redeclare it with the same properties, or delete it first`,
+        );
+      }
+      return;
+    }
+    const alternate = options.arguments['alternate-exchange'];
+    if (alternate !== undefined && typeof alternate !== 'string') {
+      throw preconditionFailed(`exchange argument alternate-exchange must be a string (got ${JSON.stringify(alternate)})`);
+    }
+    this.exchanges.set(name, new Exchange(name, type, options));
+    if (options.durable) this.store.putExchange({ name, type, options });
+  }
+
+  deleteExchange(name: string, ifUnused: boolean): void {
+    if (name === '' || name.startsWith('amq.')) throw accessRefused(`exchange "${name}" is built in and cannot be deleted`);
+    const exchange = this.exchanges.get(name);
+    if (!exchange) return;
+    if (ifUnused && exchange.bindings.length > 0) throw preconditionFailed(`exchange "${name}" has bindings, and ifUnused was set`);
+    this.removeExchange(exchange);
+  }
+
+  bindExchange(destinationName: string, sourceName: string, routingKey: string, args: Record<string, unknown>): void {
+    if (destinationName === '') throw accessRefused('the default exchange "" cannot be bound');
+    const { source, destination } = this.bindingEnds(sourceName, this.exchanges.get(destinationName), `exchange "${destinationName}"`);
+    if (!source.findBinding(destination, routingKey, args)) this.persistBinding(this.link(source, destination, routingKey, args), 'put');
+  }
+
+  unbindExchange(destinationName: string, sourceName: string, routingKey: string, args: Record<string, unknown>): void {
+    this.unlink(this.exchanges.get(sourceName), this.exchanges.get(destinationName), routingKey, args);
+  }
+
+  // docs/protocol.md, "Requests": queue.declare; `owner` is null for definitions loaded at start-up.
+  declareQueue(owner: Connection | null, requestedName: string, options: QueueOptions, passive: boolean): QueueDeclareResult {
+    if (passive) {
+      const queue = this.queueFor(owner, requestedName);
+      queue.touch();
+      return declared(queue);
+    }
+    if (requestedName.startsWith('amq.')) throw accessRefused(`queue names starting with "amq." are reserved; "${requestedName}" cannot be declared`);
+    const name = requestedName === '' ? `amq.gen-${globalThis.crypto.randomUUID()}` : requestedName;
+    const existing = this.queues.get(name);
+    if (existing) {
+      this.checkExclusiveAccess(owner, existing);
+      if (!jsonEqual(existing.options, options)) {
+        throw preconditionFailed(`queue "${name}" already exists with other properties or arguments; redeclare it with the same ones, or delete it first`);
+      }
+      existing.touch();
+      return declared(existing);
+    }
+    if (options.exclusive && !owner) throw preconditionFailed(`queue "${name}" cannot be exclusive: only a connection can own an exclusive queue`);
+    const queue = new Queue(name, options, options.exclusive ? owner : null, this);
+    this.queues.set(name, queue);
+    if (queue.owner) queue.owner.exclusiveQueues.add(queue);
+    if (options.durable && !options.exclusive) this.store.putQueue({ name, options });
+    return declared(queue);
+  }
+
+  bindQueue(owner: Connection | null, queueName: string, exchangeName: string, routingKey: string, args: Record<string, unknown>): void {
+    const queue = this.queueFor(owner, queueName);
+    const { source, destination } = this.bindingEnds(exchangeName, queue, `queue "${queueName}"`);
+    if (!source.findBinding(destination, routingKey, args)) this.persistBinding(this.link(source, destination, routingKey, args), 'put');
+  }
+
+  unbindQueue(owner: Connection | null, queueName: string, exchangeName: string, routingKey: string, args: Record<string, unknown>): void {
+    const queue = this.queues.get(queueName);
+    if (queue) this.checkExclusiveAccess(owner, queue);
+    if (exchangeName === '') throw accessRefused('the default exchange "" cannot be bound or unbound');
+    this.unlink(this.exchanges.get(exchangeName), queue, routingKey, args);
+  }
+
+  purgeQueue(owner: Connection | null, name: string): number {
+    return this.queueFor(owner, name).purge();
+  }
+
+  deleteQueue(owner: Connection | null, name: string, ifUnused: boolean, ifEmpty: boolean): number {
+    const queue = this.queues.get(name);
+    if (!queue) return 0;
+    this.checkExclusiveAccess(owner, queue);
+    if (ifUnused && queue.consumers.length > 0) throw preconditionFailed(`queue "${name}" has consumers, and ifUnused was set`);
+    if (ifEmpty && queue.messageCount > 0) throw preconditionFailed(`queue "${name}" has ${queue.messageCount} ready messages, and ifEmpty was set`);
+    return this.removeQueue(queue);
+  }
+
+  /**
+   * Routes a message and enqueues it in every queue it reaches, at most once each; returns
+   * ROUTED | REJECTED | PERSISTED bits. Throws NOT_FOUND for a missing exchange.
+   */
+  publish(exchangeName: string, message: Message): number {
+    const exchange = this.exchanges.get(exchangeName);
+    if (!exchange) throw notFound(`exchange "${exchangeName}"`);
+    if (exchange.options.internal) throw accessRefused(`exchange "${exchangeName}" is internal: publish to an exchange bound to it instead`);
+    const queues = this.route(exchange, message);
+    if (queues.length === 0) return 0;
+    const seq = ++this.seq;
+    let outcome = ROUTED;
+    for (const queue of queues) {
+      const result = queue.enqueue(message, seq);
+      if (result === EnqueueResult.Rejected) outcome |= REJECTED;
+      else if (result === EnqueueResult.Persisted) outcome |= PERSISTED;
+    }
+    return outcome;
+  }
+
+  /** The queue a connection may use; NOT_FOUND or RESOURCE_LOCKED otherwise. */
+  queueFor(owner: Connection | null, name: string): Queue {
+    const queue = this.queues.get(name);
+    if (!queue) throw notFound(`queue "${name}"`);
+    this.checkExclusiveAccess(owner, queue);
+    return queue;
+  }
+
+  /** Deletes a queue: its consumers are cancelled, its bindings go; returns its ready count. */
+  removeQueue(queue: Queue): number {
+    if (this.queues.get(queue.name) !== queue) return 0;
+    this.queues.delete(queue.name);
+    queue.owner?.exclusiveQueues.delete(queue);
+    for (const binding of [...queue.incoming]) this.removeBinding(binding);
+    if (queue.options.durable && !queue.options.exclusive) this.store.deleteQueue(queue.name);
+    return queue.destroy();
+  }
+
+  deadLetter(queue: Queue, message: Message, reason: DeathReason): void {
+    const exchangeName = queue.args.deadLetterExchange as string;
+    const exchange = this.exchanges.get(exchangeName);
+    if (!exchange) return;
+    const copy = deadLetteredCopy(message, queue.name, reason, exchangeName, queue.args.deadLetterRoutingKey, this.clock.now());
+    const targets = this.route(exchange, copy).filter((target) => !isDeathCycle(copy, target.name));
+    if (targets.length === 0) return;
+    const seq = ++this.seq;
+    for (const target of targets) target.enqueue(copy, seq);
+  }
+
+  /** Names of the queues, for management and tests. */
+  queueNames(): string[] {
+    return [...this.queues.keys()];
+  }
+
+  /** A queue by name, without access checks (management, tests). */
+  getQueue(name: string): Queue | undefined {
+    return this.queues.get(name);
+  }
+
+  /** Stops every timer, so the process can exit; the state stays in the store. */
+  shutdown(): void {
+    for (const queue of this.queues.values()) queue.clearTimers();
+  }
+
+  /** Every queue the message reaches from `exchange`, once each, with alternate exchanges for what routes nowhere. */
+  private route(exchange: Exchange, message: Message): Queue[] {
+    const epoch = ++this.routeEpoch;
+    const queues: Queue[] = [];
+    for (let current: Exchange | undefined = exchange; current && current.routeMark !== epoch; ) {
+      this.collect(current, message, epoch, queues);
+      if (queues.length > 0) break;
+      const alternate: string | undefined = current.alternateExchange;
+      current = alternate === undefined ? undefined : this.exchanges.get(alternate);
+    }
+    return queues;
+  }
+
+  private collect(exchange: Exchange, message: Message, epoch: number, queues: Queue[]): void {
+    if (exchange.routeMark === epoch) return;
+    exchange.routeMark = epoch;
+    if (exchange.name === '') {
+      const queue = this.queues.get(message.routingKey);
+      if (queue && queue.routeMark !== epoch) {
+        queue.routeMark = epoch;
+        queues.push(queue);
+      }
+      return;
+    }
+    for (const { destination } of exchange.match(message)) {
+      if (destination instanceof Queue) {
+        if (destination.routeMark !== epoch) {
+          destination.routeMark = epoch;
+          queues.push(destination);
+        }
+      } else {
+        this.collect(destination, message, epoch, queues);
+      }
+    }
+  }
+
+  private bindingEnds<T extends Queue | Exchange>(sourceName: string, destination: T | undefined, destinationLabel: string): { source: Exchange; destination: T } {
+    if (sourceName === '') throw accessRefused('the default exchange "" cannot be bound: every queue is already bound to it by its own name');
+    const source = this.exchanges.get(sourceName);
+    if (!source) throw notFound(`exchange "${sourceName}"`);
+    if (!destination) throw notFound(destinationLabel);
+    return { source, destination };
+  }
+
+  private link(source: Exchange, destination: Queue | Exchange, routingKey: string, args: Record<string, unknown>): Binding {
+    const binding = source.addBinding(destination, routingKey, args);
+    destination.incoming.add(binding);
+    return binding;
+  }
+
+  private unlink(source: Exchange | undefined, destination: Queue | Exchange | undefined, routingKey: string, args: Record<string, unknown>): void {
+    if (!source || !destination) return;
+    const binding = source.findBinding(destination, routingKey, args);
+    if (binding) this.removeBinding(binding);
+  }
+
+  private removeBinding(binding: Binding): void {
+    binding.source.removeBinding(binding);
+    binding.destination.incoming.delete(binding);
+    this.persistBinding(binding, 'delete');
+    const source = binding.source;
+    if (source.options.autoDelete && source.everBound && source.bindings.length === 0) this.removeExchange(source);
+  }
+
+  private removeExchange(exchange: Exchange): void {
+    if (this.exchanges.get(exchange.name) !== exchange) return;
+    this.exchanges.delete(exchange.name);
+    for (const binding of [...exchange.bindings, ...exchange.incoming]) this.removeBinding(binding);
+    if (exchange.options.durable) this.store.deleteExchange(exchange.name);
+  }
+
+  /** Bindings between durable ends are durable (docs/protocol.md, "Durability"). */
+  private persistBinding(binding: Binding, action: 'put' | 'delete'): void {
+    const destination = binding.destination;
+    const durableDestination = destination instanceof Queue ? destination.options.durable && !destination.options.exclusive : destination.options.durable;
+    if (!binding.source.options.durable || !durableDestination) return;
+    const stored: StoredBinding = {
+      source: binding.source.name,
+      destination: destination.name,
+      destinationType: destination instanceof Queue ? 'queue' : 'exchange',
+      routingKey: binding.routingKey,
+      arguments: binding.arguments,
+    };
+    if (action === 'put') this.store.putBinding(stored);
+    else this.store.deleteBinding(stored);
+  }
+
+  private checkExclusiveAccess(owner: Connection | null, queue: Queue): void {
+    if (queue.owner && queue.owner !== owner) {
+      throw resourceLocked(`queue "${queue.name}" is exclusive to another connection`);
+    }
+  }
+}
+
+const declared = (queue: Queue): QueueDeclareResult => ({ queue: queue.name, messageCount: queue.messageCount, consumerCount: queue.consumers.length });
+
+
+function describeExchange(type: ExchangeType, options: ExchangeOptions): string {
+  return `type ${type}, durable ${options.durable}, autoDelete ${options.autoDelete}, internal ${options.internal}, arguments ${JSON.stringify(options.arguments)}`;
+}

@@ -1,0 +1,188 @@
+import type { Broker } from './broker.js';
+import type { QueueEntry } from './entry-deque.js';
+import { BrokerError, preconditionFailed, resourceLocked } from './errors.js';
+import { Consumer, type Queue } from './queue.js';
+import type { ConsumeOptions } from './types.js';
+
+/** Where a connection's pushes go: the transport's session, or a test's recorder. */
+export interface DeliverySink {
+  /** A message pushed to consumer `consumerTag`. */
+  deliver(consumerTag: string, deliveryTag: number, entry: QueueEntry): void;
+  /** The broker cancelled the consumer (its queue was deleted). */
+  cancelled(consumerTag: string): void;
+}
+
+/** A delivery awaiting its ack, nack or reject. */
+interface Unacked {
+  readonly queue: Queue;
+  readonly entry: QueueEntry;
+  /** Undefined for a `get`. */
+  readonly consumer: Consumer | undefined;
+}
+
+/** The result of a `get`: the message and its tag, or null, and how many stay ready. */
+export interface GetResult {
+  delivery: { deliveryTag: number; entry: QueueEntry } | null;
+  messageCount: number;
+}
+
+/**
+ * One client's state in the model: its consumers, its delivery tags and unacknowledged
+ * deliveries, its exclusive queues. The transport owns the socket; this owns the rules.
+ */
+export class Connection {
+  /** False while the client's socket is backed up: its consumers get no pushes until it drains. */
+  writable = true;
+  readonly consumers = new Map<string, Consumer>();
+  readonly exclusiveQueues = new Set<Queue>();
+  private readonly unacked = new Map<number, Unacked>();
+  private nextDeliveryTag = 1;
+  private nextConsumerTag = 1;
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    private readonly broker: Broker,
+    private readonly sink: DeliverySink,
+  ) {}
+
+  /** Subscribes to a queue; returns the consumer tag (docs/protocol.md, "Consuming"). */
+  consume(queueName: string, options: ConsumeOptions): string {
+    const queue = this.broker.queueFor(this, queueName);
+    let tag = options.consumerTag;
+    if (tag !== undefined && this.consumers.has(tag)) {
+      throw new BrokerError('NOT_ALLOWED', `consumer tag "${tag}" is already in use on this connection; pick another or omit it`);
+    }
+    if (queue.hasExclusiveConsumer) throw resourceLocked(`queue "${queueName}" has an exclusive consumer`);
+    if (options.exclusive && queue.consumers.length > 0) {
+      throw resourceLocked(`queue "${queueName}" already has consumers, so an exclusive consume is refused`);
+    }
+    while (tag === undefined || this.consumers.has(tag)) tag = `amq.ctag-${this.id}-${this.nextConsumerTag++}`;
+    const consumer = new Consumer(tag, queue, this, options.prefetch, options.noAck, options.exclusive, options.priority);
+    this.consumers.set(tag, consumer);
+    queue.addConsumer(consumer);
+    return tag;
+  }
+
+  /** Cancels a consumer; its unacknowledged deliveries go back to the queue. Unknown tags succeed. */
+  cancel(consumerTag: string): void {
+    const consumer = this.consumers.get(consumerTag);
+    if (!consumer) return;
+    this.consumers.delete(consumerTag);
+    // Detach first so that the requeued messages are not pushed straight back to this consumer.
+    consumer.queue.removeConsumer(consumer);
+    this.requeueWhere((unacked) => unacked.consumer === consumer);
+  }
+
+  /** Pulls one message (a `get` without `noAck` is a delivery to settle like any other). */
+  get(queueName: string, noAck: boolean): GetResult {
+    const queue = this.broker.queueFor(this, queueName);
+    const entry = queue.get();
+    if (!entry) return { delivery: null, messageCount: queue.messageCount };
+    const deliveryTag = this.nextDeliveryTag++;
+    if (noAck) queue.settle(entry);
+    else this.unacked.set(deliveryTag, { queue, entry, consumer: undefined });
+    return { delivery: { deliveryTag, entry }, messageCount: queue.messageCount };
+  }
+
+  ack(deliveryTag: number, multiple: boolean): void {
+    const taken = this.take(deliveryTag, multiple);
+    for (const unacked of taken) unacked.queue.settle(unacked.entry);
+    dispatchQueuesOf(taken);
+  }
+
+  nack(deliveryTag: number, multiple: boolean, requeue: boolean): void {
+    this.returnOrDeadLetter(this.take(deliveryTag, multiple), requeue);
+  }
+
+  reject(deliveryTag: number, requeue: boolean): void {
+    this.returnOrDeadLetter(this.take(deliveryTag, false), requeue);
+  }
+
+  /** The socket's backpressure changed; on drain, every queue it consumes from may push again. */
+  setWritable(writable: boolean): void {
+    if (this.writable === writable) return;
+    this.writable = writable;
+    if (writable) for (const consumer of this.consumers.values()) consumer.queue.dispatch();
+  }
+
+  /** The client went away: requeue its deliveries, cancel its consumers, delete its exclusive queues. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const consumers = [...this.consumers.values()];
+    this.consumers.clear();
+    // Detach the consumers first so that requeued messages are not pushed straight back to them.
+    for (const consumer of consumers) consumer.queue.removeConsumer(consumer);
+    this.requeueWhere(() => true);
+    for (const queue of this.exclusiveQueues) this.broker.removeQueue(queue);
+  }
+
+  /** Called by a queue's dispatch: one push to one of this connection's consumers. */
+  deliver(consumer: Consumer, entry: QueueEntry): void {
+    const deliveryTag = this.nextDeliveryTag++;
+    if (consumer.noAck) {
+      consumer.queue.settle(entry);
+    } else {
+      consumer.unacked++;
+      this.unacked.set(deliveryTag, { queue: consumer.queue, entry, consumer });
+    }
+    this.sink.deliver(consumer.tag, deliveryTag, entry);
+  }
+
+  /** Called when a queue drops a consumer of this connection (queue deleted): tell the client. */
+  consumerGone(consumer: Consumer, notify: boolean): void {
+    if (this.consumers.get(consumer.tag) !== consumer) return;
+    this.consumers.delete(consumer.tag);
+    if (notify && !this.closed) this.sink.cancelled(consumer.tag);
+  }
+
+  /** Removes and returns the deliveries that an ack/nack/reject names; nothing changes if the tag is not outstanding. */
+  private take(deliveryTag: number, multiple: boolean): Unacked[] {
+    if (!this.unacked.has(deliveryTag)) {
+      throw preconditionFailed(`delivery tag ${deliveryTag} is unknown or already settled on this connection`);
+    }
+    const taken: Unacked[] = [];
+    if (multiple) {
+      // Map order is insertion order, which is tag order.
+      for (const [tag, unacked] of this.unacked) {
+        if (tag > deliveryTag) break;
+        this.unacked.delete(tag);
+        taken.push(unacked);
+      }
+    } else {
+      taken.push(this.unacked.get(deliveryTag) as Unacked);
+      this.unacked.delete(deliveryTag);
+    }
+    for (const unacked of taken) if (unacked.consumer) unacked.consumer.unacked--;
+    return taken;
+  }
+
+  private returnOrDeadLetter(taken: Unacked[], requeue: boolean): void {
+    for (const unacked of taken) {
+      if (requeue) unacked.queue.requeue(unacked.entry);
+      else unacked.queue.settle(unacked.entry, 'rejected');
+    }
+    dispatchQueuesOf(taken);
+  }
+
+  private requeueWhere(selected: (unacked: Unacked) => boolean): void {
+    const taken: Unacked[] = [];
+    for (const [tag, unacked] of this.unacked) {
+      if (!selected(unacked)) continue;
+      this.unacked.delete(tag);
+      if (unacked.consumer) unacked.consumer.unacked--;
+      taken.push(unacked);
+    }
+    this.returnOrDeadLetter(taken, true);
+  }
+}
+
+/** Settled deliveries free prefetch room and requeues refill queues: let the queues touched push again. */
+function dispatchQueuesOf(taken: Unacked[]): void {
+  let previous: Queue | undefined;
+  for (const { queue } of taken) {
+    if (queue !== previous) queue.dispatch();
+    previous = queue;
+  }
+}

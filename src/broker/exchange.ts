@@ -1,0 +1,95 @@
+import { jsonEqual } from './json-equal.js';
+import { headersMatch, parseXMatch, type XMatch } from './headers-match.js';
+import type { Queue } from './queue.js';
+import { TopicTrie } from './topic-trie.js';
+import type { ExchangeOptions, ExchangeType, Message } from './types.js';
+
+/** A route from an exchange to a queue or to another exchange. */
+export interface Binding {
+  readonly source: Exchange;
+  readonly destination: Queue | Exchange;
+  readonly routingKey: string;
+  readonly arguments: Record<string, unknown>;
+  /** Only for headers exchanges. */
+  readonly xMatch?: XMatch;
+}
+
+const NO_BINDINGS: readonly Binding[] = [];
+
+/** An exchange and the bindings it routes through, indexed for its type. */
+export class Exchange {
+  /** Bindings in which this exchange is the source. */
+  readonly bindings: Binding[] = [];
+  /** Bindings in which this exchange is the destination (exchange-to-exchange). */
+  readonly incoming = new Set<Binding>();
+  /** Set by routing so that one publish visits an exchange at most once. */
+  routeMark = 0;
+  /** An auto-delete exchange goes when its last binding goes, but only once it had one. */
+  everBound = false;
+  private readonly byKey = new Map<string, Binding[]>();
+  private readonly trie: TopicTrie<Binding> | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly type: ExchangeType,
+    readonly options: ExchangeOptions,
+  ) {
+    if (type === 'topic') this.trie = new TopicTrie();
+  }
+
+  /** `alternate-exchange`: where messages go that route nowhere from here. */
+  get alternateExchange(): string | undefined {
+    const alternate = this.options.arguments['alternate-exchange'];
+    return typeof alternate === 'string' ? alternate : undefined;
+  }
+
+  findBinding(destination: Queue | Exchange, routingKey: string, args: Record<string, unknown>): Binding | undefined {
+    return this.bindings.find(
+      (binding) => binding.destination === destination && binding.routingKey === routingKey && jsonEqual(binding.arguments, args),
+    );
+  }
+
+  /** Throws PRECONDITION_FAILED for an invalid `x-match` on a headers exchange. */
+  addBinding(destination: Queue | Exchange, routingKey: string, args: Record<string, unknown>): Binding {
+    const xMatch = this.type === 'headers' ? parseXMatch(args) : undefined;
+    const binding: Binding = { source: this, destination, routingKey, arguments: args, xMatch };
+    this.bindings.push(binding);
+    this.everBound = true;
+    if (this.type === 'direct') {
+      const list = this.byKey.get(routingKey);
+      if (list) list.push(binding);
+      else this.byKey.set(routingKey, [binding]);
+    } else if (this.trie) {
+      this.trie.add(routingKey, binding);
+    }
+    return binding;
+  }
+
+  removeBinding(binding: Binding): void {
+    this.bindings.splice(this.bindings.indexOf(binding), 1);
+    if (this.type === 'direct') {
+      const list = this.byKey.get(binding.routingKey) ?? [];
+      list.splice(list.indexOf(binding), 1);
+      if (list.length === 0) this.byKey.delete(binding.routingKey);
+    } else if (this.trie) {
+      this.trie.remove(binding.routingKey, binding);
+    }
+  }
+
+  /** The bindings a message matches; may name a destination twice, the router dedupes. */
+  match(message: Message): readonly Binding[] {
+    switch (this.type) {
+      case 'direct':
+        return this.byKey.get(message.routingKey) ?? NO_BINDINGS;
+      case 'fanout':
+        return this.bindings;
+      case 'topic': {
+        const matched: Binding[] = [];
+        this.trie?.match(message.routingKey, matched);
+        return matched;
+      }
+      case 'headers':
+        return this.bindings.filter((binding) => headersMatch(binding.arguments, binding.xMatch ?? 'all', message.headers));
+    }
+  }
+}

@@ -1,0 +1,19 @@
+export { Broker, PERSISTED, REJECTED, ROUTED, type QueueDeclareResult } from './broker.js';
+export { Connection, type DeliverySink, type GetResult } from './connection.js';
+export { type DeathReason, type DeathRecord } from './dead-letter.js';
+export { type QueueEntry } from './entry-deque.js';
+export { BrokerError, type ErrorCode } from './errors.js';
+export type { MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredMessage, StoredQueue } from './store-port.js';
+export { topicWords, TopicTrie } from './topic-trie.js';
+export {
+  systemClock,
+  type Clock,
+  type ConsumeOptions,
+  type ExchangeOptions,
+  type ExchangeType,
+  type Headers,
+  type Message,
+  type MessageProperties,
+  type QueueOptions,
+  type TimerHandle,
+} from './types.js';

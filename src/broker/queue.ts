@@ -1,0 +1,337 @@
+import type { Connection } from './connection.js';
+import type { DeathReason } from './dead-letter.js';
+import { EntryDeque, type QueueEntry } from './entry-deque.js';
+import type { Binding } from './exchange.js';
+import { parseQueueArguments, type QueueArguments } from './queue-arguments.js';
+import type { MessageStore } from './store-port.js';
+import type { Clock, Message, QueueOptions, TimerHandle } from './types.js';
+
+/** What a queue needs from the broker that owns it. */
+export interface QueueHost {
+  readonly store: MessageStore;
+  readonly clock: Clock;
+  /** Republishes a copy to the queue's dead-letter exchange (docs/protocol.md, "Dead-lettering"). */
+  deadLetter(queue: Queue, message: Message, reason: DeathReason): void;
+  /** The queue removes itself: auto-delete after its last consumer, or `x-expires`. */
+  removeQueue(queue: Queue): void;
+}
+
+/** A subscription of one connection to one queue. */
+export class Consumer {
+  /** Deliveries not yet acknowledged, against `prefetch`. */
+  unacked = 0;
+
+  constructor(
+    readonly tag: string,
+    readonly queue: Queue,
+    readonly connection: Connection,
+    readonly prefetch: number,
+    readonly noAck: boolean,
+    readonly exclusive: boolean,
+    readonly priority: number,
+  ) {}
+
+  /** Room under the prefetch, and a socket that is not backed up. */
+  hasRoom(): boolean {
+    return this.connection.writable && (this.prefetch === 0 || this.unacked < this.prefetch);
+  }
+}
+
+export enum EnqueueResult {
+  Rejected,
+  Enqueued,
+  /** Enqueued and written to the store: a confirm must wait for the store's sync. */
+  Persisted,
+}
+
+/** A queue: ready messages in FIFO (by priority first), its consumers, TTL, limits and expiry. */
+export class Queue {
+  readonly args: QueueArguments;
+  readonly consumers: Consumer[] = [];
+  /** Bindings that route into this queue. */
+  readonly incoming = new Set<Binding>();
+  /** Set by routing so that one publish reaches a queue at most once. */
+  routeMark = 0;
+  deleted = false;
+  private readonly ready: EntryDeque[];
+  private readyCount = 0;
+  private readyBytes = 0;
+  private everHadConsumer = false;
+  private nextConsumerIndex = 0;
+  private dispatching = false;
+  private expiryTimer: TimerHandle | undefined;
+  private expiryAt = Infinity;
+  private unusedTimer: TimerHandle | undefined;
+
+  /** Throws PRECONDITION_FAILED when an argument is invalid. */
+  constructor(
+    readonly name: string,
+    readonly options: QueueOptions,
+    /** The connection that owns an exclusive queue. */
+    readonly owner: Connection | null,
+    private readonly host: QueueHost,
+  ) {
+    this.args = parseQueueArguments(options.arguments);
+    this.ready = Array.from({ length: (this.args.maxPriority ?? 0) + 1 }, () => new EntryDeque());
+    this.scheduleUnusedExpiry();
+  }
+
+  get messageCount(): number {
+    return this.readyCount;
+  }
+
+  get hasExclusiveConsumer(): boolean {
+    return this.consumers.length > 0 && this.consumers[0].exclusive;
+  }
+
+  /** Enqueues a routed message unless the queue is full and refuses publishes. */
+  enqueue(message: Message, seq: number): EnqueueResult {
+    const args = this.args;
+    if (args.overflow !== 'drop-head' && this.isFull(message.size)) {
+      if (args.overflow === 'reject-publish-dlx') this.host.deadLetter(this, message, 'maxlen');
+      return EnqueueResult.Rejected;
+    }
+    const persisted = this.options.durable && message.properties.persistent === true;
+    if (persisted) this.host.store.putMessage(this.name, seq, message);
+    this.pushReady(this.newEntry(message, seq, persisted));
+    this.dispatch();
+    if (args.maxLength !== undefined || args.maxLengthBytes !== undefined) this.dropHeadsOverLimit();
+    return persisted ? EnqueueResult.Persisted : EnqueueResult.Enqueued;
+  }
+
+  /** Puts a message back from the store at start-up. */
+  restore(message: Message, seq: number): void {
+    this.pushReady(this.newEntry(message, seq, true));
+  }
+
+  /** Returns an unacknowledged message to its original position (docs/protocol.md, "Consuming"). */
+  requeue(entry: QueueEntry): void {
+    if (this.deleted) {
+      // Deliveries outlive their deleted queue only to be acked; a requeue drops them.
+      return;
+    }
+    entry.returns++;
+    if (this.args.deliveryLimit !== undefined && entry.returns > this.args.deliveryLimit) {
+      this.discard(entry, 'delivery_limit');
+      return;
+    }
+    this.ready[entry.priority].insertInOrder(entry);
+    this.readyCount++;
+    this.readyBytes += entry.message.size;
+  }
+
+  /** Settles a delivered message for good: acked, or nacked without requeue (then dead-lettered). */
+  settle(entry: QueueEntry, reason?: DeathReason): void {
+    if (this.deleted) return;
+    this.discard(entry, reason);
+  }
+
+  /** Pushes ready messages to consumers with room, round-robin among the highest priority. */
+  dispatch(): void {
+    if (this.dispatching || this.deleted) return;
+    this.dispatching = true;
+    try {
+      while (this.readyCount > 0) {
+        const consumer = this.nextConsumer();
+        if (!consumer) break;
+        const entry = this.takeReady();
+        if (!entry) break;
+        consumer.connection.deliver(consumer, entry);
+      }
+    } finally {
+      this.dispatching = false;
+    }
+    this.scheduleHeadExpiry();
+  }
+
+  /** The next ready message for a `get`, or undefined. */
+  get(): QueueEntry | undefined {
+    this.touch();
+    const entry = this.takeReady();
+    this.scheduleHeadExpiry();
+    return entry;
+  }
+
+  addConsumer(consumer: Consumer): void {
+    this.consumers.push(consumer);
+    this.everHadConsumer = true;
+    this.cancelUnusedExpiry();
+    this.dispatch();
+  }
+
+  removeConsumer(consumer: Consumer): void {
+    const index = this.consumers.indexOf(consumer);
+    if (index < 0) return;
+    this.consumers.splice(index, 1);
+    if (this.consumers.length > 0) {
+      // With a single active consumer, the next one in line may now take over.
+      this.dispatch();
+      return;
+    }
+    if (this.options.autoDelete && this.everHadConsumer) this.host.removeQueue(this);
+    else this.touch();
+  }
+
+  /** Marks the queue as used (declare, `get`): restarts the `x-expires` countdown. */
+  touch(): void {
+    if (this.args.expires !== undefined && this.consumers.length === 0) this.scheduleUnusedExpiry();
+  }
+
+  /** Removes every ready message (not the unacknowledged ones); returns how many. */
+  purge(): number {
+    let count = 0;
+    for (const deque of this.ready) {
+      for (const entry of deque.drain()) {
+        this.discard(entry);
+        count++;
+      }
+    }
+    this.readyCount = 0;
+    this.readyBytes = 0;
+    return count;
+  }
+
+  /** Called by the broker when the queue is deleted: stops timers, cancels consumers; returns the ready count. */
+  destroy(): number {
+    const count = this.readyCount;
+    this.deleted = true;
+    this.clearTimers();
+    for (const consumer of this.consumers.splice(0)) consumer.connection.consumerGone(consumer, true);
+    for (const deque of this.ready) deque.drain();
+    this.readyCount = 0;
+    this.readyBytes = 0;
+    return count;
+  }
+
+  clearTimers(): void {
+    if (this.expiryTimer !== undefined) this.host.clock.clearTimer(this.expiryTimer);
+    this.expiryTimer = undefined;
+    this.expiryAt = Infinity;
+    this.cancelUnusedExpiry();
+  }
+
+  private newEntry(message: Message, seq: number, persisted: boolean): QueueEntry {
+    const ttl = minTtl(this.args.messageTtl, message.properties.expiration);
+    const expiresAt = ttl === undefined ? Infinity : this.host.clock.now() + ttl;
+    const maxPriority = this.args.maxPriority;
+    const priority = maxPriority === undefined ? 0 : Math.min(message.properties.priority ?? 0, maxPriority);
+    return { seq, message, expiresAt, priority, returns: 0, persisted };
+  }
+
+  private isFull(size: number): boolean {
+    const { maxLength, maxLengthBytes } = this.args;
+    return (maxLength !== undefined && this.readyCount >= maxLength) || (maxLengthBytes !== undefined && this.readyBytes + size > maxLengthBytes);
+  }
+
+  private dropHeadsOverLimit(): void {
+    const { maxLength, maxLengthBytes } = this.args;
+    while (
+      this.readyCount > 0 &&
+      ((maxLength !== undefined && this.readyCount > maxLength) || (maxLengthBytes !== undefined && this.readyBytes > maxLengthBytes))
+    ) {
+      this.discard(this.shiftHead() as QueueEntry, 'maxlen');
+    }
+    this.scheduleHeadExpiry();
+  }
+
+  private nextConsumer(): Consumer | undefined {
+    const consumers = this.consumers;
+    if (consumers.length === 0) return undefined;
+    if (this.args.singleActiveConsumer) return consumers[0].hasRoom() ? consumers[0] : undefined;
+    let best: Consumer | undefined;
+    let bestIndex = 0;
+    for (let i = 0; i < consumers.length; i++) {
+      const index = (this.nextConsumerIndex + i) % consumers.length;
+      const consumer = consumers[index];
+      if ((!best || consumer.priority > best.priority) && consumer.hasRoom()) {
+        best = consumer;
+        bestIndex = index;
+      }
+    }
+    this.nextConsumerIndex = bestIndex + 1;
+    return best;
+  }
+
+  private pushReady(entry: QueueEntry): void {
+    this.ready[entry.priority].push(entry);
+    this.readyCount++;
+    this.readyBytes += entry.message.size;
+  }
+
+  private peekHead(): QueueEntry | undefined {
+    for (let priority = this.ready.length - 1; priority >= 0; priority--) {
+      const entry = this.ready[priority].peek();
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+
+  private shiftHead(): QueueEntry | undefined {
+    for (let priority = this.ready.length - 1; priority >= 0; priority--) {
+      const entry = this.ready[priority].shift();
+      if (entry) {
+        this.readyCount--;
+        this.readyBytes -= entry.message.size;
+        return entry;
+      }
+    }
+    return undefined;
+  }
+
+  /** The head, skipping (and dead-lettering) expired messages: an expired message is never delivered. */
+  private takeReady(): QueueEntry | undefined {
+    for (;;) {
+      const entry = this.shiftHead();
+      if (!entry || entry.expiresAt === Infinity || this.host.clock.now() <= entry.expiresAt) return entry;
+      this.discard(entry, 'expired');
+    }
+  }
+
+  private discard(entry: QueueEntry, reason?: DeathReason): void {
+    if (entry.persisted) this.host.store.removeMessage(this.name, entry.seq);
+    if (reason && this.args.deadLetterExchange !== undefined) this.host.deadLetter(this, entry.message, reason);
+  }
+
+  /** One timer per queue, for the head's expiry: expired messages leave without waiting for a consumer. */
+  private scheduleHeadExpiry(): void {
+    const head = this.peekHead();
+    if (!head || head.expiresAt === Infinity || this.deleted) return;
+    if (this.expiryTimer !== undefined && this.expiryAt <= head.expiresAt) return;
+    if (this.expiryTimer !== undefined) this.host.clock.clearTimer(this.expiryTimer);
+    this.expiryAt = head.expiresAt;
+    const delay = Math.max(0, head.expiresAt - this.host.clock.now() + 1);
+    this.expiryTimer = this.host.clock.setTimer(this.onHeadExpiry, delay);
+  }
+
+  private readonly onHeadExpiry = (): void => {
+    this.expiryTimer = undefined;
+    this.expiryAt = Infinity;
+    const now = this.host.clock.now();
+    for (let head = this.peekHead(); head && head.expiresAt < now; head = this.peekHead()) {
+      this.discard(this.shiftHead() as QueueEntry, 'expired');
+    }
+    this.scheduleHeadExpiry();
+  };
+
+  private scheduleUnusedExpiry(): void {
+    if (this.args.expires === undefined || this.deleted) return;
+    this.cancelUnusedExpiry();
+    this.unusedTimer = this.host.clock.setTimer(this.onUnused, this.args.expires);
+  }
+
+  private cancelUnusedExpiry(): void {
+    if (this.unusedTimer !== undefined) this.host.clock.clearTimer(this.unusedTimer);
+    this.unusedTimer = undefined;
+  }
+
+  private readonly onUnused = (): void => {
+    this.unusedTimer = undefined;
+    if (this.consumers.length === 0 && !this.deleted) this.host.removeQueue(this);
+  };
+}
+
+function minTtl(queueTtl: number | undefined, expiration: number | undefined): number | undefined {
+  if (queueTtl === undefined) return expiration;
+  if (expiration === undefined) return queueTtl;
+  return Math.min(queueTtl, expiration);
+}

@@ -1,0 +1,57 @@
+import type { ExchangeOptions, ExchangeType, Message, QueueOptions } from './types.js';
+
+export interface StoredExchange {
+  name: string;
+  type: ExchangeType;
+  options: ExchangeOptions;
+}
+
+export interface StoredQueue {
+  name: string;
+  options: QueueOptions;
+}
+
+export interface StoredBinding {
+  source: string;
+  destination: string;
+  destinationType: 'queue' | 'exchange';
+  routingKey: string;
+  arguments: Record<string, unknown>;
+}
+
+export interface StoredMessage {
+  queue: string;
+  /** Broker-wide sequence number: a message's identity in the store and its place in its queue. */
+  seq: number;
+  message: Message;
+}
+
+/** What a store hands back at start-up: the durable state as it was last synced. */
+export interface RecoveredState {
+  exchanges: StoredExchange[];
+  queues: StoredQueue[];
+  bindings: StoredBinding[];
+  /** Ordered by `seq`. */
+  messages: StoredMessage[];
+}
+
+/**
+ * The port through which the broker keeps durable topology and persistent messages in durable
+ * queues. Writes are fire-and-forget and applied in call order; `sync()` is the barrier a
+ * publisher confirm waits for. Kept this small so a journal (or a distributed backend) fits behind it.
+ */
+export interface MessageStore {
+  recover(): Promise<RecoveredState>;
+  putExchange(exchange: StoredExchange): void;
+  deleteExchange(name: string): void;
+  putQueue(queue: StoredQueue): void;
+  /** Also forgets every message stored for the queue. */
+  deleteQueue(name: string): void;
+  putBinding(binding: StoredBinding): void;
+  deleteBinding(binding: StoredBinding): void;
+  putMessage(queue: string, seq: number, message: Message): void;
+  removeMessage(queue: string, seq: number): void;
+  /** Resolves once every write made before the call is durable. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { buildApp, DefinitionsError, VERSION } from './app.js';
+import { connect, type WarrenClient } from './client/index.js';
+import { ConfigError, loadConfig, type LogLevel } from './config/index.js';
+
+const DEFAULT_URL = 'ws://127.0.0.1:5680/ws';
+const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Prints what went wrong, in words, and exits non-zero: no stack traces for a person's mistake. */
+function fail(message: string): never {
+  process.stderr.write(`warren: ${message}\n`);
+  process.exit(1);
+}
+
+async function serve(argv: { host?: string; port?: number; dataDir?: string; config?: string; definitions?: string; logLevel?: LogLevel }) {
+  const { config, warnings } = loadConfig({
+    configFile: argv.config,
+    definitionsFile: argv.definitions,
+    overrides: { host: argv.host, port: argv.port, dataDir: argv.dataDir, logLevel: argv.logLevel },
+  });
+  const app = await buildApp(config);
+  for (const warning of warnings) app.logger.warn(warning);
+  await app.listen();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1); // a second signal: stop now
+    stopping = true;
+    app.logger.info({ signal }, 'shutting down');
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        app.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+interface ClientArgs {
+  url: string;
+  username?: string;
+  password?: string;
+}
+
+const openClient = (argv: ClientArgs): Promise<WarrenClient> =>
+  connect(argv.url, { username: argv.username, password: argv.password, clientName: 'warren-cli' });
+
+/** `--payload` is JSON when it parses, otherwise the text itself. */
+function parsePayload(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+async function publish(argv: ClientArgs & { exchange: string; routingKey: string; payload: string; persistent: boolean; header?: string[]; count: number }) {
+  const headers: Record<string, string> = {};
+  for (const pair of argv.header ?? []) {
+    const at = pair.indexOf('=');
+    if (at < 1) fail(`--header takes name=value (got "${pair}")`);
+    headers[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  const client = await openClient(argv);
+  client.on('return', (returned) => process.stderr.write(`warren: message returned unroutable: ${JSON.stringify(returned)}\n`));
+  try {
+    const payload = parsePayload(argv.payload);
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < argv.count; i++) {
+      sends.push(client.publish(argv.exchange, argv.routingKey, payload, { headers, properties: argv.persistent ? { persistent: true } : undefined, mandatory: true }));
+    }
+    await Promise.all(sends);
+    process.stdout.write(`published ${argv.count} message(s) to exchange "${argv.exchange}" with routing key "${argv.routingKey}" (confirmed)\n`);
+  } finally {
+    await client.close();
+  }
+}
+
+async function consume(argv: ClientArgs & { queue: string; prefetch: number; count?: number; requeue: boolean }) {
+  const client = await openClient(argv);
+  let received = 0;
+  await new Promise<void>((resolve, reject) => {
+    client.on('cancelled', () => reject(new Error(`the broker cancelled the consumer: queue "${argv.queue}" was deleted`)));
+    client.on('close', () => resolve());
+    client
+      .consume(
+        argv.queue,
+        (message) => {
+          const { ack: _ack, nack: _nack, reject: _reject, ...fields } = message;
+          process.stdout.write(`${JSON.stringify(fields)}\n`);
+          if (argv.requeue) message.nack({ requeue: true });
+          else message.ack();
+          if (argv.count !== undefined && ++received >= argv.count) resolve();
+        },
+        { prefetch: argv.prefetch },
+      )
+      .catch(reject);
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await client.close();
+}
+
+const clientOptions = {
+  url: { type: 'string', default: DEFAULT_URL, describe: 'broker WebSocket URL' },
+  username: { type: 'string', describe: 'username, when the broker has users configured' },
+  password: { type: 'string', describe: 'password for --username' },
+} as const;
+
+await yargs(hideBin(process.argv))
+  .scriptName('warren')
+  .version(VERSION)
+  .usage('$0 <command> [options]\n\nWarren: a RabbitMQ-style message broker that pushes to browsers and services over WebSockets.')
+  .command(
+    'serve',
+    'run the broker',
+    (y) =>
+      y
+        .option('host', { type: 'string', describe: 'address to listen on (default 127.0.0.1)' })
+        .option('port', { type: 'number', describe: 'port to listen on; 0 picks a free one (default 5680)' })
+        .option('data-dir', { type: 'string', describe: 'where durable data is kept (default ./data)' })
+        .option('config', { type: 'string', describe: 'broker config file (JSON), e.g. config/broker.json' })
+        .option('definitions', { type: 'string', describe: 'a RabbitMQ definitions export to declare at start-up (vhost "/")' })
+        .option('log-level', { choices: LOG_LEVELS, describe: 'log level (default info)' }),
+    (argv) => serve(argv as Parameters<typeof serve>[0]),
+  )
+  .command(
+    'publish',
+    'publish a message and wait for the broker to confirm it',
+    (y) =>
+      y
+        .options(clientOptions)
+        .option('exchange', { type: 'string', default: '', describe: 'exchange to publish to ("" is the default exchange)' })
+        .option('routing-key', { type: 'string', default: '', describe: 'routing key' })
+        .option('payload', { type: 'string', demandOption: true, describe: 'message payload: JSON, or else taken as a string' })
+        .option('header', { type: 'string', array: true, describe: 'a header as name=value; repeat for more' })
+        .option('persistent', { type: 'boolean', default: false, describe: 'mark the message persistent' })
+        .option('count', { type: 'number', default: 1, describe: 'how many copies to publish' }),
+    (argv) => publish(argv as Parameters<typeof publish>[0]),
+  )
+  .command(
+    'consume',
+    'consume from a queue, print each message as a JSON line and ack it',
+    (y) =>
+      y
+        .options(clientOptions)
+        .option('queue', { type: 'string', demandOption: true, describe: 'queue to consume from' })
+        .option('prefetch', { type: 'number', default: 10, describe: 'unacknowledged messages in flight at most' })
+        .option('count', { type: 'number', describe: 'exit after this many messages' })
+        .option('requeue', { type: 'boolean', default: false, describe: 'nack with requeue instead of acking (for trying redelivery)' }),
+    (argv) => consume(argv as Parameters<typeof consume>[0]),
+  )
+  .demandCommand(1, 'name a command: serve, publish or consume')
+  .strict()
+  .fail((message, error) => {
+    if (error instanceof ConfigError || error instanceof DefinitionsError) fail(error.message);
+    if (error) fail(error.message);
+    fail(`${message}\nRun "warren --help" for the commands and options.`);
+  })
+  .help()
+  .parseAsync();

@@ -1,0 +1,44 @@
+/**
+ * The error codes a broker sends (protocol.md, "Error codes"), plus the ones
+ * this client raises itself: `CONNECTION_CLOSED` when a request cannot be
+ * answered because its connection went away, `PROTOCOL_ERROR` when the broker
+ * sends something the protocol does not allow.
+ */
+export type WarrenErrorCode =
+  | 'SYNTAX_ERROR'
+  | 'NOT_ALLOWED'
+  | 'ACCESS_REFUSED'
+  | 'NOT_FOUND'
+  | 'PRECONDITION_FAILED'
+  | 'RESOURCE_LOCKED'
+  | 'REJECTED'
+  | 'RESOURCE_ERROR'
+  | 'INTERNAL_ERROR'
+  | 'CONNECTION_CLOSED'
+  | 'PROTOCOL_ERROR';
+
+/**
+ * An error reported by the broker (an `error` frame) or raised by the client
+ * for its connection (`CONNECTION_CLOSED`).
+ *
+ * `code` is a string rather than {@link WarrenErrorCode} so that a newer broker
+ * can send codes this client does not know yet.
+ */
+export class WarrenError extends Error {
+  /**
+   * @param code the protocol's error code, e.g. `NOT_FOUND`
+   * @param message a sentence a person can act on
+   */
+  constructor(
+    readonly code: WarrenErrorCode | (string & Record<never, never>),
+    message: string,
+  ) {
+    super(message);
+    this.name = 'WarrenError';
+  }
+}
+
+/** The error every request gets that its connection can no longer answer. */
+export function connectionClosed(why: string): WarrenError {
+  return new WarrenError('CONNECTION_CLOSED', why);
+}

@@ -1,0 +1,282 @@
+import type { WarrenError } from './errors.js';
+import type { WebSocketConstructor } from './websocket.js';
+
+/** How the client retries after its socket drops; see {@link ConnectOptions.reconnect}. */
+export interface ReconnectOptions {
+  /** Delay before the first attempt, in ms (default 500). Each further attempt doubles it. */
+  initialDelayMs?: number;
+  /** The most the delay grows to, in ms (default 30000). */
+  maxDelayMs?: number;
+  /** Consecutive failed attempts after which the client gives up and closes (default: never gives up). */
+  maxAttempts?: number;
+}
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** User name; sent only when given (a broker without users lets anyone in). */
+  username?: string;
+  /** Password of `username`. */
+  password?: string;
+  /** A token instead of a user name and password. */
+  token?: string;
+  /** A name for this connection that the broker shows in its management views. */
+  clientName?: string;
+  /** The WebSocket class to use instead of the platform's (or, in Node 20, the `ws` package's). */
+  WebSocket?: WebSocketConstructor;
+  /**
+   * Reconnect when the socket drops without {@link WarrenClient.close} (default false).
+   * `true` uses the default {@link ReconnectOptions}.
+   */
+  reconnect?: boolean | ReconnectOptions;
+}
+
+/** What the broker says about itself when the connection opens. */
+export interface ServerInfo {
+  name: string;
+  version: string;
+}
+
+/** Exchange types (protocol.md, "Publishing and confirms", Routing). */
+export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
+
+/** Arguments of a queue, an exchange or a binding, with RabbitMQ's names (`x-message-ttl`, `alternate-exchange`, `x-match`...). */
+export type Arguments = Record<string, unknown>;
+
+/** Options of {@link WarrenClient.declareExchange}; an option left out takes the broker's default. */
+export interface DeclareExchangeOptions {
+  /** Survives a broker restart (broker default true). */
+  durable?: boolean;
+  /** Deleted when its last binding goes (broker default false). */
+  autoDelete?: boolean;
+  /** Cannot be published to directly, only through exchange-to-exchange bindings (broker default false). */
+  internal?: boolean;
+  /** Only check that it exists: `NOT_FOUND` when not (broker default false). */
+  passive?: boolean;
+  /** E.g. `{ 'alternate-exchange': 'unrouted' }`. */
+  arguments?: Arguments;
+}
+
+/** Options of {@link WarrenClient.deleteExchange}. */
+export interface DeleteExchangeOptions {
+  /** Refuse (`PRECONDITION_FAILED`) when the exchange has bindings (broker default false). */
+  ifUnused?: boolean;
+}
+
+/** Options of {@link WarrenClient.declareQueue}; an option left out takes the broker's default. */
+export interface DeclareQueueOptions {
+  /** Survives a broker restart (broker default true). */
+  durable?: boolean;
+  /** Only this connection may use it, and it goes when the connection closes (broker default false). */
+  exclusive?: boolean;
+  /** Deleted when its last consumer goes, once it has had one (broker default false). */
+  autoDelete?: boolean;
+  /** Only check that it exists: `NOT_FOUND` when not (broker default false). */
+  passive?: boolean;
+  /** E.g. `{ 'x-message-ttl': 60000, 'x-dead-letter-exchange': 'dlx' }`. */
+  arguments?: Arguments;
+}
+
+/** The result of {@link WarrenClient.declareQueue}. */
+export interface DeclareQueueResult {
+  /** The queue's name: the one given, or the one the broker chose (`amq.gen-...`). */
+  queue: string;
+  /** Messages ready for delivery. */
+  messageCount: number;
+  /** Consumers of the queue. */
+  consumerCount: number;
+}
+
+/** Options of {@link WarrenClient.deleteQueue}. */
+export interface DeleteQueueOptions {
+  /** Refuse (`PRECONDITION_FAILED`) when the queue has consumers (broker default false). */
+  ifUnused?: boolean;
+  /** Refuse (`PRECONDITION_FAILED`) when the queue has ready messages (broker default false). */
+  ifEmpty?: boolean;
+}
+
+/** Message properties (protocol.md, "Message `properties`"). */
+export interface MessageProperties {
+  /** Written to disk in durable queues (default false). */
+  persistent?: boolean;
+  /** 0..255, used up to the queue's `x-max-priority`. */
+  priority?: number;
+  /** Per-message TTL in ms. */
+  expiration?: number;
+  /** ms since the epoch. */
+  timestamp?: number;
+  messageId?: string;
+  correlationId?: string;
+  replyTo?: string;
+  contentType?: string;
+  type?: string;
+  appId?: string;
+}
+
+/** Options of {@link WarrenClient.publish}. */
+export interface PublishOptions {
+  /** Message headers: an object of JSON values. */
+  headers?: Record<string, unknown>;
+  /** Message properties. */
+  properties?: MessageProperties;
+  /** When no queue gets the message, the broker sends it back as a `'return'` event (broker default false). */
+  mandatory?: boolean;
+  /**
+   * Wait for the broker's confirm (default true): the promise resolves once
+   * the message is in every queue it routes to (and on disk where it must
+   * be), and rejects with the broker's error (`REJECTED`, `NOT_FOUND`...).
+   * With `false` the message is sent fire-and-forget and the promise resolves
+   * at once; a failure then arrives as an `'error'` event.
+   */
+  confirm?: boolean;
+}
+
+/** Options of {@link WarrenClient.consume}; an option left out takes the broker's default. */
+export interface ConsumeOptions {
+  /** Most unacknowledged deliveries at once (broker default 0: no limit). */
+  prefetch?: number;
+  /** Deliveries count as acknowledged when sent (broker default false). */
+  noAck?: boolean;
+  /** Be the queue's only consumer (broker default false). */
+  exclusive?: boolean;
+  /** Consumers of higher priority get messages first (broker default 0). */
+  priority?: number;
+  /** The tag to use; the broker picks one when left out. */
+  consumerTag?: string;
+  arguments?: Arguments;
+}
+
+/** Options of {@link WarrenClient.get}. */
+export interface GetOptions {
+  /** The message counts as acknowledged when fetched (broker default false). */
+  noAck?: boolean;
+}
+
+/** The result of {@link WarrenClient.get}. */
+export interface GetResult {
+  /** The message, or null when none was ready. */
+  message: Delivery | null;
+  /** Ready messages left in the queue. */
+  messageCount: number;
+}
+
+/** The result of {@link WarrenClient.purgeQueue} and {@link WarrenClient.deleteQueue}. */
+export interface MessageCountResult {
+  /** Ready messages removed. */
+  messageCount: number;
+}
+
+/**
+ * A message the broker delivered, to a consumer or through `get`.
+ *
+ * Settle it once with `ack`, `nack` or `reject` (unless it came with `noAck`).
+ * The calls send nothing when the message needs no settling, was already
+ * settled through this object, or came over a connection that has since
+ * dropped (its delivery tag died with it; the broker requeued the message).
+ */
+export interface Delivery {
+  /** The consumer it was delivered to; absent for `get`. */
+  consumerTag?: string;
+  /** Its tag on this connection. */
+  deliveryTag: number;
+  /** It was delivered before and returned to the queue. */
+  redelivered: boolean;
+  /** The exchange it was published to. */
+  exchange: string;
+  /** The routing key it was published with. */
+  routingKey: string;
+  /** The JSON value published. */
+  payload: unknown;
+  headers: Record<string, unknown>;
+  properties: Record<string, unknown>;
+  /** Acknowledge it; `multiple` also acknowledges every earlier unsettled delivery of the connection. */
+  ack(options?: { multiple?: boolean }): void;
+  /** Refuse it: back to its queue with `requeue` (broker default true), else dead-lettered or dropped. */
+  nack(options?: { requeue?: boolean; multiple?: boolean }): void;
+  /** Refuse it, like `nack` without `multiple`. */
+  reject(options?: { requeue?: boolean }): void;
+}
+
+/** A consumer's callback. A throw or rejection becomes an `'error'` event; the message stays unacknowledged. */
+export type DeliveryHandler = (message: Delivery) => void | Promise<void>;
+
+/** A `mandatory` message that no queue took, sent back by the broker. */
+export interface ReturnedMessage {
+  /** 312 */
+  replyCode: number;
+  /** `NO_ROUTE` */
+  replyText: string;
+  exchange: string;
+  routingKey: string;
+  payload: unknown;
+  headers: Record<string, unknown>;
+  properties: Record<string, unknown>;
+}
+
+/** The argument of the `'cancelled'` event. */
+export interface CancelledEvent {
+  /** The consumer that is gone. */
+  consumerTag: string;
+  /**
+   * Why, when the client could not restore it after a reconnect; absent when
+   * the broker cancelled it (its queue was deleted).
+   */
+  error?: WarrenError;
+}
+
+/** What went wrong in a consumer's handler; the second argument of `'error'` then. */
+export interface HandlerErrorContext {
+  consumerTag: string;
+  message: Delivery;
+}
+
+/** The argument of the `'close'` event. */
+export interface ClientCloseEvent {
+  /** The WebSocket close code (1000 after {@link WarrenClient.close}). */
+  code: number;
+  /** The WebSocket close reason, or why the client gave up. */
+  reason: string;
+  /** Whether {@link WarrenClient.close} closed it. */
+  byClient: boolean;
+  /** The last error, when the client gave up reconnecting. */
+  error?: Error;
+}
+
+/** The argument of the `'disconnect'` event. */
+export interface DisconnectEvent {
+  /** The WebSocket close code. */
+  code: number;
+  /** The WebSocket close reason, or the socket's error. */
+  reason: string;
+}
+
+/** The argument of the `'reconnect'` event. */
+export interface ReconnectEvent {
+  /** How many attempts it took. */
+  attempts: number;
+  /** Consumers restored with their tags. */
+  consumerTags: string[];
+}
+
+/** The client's events and the arguments their listeners get. */
+export interface WarrenClientEvents {
+  /** A `mandatory` message came back unrouted. */
+  return: [message: ReturnedMessage];
+  /** A consumer is gone: its queue was deleted, or it could not be restored after a reconnect. */
+  cancelled: [event: CancelledEvent];
+  /**
+   * An error no request is waiting for: a broker `error` frame without `id`
+   * (e.g. a failed fire-and-forget publish, an ack of an unknown tag), or a
+   * consumer's handler that threw (then with a context).
+   */
+  error: [error: Error, context?: HandlerErrorContext];
+  /** The broker stopped reading from this connection (memory or disk alarm). */
+  blocked: [event: { reason: string }];
+  /** The broker reads again. */
+  unblocked: [];
+  /** The socket dropped and the client is reconnecting (only with the `reconnect` option). */
+  disconnect: [event: DisconnectEvent];
+  /** The client is closed for good. */
+  close: [event: ClientCloseEvent];
+  /** The socket dropped and the client is connected again, consumers restored. */
+  reconnect: [event: ReconnectEvent];
+}

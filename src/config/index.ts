@@ -1,0 +1,13 @@
+export type {
+  BindingDefinition,
+  BrokerConfig,
+  Definitions,
+  ExchangeDefinition,
+  LogLevel,
+  QueueDefinition,
+  ServerConfig,
+  StorageConfig,
+  UserConfig,
+} from './types.js';
+export { ConfigError, loadConfig } from './load.js';
+export type { ConfigOverrides, LoadConfigOptions, LoadedConfig } from './load.js';

@@ -1,0 +1,171 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { ValidateFunction } from 'ajv';
+import { definitionsWarnings, toDefinitions } from './definitions.js';
+import { describeErrors } from './describe-errors.js';
+import { validateConfigFile, validateDefinitionsFile, validateOverrides, type RawConfigFile, type RawDefinitions } from './schema.js';
+import type { BrokerConfig, Definitions, LogLevel, UserConfig } from './types.js';
+
+/** Values given on the command line; each beats the config file. */
+export interface ConfigOverrides {
+  host?: string;
+  port?: number;
+  dataDir?: string;
+  logLevel?: LogLevel;
+}
+
+/** Where the configuration comes from. With neither file, the defaults apply. */
+export interface LoadConfigOptions {
+  /** Path of a `broker.json` (see `config/broker.json`). */
+  configFile?: string;
+  /** Path of a bare RabbitMQ definitions export; its exchanges, queues and bindings come after the config file's. */
+  definitionsFile?: string;
+  overrides?: ConfigOverrides;
+}
+
+/** A loaded configuration and what in it was accepted but not applied (RabbitMQ users, policies, parameters). */
+export interface LoadedConfig {
+  config: BrokerConfig;
+  /** One sentence each, naming the file and JSON path; meant to be logged at start-up. */
+  warnings: string[];
+}
+
+/**
+ * Every problem found while loading the configuration. `message` holds one sentence per line, each
+ * naming the file (or command-line option) and the JSON path; `problems` holds the same sentences.
+ */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.problems = problems;
+  }
+}
+
+const DEFAULTS: BrokerConfig = {
+  server: { host: '127.0.0.1', port: 5680, path: '/ws', maxMessageBytes: 1_048_576, heartbeatMs: 30_000, highWaterBytes: 1_048_576 },
+  storage: { dataDir: './data', sync: 'always' },
+  log: { level: 'info' },
+  users: [],
+  definitions: { exchanges: [], queues: [], bindings: [] },
+};
+
+// The command-line names of the overrides, for messages about them.
+const FLAGS: Record<string, string> = { host: '--host', port: '--port', dataDir: '--data-dir', logLevel: '--log-level' };
+
+/**
+ * Loads the broker configuration: defaults < config file < overrides. Both files are read and
+ * validated, and every problem is collected before anything is thrown.
+ *
+ * @throws ConfigError when a file is missing, unreadable, not JSON or not valid, when the definitions
+ *   use a vhost other than "/" or a quorum or stream queue, or when an override is out of range.
+ */
+export function loadConfig(options: LoadConfigOptions): LoadedConfig {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+
+  let file: RawConfigFile = {};
+  if (options.configFile !== undefined) {
+    const parsed = readValidated(options.configFile, validateConfigFile, problems);
+    if (parsed !== undefined) {
+      file = parsed;
+      problems.push(...duplicateUsers(file.users ?? [], options.configFile));
+      if (file.definitions) warnings.push(...prefixed(options.configFile, definitionsWarnings(file.definitions, 'definitions.')));
+    }
+  }
+
+  let extra: RawDefinitions | undefined;
+  if (options.definitionsFile !== undefined) {
+    extra = readValidated(options.definitionsFile, validateDefinitionsFile, problems);
+    if (extra !== undefined) warnings.push(...prefixed(options.definitionsFile, definitionsWarnings(extra, '')));
+  }
+
+  const overrides = stripUndefined({ ...options.overrides });
+  if (!validateOverrides(overrides)) {
+    problems.push(...describeErrors(validateOverrides.errors ?? [], overrides, { prefix: '', name: (path) => FLAGS[path] ?? path }));
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const config: BrokerConfig = {
+    server: { ...DEFAULTS.server, ...file.server, ...stripUndefined({ host: overrides.host, port: overrides.port }) },
+    storage: { ...DEFAULTS.storage, ...file.storage, ...stripUndefined({ dataDir: overrides.dataDir }) },
+    log: { ...DEFAULTS.log, ...file.log, ...stripUndefined({ level: overrides.logLevel }) },
+    users: (file.users ?? DEFAULTS.users).map((user) => ({ ...user })),
+    definitions: concat(toDefinitions(file.definitions ?? {}), extra === undefined ? undefined : toDefinitions(extra)),
+  };
+  return { config, warnings };
+}
+
+/** Reads, parses and validates one JSON file; on failure records the problems and returns undefined. */
+function readValidated<T>(file: string, validate: ValidateFunction<T>, problems: string[]): T | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    problems.push(`${file}: cannot read the file: ${describeIoError(error, file)}`);
+    return undefined;
+  }
+  // Editors on Windows may save a byte-order mark, which JSON.parse refuses.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.trim() === '') {
+    problems.push(`${file}: the file is empty; it must hold a JSON object`);
+    return undefined;
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    problems.push(`${file}: invalid JSON: ${describeSyntaxError(error, text)}`);
+    return undefined;
+  }
+  if (validate(data)) return data;
+  problems.push(...describeErrors(validate.errors ?? [], data, { prefix: `${file}: ` }));
+  return undefined;
+}
+
+function describeIoError(error: unknown, file: string): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return `no such file (looked for ${resolve(file)})`;
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EISDIR') return 'it is a directory, not a file';
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Node's message, with the line and column added when it gives only a character position. */
+function describeSyntaxError(error: unknown, text: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const match = /at position (\d+)/.exec(message);
+  if (match === null || /\bline \d+/.test(message)) return message;
+  const before = text.slice(0, Number(match[1]));
+  const line = before.split('\n').length;
+  const column = before.length - before.lastIndexOf('\n');
+  return `${message} (line ${line}, column ${column})`;
+}
+
+function duplicateUsers(users: readonly UserConfig[], file: string): string[] {
+  const first = new Map<string, number>();
+  const problems: string[] = [];
+  users.forEach((user, i) => {
+    const earlier = first.get(user.username);
+    if (earlier === undefined) first.set(user.username, i);
+    else problems.push(`${file}: users[${i}].username: user ${JSON.stringify(user.username)} is already defined at users[${earlier}]`);
+  });
+  return problems;
+}
+
+function concat(a: Definitions, b: Definitions | undefined): Definitions {
+  if (b === undefined) return a;
+  return { exchanges: [...a.exchanges, ...b.exchanges], queues: [...a.queues, ...b.queues], bindings: [...a.bindings, ...b.bindings] };
+}
+
+function prefixed(file: string, sentences: string[]): string[] {
+  return sentences.map((sentence) => `${file}: ${sentence}`);
+}
+
+// An override left undefined must not erase the file's value when spread over it.
+function stripUndefined<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,229 @@
+import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
+import type { ExchangeDefinition, LogLevel, ServerConfig, StorageConfig, UserConfig } from './types.js';
+
+/** The log levels `log.level` accepts, quietest last. */
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const EXCHANGE_TYPES: readonly ExchangeDefinition['type'][] = ['direct', 'fanout', 'topic', 'headers'];
+
+/**
+ * The schema of every `vhost` field. The error formatter recognises it by identity and says why a
+ * vhost other than "/" is refused, instead of ajv's "must be equal to constant".
+ */
+export const VHOST_SCHEMA: SchemaObject = { type: 'string', const: '/' };
+
+/** The schema of a queue's `type` and `arguments["x-queue-type"]`; recognised by identity like VHOST_SCHEMA. */
+export const QUEUE_TYPE_SCHEMA: SchemaObject = { type: 'string', const: 'classic' };
+
+/** A queue as RabbitMQ exports it; absent fields take the protocol's declare defaults. */
+export interface RawQueue {
+  name: string;
+  vhost?: string;
+  type?: 'classic';
+  durable?: boolean;
+  auto_delete?: boolean;
+  arguments?: Record<string, unknown> | [];
+}
+
+/** An exchange as RabbitMQ exports it (`rabbitmqctl export_definitions` omits `internal`). */
+export interface RawExchange {
+  name: string;
+  vhost?: string;
+  type: ExchangeDefinition['type'];
+  durable?: boolean;
+  auto_delete?: boolean;
+  internal?: boolean;
+  arguments?: Record<string, unknown> | [];
+}
+
+/** A binding as RabbitMQ exports it. */
+export interface RawBinding {
+  source: string;
+  vhost?: string;
+  destination: string;
+  destination_type?: 'queue' | 'exchange';
+  routing_key?: string;
+  arguments?: Record<string, unknown> | [];
+}
+
+/** A RabbitMQ definitions export after validation; the sections Warren ignores are kept only to warn about them. */
+export interface RawDefinitions {
+  users?: object[];
+  policies?: object[];
+  parameters?: object[];
+  queues?: RawQueue[];
+  exchanges?: RawExchange[];
+  bindings?: RawBinding[];
+  [key: string]: unknown;
+}
+
+/** `config/broker.json` after validation: every section and field optional. */
+export interface RawConfigFile {
+  server?: Partial<ServerConfig>;
+  storage?: Partial<StorageConfig>;
+  log?: { level?: LogLevel };
+  users?: UserConfig[];
+  definitions?: RawDefinitions;
+}
+
+/** The command-line overrides, checked with the same field schemas as the file. */
+export interface RawOverrides {
+  host?: string;
+  port?: number;
+  dataDir?: string;
+  logLevel?: LogLevel;
+}
+
+/** The top-level keys of a RabbitMQ definitions export (3.x to 4.x, `rabbitmqctl` and the management API). */
+export const DEFINITIONS_KEYS: readonly string[] = [
+  'rabbit_version',
+  'rabbitmq_version',
+  'product_name',
+  'product_version',
+  'rabbitmq_definition_format',
+  'original_cluster_name',
+  'explanation',
+  'users',
+  'vhosts',
+  'permissions',
+  'topic_permissions',
+  'parameters',
+  'global_parameters',
+  'policies',
+  'queues',
+  'exchanges',
+  'bindings',
+];
+
+// Byte limits come from docs/protocol.md, "Names and defaults"; checking them here lets a bad name
+// be reported with its JSON path instead of failing later in the broker.
+const MAX_NAME_BYTES = 255;
+const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+const bool: SchemaObject = { type: 'boolean', description: 'true or false' };
+const nonEmpty = (description: string): SchemaObject => ({ type: 'string', minLength: 1, description });
+const integer = (minimum: number, description: string, maximum?: number): SchemaObject =>
+  maximum === undefined ? { type: 'integer', minimum, description } : { type: 'integer', minimum, maximum, description };
+const oneOf = (values: readonly string[]): SchemaObject => ({ type: 'string', enum: values, description: `one of ${values.join(', ')}` });
+const closed = (properties: Record<string, SchemaObject>, required: string[] = []): SchemaObject =>
+  required.length > 0
+    ? { type: 'object', properties, required, additionalProperties: false }
+    : { type: 'object', properties, additionalProperties: false };
+
+// Old exports wrote an empty argument table as [] (RabbitMQ's own import accepts it), so an empty array is allowed.
+const argumentsTable = (properties?: Record<string, SchemaObject>): SchemaObject => ({
+  type: ['object', 'array'],
+  maxItems: 0,
+  description: 'an object',
+  ...(properties ? { properties } : {}),
+});
+
+// Sections Warren does not apply: their entries keep whatever keys RabbitMQ gives them.
+const ignoredList: SchemaObject = { type: 'array', items: { type: 'object' }, description: 'an array of objects' };
+const text: SchemaObject = { type: 'string', description: 'a string' };
+
+const HOST = nonEmpty('a non-empty host name or IP address');
+const PORT = integer(0, 'an integer from 0 to 65535', 65535);
+const DATA_DIR = nonEmpty('a non-empty directory path');
+const LOG_LEVEL = oneOf(LOG_LEVELS);
+
+const SERVER = closed({
+  host: HOST,
+  port: PORT,
+  path: { type: 'string', pattern: '^/', description: 'a path starting with "/"' },
+  maxMessageBytes: integer(1024, 'an integer >= 1024 (bytes)'),
+  heartbeatMs: integer(0, 'an integer >= 0 (milliseconds; 0 disables pings)'),
+  highWaterBytes: integer(1024, 'an integer >= 1024 (bytes)'),
+});
+
+const STORAGE = closed({ dataDir: DATA_DIR, sync: oneOf(['always', 'none']) });
+
+const LOG = closed({ level: LOG_LEVEL });
+
+const USERS: SchemaObject = {
+  type: 'array',
+  description: 'an array of users',
+  items: closed({ username: nonEmpty('a non-empty string'), password: nonEmpty('a non-empty string') }, ['username', 'password']),
+};
+
+const QUEUE = closed(
+  {
+    name: { type: 'string', format: 'declarable-name', description: 'a name of 1 to 255 UTF-8 bytes not starting with "amq." (reserved)' },
+    vhost: VHOST_SCHEMA,
+    type: QUEUE_TYPE_SCHEMA,
+    durable: bool,
+    auto_delete: bool,
+    arguments: argumentsTable({ 'x-queue-type': QUEUE_TYPE_SCHEMA }),
+  },
+  ['name'],
+);
+
+const EXCHANGE = closed(
+  {
+    name: { type: 'string', format: 'declarable-name', description: 'a name of 1 to 255 UTF-8 bytes not starting with "amq." (reserved)' },
+    vhost: VHOST_SCHEMA,
+    type: oneOf(EXCHANGE_TYPES),
+    durable: bool,
+    auto_delete: bool,
+    internal: bool,
+    arguments: argumentsTable(),
+  },
+  ['name', 'type'],
+);
+
+const BINDING = closed(
+  {
+    source: { type: 'string', format: 'bound-name', description: 'an exchange name of 1 to 255 UTF-8 bytes (the default exchange "" cannot be bound)' },
+    vhost: VHOST_SCHEMA,
+    destination: { type: 'string', format: 'bound-name', description: 'a name of 1 to 255 UTF-8 bytes' },
+    destination_type: oneOf(['queue', 'exchange']),
+    routing_key: { type: 'string', format: 'routing-key', description: 'a string of at most 255 UTF-8 bytes' },
+    arguments: argumentsTable(),
+  },
+  ['source', 'destination'],
+);
+
+// Open at the top level: newer RabbitMQ versions add metadata keys, so unknown ones are warned about, not refused.
+const DEFINITIONS: SchemaObject = {
+  type: 'object',
+  description: 'an object in RabbitMQ definitions format',
+  properties: {
+    rabbit_version: text,
+    rabbitmq_version: text,
+    product_name: text,
+    product_version: text,
+    rabbitmq_definition_format: text,
+    original_cluster_name: text,
+    explanation: text,
+    users: ignoredList,
+    vhosts: ignoredList,
+    permissions: ignoredList,
+    topic_permissions: ignoredList,
+    parameters: ignoredList,
+    global_parameters: ignoredList,
+    policies: ignoredList,
+    queues: { type: 'array', items: QUEUE, description: 'an array of queues' },
+    exchanges: { type: 'array', items: EXCHANGE, description: 'an array of exchanges' },
+    bindings: { type: 'array', items: BINDING, description: 'an array of bindings' },
+  },
+};
+
+const CONFIG_FILE = closed({ server: SERVER, storage: STORAGE, log: LOG, users: USERS, definitions: DEFINITIONS });
+
+const OVERRIDES = closed({ host: HOST, port: PORT, dataDir: DATA_DIR, logLevel: LOG_LEVEL });
+
+// One Ajv instance, every validator compiled once at start-up (verbose: errors carry data and schema for the messages).
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+ajv.addFormat('declarable-name', {
+  type: 'string',
+  validate: (s: string) => s.length > 0 && byteLength(s) <= MAX_NAME_BYTES && !s.startsWith('amq.'),
+});
+ajv.addFormat('bound-name', { type: 'string', validate: (s: string) => s.length > 0 && byteLength(s) <= MAX_NAME_BYTES });
+ajv.addFormat('routing-key', { type: 'string', validate: (s: string) => byteLength(s) <= MAX_NAME_BYTES });
+
+/** Validates a parsed `config/broker.json`. */
+export const validateConfigFile: ValidateFunction<RawConfigFile> = ajv.compile<RawConfigFile>(CONFIG_FILE);
+/** Validates a parsed bare RabbitMQ definitions export. */
+export const validateDefinitionsFile: ValidateFunction<RawDefinitions> = ajv.compile<RawDefinitions>(DEFINITIONS);
+/** Validates the command-line overrides. */
+export const validateOverrides: ValidateFunction<RawOverrides> = ajv.compile<RawOverrides>(OVERRIDES);

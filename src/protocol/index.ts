@@ -1,0 +1,3 @@
+export { cancelledFrame, deliverFrame, errorFrame, getOkFrame, messageBody, okFrame, returnFrame } from './frames.js';
+export { describeSchemaError, validatorFor, type Op } from './schemas.js';
+export type * from './requests.js';

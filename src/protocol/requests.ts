@@ -1,0 +1,34 @@
+import type { ExchangeType, Headers, MessageProperties } from '../broker/index.js';
+
+// The frames a client sends, as the schemas in schemas.ts guarantee them after validation.
+
+type Table = Record<string, unknown>;
+
+export interface ConnectRequest { op: 'connect'; id: number; version: 1; username?: string; password?: string; token?: string; clientName?: string }
+export interface ExchangeDeclareRequest {
+  op: 'exchange.declare'; id: number; exchange: string; type?: ExchangeType;
+  durable?: boolean; autoDelete?: boolean; internal?: boolean; passive?: boolean; arguments?: Table;
+}
+export interface ExchangeDeleteRequest { op: 'exchange.delete'; id: number; exchange: string; ifUnused?: boolean }
+export interface ExchangeBindRequest { op: 'exchange.bind' | 'exchange.unbind'; id: number; destination: string; source: string; routingKey?: string; arguments?: Table }
+export interface QueueDeclareRequest {
+  op: 'queue.declare'; id: number; queue?: string; durable?: boolean; exclusive?: boolean; autoDelete?: boolean; passive?: boolean; arguments?: Table;
+}
+export interface QueueBindRequest { op: 'queue.bind' | 'queue.unbind'; id: number; queue: string; exchange: string; routingKey?: string; arguments?: Table }
+export interface QueuePurgeRequest { op: 'queue.purge'; id: number; queue: string }
+export interface QueueDeleteRequest { op: 'queue.delete'; id: number; queue: string; ifUnused?: boolean; ifEmpty?: boolean }
+export interface PublishRequest {
+  op: 'publish'; id?: number; exchange?: string; routingKey?: string; payload: unknown; headers?: Headers; properties?: MessageProperties; mandatory?: boolean;
+}
+export interface ConsumeRequest {
+  op: 'consume'; id: number; queue: string; consumerTag?: string; prefetch?: number; noAck?: boolean; exclusive?: boolean; priority?: number; arguments?: Table;
+}
+export interface CancelRequest { op: 'cancel'; id: number; consumerTag: string }
+export interface GetRequest { op: 'get'; id: number; queue: string; noAck?: boolean }
+export interface AckRequest { op: 'ack'; deliveryTag: number; multiple?: boolean }
+export interface NackRequest { op: 'nack'; deliveryTag: number; multiple?: boolean; requeue?: boolean }
+export interface RejectRequest { op: 'reject'; deliveryTag: number; requeue?: boolean }
+
+export type Request =
+  | ConnectRequest | ExchangeDeclareRequest | ExchangeDeleteRequest | ExchangeBindRequest | QueueDeclareRequest | QueueBindRequest
+  | QueuePurgeRequest | QueueDeleteRequest | PublishRequest | ConsumeRequest | CancelRequest | GetRequest | AckRequest | NackRequest | RejectRequest;

@@ -1,0 +1,59 @@
+import type { Message, MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredQueue } from '../broker/index.js';
+
+const bindingKey = (binding: StoredBinding): string =>
+  JSON.stringify([binding.source, binding.destinationType, binding.destination, binding.routingKey, binding.arguments]);
+
+/**
+ * Keeps the durable state in memory: nothing survives the process, but a broker reopened on the
+ * same instance recovers it, which is how the store contract is tested without a disk.
+ */
+export class MemoryStore implements MessageStore {
+  private readonly exchanges = new Map<string, StoredExchange>();
+  private readonly queues = new Map<string, StoredQueue>();
+  private readonly bindings = new Map<string, StoredBinding>();
+  private readonly messages = new Map<string, Map<number, Message>>();
+
+  async recover(): Promise<RecoveredState> {
+    const messages = [...this.messages].flatMap(([queue, stored]) => [...stored].map(([seq, message]) => ({ queue, seq, message })));
+    messages.sort((a, b) => a.seq - b.seq);
+    return { exchanges: [...this.exchanges.values()], queues: [...this.queues.values()], bindings: [...this.bindings.values()], messages };
+  }
+
+  putExchange(exchange: StoredExchange): void {
+    this.exchanges.set(exchange.name, exchange);
+  }
+
+  deleteExchange(name: string): void {
+    this.exchanges.delete(name);
+  }
+
+  putQueue(queue: StoredQueue): void {
+    this.queues.set(queue.name, queue);
+    if (!this.messages.has(queue.name)) this.messages.set(queue.name, new Map());
+  }
+
+  deleteQueue(name: string): void {
+    this.queues.delete(name);
+    this.messages.delete(name);
+  }
+
+  putBinding(binding: StoredBinding): void {
+    this.bindings.set(bindingKey(binding), binding);
+  }
+
+  deleteBinding(binding: StoredBinding): void {
+    this.bindings.delete(bindingKey(binding));
+  }
+
+  putMessage(queue: string, seq: number, message: Message): void {
+    this.messages.get(queue)?.set(seq, message);
+  }
+
+  removeMessage(queue: string, seq: number): void {
+    this.messages.get(queue)?.delete(seq);
+  }
+
+  async sync(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}

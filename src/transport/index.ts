@@ -1,0 +1,2 @@
+export { Transport, type TransportOptions } from './server.js';
+export type { SessionContext } from './session.js';

@@ -1,0 +1,95 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { Session, type SessionContext } from './session.js';
+
+/** Subprotocols that select Warren's JSON protocol (docs/protocol.md, "Transport"); none at all does too. */
+const NATIVE_PROTOCOLS = new Set(['warren.v1']);
+
+export interface TransportOptions {
+  path: string;
+  maxMessageBytes: number;
+  heartbeatMs: number;
+}
+
+/** One http.Server carrying the WebSocket endpoint; sessions are created per socket. */
+export class Transport {
+  readonly httpServer: Server;
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Map<WebSocket, Session>();
+  private readonly pingTimer: ReturnType<typeof setInterval> | undefined;
+  private nextSessionId = 1;
+
+  constructor(
+    private readonly context: SessionContext,
+    private readonly options: TransportOptions,
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxMessageBytes,
+      clientTracking: false,
+      handleProtocols: (offered) => {
+        for (const protocol of offered) if (NATIVE_PROTOCOLS.has(protocol)) return protocol;
+        return false;
+      },
+    });
+    this.httpServer = createServer((_request, response) => {
+      response.writeHead(426, { 'content-type': 'text/plain' }).end(`Warren speaks WebSocket at ${options.path}\n`);
+    });
+    this.httpServer.on('upgrade', (request, socket, head) => this.upgrade(request, socket, head));
+    if (options.heartbeatMs > 0) {
+      this.pingTimer = setInterval(() => this.pingAll(), options.heartbeatMs);
+      this.pingTimer.unref();
+    }
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Refuses new sockets and closes the open ones (their deliveries are requeued by the broker). */
+  async close(): Promise<void> {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    for (const socket of this.sessions.keys()) socket.close(1001, 'broker shutting down');
+    await new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
+    for (const socket of this.sessions.keys()) socket.terminate();
+  }
+
+  private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (request.url ?? '').split('?')[0];
+    const offered = request.headers['sec-websocket-protocol'];
+    if (path !== this.options.path) {
+      socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\nWarren speaks WebSocket at ${this.options.path}\n`);
+      return;
+    }
+    if (offered && !offered.split(',').some((protocol) => NATIVE_PROTOCOLS.has(protocol.trim()))) {
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nunsupported subprotocol: offer warren.v1 or none\n`);
+      return;
+    }
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request));
+  }
+
+  private accept(ws: WebSocket, request: IncomingMessage): void {
+    const session = new Session(ws, String(this.nextSessionId++), this.context, request.socket.remoteAddress);
+    this.sessions.set(ws, session);
+    ws.on('message', (data, isBinary) => session.onMessage(data, isBinary));
+    ws.on('pong', () => session.onPong());
+    ws.on('error', (error) => this.context.logger.warn({ conn: session.id, err: error }, 'socket error'));
+    ws.on('close', (code) => {
+      this.sessions.delete(ws);
+      session.onClose(code);
+    });
+  }
+
+  /** A socket that did not answer the previous ping is dead: terminate it (docs/protocol.md, "Transport"). */
+  private pingAll(): void {
+    for (const [socket, session] of this.sessions) {
+      if (!session.alive) {
+        socket.terminate();
+        continue;
+      }
+      session.alive = false;
+      socket.ping();
+    }
+  }
+}
