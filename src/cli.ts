@@ -22,7 +22,12 @@ async function serve(argv: { host?: string; port?: number; dataDir?: string; con
   });
   const app = await buildApp(config);
   for (const warning of warnings) app.logger.warn(warning);
-  await app.listen();
+  await app.listen().catch((error: NodeJS.ErrnoException) => {
+    const where = `${config.server.host}:${config.server.port}`;
+    if (error.code === 'EADDRINUSE') fail(`cannot listen on ${where}: the address is in use; stop the other process or pass another --port`);
+    if (error.code === 'EACCES') fail(`cannot listen on ${where}: permission denied; use a port above 1023`);
+    throw error;
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1); // a second signal: stop now
@@ -106,6 +111,15 @@ async function consume(argv: ClientArgs & { queue: string; prefetch: number; cou
   await client.close();
 }
 
+/** yargs turns a repeated option into an array; say so rather than fail obscurely later. */
+const singleValued =
+  (...names: string[]) =>
+  (argv: Record<string, unknown>): true => {
+    const repeated = names.find((name) => Array.isArray(argv[name]));
+    if (repeated) throw new Error(`--${repeated} is given more than once; give it once`);
+    return true;
+  };
+
 const clientOptions = {
   url: { type: 'string', default: DEFAULT_URL, describe: 'broker WebSocket URL' },
   username: { type: 'string', describe: 'username, when the broker has users configured' },
@@ -126,7 +140,8 @@ await yargs(hideBin(process.argv))
         .option('data-dir', { type: 'string', describe: 'where durable data is kept (default ./data)' })
         .option('config', { type: 'string', describe: 'broker config file (JSON), e.g. config/broker.json' })
         .option('definitions', { type: 'string', describe: 'a RabbitMQ definitions export to declare at start-up (vhost "/")' })
-        .option('log-level', { choices: LOG_LEVELS, describe: 'log level (default info)' }),
+        .option('log-level', { choices: LOG_LEVELS, describe: 'log level (default info)' })
+        .check(singleValued('host', 'port', 'data-dir', 'config', 'definitions', 'log-level')),
     (argv) => serve(argv as Parameters<typeof serve>[0]),
   )
   .command(
@@ -140,7 +155,8 @@ await yargs(hideBin(process.argv))
         .option('payload', { type: 'string', demandOption: true, describe: 'message payload: JSON, or else taken as a string' })
         .option('header', { type: 'string', array: true, describe: 'a header as name=value; repeat for more' })
         .option('persistent', { type: 'boolean', default: false, describe: 'mark the message persistent' })
-        .option('count', { type: 'number', default: 1, describe: 'how many copies to publish' }),
+        .option('count', { type: 'number', default: 1, describe: 'how many copies to publish' })
+        .check(singleValued('url', 'exchange', 'routing-key', 'payload', 'count')),
     (argv) => publish(argv as Parameters<typeof publish>[0]),
   )
   .command(
@@ -152,7 +168,8 @@ await yargs(hideBin(process.argv))
         .option('queue', { type: 'string', demandOption: true, describe: 'queue to consume from' })
         .option('prefetch', { type: 'number', default: 10, describe: 'unacknowledged messages in flight at most' })
         .option('count', { type: 'number', describe: 'exit after this many messages' })
-        .option('requeue', { type: 'boolean', default: false, describe: 'nack with requeue instead of acking (for trying redelivery)' }),
+        .option('requeue', { type: 'boolean', default: false, describe: 'nack with requeue instead of acking (for trying redelivery)' })
+        .check(singleValued('url', 'queue', 'prefetch', 'count')),
     (argv) => consume(argv as Parameters<typeof consume>[0]),
   )
   .demandCommand(1, 'name a command: serve, publish or consume')

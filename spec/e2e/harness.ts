@@ -22,12 +22,15 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-/** Starts the built CLI on a free port with `config` (merged into a temp config file). */
-export async function startBroker(config: Record<string, unknown> = {}, extraArgs: string[] = []): Promise<RunningBroker> {
+/** Starts the built CLI on a free port with `config`: a config object (written to a temp file) or a config file's path. */
+export async function startBroker(config: Record<string, unknown> | string = {}, extraArgs: string[] = [], requestedPort = 0): Promise<RunningBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'warren-e2e-'));
-  const configFile = join(dir, 'broker.json');
-  writeFileSync(configFile, JSON.stringify(config));
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', join(dir, 'data'), '--config', configFile, '--log-level', 'info', ...extraArgs], {
+  let configFile = config;
+  if (typeof configFile !== 'string') {
+    configFile = join(dir, 'broker.json');
+    writeFileSync(configFile, JSON.stringify(config));
+  }
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(requestedPort), '--data-dir', join(dir, 'data'), '--config', configFile, '--log-level', 'info', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

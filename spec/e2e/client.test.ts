@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, WarrenError, type Delivery } from '../../src/client/index.js';
+import { startBroker, type RunningBroker } from './harness.js';
+
+let broker: RunningBroker;
+beforeAll(async () => {
+  broker = await startBroker();
+});
+afterAll(async () => {
+  await broker.stop();
+});
+
+/** Resolves with the first `count` deliveries a handler gets. */
+function collector(count: number) {
+  const received: Delivery[] = [];
+  let done: (deliveries: Delivery[]) => void = () => {};
+  const all = new Promise<Delivery[]>((resolve) => (done = resolve));
+  const handler = (delivery: Delivery) => {
+    received.push(delivery);
+    if (received.length === count) done(received);
+  };
+  return { handler, all, received };
+}
+
+describe('client - against the real broker', () => {
+  it('client - declares, binds, publishes with confirms and consumes with acks', async () => {
+    const client = await connect(broker.url, { clientName: 'spec' });
+    await client.declareExchange('orders', 'topic', { durable: false });
+    const { queue } = await client.declareQueue('', { exclusive: true });
+    expect(queue).toMatch(/^amq\.gen-/);
+    await client.bindQueue(queue, 'orders', 'order.*.created');
+    const { handler, all } = collector(2);
+    await client.consume(queue, handler, { prefetch: 5 });
+    await client.publish('orders', 'order.1.created', { id: 1 });
+    await client.publish('orders', 'order.1.shipped', { id: 'not routed' });
+    await client.publish('orders', 'order.2.created', { id: 2 }, { headers: { source: 'spec' }, properties: { messageId: 'two' } });
+    const deliveries = await all;
+    expect(deliveries.map((d) => d.payload)).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(deliveries[1]).toMatchObject({ routingKey: 'order.2.created', headers: { source: 'spec' }, properties: { messageId: 'two' } });
+    for (const delivery of deliveries) delivery.ack();
+    await client.close();
+  });
+
+  it('client - nack with requeue redelivers, nack without dead-letters, get pulls', async () => {
+    const client = await connect(broker.url);
+    await client.declareExchange('work.dlx', 'fanout', { durable: false });
+    await client.declareQueue('work.dead', { durable: false });
+    await client.bindQueue('work.dead', 'work.dlx');
+    await client.declareQueue('work', { durable: false, arguments: { 'x-dead-letter-exchange': 'work.dlx' } });
+    const { handler, all } = collector(2);
+    await client.consume('work', (delivery) => {
+      handler(delivery);
+      if (delivery.redelivered) delivery.nack({ requeue: false });
+      else delivery.nack({ requeue: true });
+    });
+    await client.publish('', 'work', 'job');
+    const [first, second] = await all;
+    expect(first.redelivered).toBe(false);
+    expect(second).toMatchObject({ redelivered: true, headers: { 'x-delivery-count': 1 } });
+    let dead = await client.get('work.dead', { noAck: true });
+    for (let i = 0; i < 50 && !dead.message; i++) dead = await client.get('work.dead', { noAck: true });
+    expect(dead.message?.payload).toBe('job');
+    expect(dead.message?.headers['x-death']).toMatchObject([{ queue: 'work', reason: 'rejected', count: 1 }]);
+    expect(await client.get('work.dead')).toEqual({ message: null, messageCount: 0 });
+    await client.close();
+  });
+
+  it('client - broker errors reject with a WarrenError carrying the code', async () => {
+    const client = await connect(broker.url);
+    const error = await client.declareQueue('missing', { passive: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WarrenError);
+    expect((error as WarrenError).code).toBe('NOT_FOUND');
+    await client.declareQueue('redeclared', { durable: false });
+    await expect(client.declareQueue('redeclared', { durable: true })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+    await expect(client.publish('nowhere', 'k', 1)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await client.close();
+  });
+
+  it('client - mandatory returns and consumer cancellation arrive as events', async () => {
+    const client = await connect(broker.url);
+    const returned = new Promise((resolve) => client.on('return', resolve));
+    await client.publish('amq.direct', 'no-such-binding', 'lost?', { mandatory: true });
+    expect(await returned).toMatchObject({ replyCode: 312, routingKey: 'no-such-binding', payload: 'lost?' });
+    await client.declareQueue('short-lived', { durable: false });
+    const tag = await client.consume('short-lived', () => {});
+    const cancelled = new Promise((resolve) => client.on('cancelled', resolve));
+    const other = await connect(broker.url);
+    await other.deleteQueue('short-lived');
+    expect(await cancelled).toMatchObject({ consumerTag: tag });
+    await other.close();
+    await client.close();
+  });
+
+  it('client - reconnects after a broker restart and consumes again', async () => {
+    const restartable = await startBroker();
+    const port = restartable.port;
+    const client = await connect(restartable.url, { reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
+    const declare = () => client.declareQueue('jobs', { durable: false });
+    await declare();
+    const { handler, all } = collector(1);
+    await client.consume('jobs', handler);
+    const reconnected = new Promise((resolve) => client.on('reconnect', resolve));
+    await restartable.stop();
+    const again = await startBroker({}, [], port);
+    try {
+      // The old broker kept its state in memory, so the queue must be declared again before re-consume succeeds.
+      const publisher = await connect(again.url);
+      await publisher.declareQueue('jobs', { durable: false });
+      await reconnected;
+      await publisher.publish('', 'jobs', 'after restart');
+      expect((await all)[0].payload).toBe('after restart');
+      await publisher.close();
+      await client.close();
+    } finally {
+      await again.stop();
+    }
+  });
+});
