@@ -22,12 +22,7 @@ async function serve(argv: { host?: string; port?: number; dataDir?: string; con
   });
   const app = await buildApp(config);
   for (const warning of warnings) app.logger.warn(warning);
-  await app.listen().catch((error: NodeJS.ErrnoException) => {
-    const where = `${config.server.host}:${config.server.port}`;
-    if (error.code === 'EADDRINUSE') fail(`cannot listen on ${where}: the address is in use; stop the other process or pass another --port`);
-    if (error.code === 'EACCES') fail(`cannot listen on ${where}: permission denied; use a port above 1023`);
-    throw error;
-  });
+  // Signal handlers before listening: whoever sees the 'listening' line may signal at once.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1); // a second signal: stop now
@@ -43,6 +38,12 @@ async function serve(argv: { host?: string; port?: number; dataDir?: string; con
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  await app.listen().catch((error: NodeJS.ErrnoException) => {
+    const where = `${config.server.host}:${config.server.port}`;
+    if (error.code === 'EADDRINUSE') fail(`cannot listen on ${where}: the address is in use; stop the other process or pass another --port`);
+    if (error.code === 'EACCES') fail(`cannot listen on ${where}: permission denied; use a port above 1023`);
+    throw error;
+  });
 }
 
 interface ClientArgs {

@@ -40,6 +40,8 @@ export interface RecordedDelivery {
   deliveryTag: number;
   entry: QueueEntry;
   payload: unknown;
+  /** `entry.returns` when it was delivered (the entry is shared, and counts on after). */
+  returns: number;
 }
 
 /** A sink that records what the broker pushes. */
@@ -48,7 +50,7 @@ export class RecordingSink implements DeliverySink {
   readonly cancelledTags: string[] = [];
 
   deliver(consumerTag: string, deliveryTag: number, entry: QueueEntry): void {
-    this.deliveries.push({ consumerTag, deliveryTag, entry, payload: JSON.parse(entry.message.payload) });
+    this.deliveries.push({ consumerTag, deliveryTag, entry, payload: JSON.parse(entry.message.payload), returns: entry.returns });
   }
 
   cancelled(consumerTag: string): void {

@@ -69,9 +69,13 @@ export class Connection {
     const consumer = this.consumers.get(consumerTag);
     if (!consumer) return;
     this.consumers.delete(consumerTag);
-    // Detach first so that the requeued messages are not pushed straight back to this consumer.
+    // Requeue before detaching, so that whoever the queue serves next (a single active consumer
+    // taking over, say) gets the messages in their original order. `Queue.requeue` does not push,
+    // so nothing goes straight back to this consumer; detaching then dispatches.
+    const taken = this.takeWhere((unacked) => unacked.consumer === consumer);
+    for (const unacked of taken) unacked.queue.requeue(unacked.entry);
     consumer.queue.removeConsumer(consumer);
-    this.requeueWhere((unacked) => unacked.consumer === consumer);
+    dispatchQueuesOf(taken);
   }
 
   /** Pulls one message (a `get` without `noAck` is a delivery to settle like any other). */
@@ -110,11 +114,16 @@ export class Connection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Nothing more is pushed to this connection while it is torn down, not even to a consumer of
+    // it that a queue would serve next once another of its consumers is detached.
+    this.writable = false;
     const consumers = [...this.consumers.values()];
     this.consumers.clear();
-    // Detach the consumers first so that requeued messages are not pushed straight back to them.
+    // Requeue before detaching, so that the next consumers get the messages in their original order.
+    const taken = this.takeWhere(() => true);
+    for (const unacked of taken) unacked.queue.requeue(unacked.entry);
     for (const consumer of consumers) consumer.queue.removeConsumer(consumer);
-    this.requeueWhere(() => true);
+    dispatchQueuesOf(taken);
     for (const queue of this.exclusiveQueues) this.broker.removeQueue(queue);
   }
 
@@ -166,7 +175,8 @@ export class Connection {
     dispatchQueuesOf(taken);
   }
 
-  private requeueWhere(selected: (unacked: Unacked) => boolean): void {
+  /** Removes and returns the outstanding deliveries that `selected` picks, in tag order. */
+  private takeWhere(selected: (unacked: Unacked) => boolean): Unacked[] {
     const taken: Unacked[] = [];
     for (const [tag, unacked] of this.unacked) {
       if (!selected(unacked)) continue;
@@ -174,7 +184,7 @@ export class Connection {
       if (unacked.consumer) unacked.consumer.unacked--;
       taken.push(unacked);
     }
-    this.returnOrDeadLetter(taken, true);
+    return taken;
   }
 }
 

@@ -118,6 +118,9 @@ export class Queue {
     this.ready[entry.priority].insertInOrder(entry);
     this.readyCount++;
     this.readyBytes += entry.message.size;
+    // As RabbitMQ does on a requeue: a drop-head queue back over its limit drops from the head.
+    const { overflow, maxLength, maxLengthBytes } = this.args;
+    if (overflow === 'drop-head' && (maxLength !== undefined || maxLengthBytes !== undefined)) this.dropHeadsOverLimit();
   }
 
   /** Settles a delivered message for good: acked, or nacked without requeue (then dead-lettered). */
