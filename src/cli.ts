@@ -6,6 +6,8 @@ import { connect, type WarrenClient } from './client/index.js';
 import { ConfigError, loadConfig, type LogLevel } from './config/index.js';
 
 const DEFAULT_URL = 'ws://127.0.0.1:5680/ws';
+/** A graceful shutdown that takes longer than this is cut short. */
+const SHUTDOWN_TIMEOUT_MS = 15_000;
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Prints what went wrong, in words, and exits non-zero: no stack traces for a person's mistake. */
@@ -28,6 +30,10 @@ async function serve(argv: { host?: string; port?: number; dataDir?: string; con
     if (stopping) process.exit(1); // a second signal: stop now
     stopping = true;
     app.logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      app.logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting anyway');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
     app.close().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -92,8 +92,11 @@ describe('cli - bad input', () => {
     }
   });
 
-  it('cli - SIGTERM shuts the broker down with exit code 0', async () => {
+  it('cli - SIGTERM closes client sockets with 1001 and exits 0', async () => {
     const broker = await startBroker();
+    const client = await RawClient.connected(broker.url);
+    await client.request({ op: 'queue.declare', queue: 'q', durable: false });
     expect(await broker.stop('SIGTERM')).toBe(0);
+    expect(await client.waitForClose()).toBe(1001);
   });
 });

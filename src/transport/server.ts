@@ -19,6 +19,7 @@ export class Transport {
   private readonly sessions = new Map<WebSocket, Session>();
   private readonly pingTimer: ReturnType<typeof setInterval> | undefined;
   private nextSessionId = 1;
+  private closing = false;
 
   constructor(
     private readonly context: SessionContext,
@@ -47,17 +48,32 @@ export class Transport {
     return this.sessions.size;
   }
 
-  /** Refuses new sockets and closes the open ones (their deliveries are requeued by the broker). */
-  async close(): Promise<void> {
+  /**
+   * Graceful shutdown: refuse new sockets (503), stop pushing, send what is already answered,
+   * close every socket (their unacknowledged deliveries are requeued) and wait up to
+   * `graceMs` for the closing handshakes before cutting the rest.
+   */
+  async close(graceMs = 2000): Promise<void> {
+    this.closing = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
-    for (const socket of this.sessions.keys()) socket.close(1001, 'broker shutting down');
-    await new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
+    const stopped = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
+    for (const [socket, session] of this.sessions) {
+      session.stopPushing();
+      socket.close(1001, 'broker shutting down');
+    }
+    const deadline = Date.now() + graceMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     for (const socket of this.sessions.keys()) socket.terminate();
+    await stopped;
   }
 
   private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (request.url ?? '').split('?')[0];
     const offered = request.headers['sec-websocket-protocol'];
+    if (this.closing) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nWarren is shutting down\n');
+      return;
+    }
     if (path !== this.options.path) {
       socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\nWarren speaks WebSocket at ${this.options.path}\n`);
       return;

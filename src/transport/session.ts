@@ -60,6 +60,8 @@ export class Session implements DeliverySink {
   /** Deliveries caused by a request wait until its reply is out (a consume's ok before its first delivery). */
   private afterReply: string[] | undefined;
   private readonly consumerTagJson = new Map<string, string>();
+  /** Shutting down: pushes stay off. */
+  private stopped = false;
   private readonly logger: Logger;
 
   constructor(
@@ -125,9 +127,16 @@ export class Session implements DeliverySink {
     if (this.socket.bufferedAmount > this.context.highWaterBytes) this.connection?.setWritable(false);
   }
 
+  /** Shutdown: no more pushes; what is already queued for the socket goes out now. */
+  stopPushing(): void {
+    this.stopped = true;
+    this.connection?.setWritable(false);
+    this.flush();
+  }
+
   private readonly afterSend = (): void => {
     // Resume pushes once the socket has drained below half the high-water mark.
-    if (this.connection && !this.connection.writable && this.socket.bufferedAmount <= this.context.highWaterBytes / 2) {
+    if (this.connection && !this.stopped && !this.connection.writable && this.socket.bufferedAmount <= this.context.highWaterBytes / 2) {
       this.connection.setWritable(true);
     }
   };
