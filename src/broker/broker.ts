@@ -57,8 +57,8 @@ export class Broker implements QueueHost {
       const destination = binding.destinationType === 'queue' ? broker.queues.get(binding.destination) : broker.exchanges.get(binding.destination);
       if (source && destination) broker.link(source, destination, binding.routingKey, binding.arguments);
     }
-    for (const { queue, seq, message } of state.messages) {
-      broker.queues.get(queue)?.restore(message, seq);
+    for (const { queue, seq, message, expiresAt } of state.messages) {
+      broker.queues.get(queue)?.restore(message, seq, expiresAt);
       broker.seq = Math.max(broker.seq, seq);
     }
     return broker;

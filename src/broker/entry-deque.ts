@@ -2,8 +2,10 @@ import type { Message } from './types.js';
 
 /** A message's place in one queue. */
 export interface QueueEntry {
-  /** Broker-wide, increasing: FIFO order, and where a requeued message goes back to. */
+  /** Broker-wide sequence number: the message's key in the store. */
   readonly seq: number;
+  /** Increasing per queue: FIFO order, and where a requeued message goes back to. */
+  readonly position: number;
   readonly message: Message;
   /** Absolute time after which the message is expired; Infinity without a TTL. */
   readonly expiresAt: number;
@@ -15,7 +17,7 @@ export interface QueueEntry {
 }
 
 /**
- * A ring buffer of entries ordered by `seq`: O(1) push and shift (no `Array.shift()` on long
+ * A ring buffer of entries ordered by `position`: O(1) push and shift (no `Array.shift()` on long
  * arrays), and an ordered insert for requeued messages, which go back near the head.
  */
 export class EntryDeque {
@@ -42,9 +44,9 @@ export class EntryDeque {
     return entry;
   }
 
-  /** Puts an entry back where its `seq` belongs. */
+  /** Puts an entry back where its `position` belongs. */
   insertInOrder(entry: QueueEntry): void {
-    if (this.length === 0 || this.at(this.length - 1).seq < entry.seq) {
+    if (this.length === 0 || this.at(this.length - 1).position < entry.position) {
       this.push(entry);
       return;
     }
@@ -52,7 +54,7 @@ export class EntryDeque {
     let high = this.length - 1;
     while (low < high) {
       const mid = (low + high) >> 1;
-      if (this.at(mid).seq < entry.seq) low = mid + 1;
+      if (this.at(mid).position < entry.position) low = mid + 1;
       else high = mid;
     }
     if (this.length === this.items.length) this.grow();

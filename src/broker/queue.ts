@@ -56,6 +56,7 @@ export class Queue {
   private readonly ready: EntryDeque[];
   private readyCount = 0;
   private readyBytes = 0;
+  private nextPosition = 0;
   private everHadConsumer = false;
   private nextConsumerIndex = 0;
   private dispatching = false;
@@ -92,16 +93,18 @@ export class Queue {
       return EnqueueResult.Rejected;
     }
     const persisted = this.options.durable && message.properties.persistent === true;
-    if (persisted) this.host.store.putMessage(this.name, seq, message);
-    this.pushReady(this.newEntry(message, seq, persisted));
+    const entry = this.newEntry(message, seq, persisted);
+    if (persisted) this.host.store.putMessage(this.name, seq, message, entry.expiresAt === Infinity ? null : entry.expiresAt);
+    this.pushReady(entry);
     this.dispatch();
     if (args.maxLength !== undefined || args.maxLengthBytes !== undefined) this.dropHeadsOverLimit();
     return persisted ? EnqueueResult.Persisted : EnqueueResult.Enqueued;
   }
 
-  /** Puts a message back from the store at start-up. */
-  restore(message: Message, seq: number): void {
-    this.pushReady(this.newEntry(message, seq, true));
+  /** Puts a message back from the store at start-up, with the expiry it had. */
+  restore(message: Message, seq: number, expiresAt: number | null): void {
+    this.pushReady({ ...this.newEntry(message, seq, true), expiresAt: expiresAt ?? Infinity });
+    this.scheduleHeadExpiry();
   }
 
   /** Returns an unacknowledged message to its original position (docs/protocol.md, "Consuming"). */
@@ -218,7 +221,7 @@ export class Queue {
     const expiresAt = ttl === undefined ? Infinity : this.host.clock.now() + ttl;
     const maxPriority = this.args.maxPriority;
     const priority = maxPriority === undefined ? 0 : Math.min(message.properties.priority ?? 0, maxPriority);
-    return { seq, message, expiresAt, priority, returns: 0, persisted };
+    return { seq, position: this.nextPosition++, message, expiresAt, priority, returns: 0, persisted };
   }
 
   private isFull(size: number): boolean {

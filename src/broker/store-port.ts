@@ -24,6 +24,8 @@ export interface StoredMessage {
   /** Broker-wide sequence number: a message's identity in the store and its place in its queue. */
   seq: number;
   message: Message;
+  /** When the message expires (ms since epoch), or null without a TTL: expiry survives a restart. */
+  expiresAt: number | null;
 }
 
 /** What a store hands back at start-up: the durable state as it was last synced. */
@@ -49,7 +51,8 @@ export interface MessageStore {
   deleteQueue(name: string): void;
   putBinding(binding: StoredBinding): void;
   deleteBinding(binding: StoredBinding): void;
-  putMessage(queue: string, seq: number, message: Message): void;
+  /** `message.encoded` is a cache of the wire form: do not store it. */
+  putMessage(queue: string, seq: number, message: Message, expiresAt: number | null): void;
   removeMessage(queue: string, seq: number): void;
   /** Resolves once every write made before the call is durable. */
   sync(): Promise<void>;

@@ -11,10 +11,10 @@ export class MemoryStore implements MessageStore {
   private readonly exchanges = new Map<string, StoredExchange>();
   private readonly queues = new Map<string, StoredQueue>();
   private readonly bindings = new Map<string, StoredBinding>();
-  private readonly messages = new Map<string, Map<number, Message>>();
+  private readonly messages = new Map<string, Map<number, { message: Message; expiresAt: number | null }>>();
 
   async recover(): Promise<RecoveredState> {
-    const messages = [...this.messages].flatMap(([queue, stored]) => [...stored].map(([seq, message]) => ({ queue, seq, message })));
+    const messages = [...this.messages].flatMap(([queue, stored]) => [...stored].map(([seq, { message, expiresAt }]) => ({ queue, seq, message, expiresAt })));
     messages.sort((a, b) => a.seq - b.seq);
     return { exchanges: [...this.exchanges.values()], queues: [...this.queues.values()], bindings: [...this.bindings.values()], messages };
   }
@@ -45,8 +45,8 @@ export class MemoryStore implements MessageStore {
     this.bindings.delete(bindingKey(binding));
   }
 
-  putMessage(queue: string, seq: number, message: Message): void {
-    this.messages.get(queue)?.set(seq, message);
+  putMessage(queue: string, seq: number, message: Message, expiresAt: number | null): void {
+    this.messages.get(queue)?.set(seq, { message, expiresAt });
   }
 
   removeMessage(queue: string, seq: number): void {

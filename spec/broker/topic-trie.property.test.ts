@@ -1,0 +1,174 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { TopicTrie } from '../../src/broker/index.js';
+
+// The reference: RabbitMQ topic semantics written as plainly as possible, independent of the trie.
+// A key or pattern is split on "."; the empty string has zero words; "*" is exactly one word;
+// "#" is zero or more words.
+const split = (text: string): string[] => (text === '' ? [] : text.split('.'));
+
+function wordsMatch(pattern: readonly string[], key: readonly string[]): boolean {
+  if (pattern.length === 0) return key.length === 0;
+  const [head, ...rest] = pattern;
+  if (head === '#') return wordsMatch(rest, key) || (key.length > 0 && wordsMatch(pattern, key.slice(1)));
+  if (key.length === 0) return false;
+  return (head === '*' || head === key[0]) && wordsMatch(rest, key.slice(1));
+}
+
+const referenceMatches = (pattern: string, key: string): boolean => wordsMatch(split(pattern), split(key));
+
+// A small alphabet so that patterns and keys often match; "" as a word gives keys like "a..b".
+const keyWord = fc.constantFrom('a', 'b', 'c', '');
+const patternWord = fc.oneof({ weight: 3, arbitrary: fc.constantFrom('a', 'b', 'c') }, { weight: 2, arbitrary: fc.constantFrom('*', '#') }, { weight: 1, arbitrary: fc.constant('') });
+const key = fc.array(keyWord, { maxLength: 5 }).map((words) => words.join('.'));
+const pattern = fc.array(patternWord, { maxLength: 5 }).map((words) => words.join('.'));
+
+/** The values `trie` reports for `key`, once each, sorted. */
+function trieMatches(trie: TopicTrie<number>, topicKey: string): number[] {
+  const out: number[] = [];
+  trie.match(topicKey, out);
+  return [...new Set(out)].sort((a, b) => a - b);
+}
+
+/** The values whose pattern matches `key` by the reference, sorted. */
+function expectedMatches(bindings: readonly (readonly [string, number])[], topicKey: string): number[] {
+  return bindings
+    .filter(([bindingPattern]) => referenceMatches(bindingPattern, topicKey))
+    .map(([, value]) => value)
+    .sort((a, b) => a - b);
+}
+
+interface RawNode {
+  words: Map<string, unknown>;
+  star?: unknown;
+  hash?: unknown;
+  values: unknown[];
+}
+
+describe('topic-trie - reference matcher', () => {
+  // The reference itself must be right, or the properties below prove nothing.
+  it('topic-trie - reference follows RabbitMQ on hand-picked cases', () => {
+    const cases: [string, string, boolean][] = [
+      ['', '', true],
+      ['', 'a', false],
+      ['#', '', true],
+      ['#', 'a.b.c', true],
+      ['*', '', false],
+      ['*', 'a', true],
+      ['*', 'a.b', false],
+      ['a.#', 'a', true],
+      ['a.#', 'a.b.c', true],
+      ['#.a', 'a', true],
+      ['a.#.b', 'a.b', true],
+      ['a.#.b', 'a.x.y.b', true],
+      ['a.#.b', 'a.x.y', false],
+      ['a.*.b', 'a.b', false],
+      ['a.*.b', 'a..b', true],
+      ['*.#', '', false],
+      ['#.#', '', true],
+      ['a', 'a.', false],
+      ['a.', 'a.', true],
+      ['a.*', 'a.', true],
+    ];
+    for (const [bindingPattern, topicKey, expected] of cases) expect([bindingPattern, topicKey, referenceMatches(bindingPattern, topicKey)]).toEqual([bindingPattern, topicKey, expected]);
+  });
+});
+
+describe('topic-trie - properties', () => {
+  it('topic-trie - matches exactly the values whose pattern the reference matches', () => {
+    fc.assert(
+      fc.property(fc.array(pattern, { maxLength: 12 }), fc.array(key, { minLength: 1, maxLength: 12 }), (patterns, keys) => {
+        const trie = new TopicTrie<number>();
+        const bindings = patterns.map((bindingPattern, value) => [bindingPattern, value] as const);
+        for (const [bindingPattern, value] of bindings) trie.add(bindingPattern, value);
+        for (const topicKey of keys) expect(trieMatches(trie, topicKey)).toEqual(expectedMatches(bindings, topicKey));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('topic-trie - a single pattern matches a key exactly when the reference says so', () => {
+    fc.assert(
+      fc.property(pattern, key, (bindingPattern, topicKey) => {
+        const trie = new TopicTrie<string>();
+        trie.add(bindingPattern, 'v');
+        const out: string[] = [];
+        trie.match(topicKey, out);
+        expect(out.length > 0).toBe(referenceMatches(bindingPattern, topicKey));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('topic-trie - add/remove churn leaves the same matches as a fresh trie', () => {
+    const operation = fc.oneof(
+      fc.record({ kind: fc.constant('add' as const), pattern }),
+      // Removes the n-th live binding (modulo), or, with `stray`, a value that was never added there.
+      fc.record({ kind: fc.constant('remove' as const), pick: fc.nat(), stray: fc.boolean(), pattern }),
+    );
+    fc.assert(
+      fc.property(fc.array(operation, { maxLength: 40 }), fc.array(key, { minLength: 1, maxLength: 10 }), (operations, keys) => {
+        const churned = new TopicTrie<number>();
+        let live: (readonly [string, number])[] = [];
+        let nextValue = 0;
+        for (const op of operations) {
+          if (op.kind === 'add') {
+            const value = nextValue++;
+            churned.add(op.pattern, value);
+            live.push([op.pattern, value]);
+          } else if (op.stray || live.length === 0) {
+            churned.remove(op.pattern, -1);
+          } else {
+            const [removedPattern, removedValue] = live[op.pick % live.length];
+            churned.remove(removedPattern, removedValue);
+            live = live.filter(([, value]) => value !== removedValue);
+          }
+        }
+        const fresh = new TopicTrie<number>();
+        for (const [bindingPattern, value] of live) fresh.add(bindingPattern, value);
+        for (const topicKey of keys) {
+          const expected = expectedMatches(live, topicKey);
+          expect(trieMatches(churned, topicKey)).toEqual(expected);
+          expect(trieMatches(fresh, topicKey)).toEqual(expected);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('topic-trie - removing every pattern prunes the trie back to an empty root', () => {
+    fc.assert(
+      fc.property(fc.array(pattern, { minLength: 1, maxLength: 15 }), fc.infiniteStream(fc.nat()), (patterns, picks) => {
+        const trie = new TopicTrie<number>();
+        patterns.forEach((bindingPattern, value) => trie.add(bindingPattern, value));
+        // Remove in a shuffled order.
+        const remaining = patterns.map((bindingPattern, value) => [bindingPattern, value] as const);
+        const order = picks[Symbol.iterator]();
+        while (remaining.length > 0) {
+          const [bindingPattern, value] = remaining.splice(order.next().value % remaining.length, 1)[0];
+          trie.remove(bindingPattern, value);
+        }
+        const root = (trie as unknown as { root: RawNode }).root;
+        expect(root.words.size).toBe(0);
+        expect(root.star).toBeUndefined();
+        expect(root.hash).toBeUndefined();
+        expect(root.values).toEqual([]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('topic-trie - the same value under two patterns is removed from one only', () => {
+    const trie = new TopicTrie<string>();
+    trie.add('a.*', 'v');
+    trie.add('#', 'v');
+    trie.remove('a.*', 'v');
+    const out: string[] = [];
+    trie.match('a.b', out);
+    expect(out).toEqual(['v']);
+    trie.remove('#', 'v');
+    const none: string[] = [];
+    trie.match('a.b', none);
+    expect(none).toEqual([]);
+  });
+});
