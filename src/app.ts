@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino';
 import { Broker, BrokerError, systemClock, type Clock, type MessageStore } from './broker/index.js';
 import type { BrokerConfig, Definitions } from './config/index.js';
 import { MemoryStore } from './store/index.js';
-import { Transport } from './transport/index.js';
+import { Transport, watchAlarms } from './transport/index.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -34,12 +34,28 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   const logger = options.logger ?? pino({ level: config.log.level });
   // The journal on disk is the durability issue's; until then durable state lives in memory.
   const store = options.store ?? new MemoryStore();
-  const broker = await Broker.open(store, options.clock ?? systemClock);
+  const { server, limits } = config;
+  const broker = await Broker.open(store, options.clock ?? systemClock, limits);
   applyDefinitions(broker, config.definitions);
   const transport = new Transport(
-    { broker, users: config.users, highWaterBytes: config.server.highWaterBytes, serverVersion: VERSION, logger },
-    { path: config.server.path, maxMessageBytes: config.server.maxMessageBytes, heartbeatMs: config.server.heartbeatMs },
+    {
+      broker,
+      users: config.users,
+      highWaterBytes: server.highWaterBytes,
+      drainTimeoutMs: server.drainTimeoutMs,
+      flow: { alarm: null },
+      serverVersion: VERSION,
+      logger,
+    },
+    {
+      path: server.path,
+      maxMessageBytes: server.maxMessageBytes,
+      heartbeatMs: server.heartbeatMs,
+      maxConnections: limits.maxConnections,
+      maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
+    },
   );
+  const stopAlarms = watchAlarms(config.flow, config.storage.dataDir, logger, (reason) => transport.setAlarm(reason));
   return {
     broker,
     logger,
@@ -55,6 +71,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
         });
       }),
     close: async () => {
+      stopAlarms();
       await transport.close();
       broker.shutdown();
       await store.close();

@@ -74,9 +74,20 @@ const RABBITMQ_EXPORT = {
 test('config - defaults apply when no file is given', () => {
   const { config, warnings } = loadConfig({});
   expect(config).toEqual({
-    server: { host: '127.0.0.1', port: 5680, path: '/ws', maxMessageBytes: 1048576, heartbeatMs: 30000, highWaterBytes: 1048576 },
+    server: { host: '127.0.0.1', port: 5680, path: '/ws', maxMessageBytes: 1048576, heartbeatMs: 30000, highWaterBytes: 1048576, drainTimeoutMs: 60000 },
     storage: { dataDir: './data', sync: 'always' },
     log: { level: 'info' },
+    limits: {
+      maxConnections: 65536,
+      maxConnectionsPerAddress: 16384,
+      maxQueues: 100000,
+      maxExchanges: 10000,
+      maxBindings: 1000000,
+      maxConsumersPerConnection: 1000,
+      maxUnackedPerConnection: 100000,
+      consumerTimeoutMs: 1800000,
+    },
+    flow: { memoryHighWatermark: 0.4, diskFreeLimitBytes: 50000000, checkIntervalMs: 1000 },
     users: [],
     definitions: { exchanges: [], queues: [], bindings: [] },
   });
@@ -99,7 +110,7 @@ test('config - the file overrides the defaults field by field', () => {
     users: [{ username: 'alice', password: 'secret' }],
   });
   const { config } = loadConfig({ configFile: file });
-  expect(config.server).toEqual({ host: '127.0.0.1', port: 6000, path: '/ws', maxMessageBytes: 1048576, heartbeatMs: 0, highWaterBytes: 1048576 });
+  expect(config.server).toEqual({ host: '127.0.0.1', port: 6000, path: '/ws', maxMessageBytes: 1048576, heartbeatMs: 0, highWaterBytes: 1048576, drainTimeoutMs: 60000 });
   expect(config.storage).toEqual({ dataDir: './data', sync: 'none' });
   expect(config.log.level).toBe('debug');
   expect(config.users).toEqual([{ username: 'alice', password: 'secret' }]);
@@ -255,8 +266,8 @@ test('config - a wrong type names the JSON path and the value', () => {
 test('config - an unknown field names its section and the known fields', () => {
   const file = write('broker.json', { server: { prot: 1 }, colour: 'blue' });
   expect(configError({ configFile: file }).problems).toEqual([
-    `${file}: unknown field "colour" (known fields: server, storage, log, users, definitions)`,
-    `${file}: server: unknown field "prot" (known fields: host, port, path, maxMessageBytes, heartbeatMs, highWaterBytes)`,
+    `${file}: unknown field "colour" (known fields: server, storage, log, limits, flow, users, definitions)`,
+    `${file}: server: unknown field "prot" (known fields: host, port, path, maxMessageBytes, heartbeatMs, highWaterBytes, drainTimeoutMs)`,
   ]);
 });
 
@@ -340,3 +351,15 @@ test('config - every problem in every source is reported at once, one per line',
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+test('config - limits and flow override the defaults field by field, and bad values name their path', () => {
+  const file = write('broker.json', { limits: { maxQueues: 5 }, flow: { memoryHighWatermark: 0.9 } });
+  const { config } = loadConfig({ configFile: file });
+  expect(config.limits.maxQueues).toBe(5);
+  expect(config.limits.maxBindings).toBe(1000000);
+  expect(config.flow).toEqual({ memoryHighWatermark: 0.9, diskFreeLimitBytes: 50000000, checkIntervalMs: 1000 });
+  const bad = write('broker.json', { limits: { maxQueues: 0 }, flow: { memoryHighWatermark: 2 } });
+  const problems = configError({ configFile: bad }).problems.join('\n');
+  expect(problems).toMatch(/limits\.maxQueues/);
+  expect(problems).toMatch(/flow\.memoryHighWatermark/);
+});

@@ -1,6 +1,6 @@
 import type { Connection } from './connection.js';
 import { deadLetteredCopy, isDeathCycle, type DeathReason } from './dead-letter.js';
-import { accessRefused, BrokerError, notFound, preconditionFailed, resourceLocked } from './errors.js';
+import { accessRefused, BrokerError, notFound, preconditionFailed, resourceError, resourceLocked } from './errors.js';
 import { Exchange, type Binding } from './exchange.js';
 import { jsonEqual } from './json-equal.js';
 import { EnqueueResult, Queue, type QueueHost } from './queue.js';
@@ -20,6 +20,26 @@ export interface QueueDeclareResult {
   consumerCount: number;
 }
 
+/** Resource limits (docs/configuration.md, "limits"); the model's defaults are unlimited. */
+export interface BrokerLimits {
+  maxQueues: number;
+  maxExchanges: number;
+  maxBindings: number;
+  maxConsumersPerConnection: number;
+  maxUnackedPerConnection: number;
+  /** Default acknowledgement timeout for consumers in ms; 0 = none. */
+  consumerTimeoutMs: number;
+}
+
+const UNLIMITED: BrokerLimits = {
+  maxQueues: Infinity,
+  maxExchanges: Infinity,
+  maxBindings: Infinity,
+  maxConsumersPerConnection: Infinity,
+  maxUnackedPerConnection: Infinity,
+  consumerTimeoutMs: 0,
+};
+
 const BUILT_IN_EXCHANGES: [string, ExchangeType][] = [
   ['', 'direct'],
   ['amq.direct', 'direct'],
@@ -37,18 +57,20 @@ export class Broker implements QueueHost {
   private readonly queues = new Map<string, Queue>();
   private seq = 0;
   private routeEpoch = 0;
+  private bindingCount = 0;
 
   private constructor(
     readonly store: MessageStore,
     readonly clock: Clock,
+    readonly limits: BrokerLimits,
   ) {
     const builtIn: ExchangeOptions = { durable: true, autoDelete: false, internal: false, arguments: {} };
     for (const [name, type] of BUILT_IN_EXCHANGES) this.exchanges.set(name, new Exchange(name, type, builtIn));
   }
 
   /** A broker with the durable state the store recovers. */
-  static async open(store: MessageStore, clock: Clock = systemClock): Promise<Broker> {
-    const broker = new Broker(store, clock);
+  static async open(store: MessageStore, clock: Clock = systemClock, limits: Partial<BrokerLimits> = {}): Promise<Broker> {
+    const broker = new Broker(store, clock, { ...UNLIMITED, ...limits });
     const state = await store.recover();
     for (const { name, type, options } of state.exchanges) broker.exchanges.set(name, new Exchange(name, type, options));
     for (const { name, options } of state.queues) broker.queues.set(name, new Queue(name, options, null, broker));
@@ -85,6 +107,10 @@ export class Broker implements QueueHost {
     const alternate = options.arguments['alternate-exchange'];
     if (alternate !== undefined && typeof alternate !== 'string') {
       throw preconditionFailed(`exchange argument alternate-exchange must be a string (got ${JSON.stringify(alternate)})`);
+    }
+    // The built-in exchanges do not count against the limit.
+    if (this.exchanges.size - BUILT_IN_EXCHANGES.length >= this.limits.maxExchanges) {
+      throw resourceError(`cannot declare exchange "${name}": the broker has ${this.limits.maxExchanges} exchanges, the limit (limits.maxExchanges)`);
     }
     this.exchanges.set(name, new Exchange(name, type, options));
     if (options.durable) this.store.putExchange({ name, type, options });
@@ -125,6 +151,9 @@ export class Broker implements QueueHost {
       }
       existing.touch();
       return declared(existing);
+    }
+    if (this.queues.size >= this.limits.maxQueues) {
+      throw resourceError(`cannot declare queue "${name}": the broker has ${this.limits.maxQueues} queues, the limit (limits.maxQueues)`);
     }
     if (options.exclusive && !owner) throw preconditionFailed(`queue "${name}" cannot be exclusive: only a connection can own an exclusive queue`);
     const queue = new Queue(name, options, options.exclusive ? owner : null, this);
@@ -269,7 +298,11 @@ export class Broker implements QueueHost {
   }
 
   private link(source: Exchange, destination: Queue | Exchange, routingKey: string, args: Record<string, unknown>): Binding {
+    if (this.bindingCount >= this.limits.maxBindings) {
+      throw resourceError(`cannot bind to exchange "${source.name}": the broker has ${this.limits.maxBindings} bindings, the limit (limits.maxBindings)`);
+    }
     const binding = source.addBinding(destination, routingKey, args);
+    this.bindingCount++;
     destination.incoming.add(binding);
     return binding;
   }
@@ -282,6 +315,7 @@ export class Broker implements QueueHost {
 
   private removeBinding(binding: Binding): void {
     binding.source.removeBinding(binding);
+    this.bindingCount--;
     binding.destination.incoming.delete(binding);
     this.persistBinding(binding, 'delete');
     const source = binding.source;

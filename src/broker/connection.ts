@@ -1,15 +1,15 @@
 import type { Broker } from './broker.js';
 import type { QueueEntry } from './entry-deque.js';
-import { BrokerError, preconditionFailed, resourceLocked } from './errors.js';
+import { BrokerError, preconditionFailed, resourceError, resourceLocked } from './errors.js';
 import { Consumer, type Queue } from './queue.js';
-import type { ConsumeOptions } from './types.js';
+import type { ConsumeOptions, TimerHandle } from './types.js';
 
 /** Where a connection's pushes go: the transport's session, or a test's recorder. */
 export interface DeliverySink {
   /** A message pushed to consumer `consumerTag`. */
   deliver(consumerTag: string, deliveryTag: number, entry: QueueEntry): void;
-  /** The broker cancelled the consumer (its queue was deleted). */
-  cancelled(consumerTag: string): void;
+  /** The broker cancelled the consumer: its queue was deleted, or (with `reason`) it timed out. */
+  cancelled(consumerTag: string, reason?: string): void;
 }
 
 /** A delivery awaiting its ack, nack or reject. */
@@ -18,6 +18,8 @@ interface Unacked {
   readonly entry: QueueEntry;
   /** Undefined for a `get`. */
   readonly consumer: Consumer | undefined;
+  /** Clock time of the delivery, for the consumer's acknowledgement timeout. */
+  readonly deliveredAt: number;
 }
 
 /** The result of a `get`: the message and its tag, or null, and how many stay ready. */
@@ -39,6 +41,8 @@ export class Connection {
   private nextDeliveryTag = 1;
   private nextConsumerTag = 1;
   private closed = false;
+  /** One timer per connection for the earliest acknowledgement deadline; none per delivery. */
+  private timeoutTimer: TimerHandle | undefined;
 
   constructor(
     readonly id: string,
@@ -57,8 +61,13 @@ export class Connection {
     if (options.exclusive && queue.consumers.length > 0) {
       throw resourceLocked(`queue "${queueName}" already has consumers, so an exclusive consume is refused`);
     }
+    const { maxConsumersPerConnection } = this.broker.limits;
+    if (this.consumers.size >= maxConsumersPerConnection) {
+      throw resourceError(`this connection has ${this.consumers.size} consumers, the limit (limits.maxConsumersPerConnection); cancel some first`);
+    }
+    const timeoutMs = consumerTimeout(options.arguments, queue.args.consumerTimeout ?? this.broker.limits.consumerTimeoutMs);
     while (tag === undefined || this.consumers.has(tag)) tag = `amq.ctag-${this.id}-${this.nextConsumerTag++}`;
-    const consumer = new Consumer(tag, queue, this, options.prefetch, options.noAck, options.exclusive, options.priority);
+    const consumer = new Consumer(tag, queue, this, options.prefetch, options.noAck, options.exclusive, options.priority, timeoutMs);
     this.consumers.set(tag, consumer);
     queue.addConsumer(consumer);
     return tag;
@@ -81,18 +90,22 @@ export class Connection {
   /** Pulls one message (a `get` without `noAck` is a delivery to settle like any other). */
   get(queueName: string, noAck: boolean): GetResult {
     const queue = this.broker.queueFor(this, queueName);
+    if (!noAck && !this.underUnackedLimit) {
+      throw resourceError(`this connection has ${this.unacked.size} unacknowledged deliveries, the limit (limits.maxUnackedPerConnection); ack some first`);
+    }
     const entry = queue.get();
     if (!entry) return { delivery: null, messageCount: queue.messageCount };
     const deliveryTag = this.nextDeliveryTag++;
     if (noAck) queue.settle(entry);
-    else this.unacked.set(deliveryTag, { queue, entry, consumer: undefined });
+    else this.unacked.set(deliveryTag, { queue, entry, consumer: undefined, deliveredAt: 0 });
     return { delivery: { deliveryTag, entry }, messageCount: queue.messageCount };
   }
 
   ack(deliveryTag: number, multiple: boolean): void {
+    const wasAtLimit = !this.underUnackedLimit;
     const taken = this.take(deliveryTag, multiple);
     for (const unacked of taken) unacked.queue.settle(unacked.entry);
-    dispatchQueuesOf(taken);
+    this.dispatchAfterSettle(taken, wasAtLimit);
   }
 
   nack(deliveryTag: number, multiple: boolean, requeue: boolean): void {
@@ -103,11 +116,24 @@ export class Connection {
     this.returnOrDeadLetter(this.take(deliveryTag, false), requeue);
   }
 
+  /** Whether queues may push to this connection: its socket is not backed up and it is under its unacked limit. */
+  get canPush(): boolean {
+    return this.writable && this.underUnackedLimit;
+  }
+
+  private get underUnackedLimit(): boolean {
+    return this.unacked.size < this.broker.limits.maxUnackedPerConnection;
+  }
+
   /** The socket's backpressure changed; on drain, every queue it consumes from may push again. */
   setWritable(writable: boolean): void {
     if (this.writable === writable) return;
     this.writable = writable;
-    if (writable) for (const consumer of this.consumers.values()) consumer.queue.dispatch();
+    if (writable) this.dispatchAll();
+  }
+
+  private dispatchAll(): void {
+    for (const consumer of this.consumers.values()) consumer.queue.dispatch();
   }
 
   /** The client went away: requeue its deliveries, cancel its consumers, delete its exclusive queues. */
@@ -117,6 +143,7 @@ export class Connection {
     // Nothing more is pushed to this connection while it is torn down, not even to a consumer of
     // it that a queue would serve next once another of its consumers is detached.
     this.writable = false;
+    if (this.timeoutTimer !== undefined) this.broker.clock.clearTimer(this.timeoutTimer);
     const consumers = [...this.consumers.values()];
     this.consumers.clear();
     // Requeue before detaching, so that the next consumers get the messages in their original order.
@@ -134,10 +161,35 @@ export class Connection {
       consumer.queue.settle(entry);
     } else {
       consumer.unacked++;
-      this.unacked.set(deliveryTag, { queue: consumer.queue, entry, consumer });
+      const deliveredAt = consumer.timeoutMs > 0 ? this.broker.clock.now() : 0;
+      this.unacked.set(deliveryTag, { queue: consumer.queue, entry, consumer, deliveredAt });
+      if (consumer.timeoutMs > 0 && this.timeoutTimer === undefined) this.scheduleTimeout(deliveredAt + consumer.timeoutMs);
     }
     this.sink.deliver(consumer.tag, deliveryTag, entry);
   }
+
+  private scheduleTimeout(at: number): void {
+    this.timeoutTimer = this.broker.clock.setTimer(this.onTimeout, Math.max(0, at - this.broker.clock.now()));
+  }
+
+  /** Consumers holding a delivery past their acknowledgement timeout are cancelled and their deliveries requeued. */
+  private readonly onTimeout = (): void => {
+    this.timeoutTimer = undefined;
+    const now = this.broker.clock.now();
+    const expired = new Set<Consumer>();
+    let next = Infinity;
+    for (const { consumer, deliveredAt } of this.unacked.values()) {
+      if (!consumer || consumer.timeoutMs === 0 || expired.has(consumer)) continue;
+      const deadline = deliveredAt + consumer.timeoutMs;
+      if (deadline <= now) expired.add(consumer);
+      else next = Math.min(next, deadline);
+    }
+    for (const consumer of expired) {
+      this.cancel(consumer.tag);
+      this.sink.cancelled(consumer.tag, `delivery acknowledgement timed out after ${consumer.timeoutMs} ms; its unacknowledged messages were requeued`);
+    }
+    if (next !== Infinity) this.scheduleTimeout(next);
+  };
 
   /** Called when a queue drops a consumer of this connection (queue deleted): tell the client. */
   consumerGone(consumer: Consumer, notify: boolean): void {
@@ -168,10 +220,17 @@ export class Connection {
   }
 
   private returnOrDeadLetter(taken: Unacked[], requeue: boolean): void {
+    const wasAtLimit = this.unacked.size + taken.length >= this.broker.limits.maxUnackedPerConnection;
     for (const unacked of taken) {
       if (requeue) unacked.queue.requeue(unacked.entry);
       else unacked.queue.settle(unacked.entry, 'rejected');
     }
+    this.dispatchAfterSettle(taken, wasAtLimit);
+  }
+
+  /** Settled deliveries free prefetch room and requeues refill queues; leaving the unacked limit frees every queue. */
+  private dispatchAfterSettle(taken: Unacked[], wasAtLimit: boolean): void {
+    if (wasAtLimit) this.dispatchAll();
     dispatchQueuesOf(taken);
   }
 
@@ -188,11 +247,21 @@ export class Connection {
   }
 }
 
-/** Settled deliveries free prefetch room and requeues refill queues: let the queues touched push again. */
+/** Let the queues of settled or requeued deliveries push again. */
 function dispatchQueuesOf(taken: Unacked[]): void {
   let previous: Queue | undefined;
   for (const { queue } of taken) {
     if (queue !== previous) queue.dispatch();
     previous = queue;
   }
+}
+
+/** `x-consumer-timeout` from the consume's arguments, else the queue's or the broker's; 0 disables it. */
+function consumerTimeout(args: Record<string, unknown>, fallback: number): number {
+  const value = args['x-consumer-timeout'];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw preconditionFailed(`consume argument x-consumer-timeout must be an integer >= 1 (milliseconds) (got ${JSON.stringify(value)})`);
+  }
+  return value;
 }

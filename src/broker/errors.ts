@@ -25,3 +25,4 @@ export const notFound = (what: string): BrokerError => new BrokerError('NOT_FOUN
 export const preconditionFailed = (message: string): BrokerError => new BrokerError('PRECONDITION_FAILED', message);
 export const accessRefused = (message: string): BrokerError => new BrokerError('ACCESS_REFUSED', message);
 export const resourceLocked = (message: string): BrokerError => new BrokerError('RESOURCE_LOCKED', message);
+export const resourceError = (message: string): BrokerError => new BrokerError('RESOURCE_ERROR', message);

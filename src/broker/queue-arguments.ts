@@ -14,6 +14,8 @@ export interface QueueArguments {
   deliveryLimit?: number;
   maxPriority?: number;
   singleActiveConsumer: boolean;
+  /** Acknowledgement timeout for this queue's consumers, in ms. */
+  consumerTimeout?: number;
 }
 
 const OVERFLOWS: readonly string[] = ['drop-head', 'reject-publish', 'reject-publish-dlx'];
@@ -38,6 +40,7 @@ export function parseQueueArguments(args: Record<string, unknown>): QueueArgumen
     deliveryLimit: integer(args, 'x-delivery-limit', 0),
     maxPriority: integer(args, 'x-max-priority', 1, 255),
     singleActiveConsumer: sac,
+    consumerTimeout: integer(args, 'x-consumer-timeout', 1),
   };
   if (parsed.deadLetterRoutingKey !== undefined && parsed.deadLetterExchange === undefined) {
     throw preconditionFailed('queue argument x-dead-letter-routing-key needs x-dead-letter-exchange as well');

@@ -29,11 +29,13 @@ export class Consumer {
     readonly noAck: boolean,
     readonly exclusive: boolean,
     readonly priority: number,
+    /** Acknowledgement timeout in ms; 0 = none. */
+    readonly timeoutMs: number,
   ) {}
 
-  /** Room under the prefetch, and a socket that is not backed up. */
+  /** Room under the prefetch, and a connection that can take pushes. */
   hasRoom(): boolean {
-    return this.connection.writable && (this.prefetch === 0 || this.unacked < this.prefetch);
+    return this.connection.canPush && (this.prefetch === 0 || this.unacked < this.prefetch);
   }
 }
 

@@ -3,6 +3,8 @@ export type {
   BrokerConfig,
   Definitions,
   ExchangeDefinition,
+  FlowConfig,
+  LimitsConfig,
   LogLevel,
   QueueDefinition,
   ServerConfig,

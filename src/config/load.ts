@@ -45,9 +45,20 @@ export class ConfigError extends Error {
 }
 
 const DEFAULTS: BrokerConfig = {
-  server: { host: '127.0.0.1', port: 5680, path: '/ws', maxMessageBytes: 1_048_576, heartbeatMs: 30_000, highWaterBytes: 1_048_576 },
+  server: { host: '127.0.0.1', port: 5680, path: '/ws', maxMessageBytes: 1_048_576, heartbeatMs: 30_000, highWaterBytes: 1_048_576, drainTimeoutMs: 60_000 },
   storage: { dataDir: './data', sync: 'always' },
   log: { level: 'info' },
+  limits: {
+    maxConnections: 65_536,
+    maxConnectionsPerAddress: 16_384,
+    maxQueues: 100_000,
+    maxExchanges: 10_000,
+    maxBindings: 1_000_000,
+    maxConsumersPerConnection: 1_000,
+    maxUnackedPerConnection: 100_000,
+    consumerTimeoutMs: 1_800_000,
+  },
+  flow: { memoryHighWatermark: 0.4, diskFreeLimitBytes: 50_000_000, checkIntervalMs: 1000 },
   users: [],
   definitions: { exchanges: [], queues: [], bindings: [] },
 };
@@ -93,6 +104,8 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     server: { ...DEFAULTS.server, ...file.server, ...stripUndefined({ host: overrides.host, port: overrides.port }) },
     storage: { ...DEFAULTS.storage, ...file.storage, ...stripUndefined({ dataDir: overrides.dataDir }) },
     log: { ...DEFAULTS.log, ...file.log, ...stripUndefined({ level: overrides.logLevel }) },
+    limits: { ...DEFAULTS.limits, ...file.limits },
+    flow: { ...DEFAULTS.flow, ...file.flow },
     users: (file.users ?? DEFAULTS.users).map((user) => ({ ...user })),
     definitions: concat(toDefinitions(file.definitions ?? {}), extra === undefined ? undefined : toDefinitions(extra)),
   };

@@ -1,5 +1,5 @@
 import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
-import type { ExchangeDefinition, LogLevel, ServerConfig, StorageConfig, UserConfig } from './types.js';
+import type { ExchangeDefinition, FlowConfig, LimitsConfig, LogLevel, ServerConfig, StorageConfig, UserConfig } from './types.js';
 
 /** The log levels `log.level` accepts, quietest last. */
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -62,6 +62,8 @@ export interface RawConfigFile {
   server?: Partial<ServerConfig>;
   storage?: Partial<StorageConfig>;
   log?: { level?: LogLevel };
+  limits?: Partial<LimitsConfig>;
+  flow?: Partial<FlowConfig>;
   users?: UserConfig[];
   definitions?: RawDefinitions;
 }
@@ -134,6 +136,25 @@ const SERVER = closed({
   maxMessageBytes: integer(1024, 'an integer >= 1024 (bytes)'),
   heartbeatMs: integer(0, 'an integer >= 0 (milliseconds; 0 disables pings)'),
   highWaterBytes: integer(1024, 'an integer >= 1024 (bytes)'),
+  drainTimeoutMs: integer(100, 'an integer >= 100 (milliseconds)'),
+});
+
+const count = integer(1, 'an integer >= 1');
+const LIMITS = closed({
+  maxConnections: count,
+  maxConnectionsPerAddress: count,
+  maxQueues: count,
+  maxExchanges: count,
+  maxBindings: count,
+  maxConsumersPerConnection: count,
+  maxUnackedPerConnection: count,
+  consumerTimeoutMs: integer(0, 'an integer >= 0 (milliseconds; 0 disables the timeout)'),
+});
+
+const FLOW = closed({
+  memoryHighWatermark: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'a number above 0 and at most 1 (a share of the heap limit)' },
+  diskFreeLimitBytes: integer(0, 'an integer >= 0 (bytes)'),
+  checkIntervalMs: integer(10, 'an integer >= 10 (milliseconds)'),
 });
 
 const STORAGE = closed({ dataDir: DATA_DIR, sync: oneOf(['always', 'none']) });
@@ -208,7 +229,7 @@ const DEFINITIONS: SchemaObject = {
   },
 };
 
-const CONFIG_FILE = closed({ server: SERVER, storage: STORAGE, log: LOG, users: USERS, definitions: DEFINITIONS });
+const CONFIG_FILE = closed({ server: SERVER, storage: STORAGE, log: LOG, limits: LIMITS, flow: FLOW, users: USERS, definitions: DEFINITIONS });
 
 const OVERRIDES = closed({ host: HOST, port: PORT, dataDir: DATA_DIR, logLevel: LOG_LEVEL });
 

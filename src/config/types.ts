@@ -3,6 +3,8 @@ export interface BrokerConfig {
   server: ServerConfig;
   storage: StorageConfig;
   log: { level: LogLevel };
+  limits: LimitsConfig;
+  flow: FlowConfig;
   /** With no users, anonymous access is allowed (the development default). */
   users: UserConfig[];
   definitions: Definitions;
@@ -23,6 +25,32 @@ export interface ServerConfig {
   heartbeatMs: number;
   /** Pushes to a socket stop while its send buffer is above this many bytes (>= 1024, 1 MiB by default). */
   highWaterBytes: number;
+  /** A socket that stays above `highWaterBytes` this long (60000 by default) is closed and its deliveries requeued. */
+  drainTimeoutMs: number;
+}
+
+/** Resource limits; each refusal is RESOURCE_ERROR naming the limit (or, for connections, a close). */
+export interface LimitsConfig {
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  maxQueues: number;
+  maxExchanges: number;
+  maxBindings: number;
+  maxConsumersPerConnection: number;
+  /** Pushes to a connection pause at this many unacknowledged deliveries; a `get` past it is refused. */
+  maxUnackedPerConnection: number;
+  /** RabbitMQ's consumer_timeout: a delivery unacknowledged this long cancels its consumer (30 min by default; 0 disables). */
+  consumerTimeoutMs: number;
+}
+
+/** Memory and disk alarms: above either, publishers are blocked (docs/protocol.md, "Flow control"). */
+export interface FlowConfig {
+  /** Share of V8's heap limit above which publishers are blocked (0.4 by default). */
+  memoryHighWatermark: number;
+  /** Free bytes on the data dir's disk below which publishers are blocked (50 MB by default). */
+  diskFreeLimitBytes: number;
+  /** How often memory and disk are checked (1000 ms by default). */
+  checkIntervalMs: number;
 }
 
 export interface StorageConfig {

@@ -42,6 +42,10 @@ export function returnFrame(message: Message, id: number | undefined): string {
   return `{"op":"return",${idField}"replyCode":312,"replyText":"NO_ROUTE",${messageBody(message)}`;
 }
 
-export function cancelledFrame(consumerTag: string): string {
-  return JSON.stringify({ op: 'cancelled', consumerTag });
+/** The broker cancelled a consumer; `reason` says why when it was not its queue's deletion. */
+export function cancelledFrame(consumerTag: string, reason?: string): string {
+  return JSON.stringify(reason === undefined ? { op: 'cancelled', consumerTag } : { op: 'cancelled', consumerTag, reason });
 }
+
+export const blockedFrame = (reason: string): string => JSON.stringify({ op: 'blocked', reason });
+export const UNBLOCKED_FRAME = '{"op":"unblocked"}';

@@ -1,2 +1,3 @@
 export { Transport, type TransportOptions } from './server.js';
 export type { SessionContext } from './session.js';
+export { watchAlarms } from './alarms.js';

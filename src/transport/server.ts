@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { errorFrame } from '../protocol/index.js';
 import { Session, type SessionContext } from './session.js';
 
 /** Subprotocols that select Warren's JSON protocol (docs/protocol.md, "Transport"); none at all does too. */
@@ -10,7 +11,12 @@ export interface TransportOptions {
   path: string;
   maxMessageBytes: number;
   heartbeatMs: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
 }
+
+/** WebSocket close code for "try again later": a connection limit was reached. */
+const CLOSE_TRY_AGAIN_LATER = 1013;
 
 /** One http.Server carrying the WebSocket endpoint; sessions are created per socket. */
 export class Transport {
@@ -20,6 +26,7 @@ export class Transport {
   private readonly pingTimer: ReturnType<typeof setInterval> | undefined;
   private nextSessionId = 1;
   private closing = false;
+  private readonly perAddress = new Map<string, number>();
 
   constructor(
     private readonly context: SessionContext,
@@ -46,6 +53,15 @@ export class Transport {
 
   get connectionCount(): number {
     return this.sessions.size;
+  }
+
+  /** A memory or disk alarm started (reason) or cleared (null): publishers are blocked or unblocked. */
+  setAlarm(reason: string | null): void {
+    this.context.flow.alarm = reason;
+    for (const session of this.sessions.values()) {
+      if (reason === null) session.unblock();
+      else session.block(reason);
+    }
   }
 
   /**
@@ -86,13 +102,31 @@ export class Transport {
   }
 
   private accept(ws: WebSocket, request: IncomingMessage): void {
-    const session = new Session(ws, String(this.nextSessionId++), this.context, request.socket.remoteAddress);
+    const address = request.socket.remoteAddress ?? '';
+    const fromAddress = this.perAddress.get(address) ?? 0;
+    const refusal =
+      this.sessions.size >= this.options.maxConnections
+        ? `the broker has ${this.options.maxConnections} connections, the limit (limits.maxConnections); try again later`
+        : fromAddress >= this.options.maxConnectionsPerAddress
+          ? `address ${address} has ${fromAddress} connections, the limit (limits.maxConnectionsPerAddress); close some first`
+          : undefined;
+    if (refusal) {
+      this.context.logger.warn({ address }, refusal);
+      ws.send(errorFrame('RESOURCE_ERROR', refusal));
+      ws.close(CLOSE_TRY_AGAIN_LATER, 'connection limit reached');
+      return;
+    }
+    this.perAddress.set(address, fromAddress + 1);
+    const session = new Session(ws, String(this.nextSessionId++), this.context, address);
     this.sessions.set(ws, session);
     ws.on('message', (data, isBinary) => session.onMessage(data, isBinary));
     ws.on('pong', () => session.onPong());
     ws.on('error', (error) => this.context.logger.warn({ conn: session.id, err: error }, 'socket error'));
     ws.on('close', (code) => {
       this.sessions.delete(ws);
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left === 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, left);
       session.onClose(code);
     });
   }
@@ -100,6 +134,8 @@ export class Transport {
   /** A socket that did not answer the previous ping is dead: terminate it (docs/protocol.md, "Transport"). */
   private pingAll(): void {
     for (const [socket, session] of this.sessions) {
+      // A blocked publisher's socket is not read, so its pongs cannot arrive: it is not dead.
+      if (session.blocked) continue;
       if (!session.alive) {
         socket.terminate();
         continue;

@@ -3,6 +3,7 @@ import type { RawData, WebSocket } from 'ws';
 import { Broker, BrokerError, Connection, PERSISTED, REJECTED, ROUTED, type DeliverySink, type Message, type QueueEntry } from '../broker/index.js';
 import type { UserConfig } from '../config/index.js';
 import {
+  blockedFrame,
   cancelledFrame,
   deliverFrame,
   describeSchemaError,
@@ -15,6 +16,7 @@ import {
   type ConnectRequest,
   type PublishRequest,
   type Request,
+  UNBLOCKED_FRAME,
 } from '../protocol/index.js';
 
 /** What every session of one server shares. */
@@ -22,6 +24,10 @@ export interface SessionContext {
   readonly broker: Broker;
   readonly users: readonly UserConfig[];
   readonly highWaterBytes: number;
+  /** A socket above the high-water mark this long is cut (a consumer that never reads). */
+  readonly drainTimeoutMs: number;
+  /** The memory or disk alarm in force, shared by every session; null when none. */
+  readonly flow: { alarm: string | null };
   readonly serverVersion: string;
   readonly logger: Logger;
 }
@@ -62,6 +68,11 @@ export class Session implements DeliverySink {
   private readonly consumerTagJson = new Map<string, string>();
   /** Shutting down: pushes stay off. */
   private stopped = false;
+  /** Has published: an alarm blocks it. */
+  private publisher = false;
+  /** Blocked by an alarm: the socket is not read until it clears. */
+  blocked = false;
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly logger: Logger;
 
   constructor(
@@ -88,6 +99,8 @@ export class Session implements DeliverySink {
     }
     if (Array.isArray(parsed)) for (const frame of parsed) this.handleFrame(frame);
     else this.handleFrame(parsed);
+    const alarm = this.context.flow.alarm;
+    if (alarm !== null && this.publisher) this.block(alarm);
   }
 
   onPong(): void {
@@ -96,6 +109,7 @@ export class Session implements DeliverySink {
 
   onClose(code: number): void {
     sessionsToFlush.delete(this);
+    clearTimeout(this.drainTimer);
     this.connection?.close();
     this.logger.info({ code, clientName: this.clientName }, 'connection closed');
   }
@@ -109,9 +123,10 @@ export class Session implements DeliverySink {
     else this.emit(frame);
   }
 
-  cancelled(consumerTag: string): void {
+  cancelled(consumerTag: string, reason?: string): void {
     this.consumerTagJson.delete(consumerTag);
-    this.emit(cancelledFrame(consumerTag));
+    this.emit(cancelledFrame(consumerTag, reason));
+    if (reason) this.logger.warn({ consumerTag, reason }, 'consumer cancelled');
   }
 
   /** Sends everything queued for this socket as one WebSocket message. */
@@ -124,8 +139,36 @@ export class Session implements DeliverySink {
     const text = out.length === 1 ? out[0] : `[${out.join(',')}]`;
     out.length = 0;
     this.socket.send(text, this.afterSend);
-    if (this.socket.bufferedAmount > this.context.highWaterBytes) this.connection?.setWritable(false);
+    if (this.socket.bufferedAmount > this.context.highWaterBytes && this.connection?.writable) {
+      this.connection.setWritable(false);
+      this.drainTimer ??= setTimeout(this.onDrainTimeout, this.context.drainTimeoutMs);
+    }
   }
+
+  /** An alarm is in force: a publishing connection is told, and its socket is no longer read. */
+  block(reason: string): void {
+    if (this.blocked || !this.publisher) return;
+    this.blocked = true;
+    this.emit(blockedFrame(reason));
+    this.flush();
+    this.socket.pause();
+    this.logger.info({ reason }, 'publisher blocked');
+  }
+
+  unblock(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    this.emit(UNBLOCKED_FRAME);
+    this.socket.resume();
+    this.logger.info('publisher unblocked');
+  }
+
+  private readonly onDrainTimeout = (): void => {
+    this.drainTimer = undefined;
+    if (this.socket.bufferedAmount <= this.context.highWaterBytes / 2) return;
+    this.logger.warn({ bufferedBytes: this.socket.bufferedAmount, timeoutMs: this.context.drainTimeoutMs }, 'socket did not drain; closing it');
+    this.socket.terminate();
+  };
 
   /** Shutdown: no more pushes; what is already queued for the socket goes out now. */
   stopPushing(): void {
@@ -137,6 +180,8 @@ export class Session implements DeliverySink {
   private readonly afterSend = (): void => {
     // Resume pushes once the socket has drained below half the high-water mark.
     if (this.connection && !this.stopped && !this.connection.writable && this.socket.bufferedAmount <= this.context.highWaterBytes / 2) {
+      clearTimeout(this.drainTimer);
+      this.drainTimer = undefined;
       this.connection.setWritable(true);
     }
   };
@@ -310,6 +355,7 @@ export class Session implements DeliverySink {
 
   // docs/protocol.md, "Publishing and confirms".
   private publish(frame: PublishRequest): void {
+    this.publisher = true;
     const payload = JSON.stringify(frame.payload);
     const message: Message = {
       exchange: frame.exchange ?? '',
