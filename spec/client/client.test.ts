@@ -526,6 +526,18 @@ describe('client - events', () => {
     expect(unblocked).toHaveBeenCalledTimes(1);
   });
 
+  it('client - publishes made while blocked are held, in order, until unblocked', async () => {
+    const { client, socket } = await open();
+    socket.receive({ op: 'blocked', reason: 'memory' });
+    void client.publish('', 'q', 1, { confirm: false });
+    void client.publish('', 'q', 2, { confirm: false });
+    await tick();
+    expect(socket.takeFrames()).toEqual([]);
+    socket.receive({ op: 'unblocked' });
+    await tick();
+    expect(socket.takeFrames().map((frame) => (frame as { payload: unknown }).payload)).toEqual([1, 2]);
+  });
+
   it('client - a listener that throws becomes an error event and does not stop the batch', async () => {
     const { client, socket } = await open();
     const errors = record(client, 'error');

@@ -78,6 +78,8 @@ export class WarrenClient {
   /** Deliveries that came before the reply naming their consumer's tag was handled. */
   #early: Array<{ frame: Frame & { consumerTag: string; deliveryTag: number }; session: Session }> = [];
   #closing: Promise<void> | null = null;
+  /** Set between the broker's `blocked` and `unblocked`: publishes wait for it. */
+  #blocked: { promise: Promise<void>; resolve: () => void } | null = null;
   /** Ends the reconnect back-off wait early (when the client closes). */
   #wake: (() => void) | null = null;
 
@@ -177,6 +179,8 @@ export class WarrenClient {
    */
   async publish(exchange: string, routingKey: string, payload: unknown, options?: PublishOptions): Promise<void> {
     if (payload === undefined) throw new TypeError('publish: payload is undefined; use null for a message without content');
+    // While the broker has us blocked (a memory or disk alarm) publishes wait here, in order, rather than pile up in the socket.
+    if (this.#blocked) await this.#blocked.promise;
     const fields = { exchange, routingKey, payload, ...pick(options, PUBLISH_FIELDS) };
     if (options?.confirm === false) {
       this.#live('publish').send({ op: 'publish', ...fields });
@@ -352,9 +356,11 @@ export class WarrenClient {
         return;
       }
       case 'blocked':
+        this.#blocked ??= deferred();
         this.#events.emit('blocked', { reason: str(frame.reason) });
         return;
       case 'unblocked':
+        this.#unblock();
         this.#events.emit('unblocked');
         return;
       case 'error':
@@ -400,10 +406,18 @@ export class WarrenClient {
     }
   }
 
+  /** Releases the publishes held while the broker had this client blocked. */
+  #unblock(): void {
+    this.#blocked?.resolve();
+    this.#blocked = null;
+  }
+
   #onSessionClose(event: DisconnectEvent, session: Session): void {
     if (session !== this.#session) return;
     this.#session = null;
     this.#early = [];
+    // A new socket starts unblocked; held publishes go on and fail or succeed with it.
+    this.#unblock();
     // While reconnecting, the reconnect loop sees the session die and tries again.
     if (this.#state !== 'open') return;
     if (this.#reconnect === null) {
@@ -496,6 +510,7 @@ export class WarrenClient {
     const was = this.#state;
     this.#state = 'closed';
     this.#wake?.();
+    this.#unblock();
     this.#consumers.clear();
     this.#early = [];
     const session = this.#session;
@@ -570,4 +585,10 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
 
 function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
 }
