@@ -535,7 +535,7 @@ describe('client - events', () => {
     expect(socket.takeFrames()).toEqual([]);
     socket.receive({ op: 'unblocked' });
     await tick();
-    expect(socket.takeFrames().map((frame) => (frame as { payload: unknown }).payload)).toEqual([1, 2]);
+    expect(socket.takeFrames().map((frame) => (frame as Record<string, unknown>).payload)).toEqual([1, 2]);
   });
 
   it('client - a listener that throws becomes an error event and does not stop the batch', async () => {
