@@ -137,6 +137,7 @@ export class RawClient {
     for (;;) {
       const found = this.frames.find(predicate);
       if (found) return found;
+      if (this.closeCode !== undefined) throw new Error(`socket closed (${this.closeCode}) before the frame came`);
       if (Date.now() > deadline) throw new Error(`timed out; frames so far: ${JSON.stringify(this.frames).slice(0, 2000)}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 50);
