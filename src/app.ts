@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Broker, BrokerError, systemClock, type Clock, type MessageStore } from './broker/index.js';
 import type { BrokerConfig, Definitions } from './config/index.js';
-import { MemoryStore } from './store/index.js';
+import { JournalStore } from './store/index.js';
 import { Transport, watchAlarms } from './transport/index.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -32,11 +32,18 @@ export class DefinitionsError extends Error {
 /** Wires store, broker and transport from a validated config, without listening. */
 export async function buildApp(config: BrokerConfig, options: BuildOptions = {}): Promise<App> {
   const logger = options.logger ?? pino({ level: config.log.level });
-  // The journal on disk is the durability issue's; until then durable state lives in memory.
-  const store = options.store ?? new MemoryStore();
+  // The journal on disk; tests pass a MemoryStore. An open failure is an Error a person can act on.
+  const store = options.store ?? (await JournalStore.open({ dataDir: config.storage.dataDir, sync: config.storage.sync, logger }));
   const { server, limits } = config;
-  const broker = await Broker.open(store, options.clock ?? systemClock, limits);
-  applyDefinitions(broker, config.definitions);
+  let broker: Broker;
+  try {
+    broker = await Broker.open(store, options.clock ?? systemClock, limits);
+    applyDefinitions(broker, config.definitions);
+  } catch (error) {
+    // Release the data dir's lock: the broker never started.
+    await store.close();
+    throw error;
+  }
   const transport = new Transport(
     {
       broker,

@@ -12,6 +12,8 @@ export interface RunningBroker {
   url: string;
   port: number;
   process: ChildProcess;
+  /** The data dir it runs on: pass it as `options.dataDir` to start a broker on the same data. */
+  dataDir: string;
   /** Every log line the broker printed so far. */
   logs: Record<string, unknown>[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -22,15 +24,24 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-/** Starts the built CLI on a free port with `config`: a config object (written to a temp file) or a config file's path. */
-export async function startBroker(config: Record<string, unknown> | string = {}, extraArgs: string[] = [], requestedPort = 0): Promise<RunningBroker> {
+/**
+ * Starts the built CLI on a free port with `config`: a config object (written to a temp file) or a config file's path.
+ * `options.dataDir` reuses a data dir (a restart); by default each broker gets a fresh one.
+ */
+export async function startBroker(
+  config: Record<string, unknown> | string = {},
+  extraArgs: string[] = [],
+  requestedPort = 0,
+  options: { dataDir?: string } = {},
+): Promise<RunningBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'warren-e2e-'));
+  const dataDir = options.dataDir ?? join(dir, 'data');
   let configFile = config;
   if (typeof configFile !== 'string') {
     configFile = join(dir, 'broker.json');
     writeFileSync(configFile, JSON.stringify(config));
   }
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(requestedPort), '--data-dir', join(dir, 'data'), '--config', configFile, '--log-level', 'info', ...extraArgs], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(requestedPort), '--data-dir', dataDir, '--config', configFile, '--log-level', 'info', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -55,6 +66,7 @@ export async function startBroker(config: Record<string, unknown> | string = {},
     url: `ws://127.0.0.1:${port}/ws`,
     port,
     process: child,
+    dataDir,
     logs,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);

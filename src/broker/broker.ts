@@ -159,7 +159,7 @@ export class Broker implements QueueHost {
     const queue = new Queue(name, options, options.exclusive ? owner : null, this);
     this.queues.set(name, queue);
     if (queue.owner) queue.owner.exclusiveQueues.add(queue);
-    if (options.durable && !options.exclusive) this.store.putQueue({ name, options });
+    if (queue.stored) this.store.putQueue({ name, options });
     return declared(queue);
   }
 
@@ -223,7 +223,7 @@ export class Broker implements QueueHost {
     this.queues.delete(queue.name);
     queue.owner?.exclusiveQueues.delete(queue);
     for (const binding of [...queue.incoming]) this.removeBinding(binding);
-    if (queue.options.durable && !queue.options.exclusive) this.store.deleteQueue(queue.name);
+    if (queue.stored) this.store.deleteQueue(queue.name);
     return queue.destroy();
   }
 
@@ -332,7 +332,7 @@ export class Broker implements QueueHost {
   /** Bindings between durable ends are durable (docs/protocol.md, "Durability"). */
   private persistBinding(binding: Binding, action: 'put' | 'delete'): void {
     const destination = binding.destination;
-    const durableDestination = destination instanceof Queue ? destination.options.durable && !destination.options.exclusive : destination.options.durable;
+    const durableDestination = destination instanceof Queue ? destination.stored : destination.options.durable;
     if (!binding.source.options.durable || !durableDestination) return;
     const stored: StoredBinding = {
       source: binding.source.name,

@@ -79,6 +79,11 @@ export class Queue {
     this.scheduleUnusedExpiry();
   }
 
+  /** Kept in the store: durable, and not exclusive (an exclusive queue dies with its connection). */
+  get stored(): boolean {
+    return this.options.durable && !this.options.exclusive;
+  }
+
   get messageCount(): number {
     return this.readyCount;
   }
@@ -94,7 +99,7 @@ export class Queue {
       if (args.overflow === 'reject-publish-dlx') this.host.deadLetter(this, message, 'maxlen');
       return EnqueueResult.Rejected;
     }
-    const persisted = this.options.durable && message.properties.persistent === true;
+    const persisted = this.stored && message.properties.persistent === true;
     const entry = this.newEntry(message, seq, persisted);
     if (persisted) this.host.store.putMessage(this.name, seq, message, entry.expiresAt === Infinity ? null : entry.expiresAt);
     this.pushReady(entry);

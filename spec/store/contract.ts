@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import type { Message, MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredQueue } from '../../src/broker/index.js';
+
+/** How the contract opens a driver's store, and finds it again as a restarted broker would. */
+export interface StoreFactory {
+  /** A new, empty store. */
+  open(): Promise<MessageStore>;
+  /** The same durable state as a restarted broker finds it (a disk store: closed, then opened again). */
+  reopen(store: MessageStore): Promise<MessageStore>;
+}
+
+export const exchange = (name: string, type: StoredExchange['type'] = 'topic'): StoredExchange => ({
+  name,
+  type,
+  options: { durable: true, autoDelete: false, internal: false, arguments: { 'alternate-exchange': 'ae' } },
+});
+
+export const queue = (name: string, args: Record<string, unknown> = {}): StoredQueue => ({
+  name,
+  options: { durable: true, exclusive: false, autoDelete: false, arguments: args },
+});
+
+export const binding = (source: string, destination: string, routingKey = '#', args: Record<string, unknown> = {}): StoredBinding => ({
+  source,
+  destination,
+  destinationType: 'queue',
+  routingKey,
+  arguments: args,
+});
+
+export const message = (payload: unknown, extra: Partial<Message> = {}): Message => {
+  const text = JSON.stringify(payload);
+  return { exchange: 'orders', routingKey: 'order.created', payload: text, size: Buffer.byteLength(text), headers: {}, properties: { persistent: true }, ...extra };
+};
+
+/** The (queue, seq, payload) of each recovered message, in the order given. */
+const summary = (state: RecoveredState) => state.messages.map(({ queue, seq, message }) => [queue, seq, JSON.parse(message.payload) as unknown]);
+
+/** Reopens and recovers, closing what the test opened on the way. */
+async function restart(factory: StoreFactory, store: MessageStore): Promise<{ store: MessageStore; state: RecoveredState }> {
+  const reopened = await factory.reopen(store);
+  return { store: reopened, state: await reopened.recover() };
+}
+
+/**
+ * The MessageStore contract (src/broker/store-port.ts): every driver runs it. `makeFactory` is
+ * called per test; the factory's stores are closed by the tests.
+ */
+export function storeContract(driver: string, makeFactory: () => StoreFactory): void {
+  describe(`store contract - ${driver}`, () => {
+    it('store - a new store recovers nothing and sync resolves', async () => {
+      const factory = makeFactory();
+      const store = await factory.open();
+      expect(await store.recover()).toEqual({ exchanges: [], queues: [], bindings: [], messages: [] });
+      await expect(store.sync()).resolves.toBeUndefined();
+      await store.close();
+    });
+
+    it('store - topology puts and deletes come back as last written', async () => {
+      const factory = makeFactory();
+      const opened = await factory.open();
+      await opened.recover();
+      opened.putExchange(exchange('orders'));
+      opened.putExchange(exchange('gone', 'fanout'));
+      opened.putQueue(queue('billing', { 'x-message-ttl': 5000 }));
+      opened.putQueue(queue('audit'));
+      opened.putBinding(binding('orders', 'billing', 'order.*', { 'x-match': 'any', n: [1, 2] }));
+      opened.putBinding(binding('orders', 'audit'));
+      opened.putBinding(binding('gone', 'audit'));
+      opened.deleteBinding(binding('gone', 'audit'));
+      opened.deleteExchange('gone');
+      opened.putQueue(queue('temp'));
+      opened.deleteQueue('temp');
+      await opened.sync();
+      const { store, state } = await restart(factory, opened);
+      expect(state.exchanges).toEqual([exchange('orders')]);
+      expect(state.queues.map((stored) => stored.name).sort()).toEqual(['audit', 'billing']);
+      expect(state.queues.find((stored) => stored.name === 'billing')).toEqual(queue('billing', { 'x-message-ttl': 5000 }));
+      expect(state.bindings).toHaveLength(2);
+      expect(state.bindings).toContainEqual(binding('orders', 'billing', 'order.*', { 'x-match': 'any', n: [1, 2] }));
+      expect(state.messages).toEqual([]);
+      await store.close();
+    });
+
+    it('store - recovery returns exactly the live messages, in seq order, with every field but the encoded cache', async () => {
+      const factory = makeFactory();
+      const opened = await factory.open();
+      await opened.recover();
+      opened.putQueue(queue('a'));
+      opened.putQueue(queue('b'));
+      const shared = message({ text: 'fan-out' }, { headers: { 'x-death': [{ queue: 'q', count: 1 }] }, properties: { persistent: true, priority: 3, messageId: 'm-1' } });
+      opened.putMessage('a', 1, shared, null);
+      opened.putMessage('b', 1, shared, null);
+      opened.putMessage('b', 2, message('é ünïcode ✓'), null);
+      opened.putMessage('a', 3, { ...message(3), encoded: '{"cached":true}' }, null);
+      opened.putMessage('a', 4, message(4), null);
+      opened.removeMessage('a', 3);
+      opened.removeMessage('b', 1);
+      opened.putMessage('b', 5, message(5), null);
+      await opened.sync();
+      const { store, state } = await restart(factory, opened);
+      expect(summary(state)).toEqual([
+        ['a', 1, { text: 'fan-out' }],
+        ['b', 2, 'é ünïcode ✓'],
+        ['a', 4, 4],
+        ['b', 5, 5],
+      ]);
+      expect(state.messages[0].message).toEqual(shared);
+      expect(state.messages[1].message.size).toBe(Buffer.byteLength(JSON.stringify('é ünïcode ✓')));
+      for (const { message: recovered } of state.messages) expect(recovered.encoded).toBeUndefined();
+      await store.close();
+    });
+
+    it('store - expiresAt is kept per queue, null or a time', async () => {
+      const factory = makeFactory();
+      const opened = await factory.open();
+      await opened.recover();
+      opened.putQueue(queue('ttl', { 'x-message-ttl': 60_000 }));
+      opened.putQueue(queue('plain'));
+      const shared = message('x');
+      opened.putMessage('ttl', 7, shared, 1_700_000_060_000);
+      opened.putMessage('plain', 7, shared, null);
+      await opened.sync();
+      const { store, state } = await restart(factory, opened);
+      expect(state.messages.map(({ queue, expiresAt }) => [queue, expiresAt]).sort()).toEqual([
+        ['plain', null],
+        ['ttl', 1_700_000_060_000],
+      ]);
+      await store.close();
+    });
+
+    it('store - deleting a queue forgets its messages, also when it is declared again', async () => {
+      const factory = makeFactory();
+      const opened = await factory.open();
+      await opened.recover();
+      opened.putQueue(queue('q'));
+      opened.putQueue(queue('other'));
+      opened.putMessage('q', 1, message(1), null);
+      opened.putMessage('other', 2, message(2), null);
+      opened.deleteQueue('q');
+      opened.putQueue(queue('q'));
+      opened.putMessage('q', 3, message(3), null);
+      await opened.sync();
+      const { store, state } = await restart(factory, opened);
+      expect(summary(state)).toEqual([
+        ['other', 2, 2],
+        ['q', 3, 3],
+      ]);
+      await store.close();
+    });
+
+    it('store - a message for a queue the store does not hold is not kept; a remove of an unknown one is harmless', async () => {
+      const factory = makeFactory();
+      const opened = await factory.open();
+      await opened.recover();
+      opened.putQueue(queue('q'));
+      opened.putMessage('transient', 1, message(1), null);
+      opened.removeMessage('q', 99);
+      opened.removeMessage('nowhere', 1);
+      opened.putMessage('q', 2, message(2), null);
+      opened.removeMessage('q', 2);
+      opened.removeMessage('q', 2);
+      await opened.sync();
+      const { store, state } = await restart(factory, opened);
+      expect(state.messages).toEqual([]);
+      expect(state.queues.map((stored) => stored.name)).toEqual(['q']);
+      await store.close();
+    });
+
+    it('store - state carries over several reopens, each adding to it', async () => {
+      const factory = makeFactory();
+      let store = await factory.open();
+      await store.recover();
+      store.putQueue(queue('q'));
+      let seq = 0;
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < 10; i++) store.putMessage('q', ++seq, message(seq), null);
+        store.removeMessage('q', seq - 9);
+        await store.sync();
+        ({ store } = await restart(factory, store));
+      }
+      const last = await restart(factory, store);
+      expect(summary(last.state).map(([, seqOf]) => seqOf)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+      await last.store.close();
+    });
+
+    it('store - every sync resolves, also with many writes each followed by one', async () => {
+      const factory = makeFactory();
+      const store = await factory.open();
+      await store.recover();
+      store.putQueue(queue('q'));
+      const syncs: Promise<void>[] = [];
+      for (let seq = 1; seq <= 500; seq++) {
+        store.putMessage('q', seq, message(seq), null);
+        syncs.push(store.sync());
+      }
+      await expect(Promise.all(syncs)).resolves.toHaveLength(500);
+      await store.close();
+    });
+  });
+}

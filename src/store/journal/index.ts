@@ -1,0 +1,1 @@
+export { JournalStore, type JournalStoreOptions } from './journal-store.js';

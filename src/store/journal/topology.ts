@@ -1,0 +1,39 @@
+import type { StoredBinding, StoredExchange, StoredQueue } from '../../broker/index.js';
+
+/** Durable exchanges, queues and bindings, as a checkpoint record holds them. */
+export interface TopologySnapshot {
+  exchanges: StoredExchange[];
+  queues: StoredQueue[];
+  bindings: StoredBinding[];
+}
+
+const bindingKey = (binding: StoredBinding): string =>
+  JSON.stringify([binding.source, binding.destinationType, binding.destination, binding.routingKey, binding.arguments]);
+
+/** The durable topology as the journal has recorded it so far. */
+export class Topology {
+  readonly exchanges = new Map<string, StoredExchange>();
+  readonly queues = new Map<string, StoredQueue>();
+  private readonly bindings = new Map<string, StoredBinding>();
+
+  static from(snapshot: TopologySnapshot): Topology {
+    const topology = new Topology();
+    for (const exchange of snapshot.exchanges) topology.exchanges.set(exchange.name, exchange);
+    for (const queue of snapshot.queues) topology.queues.set(queue.name, queue);
+    for (const binding of snapshot.bindings) topology.putBinding(binding);
+    return topology;
+  }
+
+  putBinding(binding: StoredBinding): void {
+    this.bindings.set(bindingKey(binding), binding);
+  }
+
+  /** False when there was no such binding. */
+  deleteBinding(binding: StoredBinding): boolean {
+    return this.bindings.delete(bindingKey(binding));
+  }
+
+  snapshot(): TopologySnapshot {
+    return { exchanges: [...this.exchanges.values()], queues: [...this.queues.values()], bindings: [...this.bindings.values()] };
+  }
+}
