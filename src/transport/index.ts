@@ -1,3 +1,3 @@
 export { Transport, type TransportOptions } from './server.js';
-export type { SessionContext } from './session.js';
+export type { SessionContext } from './socket-session.js';
 export { watchAlarms } from './alarms.js';

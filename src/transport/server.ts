@@ -2,10 +2,13 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { errorFrame } from '../protocol/index.js';
-import { Session, type SessionContext } from './session.js';
+import { Session } from './session.js';
+import type { SessionContext, SocketSession } from './socket-session.js';
+import { STOMP_PROTOCOLS, StompSession, stompErrorFrame } from './stomp/index.js';
 
 /** Subprotocols that select Warren's JSON protocol (docs/protocol.md, "Transport"); none at all does too. */
 const NATIVE_PROTOCOLS = new Set(['warren.v1']);
+const isKnownProtocol = (protocol: string): boolean => NATIVE_PROTOCOLS.has(protocol) || STOMP_PROTOCOLS.has(protocol);
 
 export interface TransportOptions {
   path: string;
@@ -22,7 +25,7 @@ const CLOSE_TRY_AGAIN_LATER = 1013;
 export class Transport {
   readonly httpServer: Server;
   private readonly wss: WebSocketServer;
-  private readonly sessions = new Map<WebSocket, Session>();
+  private readonly sessions = new Map<WebSocket, SocketSession>();
   private readonly pingTimer: ReturnType<typeof setInterval> | undefined;
   private nextSessionId = 1;
   private closing = false;
@@ -37,7 +40,7 @@ export class Transport {
       maxPayload: options.maxMessageBytes,
       clientTracking: false,
       handleProtocols: (offered) => {
-        for (const protocol of offered) if (NATIVE_PROTOCOLS.has(protocol)) return protocol;
+        for (const protocol of offered) if (isKnownProtocol(protocol)) return protocol;
         return false;
       },
     });
@@ -94,8 +97,8 @@ export class Transport {
       socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\nWarren speaks WebSocket at ${this.options.path}\n`);
       return;
     }
-    if (offered && !offered.split(',').some((protocol) => NATIVE_PROTOCOLS.has(protocol.trim()))) {
-      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nunsupported subprotocol: offer warren.v1 or none\n`);
+    if (offered && !offered.split(',').some((protocol) => isKnownProtocol(protocol.trim()))) {
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nunsupported subprotocol: offer warren.v1, v12.stomp, v11.stomp, v10.stomp or none\n`);
       return;
     }
     this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request));
@@ -104,6 +107,7 @@ export class Transport {
   private accept(ws: WebSocket, request: IncomingMessage): void {
     const address = request.socket.remoteAddress ?? '';
     const fromAddress = this.perAddress.get(address) ?? 0;
+    const stomp = STOMP_PROTOCOLS.has(ws.protocol);
     const refusal =
       this.sessions.size >= this.options.maxConnections
         ? `the broker has ${this.options.maxConnections} connections, the limit (limits.maxConnections); try again later`
@@ -112,12 +116,13 @@ export class Transport {
           : undefined;
     if (refusal) {
       this.context.logger.warn({ address }, refusal);
-      ws.send(errorFrame('RESOURCE_ERROR', refusal));
+      ws.send(stomp ? stompErrorFrame(refusal, undefined) : errorFrame('RESOURCE_ERROR', refusal));
       ws.close(CLOSE_TRY_AGAIN_LATER, 'connection limit reached');
       return;
     }
     this.perAddress.set(address, fromAddress + 1);
-    const session = new Session(ws, String(this.nextSessionId++), this.context, address);
+    const id = String(this.nextSessionId++);
+    const session = stomp ? new StompSession(ws, id, this.context, address, this.options.maxMessageBytes) : new Session(ws, id, this.context, address);
     this.sessions.set(ws, session);
     ws.on('message', (data, isBinary) => session.onMessage(data, isBinary));
     ws.on('pong', () => session.onPong());

@@ -1,7 +1,5 @@
-import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
-import { Broker, BrokerError, Connection, PERSISTED, REJECTED, ROUTED, type DeliverySink, type Message, type QueueEntry } from '../broker/index.js';
-import type { UserConfig } from '../config/index.js';
+import { BrokerError, Connection, PERSISTED, REJECTED, ROUTED, type DeliverySink, type Message, type QueueEntry } from '../broker/index.js';
 import {
   blockedFrame,
   cancelledFrame,
@@ -18,70 +16,26 @@ import {
   type Request,
   UNBLOCKED_FRAME,
 } from '../protocol/index.js';
+import { SocketSession, type SessionContext } from './socket-session.js';
 
-/** What every session of one server shares. */
-export interface SessionContext {
-  readonly broker: Broker;
-  readonly users: readonly UserConfig[];
-  readonly highWaterBytes: number;
-  /** A socket above the high-water mark this long is cut (a consumer that never reads). */
-  readonly drainTimeoutMs: number;
-  /** The memory or disk alarm in force, shared by every session; null when none. */
-  readonly flow: { alarm: string | null };
-  readonly serverVersion: string;
-  readonly logger: Logger;
-}
+export type { SessionContext } from './socket-session.js';
 
 /** WebSocket close code after failed authentication (docs/protocol.md, "Connecting"). */
 const CLOSE_ACCESS_REFUSED = 4401;
 
 
-/** A reply that waits for the store's sync, and whatever must follow it on this socket. */
-interface HeldBatch {
-  ready: boolean;
-  frames: string[];
-}
-
-// Output of every session is flushed once per event-loop turn: all frames for one socket in one
-// WebSocket message, and one setImmediate for the whole server rather than one per socket.
-const sessionsToFlush = new Set<Session>();
-let flushScheduled = false;
-function flushAll(): void {
-  flushScheduled = false;
-  for (const session of sessionsToFlush) session.flush();
-  sessionsToFlush.clear();
-}
-
 /**
  * One WebSocket: decodes frames, applies them to the broker through its Connection, and writes
  * replies and deliveries in batches, stopping pushes while the socket is backed up.
  */
-export class Session implements DeliverySink {
-  /** Answered the last ping. */
-  alive = true;
-  private connection: Connection | undefined;
+export class Session extends SocketSession implements DeliverySink {
   private clientName: string | undefined;
-  private readonly out: string[] = [];
-  private readonly held: HeldBatch[] = [];
   /** Deliveries caused by a request wait until its reply is out (a consume's ok before its first delivery). */
   private afterReply: string[] | undefined;
   private readonly consumerTagJson = new Map<string, string>();
-  /** Shutting down: pushes stay off. */
-  private stopped = false;
-  /** Has published: an alarm blocks it. */
-  private publisher = false;
-  /** Blocked by an alarm: the socket is not read until it clears. */
-  blocked = false;
-  private drainTimer: ReturnType<typeof setTimeout> | undefined;
-  private readonly logger: Logger;
 
-  constructor(
-    private readonly socket: WebSocket,
-    readonly id: string,
-    private readonly context: SessionContext,
-    remoteAddress: string | undefined,
-  ) {
-    this.logger = context.logger.child({ conn: id });
+  constructor(socket: WebSocket, id: string, context: SessionContext, remoteAddress: string | undefined) {
+    super(socket, id, context);
     this.logger.info({ address: remoteAddress }, 'connection opened');
   }
 
@@ -103,13 +57,8 @@ export class Session implements DeliverySink {
     if (alarm !== null && this.publisher) this.block(alarm);
   }
 
-  onPong(): void {
-    this.alive = true;
-  }
-
   onClose(code: number): void {
-    sessionsToFlush.delete(this);
-    clearTimeout(this.drainTimer);
+    this.releaseOutput();
     this.connection?.close();
     this.logger.info({ code, clientName: this.clientName }, 'connection closed');
   }
@@ -129,98 +78,16 @@ export class Session implements DeliverySink {
     if (reason) this.logger.warn({ consumerTag, reason }, 'consumer cancelled');
   }
 
-  /** Sends everything queued for this socket as one WebSocket message. */
-  flush(): void {
-    const out = this.out;
-    if (out.length === 0 || this.socket.readyState !== this.socket.OPEN) {
-      out.length = 0;
-      return;
-    }
-    const text = out.length === 1 ? out[0] : `[${out.join(',')}]`;
-    out.length = 0;
-    this.socket.send(text, this.afterSend);
-    if (this.socket.bufferedAmount > this.context.highWaterBytes && this.connection?.writable) {
-      this.connection.setWritable(false);
-      this.drainTimer ??= setTimeout(this.onDrainTimeout, this.context.drainTimeoutMs);
-    }
+  protected encodeBatch(out: string[]): string {
+    return out.length === 1 ? out[0] : `[${out.join(',')}]`;
   }
 
-  /** An alarm is in force: a publishing connection is told, and its socket is no longer read. */
-  block(reason: string): void {
-    if (this.blocked || !this.publisher) return;
-    this.blocked = true;
-    this.emit(blockedFrame(reason));
-    this.flush();
-    this.socket.pause();
-    this.logger.info({ reason }, 'publisher blocked');
+  protected blockedNotice(reason: string): string {
+    return blockedFrame(reason);
   }
 
-  unblock(): void {
-    if (!this.blocked) return;
-    this.blocked = false;
-    this.emit(UNBLOCKED_FRAME);
-    this.socket.resume();
-    this.logger.info('publisher unblocked');
-  }
-
-  private readonly onDrainTimeout = (): void => {
-    this.drainTimer = undefined;
-    if (this.socket.bufferedAmount <= this.context.highWaterBytes / 2) return;
-    this.logger.warn({ bufferedBytes: this.socket.bufferedAmount, timeoutMs: this.context.drainTimeoutMs }, 'socket did not drain; closing it');
-    this.socket.terminate();
-  };
-
-  /** Shutdown: no more pushes; what is already queued for the socket goes out now. */
-  stopPushing(): void {
-    this.stopped = true;
-    this.connection?.setWritable(false);
-    this.flush();
-  }
-
-  private readonly afterSend = (): void => {
-    // Resume pushes once the socket has drained below half the high-water mark.
-    if (this.connection && !this.stopped && !this.connection.writable && this.socket.bufferedAmount <= this.context.highWaterBytes / 2) {
-      clearTimeout(this.drainTimer);
-      this.drainTimer = undefined;
-      this.connection.setWritable(true);
-    }
-  };
-
-  private emit(frame: string): void {
-    if (this.held.length > 0) {
-      this.held[this.held.length - 1].frames.push(frame);
-      return;
-    }
-    this.out.push(frame);
-    if (this.out.length === 1) {
-      sessionsToFlush.add(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flushAll);
-      }
-    }
-  }
-
-  /** A confirm of a persisted message: it and every frame after it wait for the store's sync. */
-  private emitAfterSync(frame: string, id: number): void {
-    const batch: HeldBatch = { ready: false, frames: [frame] };
-    this.held.push(batch);
-    this.context.broker.store.sync().then(
-      () => this.release(batch),
-      (error: unknown) => {
-        this.logger.error({ err: error }, 'store sync failed');
-        batch.frames[0] = errorFrame('INTERNAL_ERROR', 'the broker could not write the message to disk; it may not survive a restart: publish it again', id);
-        this.release(batch);
-      },
-    );
-  }
-
-  private release(batch: HeldBatch): void {
-    batch.ready = true;
-    while (this.held.length > 0 && this.held[0].ready) {
-      const { frames } = this.held.shift() as HeldBatch;
-      for (const frame of frames) this.emit(frame);
-    }
+  protected unblockedNotice(): string {
+    return UNBLOCKED_FRAME;
   }
 
   private handleFrame(raw: unknown): void {
@@ -374,10 +241,13 @@ export class Session implements DeliverySink {
       throw new BrokerError('REJECTED', 'a queue the message routes to is full (x-overflow reject-publish); it reached any other queues it routes to');
     }
     if (id === undefined) return;
-    if (outcome & PERSISTED) this.emitAfterSync(okFrame(id), id);
+    if (outcome & PERSISTED) this.emitAfterSync(okFrame(id), () => syncFailedFrame(id));
     else this.emit(okFrame(id));
   }
 }
+
+const syncFailedFrame = (id: number): string =>
+  errorFrame('INTERNAL_ERROR', 'the broker could not write the message to disk; it may not survive a restart: publish it again', id);
 
 function readableId(id: unknown): number | undefined {
   return typeof id === 'number' && Number.isSafeInteger(id) && id >= 1 ? id : undefined;
