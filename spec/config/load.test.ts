@@ -74,7 +74,7 @@ const RABBITMQ_EXPORT = {
 test('config - defaults apply when no file is given', () => {
   const { config, warnings } = loadConfig({});
   expect(config).toEqual({
-    server: { host: '127.0.0.1', port: 5680, path: '/ws', maxMessageBytes: 1048576, heartbeatMs: 30000, highWaterBytes: 1048576, drainTimeoutMs: 60000 },
+    server: { host: '127.0.0.1', port: 5680, path: '/ws', maxMessageBytes: 1048576, heartbeatMs: 30000, highWaterBytes: 262144, drainTimeoutMs: 60000 },
     storage: { dataDir: './data', sync: 'always' },
     log: { level: 'info' },
     limits: {
@@ -110,7 +110,7 @@ test('config - the file overrides the defaults field by field', () => {
     users: [{ username: 'alice', password: 'secret' }],
   });
   const { config } = loadConfig({ configFile: file });
-  expect(config.server).toEqual({ host: '127.0.0.1', port: 6000, path: '/ws', maxMessageBytes: 1048576, heartbeatMs: 0, highWaterBytes: 1048576, drainTimeoutMs: 60000 });
+  expect(config.server).toEqual({ host: '127.0.0.1', port: 6000, path: '/ws', maxMessageBytes: 1048576, heartbeatMs: 0, highWaterBytes: 262144, drainTimeoutMs: 60000 });
   expect(config.storage).toEqual({ dataDir: './data', sync: 'none' });
   expect(config.log.level).toBe('debug');
   expect(config.users).toEqual([{ username: 'alice', password: 'secret' }]);

@@ -105,6 +105,32 @@ describe('hardening - stuck and slow consumers', () => {
       await broker.stop();
     }
   });
+  it('hardening - a backed-up consumer that disconnects returns only what was pushed to it', async () => {
+    const broker = await startBroker();
+    try {
+      const stuck = await RawClient.connected(broker.url);
+      await stuck.request({ op: 'queue.declare', queue: 'limited', durable: false, arguments: { 'x-delivery-limit': 0 } });
+      await stuck.request({ op: 'consume', queue: 'limited' });
+      stuck.socket.pause();
+      const producer = await RawClient.connected(broker.url);
+      const total = 3000;
+      const payload = 'w'.repeat(8 * 1024);
+      for (let i = 0; i < total; i++) producer.send({ op: 'publish', routingKey: 'limited', payload });
+      const before = await producer.request({ op: 'queue.declare', queue: 'limited', passive: true });
+      const pushed = total - (before.messageCount as number);
+      stuck.socket.terminate();
+      let after = before;
+      for (let i = 0; i < 50 && after.consumerCount !== 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        after = await producer.request({ op: 'queue.declare', queue: 'limited', passive: true });
+      }
+      // The pushed ones were delivered once and hit x-delivery-limit 0; the rest were never sent and stay.
+      expect(after).toMatchObject({ consumerCount: 0, messageCount: total - pushed });
+      producer.close();
+    } finally {
+      await broker.stop();
+    }
+  });
 });
 
 describe('hardening - flow control', () => {

@@ -45,7 +45,7 @@ export class ConfigError extends Error {
 }
 
 const DEFAULTS: BrokerConfig = {
-  server: { host: '127.0.0.1', port: 5680, path: '/ws', maxMessageBytes: 1_048_576, heartbeatMs: 30_000, highWaterBytes: 1_048_576, drainTimeoutMs: 60_000 },
+  server: { host: '127.0.0.1', port: 5680, path: '/ws', maxMessageBytes: 1_048_576, heartbeatMs: 30_000, highWaterBytes: 262_144, drainTimeoutMs: 60_000 },
   storage: { dataDir: './data', sync: 'always' },
   log: { level: 'info' },
   limits: {

@@ -122,6 +122,7 @@ export abstract class SocketSession {
     this.drainTimer = undefined;
     if (this.socket.bufferedAmount <= this.context.highWaterBytes / 2) return;
     this.logger.warn({ bufferedBytes: this.socket.bufferedAmount, timeoutMs: this.context.drainTimeoutMs }, 'socket did not drain; closing it');
+    this.stopped = true;
     this.socket.terminate();
   };
 
@@ -132,7 +133,10 @@ export abstract class SocketSession {
     this.flush();
   }
 
-  private readonly afterSend = (): void => {
+  private readonly afterSend = (error?: Error): void => {
+    // A failed write means the socket is going away (its buffer empties because it was dropped):
+    // resuming pushes then would pour the queue into a dead socket, to be requeued as redeliveries.
+    if (error || this.socket.readyState !== this.socket.OPEN) return;
     // Resume pushes once the socket has drained below half the high-water mark.
     if (this.connection && !this.stopped && !this.connection.writable && this.socket.bufferedAmount <= this.context.highWaterBytes / 2) {
       clearTimeout(this.drainTimer);
