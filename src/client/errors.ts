@@ -1,21 +1,12 @@
+import type { ErrorCode } from '../broker/index.js';
+
 /**
  * The error codes a broker sends (protocol.md, "Error codes"), plus the ones
  * this client raises itself: `CONNECTION_CLOSED` when a request cannot be
  * answered because its connection went away, `PROTOCOL_ERROR` when the broker
  * sends something the protocol does not allow.
  */
-export type WarrenErrorCode =
-  | 'SYNTAX_ERROR'
-  | 'NOT_ALLOWED'
-  | 'ACCESS_REFUSED'
-  | 'NOT_FOUND'
-  | 'PRECONDITION_FAILED'
-  | 'RESOURCE_LOCKED'
-  | 'REJECTED'
-  | 'RESOURCE_ERROR'
-  | 'INTERNAL_ERROR'
-  | 'CONNECTION_CLOSED'
-  | 'PROTOCOL_ERROR';
+export type WarrenErrorCode = ErrorCode | 'CONNECTION_CLOSED' | 'PROTOCOL_ERROR';
 
 /**
  * An error reported by the broker (an `error` frame) or raised by the client

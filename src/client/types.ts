@@ -1,3 +1,4 @@
+import type { MessageProperties } from '../broker/index.js';
 import type { WarrenError } from './errors.js';
 import type { WebSocketConstructor } from './websocket.js';
 
@@ -94,23 +95,8 @@ export interface DeleteQueueOptions {
   ifEmpty?: boolean;
 }
 
-/** Message properties (protocol.md, "Message `properties`"). */
-export interface MessageProperties {
-  /** Written to disk in durable queues (default false). */
-  persistent?: boolean;
-  /** 0..255, used up to the queue's `x-max-priority`. */
-  priority?: number;
-  /** Per-message TTL in ms. */
-  expiration?: number;
-  /** ms since the epoch. */
-  timestamp?: number;
-  messageId?: string;
-  correlationId?: string;
-  replyTo?: string;
-  contentType?: string;
-  type?: string;
-  appId?: string;
-}
+/** Message properties (protocol.md, "Message `properties`"): the broker's own type, imported for types only. */
+export type { MessageProperties };
 
 /** Options of {@link WarrenClient.publish}. */
 export interface PublishOptions {
