@@ -146,6 +146,18 @@ describe('protocol - publishing and consuming', () => {
     producer.close();
   });
 
+  it('protocol - the ok of a consume comes before the deliveries it starts', async () => {
+    const client = await RawClient.connected(broker.url);
+    await client.request({ op: 'queue.declare', queue: 'e2e.waiting', durable: false });
+    await client.request({ op: 'publish', routingKey: 'e2e.waiting', payload: 1 });
+    await client.request({ op: 'publish', routingKey: 'e2e.waiting', payload: 2 });
+    const start = client.frames.length;
+    client.send({ op: 'consume', id: 77, queue: 'e2e.waiting' });
+    await client.waitFor(() => client.frames.length >= start + 3);
+    expect(client.frames.slice(start).map((frame) => frame.op)).toEqual(['ok', 'deliver', 'deliver']);
+    client.close();
+  });
+
   it('protocol - a mandatory unroutable publish is returned before its confirm', async () => {
     const client = await RawClient.connected(broker.url);
     client.send({ op: 'publish', id: 5, exchange: 'amq.direct', routingKey: 'nowhere', payload: 'x', mandatory: true });

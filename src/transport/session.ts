@@ -30,7 +30,7 @@ const CLOSE_ACCESS_REFUSED = 4401;
  */
 export class Session extends SocketSession implements DeliverySink {
   private clientName: string | undefined;
-  /** Deliveries caused by a request wait until its reply is out (a consume's ok before its first delivery). */
+  /** Set while a consume runs: the deliveries it starts wait until its ok is out. */
   private afterReply: string[] | undefined;
   private readonly consumerTagJson = new Map<string, string>();
 
@@ -108,17 +108,12 @@ export class Session extends SocketSession implements DeliverySink {
       return;
     }
     const frame = raw as Request;
-    this.afterReply = [];
     try {
       if (frame.op === 'connect') this.connect(frame);
       else if (!this.connection) throw new BrokerError('NOT_ALLOWED', `send "connect" first; "${frame.op}" is not allowed before it`);
       else this.execute(this.connection, frame);
     } catch (error) {
       this.emit(errorFrame(...this.describeFailure(error, frame.op), id));
-    } finally {
-      const deferred = this.afterReply;
-      this.afterReply = undefined;
-      for (const delivery of deferred) this.emit(delivery);
     }
   }
 
@@ -196,15 +191,23 @@ export class Session extends SocketSession implements DeliverySink {
         this.emit(okFrame(f.id, { messageCount: broker.deleteQueue(connection, f.queue, f.ifUnused ?? false, f.ifEmpty ?? false) }));
         return;
       case 'consume': {
-        const consumerTag = connection.consume(f.queue, {
-          consumerTag: f.consumerTag,
-          prefetch: f.prefetch ?? 0,
-          noAck: f.noAck ?? false,
-          exclusive: f.exclusive ?? false,
-          priority: f.priority ?? 0,
-          arguments: f.arguments ?? {},
-        });
-        this.emit(okFrame(f.id, { consumerTag }));
+        // The consume's ok goes before the deliveries it starts.
+        const deferred: string[] = [];
+        this.afterReply = deferred;
+        try {
+          const consumerTag = connection.consume(f.queue, {
+            consumerTag: f.consumerTag,
+            prefetch: f.prefetch ?? 0,
+            noAck: f.noAck ?? false,
+            exclusive: f.exclusive ?? false,
+            priority: f.priority ?? 0,
+            arguments: f.arguments ?? {},
+          });
+          this.emit(okFrame(f.id, { consumerTag }));
+        } finally {
+          this.afterReply = undefined;
+        }
+        for (const delivery of deferred) this.emit(delivery);
         return;
       }
       case 'cancel':
