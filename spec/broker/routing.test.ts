@@ -107,6 +107,29 @@ describe('routing - topic', () => {
   });
 });
 
+describe('routing - topic cache', () => {
+  it('routing - a key routed before a bind or unbind routes by the new bindings after it', async () => {
+    const { broker, publish, read } = await withExchange('topic', ['q1', 'q2']);
+    broker.bindQueue(null, 'q1', 'x', 'a.*', {});
+    expect(publish('x', 'a.b', 1)).toBe(ROUTED);
+    broker.bindQueue(null, 'q2', 'x', '#.b', {});
+    expect(publish('x', 'a.b', 2)).toBe(ROUTED);
+    broker.unbindQueue(null, 'q1', 'x', 'a.*', {});
+    expect(publish('x', 'a.b', 3)).toBe(ROUTED);
+    broker.unbindQueue(null, 'q2', 'x', '#.b', {});
+    expect(publish('x', 'a.b', 4)).toBe(0);
+    expect(read('q1')).toEqual([1, 2]);
+    expect(read('q2')).toEqual([2, 3]);
+  });
+
+  it('routing - many distinct keys route correctly past the cache size', async () => {
+    const { broker, publish, read } = await withExchange('topic', ['q1']);
+    broker.bindQueue(null, 'q1', 'x', 'k.*.even', {});
+    for (let i = 0; i < 10_000; i++) publish('x', `k.${i}.${i % 2 === 0 ? 'even' : 'odd'}`, i);
+    expect(read('q1')).toEqual(Array.from({ length: 5000 }, (_, i) => i * 2));
+  });
+});
+
 describe('routing - headers', () => {
   /** Which messages (by header set) one headers binding with `args` lets through. */
   async function matching(args: Record<string, unknown>, headerSets: Record<string, unknown>[]): Promise<number[]> {

@@ -120,7 +120,7 @@ export class Broker implements QueueHost {
     if (name === '' || name.startsWith('amq.')) throw accessRefused(`exchange "${name}" is built in and cannot be deleted`);
     const exchange = this.exchanges.get(name);
     if (!exchange) return;
-    if (ifUnused && exchange.bindings.length > 0) throw preconditionFailed(`exchange "${name}" has bindings, and ifUnused was set`);
+    if (ifUnused && exchange.bindings.size > 0) throw preconditionFailed(`exchange "${name}" has bindings, and ifUnused was set`);
     this.removeExchange(exchange);
   }
 
@@ -319,7 +319,7 @@ export class Broker implements QueueHost {
     binding.destination.incoming.delete(binding);
     this.persistBinding(binding, 'delete');
     const source = binding.source;
-    if (source.options.autoDelete && source.everBound && source.bindings.length === 0) this.removeExchange(source);
+    if (source.options.autoDelete && source.everBound && source.bindings.size === 0) this.removeExchange(source);
   }
 
   private removeExchange(exchange: Exchange): void {

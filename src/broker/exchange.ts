@@ -14,12 +14,15 @@ export interface Binding {
   readonly xMatch?: XMatch;
 }
 
+/** Keys remembered per topic exchange; past this the cache starts over rather than growing. */
+const TOPIC_CACHE_SIZE = 4096;
+
 const NO_BINDINGS: readonly Binding[] = [];
 
 /** An exchange and the bindings it routes through, indexed for its type. */
 export class Exchange {
-  /** Bindings in which this exchange is the source. */
-  readonly bindings: Binding[] = [];
+  /** Bindings in which this exchange is the source; a Set, so that unbinding one of 10,000 is O(1). */
+  readonly bindings = new Set<Binding>();
   /** Bindings in which this exchange is the destination (exchange-to-exchange). */
   readonly incoming = new Set<Binding>();
   /** Set by routing so that one publish visits an exchange at most once. */
@@ -28,6 +31,8 @@ export class Exchange {
   everBound = false;
   private readonly byKey = new Map<string, Binding[]>();
   private readonly trie: TopicTrie<Binding> | undefined;
+  /** Topic routing results by key, dropped whenever the bindings change: repeated keys skip the trie walk. */
+  private readonly topicCache = new Map<string, Binding[]>();
 
   constructor(
     readonly name: string,
@@ -44,16 +49,18 @@ export class Exchange {
   }
 
   findBinding(destination: Queue | Exchange, routingKey: string, args: Record<string, unknown>): Binding | undefined {
-    return this.bindings.find(
-      (binding) => binding.destination === destination && binding.routingKey === routingKey && jsonEqual(binding.arguments, args),
-    );
+    // Searched from the destination's side: a queue has few bindings, a fanout exchange may have thousands.
+    for (const binding of destination.incoming) {
+      if (binding.source === this && binding.routingKey === routingKey && jsonEqual(binding.arguments, args)) return binding;
+    }
+    return undefined;
   }
 
   /** Throws PRECONDITION_FAILED for an invalid `x-match` on a headers exchange. */
   addBinding(destination: Queue | Exchange, routingKey: string, args: Record<string, unknown>): Binding {
     const xMatch = this.type === 'headers' ? parseXMatch(args) : undefined;
     const binding: Binding = { source: this, destination, routingKey, arguments: args, xMatch };
-    this.bindings.push(binding);
+    this.bindings.add(binding);
     this.everBound = true;
     if (this.type === 'direct') {
       const list = this.byKey.get(routingKey);
@@ -61,35 +68,42 @@ export class Exchange {
       else this.byKey.set(routingKey, [binding]);
     } else if (this.trie) {
       this.trie.add(routingKey, binding);
+      this.topicCache.clear();
     }
     return binding;
   }
 
   removeBinding(binding: Binding): void {
-    this.bindings.splice(this.bindings.indexOf(binding), 1);
+    this.bindings.delete(binding);
     if (this.type === 'direct') {
       const list = this.byKey.get(binding.routingKey) ?? [];
       list.splice(list.indexOf(binding), 1);
       if (list.length === 0) this.byKey.delete(binding.routingKey);
     } else if (this.trie) {
       this.trie.remove(binding.routingKey, binding);
+      this.topicCache.clear();
     }
   }
 
   /** The bindings a message matches; may name a destination twice, the router dedupes. */
-  match(message: Message): readonly Binding[] {
+  match(message: Message): Iterable<Binding> {
     switch (this.type) {
       case 'direct':
         return this.byKey.get(message.routingKey) ?? NO_BINDINGS;
       case 'fanout':
         return this.bindings;
       case 'topic': {
-        const matched: Binding[] = [];
-        this.trie?.match(message.routingKey, matched);
+        let matched = this.topicCache.get(message.routingKey);
+        if (matched === undefined) {
+          matched = [];
+          this.trie?.match(message.routingKey, matched);
+          if (this.topicCache.size >= TOPIC_CACHE_SIZE) this.topicCache.clear();
+          this.topicCache.set(message.routingKey, matched);
+        }
         return matched;
       }
       case 'headers':
-        return this.bindings.filter((binding) => headersMatch(binding.arguments, binding.xMatch ?? 'all', message.headers));
+        return [...this.bindings].filter((binding) => headersMatch(binding.arguments, binding.xMatch ?? 'all', message.headers));
     }
   }
 }
