@@ -13,7 +13,7 @@ const METRICS = {
   setupRate: { label: () => 'subscribers set up/s', better: 'higher', whole: (res) => res.setupRate },
 };
 
-const COLUMNS = ['ceiling', 'amqp', 'stomp'];
+const COLUMNS = ['ceiling', 'amqp', 'stomp']; // `wstomp` (Warren over STOMP) goes in the Warren columns of rows of its own
 
 function metricSummary(metric, reply) {
   if (!reply?.ok) return null;
@@ -72,13 +72,19 @@ const ratio = (r) => (r == null ? '–' : `${r.toFixed(2)}×`);
 export function table(scenarios, allReplies) {
   const head = ['scenario', 'metric', 'Warren median [min–max]', 'ws ceiling', 'W/ceil', 'RabbitMQ AMQP', 'W/AMQP', 'Web-STOMP', 'W/STOMP', 'broker CPU', 'Warren check'];
   const lines = [head];
-  for (const scenario of scenarios) {
+  // Warren over STOMP gets rows of its own, in the Warren columns: its W/STOMP is then
+  // Warren STOMP ÷ RabbitMQ Web-STOMP, the same client on both brokers.
+  const blocks = scenarios.flatMap((scenario) => {
     const replies = allReplies[scenario.id];
+    const own = { title: `${scenario.id} ${scenario.title}`, scenario, replies };
+    return replies.wstomp ? [own, { title: `${own.title} Warren STOMP`, scenario, replies: { ...replies, warren: replies.wstomp } }] : [own];
+  });
+  for (const { title, scenario, replies } of blocks) {
     const rows = scenarioRows(scenario, replies);
     rows.forEach((row, i) => {
       const cpu = replies.warren?.serverCpu;
       lines.push([
-        i === 0 ? `${scenario.id} ${scenario.title}` : '',
+        i === 0 ? title : '',
         row.label,
         cell(row.values.warren),
         num(row.values.ceiling?.median),
@@ -102,6 +108,12 @@ export function jsonLine(scenario, replies, meta) {
   for (const row of scenarioRows(scenario, replies)) {
     metrics[row.key] = { label: row.label, better: row.better, ...row.values, ratio: row.ratios };
   }
+  const stomp = replies.wstomp ? { metrics: {} } : undefined;
+  if (stomp) {
+    for (const row of scenarioRows(scenario, { ...replies, warren: replies.wstomp })) {
+      stomp.metrics[row.key] = { label: row.label, better: row.better, warrenStomp: row.values.warren, stomp: row.values.stomp, ratio: row.ratios.stomp ?? null };
+    }
+  }
   const checks = {};
   const extra = {};
   for (const [target, reply] of Object.entries(replies)) {
@@ -110,5 +122,5 @@ export function jsonLine(scenario, replies, meta) {
     if (reply?.server) Object.assign((extra[target] ??= {}), { server: reply.server });
     if (reply?.ok && reply.result.subscribers) Object.assign((extra[target] ??= {}), { subscribers: reply.result.subscribers, rssBefore: reply.result.rssBefore, rssAfter: reply.result.rssAfter });
   }
-  return JSON.stringify({ scenario: scenario.id, title: scenario.title, ...meta, metrics, checks, extra });
+  return JSON.stringify({ scenario: scenario.id, title: scenario.title, ...meta, metrics, ...(stomp && { warrenStomp: stomp }), checks, extra });
 }

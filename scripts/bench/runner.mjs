@@ -107,30 +107,34 @@ export async function main(argv) {
   await stop(relay.child);
   for (const scenario of scenarios) note(scenario.id, 'ceiling', ceilings[scenario.ceiling]);
 
-  // 2. Warren: a fresh broker (own data dir) per scenario.
+  // 2. Warren: a fresh broker (own data dir) per scenario and target: its own protocol
+  // (`warren`) and, where the scenario says so, STOMP through the Web-STOMP client (`wstomp`).
   const configFile = join(work, 'warren.json');
   for (const scenario of scenarios) {
-    mkdirSync(work, { recursive: true });
-    writeFileSync(configFile, JSON.stringify({ storage: { sync: 'always' }, log: { level: 'info' } }));
-    if (overBudget()) {
-      note(scenario.id, 'warren', skipped);
-      continue;
+    for (const target of scenario.warrenStomp ? ['warren', 'wstomp'] : ['warren']) {
+      mkdirSync(work, { recursive: true });
+      writeFileSync(configFile, JSON.stringify({ storage: { sync: 'always' }, log: { level: 'info' } }));
+      if (overBudget()) {
+        note(scenario.id, target, skipped);
+        continue;
+      }
+      const name = target === 'wstomp' ? `${scenario.id}-stomp` : scenario.id;
+      log(`${scenario.id} ${scenario.title}: Warren${target === 'wstomp' ? ' over STOMP' : ''}…`);
+      const prof = values['broker-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['broker-prof'], '--cpu-prof-name', `warren-${name}.cpuprofile`] : [];
+      const args = [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', join(work, `data-${name}`), '--config', configFile, '--log-level', 'info'];
+      let reply;
+      try {
+        const broker = await startServer(args, { nodeOptions: prof });
+        reply = await measured({ target, scenarioId: scenario.id, url: `ws://127.0.0.1:${broker.port}/ws`, prefix: 'bench.', profile }, broker, timeout(scenario));
+        const { exitCode, signalCode } = broker.child;
+        const exited = exitCode !== null || signalCode !== null ? `exited during the run (code ${exitCode}, signal ${signalCode})` : undefined;
+        await stop(broker.child, 10_000);
+        reply.server = { errors: broker.logs.errors, warnings: broker.logs.warnings, exited, tail: broker.logs.errors || exited ? broker.logs.tail.slice(-3) : [] };
+      } catch (error) {
+        reply = { ok: false, error: error.message };
+      }
+      note(scenario.id, target, reply);
     }
-    log(`${scenario.id} ${scenario.title}: Warren…`);
-    const prof = values['broker-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['broker-prof'], '--cpu-prof-name', `warren-${scenario.id}.cpuprofile`] : [];
-    const args = [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', join(work, `data-${scenario.id}`), '--config', configFile, '--log-level', 'info'];
-    let reply;
-    try {
-      const broker = await startServer(args, { nodeOptions: prof });
-      reply = await measured({ target: 'warren', scenarioId: scenario.id, url: `ws://127.0.0.1:${broker.port}/ws`, prefix: 'bench.', profile }, broker, timeout(scenario));
-      const { exitCode, signalCode } = broker.child;
-      const exited = exitCode !== null || signalCode !== null ? `exited during the run (code ${exitCode}, signal ${signalCode})` : undefined;
-      await stop(broker.child, 10_000);
-      reply.server = { errors: broker.logs.errors, warnings: broker.logs.warnings, exited, tail: broker.logs.errors || exited ? broker.logs.tail.slice(-3) : [] };
-    } catch (error) {
-      reply = { ok: false, error: error.message };
-    }
-    note(scenario.id, 'warren', reply);
   }
 
   // 3. RabbitMQ over AMQP 0-9-1 and Web-STOMP, where reachable.
@@ -149,10 +153,11 @@ export async function main(argv) {
 
   console.log(`Warren bench (${profile.name}), ${meta.date}, node ${meta.node}, ${meta.cores} cores, load at start ${meta.load.join(' ')}${rabbit.version ? `, RabbitMQ ${rabbit.version}` : ''}`);
   console.log('ratio = Warren ÷ other: for rates above 1 is better, for latencies below 1 is better. "broker CPU" = Warren process CPU during the scenario (1 core = 100%).');
+  if (scenarios.some((s) => s.warrenStomp)) console.log('Rows "… Warren STOMP": Warren over STOMP (the Web-STOMP client on Warren\'s /ws) in the Warren columns; W/STOMP is then Warren STOMP ÷ RabbitMQ Web-STOMP.');
   if (rabbit.note) console.log(rabbit.note);
   if (fdNote) console.log(fdNote);
   console.log(table(scenarios, replies));
   for (const scenario of scenarios) console.log(jsonLine(scenario, replies[scenario.id], meta));
-  const failures = scenarios.filter((s) => checkOf(replies[s.id].warren) !== 'ok');
+  const failures = scenarios.filter((s) => checkOf(replies[s.id].warren) !== 'ok' || (s.warrenStomp && checkOf(replies[s.id].wstomp) !== 'ok'));
   return failures.length ? 1 : 0;
 }

@@ -4,7 +4,8 @@ export const PUBLISH_BATCH = 50;
 // What each scenario does, independent of the broker or protocol that runs it. A "flow"
 // scenario is publishers → exchange → queues → consumer connections, measured over timed runs;
 // the "wide" scenario (S5) is one publish to many subscribers. `ceiling` names the relay shape
-// (run on the bare ws relay) that bounds it; `rabbit` says whether it also runs on RabbitMQ.
+// (run on the bare ws relay) that bounds it; `rabbit` says whether it also runs on RabbitMQ;
+// `warrenStomp` whether it also runs on Warren over STOMP (the Web-STOMP client on Warren's /ws).
 
 const range = (n) => Array.from({ length: n }, (_, i) => i);
 
@@ -14,6 +15,7 @@ export const SCENARIOS = {
     title: 'direct 1→1',
     kind: 'flow',
     rabbit: true,
+    warrenStomp: true,
     ceiling: 'S1',
     topology: (p) => ({ exchanges: [[`${p}direct`, 'direct', false]], queues: [[`${p}q`, false]], bindings: [[`${p}q`, `${p}direct`, 'k']] }),
     exchange: (p) => `${p}direct`,
@@ -45,6 +47,7 @@ export const SCENARIOS = {
     title: 'fanout 1→10',
     kind: 'flow',
     rabbit: true,
+    warrenStomp: true,
     ceiling: 'S2',
     topology: (p) => ({
       exchanges: [[`${p}fanout`, 'fanout', false]],

@@ -1,31 +1,53 @@
-// RabbitMQ over Web-STOMP (port 15674, path /ws) with @stomp/stompjs on a `ws` socket:
-// ack mode `client` (cumulative) acked once per event-loop turn, `prefetch-count` on SUBSCRIBE,
-// receipts on SEND as publisher confirms.
+// STOMP 1.2 over WebSocket with @stomp/stompjs on a `ws` socket, for RabbitMQ's Web-STOMP (port
+// 15674, path /ws; target `stomp`) and for Warren's /ws (target `wstomp`, the job's url), with
+// the same destinations on both: SEND to `/exchange/<name>/<key>`, SUBSCRIBE to
+// `/amq/queue/<name>` (the topology is declared beforehand, over AMQP or Warren's own protocol).
+// Ack mode `client` (cumulative) acked once per event-loop turn, `prefetch-count` on SUBSCRIBE,
+// receipts on SEND as publisher confirms. ERROR frames and unexpected closes count as errors.
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 import { HIGH_WATER, drained } from './ws-socket.mjs';
 
 export const STOMP_URL = 'ws://127.0.0.1:15674/ws';
 
-function connectStomp() {
+function connectStomp(url) {
   return new Promise((resolve, reject) => {
+    const problems = { errors: 0, lastError: undefined, closing: false };
+    const problem = (text) => {
+      problems.errors++;
+      problems.lastError ??= text;
+    };
     const client = new Client({
-      webSocketFactory: () => new WebSocket(STOMP_URL, ['v12.stomp'], { perMessageDeflate: false }),
+      webSocketFactory: () => new WebSocket(url, ['v12.stomp'], { perMessageDeflate: false }),
       connectHeaders: { login: 'guest', passcode: 'guest', host: '/' },
       heartbeatIncoming: 0,
       heartbeatOutgoing: 0,
       reconnectDelay: 0,
       debug: () => {},
     });
-    client.onConnect = () => resolve(client);
-    client.onStompError = (frame) => reject(new Error(`STOMP error: ${frame.headers.message}`));
-    client.onWebSocketError = () => reject(new Error(`cannot open ${STOMP_URL}`));
+    client.onConnect = () => resolve({ client, problems });
+    client.onStompError = (frame) => {
+      const text = `STOMP ERROR: ${frame.headers.message}${frame.body ? ` (${frame.body.trim().slice(0, 200)})` : ''}`;
+      problem(text);
+      reject(new Error(text));
+    };
+    client.onWebSocketError = () => reject(new Error(`cannot open ${url}`));
+    client.onWebSocketClose = (event) => {
+      if (!problems.closing) problem(`the broker closed the STOMP connection (code ${event.code}${event.reason ? `, ${event.reason}` : ''})`);
+    };
     client.activate();
   });
 }
 
-export async function openPublisher(_url, { exchange, persistent = false, confirm = false }, onConfirm) {
-  const client = await connectStomp();
+function closer(client, problems) {
+  return () => {
+    problems.closing = true;
+    return client.deactivate();
+  };
+}
+
+export async function openPublisher(url, { exchange, persistent = false, confirm = false }, onConfirm) {
+  const { client, problems } = await connectStomp(url || STOMP_URL);
   let nextReceipt = 1;
   const onReceipt = () => onConfirm?.(true);
   const ws = () => client.webSocket;
@@ -44,13 +66,14 @@ export async function openPublisher(_url, { exchange, persistent = false, confir
     },
     backlogged: () => ws().bufferedAmount > HIGH_WATER,
     drain: () => drained(ws()),
-    errors: () => 0,
-    close: () => client.deactivate(),
+    errors: () => problems.errors,
+    lastError: () => problems.lastError,
+    close: closer(client, problems),
   };
 }
 
-export async function openConsumer(_url, queues, { prefetch = 100, noAck = false }, sink) {
-  const client = await connectStomp();
+export async function openConsumer(url, queues, { prefetch = 100, noAck = false }, sink) {
+  const { client, problems } = await connectStomp(url || STOMP_URL);
   let last;
   let scheduled = false;
   const settle = () => {
@@ -74,5 +97,5 @@ export async function openConsumer(_url, queues, { prefetch = 100, noAck = false
       headers,
     );
   }
-  return { errors: () => 0, close: () => client.deactivate() };
+  return { errors: () => problems.errors, lastError: () => problems.lastError, close: closer(client, problems) };
 }
