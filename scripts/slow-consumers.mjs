@@ -282,7 +282,7 @@ async function runScenario(scenario, opt) {
     seconds: opt.seconds,
     payloadBytes: opt.payloadBytes,
     drainTimeoutMs,
-    highWaterBytes: opt.highWaterBytes || 1048576,
+    highWaterBytes: opt.highWaterBytes || 262144,
     published: pub.sent,
     confirmed: pub.confirmed,
     nacks: pub.nacks,
