@@ -118,11 +118,14 @@ export class RawClient {
 
   static async open(url: string, protocols?: string[]): Promise<RawClient> {
     const socket = new WebSocket(url, protocols);
+    // Listen before 'open' resolves: a broker that answers at once (a limit refusal) can have its
+    // frame and close arrive in the same read as the handshake.
+    const client = new RawClient(socket);
     await new Promise((resolve, reject) => {
       socket.once('open', resolve);
       socket.once('error', reject);
     });
-    return new RawClient(socket);
+    return client;
   }
 
   /** Opens and sends `connect`. */
