@@ -54,10 +54,6 @@ export class Transport {
     }
   }
 
-  get connectionCount(): number {
-    return this.sessions.size;
-  }
-
   /** A memory or disk alarm started (reason) or cleared (null): publishers are blocked or unblocked. */
   setAlarm(reason: string | null): void {
     this.context.flow.alarm = reason;
