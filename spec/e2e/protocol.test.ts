@@ -146,6 +146,19 @@ describe('protocol - publishing and consuming', () => {
     producer.close();
   });
 
+  it('protocol - the payload reaches the consumer as the publisher wrote it', async () => {
+    const client = await RawClient.connected(broker.url);
+    await client.request({ op: 'queue.declare', queue: 'e2e.verbatim', durable: false });
+    const texts: string[] = [];
+    client.socket.on('message', (data) => texts.push(data.toString()));
+    const written = '{ "b" : [1, 2.50, "\\u00e9\\""] ,"a":{} }';
+    client.send(`[{"op":"publish","id":90,"routingKey":"e2e.verbatim","payload": ${written} },{"op":"consume","id":91,"queue":"e2e.verbatim","noAck":true}]`);
+    await client.waitFor((frame) => frame.op === 'deliver');
+    expect(texts.join('\n')).toContain(`"payload":${written},`);
+    expect(client.frames.find((frame) => frame.op === 'deliver')?.payload).toEqual({ b: [1, 2.5, 'é"'], a: {} });
+    client.close();
+  });
+
   it('protocol - the ok of a consume comes before the deliveries it starts', async () => {
     const client = await RawClient.connected(broker.url);
     await client.request({ op: 'queue.declare', queue: 'e2e.waiting', durable: false });

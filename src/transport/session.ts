@@ -9,6 +9,7 @@ import {
   getOkFrame,
   messageBody,
   okFrame,
+  rawPayloads,
   returnFrame,
   validatorFor,
   type ConnectRequest,
@@ -44,15 +45,17 @@ export class Session extends SocketSession implements DeliverySink {
       this.emit(errorFrame('SYNTAX_ERROR', 'binary WebSocket messages are not accepted: send frames as JSON text'));
       return;
     }
+    const text = data.toString();
     let parsed: unknown;
     try {
-      parsed = JSON.parse(data.toString());
+      parsed = JSON.parse(text);
     } catch (error) {
       this.emit(errorFrame('SYNTAX_ERROR', `the message is not valid JSON: ${(error as Error).message}`));
       return;
     }
-    if (Array.isArray(parsed)) for (const frame of parsed) this.handleFrame(frame);
-    else this.handleFrame(parsed);
+    const payloads = text.includes('"payload"') ? rawPayloads(text) : [];
+    if (Array.isArray(parsed)) for (let index = 0; index < parsed.length; index++) this.handleFrame(parsed[index], payloads[index]);
+    else this.handleFrame(parsed, payloads[0]);
     const alarm = this.context.flow.alarm;
     if (alarm !== null && this.publisher) this.block(alarm);
   }
@@ -90,7 +93,8 @@ export class Session extends SocketSession implements DeliverySink {
     return UNBLOCKED_FRAME;
   }
 
-  private handleFrame(raw: unknown): void {
+  /** `rawPayload` is the source text of the frame's payload, when the scanner found it. */
+  private handleFrame(raw: unknown, rawPayload: string | undefined): void {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
       this.emit(errorFrame('SYNTAX_ERROR', 'each frame must be a JSON object with an "op"'));
       return;
@@ -111,6 +115,7 @@ export class Session extends SocketSession implements DeliverySink {
     try {
       if (frame.op === 'connect') this.connect(frame);
       else if (!this.connection) throw new BrokerError('NOT_ALLOWED', `send "connect" first; "${frame.op}" is not allowed before it`);
+      else if (frame.op === 'publish') this.publish(frame, rawPayload);
       else this.execute(this.connection, frame);
     } catch (error) {
       this.emit(errorFrame(...this.describeFailure(error, frame.op), id));
@@ -141,12 +146,9 @@ export class Session extends SocketSession implements DeliverySink {
   }
 
   // docs/protocol.md, "Requests" and "Consuming": one case per op.
-  private execute(connection: Connection, f: Exclude<Request, ConnectRequest>): void {
+  private execute(connection: Connection, f: Exclude<Request, ConnectRequest | PublishRequest>): void {
     const broker = this.context.broker;
     switch (f.op) {
-      case 'publish':
-        this.publish(f);
-        return;
       case 'ack':
         connection.ack(f.deliveryTag, f.multiple ?? false);
         return;
@@ -224,9 +226,9 @@ export class Session extends SocketSession implements DeliverySink {
   }
 
   // docs/protocol.md, "Publishing and confirms".
-  private publish(frame: PublishRequest): void {
+  private publish(frame: PublishRequest, rawPayload: string | undefined): void {
     this.publisher = true;
-    const payload = JSON.stringify(frame.payload);
+    const payload = rawPayload ?? JSON.stringify(frame.payload);
     const message: Message = {
       exchange: frame.exchange ?? '',
       routingKey: frame.routingKey ?? '',
