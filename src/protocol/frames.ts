@@ -3,19 +3,47 @@ import type { ErrorCode, Message, QueueEntry } from '../broker/index.js';
 // Frames the broker sends (docs/protocol.md). Built as strings: a delivery splices in its
 // message's encoding, made once per message however many consumers it reaches.
 
+/** The headers or properties of a message that has none: shared, and never serialised. */
+export const NO_FIELDS: Readonly<Record<string, never>> = Object.freeze({});
+
 /** `"exchange":…,"routingKey":…,"payload":…,"headers":…,"properties":…}`, cached on the message. */
 export function messageBody(message: Message): string {
-  return (message.encoded ??= encodeBody(message, message.headers));
+  return (message.encoded ??= encodeBody(message.exchange, message.routingKey, message.payload, message.headers, message.properties));
 }
 
-function encodeBody(message: Message, headers: Message['headers']): string {
-  return `"exchange":${JSON.stringify(message.exchange)},"routingKey":${JSON.stringify(message.routingKey)},"payload":${message.payload},"headers":${JSON.stringify(headers)},"properties":${JSON.stringify(message.properties)}}`;
+/**
+ * A message from a client's frame, encoded at once, its payload a slice of that encoding. Slicing
+ * flattens the encoding, so the message holds one string rather than the pieces it was built
+ * from, one of which kept the client's whole WebSocket message alive: queued messages then
+ * survived into the old generation with it, and garbage collection took a third of the time.
+ */
+export function publishedMessage(exchange: string, routingKey: string, payload: string, headers: Message['headers'], properties: Message['properties']): Message {
+  const prefix = bodyPrefix(exchange, routingKey);
+  const encoded = `${prefix}${payload}${bodySuffix(headers, properties)}`;
+  return {
+    exchange,
+    routingKey,
+    payload: encoded.slice(prefix.length, prefix.length + payload.length),
+    size: Buffer.byteLength(payload, 'utf8'),
+    headers,
+    properties,
+    encoded,
+  };
+}
+
+const bodyPrefix = (exchange: string, routingKey: string): string => `"exchange":${JSON.stringify(exchange)},"routingKey":${JSON.stringify(routingKey)},"payload":`;
+const fieldsJson = (fields: object): string => (fields === NO_FIELDS ? '{}' : JSON.stringify(fields));
+const bodySuffix = (headers: Message['headers'], properties: Message['properties']): string => `,"headers":${fieldsJson(headers)},"properties":${fieldsJson(properties)}}`;
+
+function encodeBody(exchange: string, routingKey: string, payload: string, headers: Message['headers'], properties: Message['properties']): string {
+  return `${bodyPrefix(exchange, routingKey)}${payload}${bodySuffix(headers, properties)}`;
 }
 
 /** A redelivery carries `x-delivery-count`, so it cannot share the cached encoding. */
 function entryBody(entry: QueueEntry): string {
   if (entry.returns === 0) return messageBody(entry.message);
-  return encodeBody(entry.message, { ...entry.message.headers, 'x-delivery-count': entry.returns });
+  const { exchange, routingKey, payload, headers, properties } = entry.message;
+  return encodeBody(exchange, routingKey, payload, { ...headers, 'x-delivery-count': entry.returns }, properties);
 }
 
 export function deliverFrame(encodedConsumerTag: string, deliveryTag: number, entry: QueueEntry): string {

@@ -1,5 +1,5 @@
 import type { RawData, WebSocket } from 'ws';
-import { BrokerError, Connection, PERSISTED, REJECTED, ROUTED, type DeliverySink, type Message, type QueueEntry } from '../broker/index.js';
+import { BrokerError, Connection, PERSISTED, REJECTED, ROUTED, type DeliverySink, type QueueEntry } from '../broker/index.js';
 import {
   blockedFrame,
   cancelledFrame,
@@ -7,8 +7,9 @@ import {
   describeSchemaError,
   errorFrame,
   getOkFrame,
-  messageBody,
+  NO_FIELDS,
   okFrame,
+  publishedMessage,
   rawPayloads,
   returnFrame,
   validatorFor,
@@ -228,17 +229,14 @@ export class Session extends SocketSession implements DeliverySink {
   // docs/protocol.md, "Publishing and confirms".
   private publish(frame: PublishRequest, rawPayload: string | undefined): void {
     this.publisher = true;
-    const payload = rawPayload ?? JSON.stringify(frame.payload);
-    const message: Message = {
-      exchange: frame.exchange ?? '',
-      routingKey: frame.routingKey ?? '',
-      payload,
-      size: Buffer.byteLength(payload, 'utf8'),
-      headers: frame.headers ?? {},
-      properties: frame.properties ?? {},
-    };
-    // Encode now, once: a message that cannot be serialised fails here, not at each delivery.
-    messageBody(message);
+    // Encoded now, once: a message that cannot be serialised fails here, not at each delivery.
+    const message = publishedMessage(
+      frame.exchange ?? '',
+      frame.routingKey ?? '',
+      rawPayload ?? JSON.stringify(frame.payload),
+      frame.headers ?? NO_FIELDS,
+      frame.properties ?? NO_FIELDS,
+    );
     const outcome = this.context.broker.publish(message.exchange, message);
     const id = frame.id;
     if (frame.mandatory === true && !(outcome & ROUTED)) this.emit(returnFrame(message, id));
