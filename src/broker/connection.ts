@@ -22,6 +22,9 @@ interface Unacked {
   readonly deliveredAt: number;
 }
 
+/** Shared by every connection with nothing outstanding yet; only ever read and emptied, never added to. */
+const NO_UNACKED = new Map<number, Unacked>();
+
 /** The result of a `get`: the message and its tag, or null, and how many stay ready. */
 export interface GetResult {
   delivery: { deliveryTag: number; entry: QueueEntry } | null;
@@ -37,7 +40,8 @@ export class Connection {
   writable = true;
   readonly consumers = new Map<string, Consumer>();
   readonly exclusiveQueues = new Set<Queue>();
-  private readonly unacked = new Map<number, Unacked>();
+  /** NO_UNACKED until the first delivery that needs an ack: connections that only publish or use noAck never make one. */
+  private unacked = NO_UNACKED;
   private nextDeliveryTag = 1;
   private nextConsumerTag = 1;
   private closed = false;
@@ -97,7 +101,7 @@ export class Connection {
     if (!entry) return { delivery: null, messageCount: queue.messageCount };
     const deliveryTag = this.nextDeliveryTag++;
     if (noAck) queue.settle(entry);
-    else this.unacked.set(deliveryTag, { queue, entry, consumer: undefined, deliveredAt: 0 });
+    else this.outstanding().set(deliveryTag, { queue, entry, consumer: undefined, deliveredAt: 0 });
     return { delivery: { deliveryTag, entry }, messageCount: queue.messageCount };
   }
 
@@ -162,18 +166,24 @@ export class Connection {
     } else {
       consumer.unacked++;
       const deliveredAt = consumer.timeoutMs > 0 ? this.broker.clock.now() : 0;
-      this.unacked.set(deliveryTag, { queue: consumer.queue, entry, consumer, deliveredAt });
+      this.outstanding().set(deliveryTag, { queue: consumer.queue, entry, consumer, deliveredAt });
       if (consumer.timeoutMs > 0 && this.timeoutTimer === undefined) this.scheduleTimeout(deliveredAt + consumer.timeoutMs);
     }
     this.sink.deliver(consumer.tag, deliveryTag, entry);
   }
 
+  /** The map of unacknowledged deliveries, made on first use. */
+  private outstanding(): Map<number, Unacked> {
+    if (this.unacked === NO_UNACKED) this.unacked = new Map();
+    return this.unacked;
+  }
+
   private scheduleTimeout(at: number): void {
-    this.timeoutTimer = this.broker.clock.setTimer(this.onTimeout, Math.max(0, at - this.broker.clock.now()));
+    this.timeoutTimer = this.broker.clock.setTimer(() => this.onTimeout(), Math.max(0, at - this.broker.clock.now()));
   }
 
   /** Consumers holding a delivery past their acknowledgement timeout are cancelled and their deliveries requeued. */
-  private readonly onTimeout = (): void => {
+  private onTimeout(): void {
     this.timeoutTimer = undefined;
     const now = this.broker.clock.now();
     const expired = new Set<Consumer>();
@@ -189,7 +199,7 @@ export class Connection {
       this.sink.cancelled(consumer.tag, `delivery acknowledgement timed out after ${consumer.timeoutMs} ms; its unacknowledged messages were requeued`);
     }
     if (next !== Infinity) this.scheduleTimeout(next);
-  };
+  }
 
   /** Called when a queue drops a consumer of this connection (queue deleted): tell the client. */
   consumerGone(consumer: Consumer, notify: boolean): void {

@@ -20,8 +20,11 @@ export interface QueueEntry {
  * A ring buffer of entries ordered by `position`: O(1) push and shift (no `Array.shift()` on long
  * arrays), and an ordered insert for requeued messages, which go back near the head.
  */
+/** Shared by every empty deque until its first push: most queues of a wide fan-out stay empty. */
+const NO_ITEMS: readonly (QueueEntry | undefined)[] = [];
+
 export class EntryDeque {
-  private items: (QueueEntry | undefined)[] = new Array(16);
+  private items = NO_ITEMS as (QueueEntry | undefined)[];
   private head = 0;
   length = 0;
 
@@ -82,7 +85,7 @@ export class EntryDeque {
   }
 
   private grow(): void {
-    const bigger: (QueueEntry | undefined)[] = new Array(this.items.length * 2);
+    const bigger: (QueueEntry | undefined)[] = new Array(Math.max(16, this.items.length * 2));
     for (let i = 0; i < this.length; i++) bigger[i] = this.at(i);
     this.items = bigger;
     this.head = 0;

@@ -20,8 +20,12 @@ export interface QueueArguments {
 
 const OVERFLOWS: readonly string[] = ['drop-head', 'reject-publish', 'reject-publish-dlx'];
 
+/** What a queue declared without arguments has; one object for all of them. */
+const NO_ARGUMENTS: QueueArguments = Object.freeze({ overflow: 'drop-head', singleActiveConsumer: false });
+
 /** Validates a queue's arguments; an invalid value is PRECONDITION_FAILED, unknown keys are ignored as RabbitMQ does. */
 export function parseQueueArguments(args: Record<string, unknown>): QueueArguments {
+  if (Object.keys(args).length === 0) return NO_ARGUMENTS;
   // Only absent arguments take their defaults; `null` is an invalid value like any other.
   const overflow = args['x-overflow'] === undefined ? 'drop-head' : args['x-overflow'];
   if (typeof overflow !== 'string' || !OVERFLOWS.includes(overflow)) {

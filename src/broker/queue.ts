@@ -313,10 +313,10 @@ export class Queue {
     if (this.expiryTimer !== undefined) this.host.clock.clearTimer(this.expiryTimer);
     this.expiryAt = head.expiresAt;
     const delay = Math.max(0, head.expiresAt - this.host.clock.now() + 1);
-    this.expiryTimer = this.host.clock.setTimer(this.onHeadExpiry, delay);
+    this.expiryTimer = this.host.clock.setTimer(() => this.onHeadExpiry(), delay);
   }
 
-  private readonly onHeadExpiry = (): void => {
+  private onHeadExpiry(): void {
     this.expiryTimer = undefined;
     this.expiryAt = Infinity;
     const now = this.host.clock.now();
@@ -324,12 +324,12 @@ export class Queue {
       this.discard(this.shiftHead() as QueueEntry, 'expired');
     }
     this.scheduleHeadExpiry();
-  };
+  }
 
   private scheduleUnusedExpiry(): void {
     if (this.args.expires === undefined || this.deleted) return;
     this.cancelUnusedExpiry();
-    this.unusedTimer = this.host.clock.setTimer(this.onUnused, this.args.expires);
+    this.unusedTimer = this.host.clock.setTimer(() => this.onUnused(), this.args.expires);
   }
 
   private cancelUnusedExpiry(): void {
@@ -337,10 +337,10 @@ export class Queue {
     this.unusedTimer = undefined;
   }
 
-  private readonly onUnused = (): void => {
+  private onUnused(): void {
     this.unusedTimer = undefined;
     if (this.consumers.length === 0 && !this.deleted) this.host.removeQueue(this);
-  };
+  }
 }
 
 function minTtl(queueTtl: number | undefined, expiration: number | undefined): number | undefined {

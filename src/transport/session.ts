@@ -34,7 +34,9 @@ export class Session extends SocketSession implements DeliverySink {
   private clientName: string | undefined;
   /** Set while a consume runs: the deliveries it starts wait until its ok is out. */
   private afterReply: string[] | undefined;
-  private readonly consumerTagJson = new Map<string, string>();
+  /** The last consumer tag delivered to and its JSON: one consumer per connection is the usual case. */
+  private lastConsumerTag = '';
+  private lastConsumerTagJson = '""';
 
   constructor(socket: WebSocket, id: string, context: SessionContext, remoteAddress: string | undefined) {
     super(socket, id, context);
@@ -69,15 +71,16 @@ export class Session extends SocketSession implements DeliverySink {
 
   // DeliverySink: called by the broker's queues.
   deliver(consumerTag: string, deliveryTag: number, entry: QueueEntry): void {
-    let tagJson = this.consumerTagJson.get(consumerTag);
-    if (tagJson === undefined) this.consumerTagJson.set(consumerTag, (tagJson = JSON.stringify(consumerTag)));
-    const frame = deliverFrame(tagJson, deliveryTag, entry);
+    if (consumerTag !== this.lastConsumerTag) {
+      this.lastConsumerTag = consumerTag;
+      this.lastConsumerTagJson = JSON.stringify(consumerTag);
+    }
+    const frame = deliverFrame(this.lastConsumerTagJson, deliveryTag, entry);
     if (this.afterReply) this.afterReply.push(frame);
     else this.emit(frame);
   }
 
   cancelled(consumerTag: string, reason?: string): void {
-    this.consumerTagJson.delete(consumerTag);
     this.emit(cancelledFrame(consumerTag, reason));
     if (reason) this.logger.warn({ consumerTag, reason }, 'consumer cancelled');
   }
@@ -215,7 +218,6 @@ export class Session extends SocketSession implements DeliverySink {
       }
       case 'cancel':
         connection.cancel(f.consumerTag);
-        this.consumerTagJson.delete(f.consumerTag);
         break;
       case 'get': {
         const { delivery, messageCount } = connection.get(f.queue, f.noAck ?? false);

@@ -91,7 +91,7 @@ export abstract class SocketSession {
     this.socket.send(text, this.afterSend);
     if (this.socket.bufferedAmount > this.context.highWaterBytes && this.connection?.writable) {
       this.connection.setWritable(false);
-      this.drainTimer ??= setTimeout(this.onDrainTimeout, this.context.drainTimeoutMs);
+      this.drainTimer ??= setTimeout(() => this.onDrainTimeout(), this.context.drainTimeoutMs);
     }
     if (this.pendingClose !== undefined) this.closeIfSent();
   }
@@ -118,13 +118,13 @@ export abstract class SocketSession {
     this.logger.info('publisher unblocked');
   }
 
-  private readonly onDrainTimeout = (): void => {
+  private onDrainTimeout(): void {
     this.drainTimer = undefined;
     if (this.socket.bufferedAmount <= this.context.highWaterBytes / 2) return;
     this.logger.warn({ bufferedBytes: this.socket.bufferedAmount, timeoutMs: this.context.drainTimeoutMs }, 'socket did not drain; closing it');
     this.stopped = true;
     this.socket.terminate();
-  };
+  }
 
   /** Shutdown: no more pushes; what is already queued for the socket goes out now. */
   stopPushing(): void {
