@@ -43,9 +43,22 @@ export interface Clock {
 
 export type TimerHandle = unknown;
 
-/** The real clock: wall time and Node's timers. */
+/** The real clock: wall time, read at most once per event-loop turn, and Node's timers. */
+// Read once per event-loop turn: a fan-out asks the time for every delivery (for the consumer
+// acknowledgement timeout), and TTLs and timeouts need no finer grain than a turn.
+let turnNow: number | undefined;
+const forgetTurnNow = (): void => {
+  turnNow = undefined;
+};
+
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: () => {
+    if (turnNow === undefined) {
+      turnNow = Date.now();
+      setImmediate(forgetTurnNow);
+    }
+    return turnNow;
+  },
   setTimer: (callback, ms) => {
     const timer = setTimeout(callback, ms);
     timer.unref();

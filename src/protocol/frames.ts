@@ -31,7 +31,19 @@ export function publishedMessage(exchange: string, routingKey: string, payload: 
   };
 }
 
-const bodyPrefix = (exchange: string, routingKey: string): string => `"exchange":${JSON.stringify(exchange)},"routingKey":${JSON.stringify(routingKey)},"payload":`;
+// Publishers mostly repeat the exchange and routing key of their previous message.
+let lastExchange = '';
+let lastRoutingKey = '';
+let lastPrefix = '"exchange":"","routingKey":"","payload":';
+
+function bodyPrefix(exchange: string, routingKey: string): string {
+  if (exchange !== lastExchange || routingKey !== lastRoutingKey) {
+    lastExchange = exchange;
+    lastRoutingKey = routingKey;
+    lastPrefix = `"exchange":${JSON.stringify(exchange)},"routingKey":${JSON.stringify(routingKey)},"payload":`;
+  }
+  return lastPrefix;
+}
 const fieldsJson = (fields: object): string => (fields === NO_FIELDS ? '{}' : JSON.stringify(fields));
 const bodySuffix = (headers: Message['headers'], properties: Message['properties']): string => `,"headers":${fieldsJson(headers)},"properties":${fieldsJson(properties)}}`;
 
