@@ -2,6 +2,7 @@ import type { Broker } from './broker.js';
 import type { QueueEntry } from './entry-deque.js';
 import { BrokerError, preconditionFailed, resourceError, resourceLocked } from './errors.js';
 import { Consumer, type Queue } from './queue.js';
+import { UnackedLog } from './unacked-log.js';
 import type { ConsumeOptions, TimerHandle } from './types.js';
 
 /** Where a connection's pushes go: the transport's session, or a test's recorder. */
@@ -22,8 +23,8 @@ interface Unacked {
   readonly deliveredAt: number;
 }
 
-/** Shared by every connection with nothing outstanding yet; only ever read and emptied, never added to. */
-const NO_UNACKED = new Map<number, Unacked>();
+/** Shared by every connection that has had nothing to settle yet; never added to. */
+const NO_UNACKED = new UnackedLog<Unacked>();
 
 /** The result of a `get`: the message and its tag, or null, and how many stay ready. */
 export interface GetResult {
@@ -101,7 +102,7 @@ export class Connection {
     if (!entry) return { delivery: null, messageCount: queue.messageCount };
     const deliveryTag = this.nextDeliveryTag++;
     if (noAck) queue.settle(entry);
-    else this.outstanding().set(deliveryTag, { queue, entry, consumer: undefined, deliveredAt: 0 });
+    else this.outstanding().add(deliveryTag, { queue, entry, consumer: undefined, deliveredAt: 0 });
     return { delivery: { deliveryTag, entry }, messageCount: queue.messageCount };
   }
 
@@ -166,15 +167,15 @@ export class Connection {
     } else {
       consumer.unacked++;
       const deliveredAt = consumer.timeoutMs > 0 ? this.broker.clock.now() : 0;
-      this.outstanding().set(deliveryTag, { queue: consumer.queue, entry, consumer, deliveredAt });
+      this.outstanding().add(deliveryTag, { queue: consumer.queue, entry, consumer, deliveredAt });
       if (consumer.timeoutMs > 0 && this.timeoutTimer === undefined) this.scheduleTimeout(deliveredAt + consumer.timeoutMs);
     }
     this.sink.deliver(consumer.tag, deliveryTag, entry);
   }
 
-  /** The map of unacknowledged deliveries, made on first use. */
-  private outstanding(): Map<number, Unacked> {
-    if (this.unacked === NO_UNACKED) this.unacked = new Map();
+  /** The log of unacknowledged deliveries, made on first use. */
+  private outstanding(): UnackedLog<Unacked> {
+    if (this.unacked === NO_UNACKED) this.unacked = new UnackedLog();
     return this.unacked;
   }
 
@@ -214,17 +215,8 @@ export class Connection {
       throw preconditionFailed(`delivery tag ${deliveryTag} is unknown or already settled on this connection`);
     }
     const taken: Unacked[] = [];
-    if (multiple) {
-      // Map order is insertion order, which is tag order.
-      for (const [tag, unacked] of this.unacked) {
-        if (tag > deliveryTag) break;
-        this.unacked.delete(tag);
-        taken.push(unacked);
-      }
-    } else {
-      taken.push(this.unacked.get(deliveryTag) as Unacked);
-      this.unacked.delete(deliveryTag);
-    }
+    if (multiple) this.unacked.removeUpTo(deliveryTag, taken);
+    else taken.push(this.unacked.remove(deliveryTag) as Unacked);
     for (const unacked of taken) if (unacked.consumer) unacked.consumer.unacked--;
     return taken;
   }
@@ -247,12 +239,8 @@ export class Connection {
   /** Removes and returns the outstanding deliveries that `selected` picks, in tag order. */
   private takeWhere(selected: (unacked: Unacked) => boolean): Unacked[] {
     const taken: Unacked[] = [];
-    for (const [tag, unacked] of this.unacked) {
-      if (!selected(unacked)) continue;
-      this.unacked.delete(tag);
-      if (unacked.consumer) unacked.consumer.unacked--;
-      taken.push(unacked);
-    }
+    this.unacked.removeWhere(selected, taken);
+    for (const unacked of taken) if (unacked.consumer) unacked.consumer.unacked--;
     return taken;
   }
 }
