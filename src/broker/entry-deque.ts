@@ -16,12 +16,13 @@ export interface QueueEntry {
   readonly persisted: boolean;
 }
 
+/** Shared by every empty deque until its first push: most queues of a wide fan-out stay empty. */
+const NO_ITEMS: readonly (QueueEntry | undefined)[] = [];
+
 /**
  * A ring buffer of entries ordered by `position`: O(1) push and shift (no `Array.shift()` on long
  * arrays), and an ordered insert for requeued messages, which go back near the head.
  */
-/** Shared by every empty deque until its first push: most queues of a wide fan-out stay empty. */
-const NO_ITEMS: readonly (QueueEntry | undefined)[] = [];
 
 export class EntryDeque {
   private items = NO_ITEMS as (QueueEntry | undefined)[];

@@ -43,7 +43,6 @@ export interface Clock {
 
 export type TimerHandle = unknown;
 
-/** The real clock: wall time, read at most once per event-loop turn, and Node's timers. */
 // Read once per event-loop turn: a fan-out asks the time for every delivery (for the consumer
 // acknowledgement timeout), and TTLs and timeouts need no finer grain than a turn.
 let turnNow: number | undefined;
@@ -51,6 +50,7 @@ const forgetTurnNow = (): void => {
   turnNow = undefined;
 };
 
+/** The real clock: wall time, read at most once per event-loop turn, and Node's timers. */
 export const systemClock: Clock = {
   now: () => {
     if (turnNow === undefined) {

@@ -44,6 +44,7 @@ function bodyPrefix(exchange: string, routingKey: string): string {
   }
   return lastPrefix;
 }
+
 const fieldsJson = (fields: object): string => (fields === NO_FIELDS ? '{}' : JSON.stringify(fields));
 const bodySuffix = (headers: Message['headers'], properties: Message['properties']): string => `,"headers":${fieldsJson(headers)},"properties":${fieldsJson(properties)}}`;
 

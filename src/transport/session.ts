@@ -56,11 +56,21 @@ export class Session extends SocketSession implements DeliverySink {
       this.emit(errorFrame('SYNTAX_ERROR', `the message is not valid JSON: ${(error as Error).message}`));
       return;
     }
-    const payloads = text.includes('"payload"') ? rawPayloads(text) : [];
+    const payloads = text.includes('"payload"') ? this.findPayloads(text) : [];
     if (Array.isArray(parsed)) for (let index = 0; index < parsed.length; index++) this.handleFrame(parsed[index], payloads[index]);
     else this.handleFrame(parsed, payloads[0]);
     const alarm = this.context.flow.alarm;
     if (alarm !== null && this.publisher) this.block(alarm);
+  }
+
+  /** The payloads' source text; should the scanner ever fail, they are serialised again instead. */
+  private findPayloads(text: string): (string | undefined)[] {
+    try {
+      return rawPayloads(text);
+    } catch (error) {
+      this.logger.error({ err: error }, 'payload scanner failed on a valid message; payloads re-serialised');
+      return [];
+    }
   }
 
   onClose(code: number): void {
