@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// The broker's own CPU per message, without sockets: a publisher session and consumer sessions of
+// the built broker (dist/) on fake sockets, in one process. Not part of `npm test`.
+//
+//   npm run build && node scripts/bench-inprocess.mjs [--fanout 1] [--seconds 3] [--runs 3]
+//
+// The publisher sends S1's frames (arrays of 50 publishes of 256-byte payloads) while fewer than
+// 1,000 messages per queue are undelivered; each consumer (prefetch 100) acks `multiple` once per
+// flush it receives, one event-loop turn later. Prints µs per delivery (median of the runs): what
+// the broker's JavaScript costs, which a socket bench mixes with the kernel and the clients.
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { Broker } from '../dist/broker/index.js';
+import { MemoryStore } from '../dist/store/index.js';
+import { Session } from '../dist/transport/session.js';
+
+const { values } = parseArgs({ options: { fanout: { type: 'string', default: '1' }, seconds: { type: 'string', default: '3' }, runs: { type: 'string', default: '3' } } });
+const fanout = Number(values.fanout);
+const seconds = Number(values.seconds);
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+const frame = (value) => Buffer.from(JSON.stringify(value));
+
+/** A socket whose writes complete at once; `onSend` sees each WebSocket message. */
+const fakeSocket = (onSend) => ({ OPEN: 1, readyState: 1, bufferedAmount: 0, send: (data, callback) => (onSend(data), callback?.()), pause() {}, resume() {}, close() {} });
+
+async function run() {
+  const broker = await Broker.open(new MemoryStore());
+  const context = { broker, users: [], highWaterBytes: 2 ** 30, drainTimeoutMs: 1e9, flow: { alarm: null }, serverVersion: 'bench', logger: pino({ level: 'silent' }) };
+  const publisher = new Session(fakeSocket(() => {}), 'publisher', context, '127.0.0.1');
+  publisher.onMessage(frame([{ op: 'connect', id: 1, version: 1 }, { op: 'exchange.declare', id: 2, exchange: 'x', type: fanout > 1 ? 'fanout' : 'direct', durable: false }]), false);
+  let delivered = 0;
+  const consumers = [];
+  for (let i = 0; i < fanout; i++) {
+    // Deliveries are counted as the session makes them, so the fake socket need not parse.
+    let sinceFlush = 0;
+    let lastTag = 0;
+    const acks = [];
+    const session = new Session(
+      fakeSocket(() => {
+        if (sinceFlush === 0) return;
+        lastTag += sinceFlush;
+        delivered += sinceFlush;
+        sinceFlush = 0;
+        acks.push(lastTag);
+      }),
+      `consumer-${i}`,
+      context,
+      '127.0.0.1',
+    );
+    const deliver = session.deliver.bind(session);
+    session.deliver = (consumerTag, deliveryTag, entry) => {
+      sinceFlush++;
+      deliver(consumerTag, deliveryTag, entry);
+    };
+    session.onMessage(
+      frame([
+        { op: 'connect', id: 1, version: 1 },
+        { op: 'queue.declare', id: 2, queue: `q${i}`, durable: false },
+        { op: 'queue.bind', id: 3, queue: `q${i}`, exchange: 'x', routingKey: 'k' },
+        { op: 'consume', id: 4, queue: `q${i}`, prefetch: 100 },
+      ]),
+      false,
+    );
+    consumers.push(() => {
+      for (const deliveryTag of acks.splice(0)) session.onMessage(frame({ op: 'ack', deliveryTag, multiple: true }), false);
+    });
+  }
+  await nextTurn();
+  delivered = 0;
+  const pad = 'x'.repeat(200);
+  let seq = 0;
+  const batches = Array.from({ length: 20 }, () => frame(Array.from({ length: 50 }, () => ({ op: 'publish', exchange: 'x', routingKey: 'k', payload: { t: Date.now() * 1000, seq: seq++, pad } }))));
+  let published = 0;
+  const start = process.hrtime.bigint();
+  const end = start + BigInt(Math.round(seconds * 1e9));
+  for (let batch = 0; process.hrtime.bigint() < end; ) {
+    if (published - delivered / fanout < 1000) {
+      publisher.onMessage(batches[batch++ % batches.length], false);
+      published += 50;
+    }
+    await nextTurn();
+    for (const ack of consumers) ack();
+  }
+  const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  return (1e6 * elapsed) / delivered;
+}
+
+const results = [];
+await run(); // warm-up
+for (let i = 0; i < Number(values.runs); i++) results.push(await run());
+results.sort((a, b) => a - b);
+const median = results[Math.floor(results.length / 2)];
+console.log(`fanout ${fanout}: ${median.toFixed(3)} µs per delivery (median of ${results.length}: ${results.map((r) => r.toFixed(3)).join(', ')}), ${Math.round(1e6 / median).toLocaleString('en')} deliveries/s`);
+console.log(JSON.stringify({ script: 'bench-inprocess', fanout, seconds, usPerDelivery: results, median }));
