@@ -25,7 +25,6 @@ interface HeldBatch {
 // Output of every session is flushed once per event-loop turn: all frames for one socket in one
 // WebSocket message, and one setImmediate for the whole server rather than one per socket.
 const sessionsToFlush = new Set<SocketSession>();
-const EARLY_FLUSH_SESSIONS = 256;
 let flushScheduled = false;
 function flushAll(): void {
   flushScheduled = false;
@@ -159,10 +158,7 @@ export abstract class SocketSession {
     this.out.push(frame);
     if (this.out.length === 1) {
       sessionsToFlush.add(this);
-      // A wide fan-out goes out as it is routed, so that the first subscribers need not wait
-      // for the last one's frame to be built.
-      if (sessionsToFlush.size >= EARLY_FLUSH_SESSIONS) flushAll();
-      else if (!flushScheduled) {
+      if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flushAll);
       }
