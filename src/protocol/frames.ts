@@ -18,12 +18,13 @@ export function messageBody(message: Message): string {
  * survived into the old generation with it, and garbage collection took a third of the time.
  */
 export function publishedMessage(exchange: string, routingKey: string, payload: string, headers: Message['headers'], properties: Message['properties']): Message {
-  const prefix = bodyPrefix(exchange, routingKey);
-  const encoded = `${prefix}${payload}${bodySuffix(headers, properties)}`;
+  const encoded = encodeBody(exchange, routingKey, payload, headers, properties);
+  // The prefix is the one just built (bodyPrefix keeps the last), so this is no second encoding.
+  const start = bodyPrefix(exchange, routingKey).length;
   return {
     exchange,
     routingKey,
-    payload: encoded.slice(prefix.length, prefix.length + payload.length),
+    payload: encoded.slice(start, start + payload.length),
     size: Buffer.byteLength(payload, 'utf8'),
     headers,
     properties,
