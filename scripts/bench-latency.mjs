@@ -17,15 +17,25 @@ import * as warrenClient from './bench/clients/warren.mjs';
 import { body, nowMicros } from './bench/payload.mjs';
 import { killAll, startServer, stop } from './bench/processes.mjs';
 
-const { values } = parseArgs({
-  options: { mode: { type: 'string', default: 'paced' }, batch: { type: 'string', default: '5' }, count: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '2' } },
-});
-if (!['pingpong', 'paced'].includes(values.mode)) {
-  console.error(`--mode must be pingpong or paced (got ${values.mode})`);
+const usage = (problem) => {
+  console.error(`${problem}\nusage: node scripts/bench-latency.mjs [--mode pingpong|paced] [--batch 5] [--count 10000] [--rounds 2]`);
   process.exit(2);
+};
+const options = { mode: { type: 'string', default: 'paced' }, batch: { type: 'string', default: '5' }, count: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '2' } };
+let values;
+try {
+  ({ values } = parseArgs({ options }));
+} catch (error) {
+  usage(error.message);
+}
+if (!['pingpong', 'paced'].includes(values.mode)) usage(`--mode must be pingpong or paced (got ${values.mode})`);
+for (const name of ['batch', 'count', 'rounds']) {
+  if (!/^[1-9][0-9]*$/.test(values[name])) usage(`--${name} must be a whole number of at least 1 (got ${values[name]})`);
 }
 const batch = Number(values.batch);
 const count = Number(values.count);
+/** A batch that has not arrived after this long is lost: the round fails rather than hangs. */
+const ARRIVAL_TIMEOUT_MS = 10_000;
 const root = new URL('../', import.meta.url).pathname;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -58,11 +68,13 @@ async function round(target) {
   const publisher = await client.openPublisher(url, { exchange: 'x', publishBatch: 50 });
   const keys = new Array(batch).fill('k');
   for (let sent = 0; sent < count; sent++) {
-    const next = values.mode === 'paced' ? sleep(1) : new Promise((resolve) => (wake = resolve));
+    const next = values.mode === 'paced' ? sleep(1) : Promise.race([new Promise((resolve) => (wake = resolve)), sleep(ARRIVAL_TIMEOUT_MS)]);
     publisher.send(keys, Array.from({ length: batch }, (_, i) => body(sent * batch + i)));
     await next;
   }
-  while (arrived < count * batch) await sleep(5);
+  const deadline = Date.now() + ARRIVAL_TIMEOUT_MS;
+  while (arrived < count * batch && Date.now() < deadline) await sleep(5);
+  if (arrived < count * batch) throw new Error(`${target}: ${count * batch - arrived} of ${count * batch} messages did not arrive`);
   await publisher.close();
   await consumer.close();
   await stop(server.child);
