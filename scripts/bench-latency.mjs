@@ -16,6 +16,7 @@ import * as relayClient from './bench/clients/relay.mjs';
 import * as warrenClient from './bench/clients/warren.mjs';
 import { body, nowMicros } from './bench/payload.mjs';
 import { killAll, startServer, stop } from './bench/processes.mjs';
+import { percentile } from './bench/stats.mjs';
 
 const usage = (problem) => {
   console.error(`${problem}\nusage: node scripts/bench-latency.mjs [--mode pingpong|paced] [--batch 5] [--count 10000] [--rounds 2]`);
@@ -79,9 +80,9 @@ async function round(target) {
   await consumer.close();
   await stop(server.child);
   rmSync(work, { recursive: true, force: true });
-  const sorted = latencies.slice(Math.floor(latencies.length / 5)).sort((a, b) => a - b);
-  const at = (q) => sorted[Math.floor(q * (sorted.length - 1))];
-  console.log(`${target.padEnd(6)} p10 ${at(0.1)}  p50 ${at(0.5)}  p90 ${at(0.9)}  p99 ${at(0.99)} µs`);
+  const sorted = Float64Array.from(latencies.slice(Math.floor(latencies.length / 5))).sort();
+  const at = (p) => percentile(sorted, p);
+  console.log(`${target.padEnd(6)} p10 ${at(10)}  p50 ${at(50)}  p90 ${at(90)}  p99 ${at(99)} µs`);
 }
 
 console.log(`mode ${values.mode}, ${count} batches of ${batch} (256-byte payloads)`);

@@ -6,7 +6,7 @@
 //   reading consumers read and ack everything
 //   idle    the queues have no consumers at all: the cost of a queued message, without socket buffers
 // Samples the broker's RSS (and the kernel's TCP buffer memory) every second. See docs/performance.md.
-import { Conn, MiB, mib, openFilesLimit, parseArgs, printJsonLine, readRss, readTcpKernelBytes, sampleRss, sleep, startBroker, waitFor } from './soak-common.mjs';
+import { ackBatcher, Conn, MiB, mib, openFilesLimit, parseArgs, printJsonLine, readRss, readTcpKernelBytes, sampleRss, sleep, startBroker, waitFor } from './soak-common.mjs';
 import { loadavg } from 'node:os';
 
 const USAGE = `usage: node scripts/slow-consumers.mjs [--consumers 1000] [--seconds 20] [--scenarios paused,short,reading,idle]
@@ -63,23 +63,15 @@ async function runScenario(scenario, opt) {
   const consumers = [];
   const stats = { received: 0, closedByBroker: 0, closeCodes: {}, errors: [] };
   const openConsumer = async (i) => {
-    const c = { i, acks: [], flushing: false, stopping: false };
+    const c = { i, stopping: false };
+    const ack = ackBatcher((text) => c.conn.send(text));
     c.conn = new Conn(broker.url, {
       name: `slow-consumer-${i}`,
       onFrame: (frame) => {
         if (frame.op === 'deliver') {
           if (c.stopping) return; // ws hands over what it had buffered when the socket is terminated
           stats.received++;
-          c.acks.push(`{"op":"ack","deliveryTag":${frame.deliveryTag}}`);
-          if (!c.flushing) {
-            c.flushing = true;
-            setImmediate(() => {
-              c.flushing = false;
-              const acks = c.acks;
-              c.acks = [];
-              c.conn.send(acks.length === 1 ? acks[0] : `[${acks.join(',')}]`);
-            });
-          }
+          ack(frame.deliveryTag);
         } else if ((frame.op === 'error' || frame.op === 'cancelled') && stats.errors.length < 10) stats.errors.push(JSON.stringify(frame).slice(0, 300));
       },
       onClose: (code) => {

@@ -308,6 +308,29 @@ export class Conn {
   }
 }
 
+/**
+ * Acks of one connection, sent once per event-loop turn as one WebSocket message: the returned
+ * function queues an ack; `send` gets each batch's text, and `afterSend` (if any) runs after it.
+ */
+export function ackBatcher(send, afterSend) {
+  let acks = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    const batch = acks;
+    acks = [];
+    send(batch.length === 1 ? batch[0] : `[${batch.join(',')}]`);
+    afterSend?.();
+  };
+  return (deliveryTag) => {
+    acks.push(`{"op":"ack","deliveryTag":${deliveryTag}}`);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+}
+
 export function printJsonLine(object) {
   process.stdout.write(`${JSON.stringify(object)}\n`);
 }

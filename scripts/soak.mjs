@@ -3,7 +3,7 @@
 // Checks at the end: every confirmed id received; duplicates only when the later copy is flagged
 // `redelivered`; nothing received that was not published. Samples the broker's RSS every second.
 // See docs/performance.md ("Soak and slow consumers").
-import { Conn, mib, parseArgs, printJsonLine, prng, sampleRss, sleep, startBroker, waitFor } from './soak-common.mjs';
+import { ackBatcher, Conn, mib, parseArgs, printJsonLine, prng, sampleRss, sleep, startBroker, waitFor } from './soak-common.mjs';
 import { loadavg } from 'node:os';
 
 const USAGE = `usage: node scripts/soak.mjs [--publishers 4] [--consumers 4] [--seconds 60] [--persistent] [--payload-bytes 256]
@@ -100,9 +100,9 @@ async function main() {
   await admin.request({ op: 'queue.bind', queue: QUEUE, exchange: EXCHANGE, routingKey: ROUTING_KEY });
 
   // Consumers: one connection each, one consumer each; ack every message (batched per tick).
-  const slots = Array.from({ length: opt.consumers }, (_, index) => ({ index, conn: null, generation: 0, acks: [], flushing: false, closing: false }));
+  const slots = Array.from({ length: opt.consumers }, (_, index) => ({ index, conn: null, generation: 0, closing: false }));
 
-  const onDeliver = (slot, conn, frame) => {
+  const onDeliver = (frame, ack) => {
     stats.received++;
     if (frame.redelivered === true) {
       stats.redeliveredFlagged++;
@@ -127,26 +127,24 @@ async function main() {
       }
       received[p].set(n, Math.min(copies + 1, 255));
     }
-    slot.acks.push(`{"op":"ack","deliveryTag":${frame.deliveryTag}}`);
-    if (!slot.flushing) {
-      slot.flushing = true;
-      setImmediate(() => {
-        slot.flushing = false;
-        const acks = slot.acks;
-        slot.acks = [];
-        if (slot.conn === conn && acks.length > 0) conn.send(acks.length === 1 ? acks[0] : `[${acks.join(',')}]`);
-        for (const pub of publishers) pump(pub); // the backlog may have room again
-      });
-    }
+    ack(frame.deliveryTag);
   };
 
   const openConsumer = async (slot) => {
     const generation = ++slot.generation;
-    slot.acks = [];
+    // Acks go out on this connection only while it is the slot's; then the backlog may have room again.
+    const ack = ackBatcher(
+      (text) => {
+        if (slot.conn === conn) conn.send(text);
+      },
+      () => {
+        for (const pub of publishers) pump(pub);
+      },
+    );
     const conn = new Conn(broker.url, {
       name: `soak-consumer-${slot.index}`,
       onFrame: (frame) => {
-        if (frame.op === 'deliver') onDeliver(slot, conn, frame);
+        if (frame.op === 'deliver') onDeliver(frame, ack);
         else if (frame.op === 'error' || frame.op === 'cancelled') note(stats.consumerErrors, JSON.stringify(frame).slice(0, 300));
       },
       onClose: (code) => {
