@@ -1,7 +1,7 @@
-import type { Connection } from './connection.js';
+import type { Connection, ConnectionHost, ConnectionLimits } from './connection.js';
 import { deadLetteredCopy, isDeathCycle, type DeathReason } from './dead-letter.js';
 import { accessRefused, BrokerError, notFound, preconditionFailed, resourceError, resourceLocked } from './errors.js';
-import { Exchange, type Binding } from './exchange.js';
+import { Exchange, type Binding, type Destination } from './exchange.js';
 import { jsonEqual } from './json-equal.js';
 import { EnqueueResult, Queue, type QueueHost } from './queue.js';
 import type { MessageStore, StoredBinding } from './store-port.js';
@@ -21,14 +21,10 @@ export interface QueueDeclareResult {
 }
 
 /** Resource limits (docs/configuration.md, "limits"); the model's defaults are unlimited. */
-export interface BrokerLimits {
+export interface BrokerLimits extends ConnectionLimits {
   maxQueues: number;
   maxExchanges: number;
   maxBindings: number;
-  maxConsumersPerConnection: number;
-  maxUnackedPerConnection: number;
-  /** Default acknowledgement timeout for consumers in ms; 0 = none. */
-  consumerTimeoutMs: number;
 }
 
 const UNLIMITED: BrokerLimits = {
@@ -52,9 +48,11 @@ const BUILT_IN_EXCHANGES: [string, ExchangeType][] = [
  * The broker's model: exchanges, bindings, queues and routing. No sockets, no JSON, no timers of
  * its own; every rule of docs/protocol.md is here and testable without I/O.
  */
-export class Broker implements QueueHost {
+export class Broker implements QueueHost, ConnectionHost {
   private readonly exchanges = new Map<string, Exchange>();
   private readonly queues = new Map<string, Queue>();
+  /** Bindings by destination, made on a destination's first binding: what unbinding and deleting look up. */
+  private readonly bindingsInto = new Map<Destination, Set<Binding>>();
   private seq = 0;
   private routeEpoch = 0;
   private bindingCount = 0;
@@ -127,7 +125,7 @@ export class Broker implements QueueHost {
   bindExchange(destinationName: string, sourceName: string, routingKey: string, args: Record<string, unknown>): void {
     if (destinationName === '') throw accessRefused('the default exchange "" cannot be bound');
     const { source, destination } = this.bindingEnds(sourceName, this.exchanges.get(destinationName), `exchange "${destinationName}"`);
-    if (!source.findBinding(destination, routingKey, args)) this.persistBinding(this.link(source, destination, routingKey, args), 'put');
+    if (!this.findBinding(source, destination, routingKey, args)) this.persistBinding(this.link(source, destination, routingKey, args), 'put');
   }
 
   unbindExchange(destinationName: string, sourceName: string, routingKey: string, args: Record<string, unknown>): void {
@@ -166,7 +164,7 @@ export class Broker implements QueueHost {
   bindQueue(owner: Connection | null, queueName: string, exchangeName: string, routingKey: string, args: Record<string, unknown>): void {
     const queue = this.queueFor(owner, queueName);
     const { source, destination } = this.bindingEnds(exchangeName, queue, `queue "${queueName}"`);
-    if (!source.findBinding(destination, routingKey, args)) this.persistBinding(this.link(source, destination, routingKey, args), 'put');
+    if (!this.findBinding(source, destination, routingKey, args)) this.persistBinding(this.link(source, destination, routingKey, args), 'put');
   }
 
   unbindQueue(owner: Connection | null, queueName: string, exchangeName: string, routingKey: string, args: Record<string, unknown>): void {
@@ -222,7 +220,7 @@ export class Broker implements QueueHost {
     if (this.queues.get(queue.name) !== queue) return 0;
     this.queues.delete(queue.name);
     queue.owner?.exclusiveQueues.delete(queue);
-    for (const binding of [...queue.incoming]) this.removeBinding(binding);
+    this.removeBindingsInto(queue);
     if (queue.stored) this.store.deleteQueue(queue.name);
     return queue.destroy();
   }
@@ -278,7 +276,7 @@ export class Broker implements QueueHost {
       return;
     }
     for (const { destination } of exchange.match(message)) {
-      if (destination instanceof Queue) {
+      if (destination.kind === 'queue') {
         if (destination.routeMark !== epoch) {
           destination.routeMark = epoch;
           queues.push(destination);
@@ -289,7 +287,7 @@ export class Broker implements QueueHost {
     }
   }
 
-  private bindingEnds<T extends Queue | Exchange>(sourceName: string, destination: T | undefined, destinationLabel: string): { source: Exchange; destination: T } {
+  private bindingEnds<T extends Destination>(sourceName: string, destination: T | undefined, destinationLabel: string): { source: Exchange; destination: T } {
     if (sourceName === '') throw accessRefused('the default exchange "" cannot be bound: every queue is already bound to it by its own name');
     const source = this.exchanges.get(sourceName);
     if (!source) throw notFound(`exchange "${sourceName}"`);
@@ -297,47 +295,64 @@ export class Broker implements QueueHost {
     return { source, destination };
   }
 
-  private link(source: Exchange, destination: Queue | Exchange, routingKey: string, args: Record<string, unknown>): Binding {
+  private link(source: Exchange, destination: Destination, routingKey: string, args: Record<string, unknown>): Binding {
     if (this.bindingCount >= this.limits.maxBindings) {
       throw resourceError(`cannot bind to exchange "${source.name}": the broker has ${this.limits.maxBindings} bindings, the limit (limits.maxBindings)`);
     }
     const binding = source.addBinding(destination, routingKey, args);
     this.bindingCount++;
-    destination.incoming.add(binding);
+    const into = this.bindingsInto.get(destination);
+    if (into) into.add(binding);
+    else this.bindingsInto.set(destination, new Set([binding]));
     return binding;
   }
 
-  private unlink(source: Exchange | undefined, destination: Queue | Exchange | undefined, routingKey: string, args: Record<string, unknown>): void {
+  private findBinding(source: Exchange, destination: Destination, routingKey: string, args: Record<string, unknown>): Binding | undefined {
+    // Searched from the destination's side: a queue has few bindings, a fanout exchange may have thousands.
+    for (const binding of this.bindingsInto.get(destination) ?? []) {
+      if (binding.source === source && binding.routingKey === routingKey && jsonEqual(binding.arguments, args)) return binding;
+    }
+    return undefined;
+  }
+
+  private unlink(source: Exchange | undefined, destination: Destination | undefined, routingKey: string, args: Record<string, unknown>): void {
     if (!source || !destination) return;
-    const binding = source.findBinding(destination, routingKey, args);
+    const binding = this.findBinding(source, destination, routingKey, args);
     if (binding) this.removeBinding(binding);
   }
 
   private removeBinding(binding: Binding): void {
     binding.source.removeBinding(binding);
     this.bindingCount--;
-    binding.destination.incoming.delete(binding);
+    const into = this.bindingsInto.get(binding.destination);
+    into?.delete(binding);
+    if (into?.size === 0) this.bindingsInto.delete(binding.destination);
     this.persistBinding(binding, 'delete');
     const source = binding.source;
     if (source.options.autoDelete && source.everBound && source.bindings.size === 0) this.removeExchange(source);
   }
 
+  private removeBindingsInto(destination: Destination): void {
+    for (const binding of [...(this.bindingsInto.get(destination) ?? [])]) this.removeBinding(binding);
+  }
+
   private removeExchange(exchange: Exchange): void {
     if (this.exchanges.get(exchange.name) !== exchange) return;
     this.exchanges.delete(exchange.name);
-    for (const binding of [...exchange.bindings, ...exchange.incoming]) this.removeBinding(binding);
+    for (const binding of [...exchange.bindings]) this.removeBinding(binding);
+    this.removeBindingsInto(exchange);
     if (exchange.options.durable) this.store.deleteExchange(exchange.name);
   }
 
   /** Bindings between durable ends are durable (docs/protocol.md, "Durability"). */
   private persistBinding(binding: Binding, action: 'put' | 'delete'): void {
     const destination = binding.destination;
-    const durableDestination = destination instanceof Queue ? destination.stored : destination.options.durable;
+    const durableDestination = destination.kind === 'queue' ? destination.stored : destination.options.durable;
     if (!binding.source.options.durable || !durableDestination) return;
     const stored: StoredBinding = {
       source: binding.source.name,
       destination: destination.name,
-      destinationType: destination instanceof Queue ? 'queue' : 'exchange',
+      destinationType: destination.kind,
       routingKey: binding.routingKey,
       arguments: binding.arguments,
     };

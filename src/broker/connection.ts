@@ -1,9 +1,8 @@
-import type { Broker } from './broker.js';
 import type { QueueEntry } from './entry-deque.js';
 import { BrokerError, preconditionFailed, resourceError, resourceLocked } from './errors.js';
-import { Consumer, type Queue } from './queue.js';
+import { Consumer, type ConsumerOwner, type Queue, type QueueOwner } from './queue.js';
 import { UnackedLog } from './unacked-log.js';
-import type { ConsumeOptions, TimerHandle } from './types.js';
+import type { Clock, ConsumeOptions, TimerHandle } from './types.js';
 
 /** Where a connection's pushes go: the transport's session, or a test's recorder. */
 export interface DeliverySink {
@@ -11,6 +10,24 @@ export interface DeliverySink {
   deliver(consumerTag: string, deliveryTag: number, entry: QueueEntry): void;
   /** The broker cancelled the consumer: its queue was deleted, or (with `reason`) it timed out. */
   cancelled(consumerTag: string, reason?: string): void;
+}
+
+/** The per-connection limits (docs/configuration.md, "limits"). */
+export interface ConnectionLimits {
+  maxConsumersPerConnection: number;
+  maxUnackedPerConnection: number;
+  /** Default acknowledgement timeout for consumers in ms; 0 = none. */
+  consumerTimeoutMs: number;
+}
+
+/** What a connection needs from the broker it belongs to. */
+export interface ConnectionHost {
+  readonly clock: Clock;
+  readonly limits: ConnectionLimits;
+  /** The queue this connection may use; NOT_FOUND or RESOURCE_LOCKED otherwise. */
+  queueFor(owner: Connection, name: string): Queue;
+  /** Deletes a queue (an exclusive queue of this connection, when it closes). */
+  removeQueue(queue: Queue): void;
 }
 
 /** A delivery awaiting its ack, nack or reject. */
@@ -36,7 +53,7 @@ export interface GetResult {
  * One client's state in the model: its consumers, its delivery tags and unacknowledged
  * deliveries, its exclusive queues. The transport owns the socket; this owns the rules.
  */
-export class Connection {
+export class Connection implements ConsumerOwner, QueueOwner {
   /** False while the client's socket is backed up: its consumers get no pushes until it drains. */
   writable = true;
   readonly consumers = new Map<string, Consumer>();
@@ -51,7 +68,7 @@ export class Connection {
 
   constructor(
     readonly id: string,
-    private readonly broker: Broker,
+    private readonly broker: ConnectionHost,
     private readonly sink: DeliverySink,
   ) {}
 

@@ -1,13 +1,15 @@
-import { jsonEqual } from './json-equal.js';
 import { headersMatch, parseXMatch, type XMatch } from './headers-match.js';
 import type { Queue } from './queue.js';
 import { TopicTrie } from './topic-trie.js';
 import type { ExchangeOptions, ExchangeType, Message } from './types.js';
 
+/** Where a binding leads: a queue, or another exchange; `kind` tells which. */
+export type Destination = Queue | Exchange;
+
 /** A route from an exchange to a queue or to another exchange. */
 export interface Binding {
   readonly source: Exchange;
-  readonly destination: Queue | Exchange;
+  readonly destination: Destination;
   readonly routingKey: string;
   readonly arguments: Record<string, unknown>;
   /** Only for headers exchanges. */
@@ -21,10 +23,10 @@ const NO_BINDINGS: readonly Binding[] = [];
 
 /** An exchange and the bindings it routes through, indexed for its type. */
 export class Exchange {
+  /** Tells a binding's destination apart from a queue. */
+  readonly kind = 'exchange';
   /** Bindings in which this exchange is the source; a Set, so that unbinding one of 10,000 is O(1). */
   readonly bindings = new Set<Binding>();
-  /** Bindings in which this exchange is the destination (exchange-to-exchange). */
-  readonly incoming = new Set<Binding>();
   /** Set by routing so that one publish visits an exchange at most once. */
   routeMark = 0;
   /** An auto-delete exchange goes when its last binding goes, but only once it had one. */
@@ -48,16 +50,8 @@ export class Exchange {
     return typeof alternate === 'string' ? alternate : undefined;
   }
 
-  findBinding(destination: Queue | Exchange, routingKey: string, args: Record<string, unknown>): Binding | undefined {
-    // Searched from the destination's side: a queue has few bindings, a fanout exchange may have thousands.
-    for (const binding of destination.incoming) {
-      if (binding.source === this && binding.routingKey === routingKey && jsonEqual(binding.arguments, args)) return binding;
-    }
-    return undefined;
-  }
-
   /** Throws PRECONDITION_FAILED for an invalid `x-match` on a headers exchange. */
-  addBinding(destination: Queue | Exchange, routingKey: string, args: Record<string, unknown>): Binding {
+  addBinding(destination: Destination, routingKey: string, args: Record<string, unknown>): Binding {
     const xMatch = this.type === 'headers' ? parseXMatch(args) : undefined;
     const binding: Binding = { source: this, destination, routingKey, arguments: args, xMatch };
     this.bindings.add(binding);

@@ -1,7 +1,5 @@
-import type { Connection } from './connection.js';
 import type { DeathReason } from './dead-letter.js';
 import { EntryDeque, type QueueEntry } from './entry-deque.js';
-import type { Binding } from './exchange.js';
 import { parseQueueArguments, type QueueArguments } from './queue-arguments.js';
 import type { MessageStore } from './store-port.js';
 import type { Clock, Message, QueueOptions, TimerHandle } from './types.js';
@@ -16,6 +14,21 @@ export interface QueueHost {
   removeQueue(queue: Queue): void;
 }
 
+/** What a queue needs from the connection a consumer belongs to. */
+export interface ConsumerOwner {
+  /** The connection can take pushes: its socket is not backed up and it is under its unacked limit. */
+  readonly canPush: boolean;
+  /** One push of `entry` to `consumer`. */
+  deliver(consumer: Consumer, entry: QueueEntry): void;
+  /** The queue dropped the consumer (it was deleted); `notify`: tell the client. */
+  consumerGone(consumer: Consumer, notify: boolean): void;
+}
+
+/** The connection that owns an exclusive queue, as the broker tracks it. */
+export interface QueueOwner {
+  readonly exclusiveQueues: Set<Queue>;
+}
+
 /** A subscription of one connection to one queue. */
 export class Consumer {
   /** Deliveries not yet acknowledged, against `prefetch`. */
@@ -24,7 +37,7 @@ export class Consumer {
   constructor(
     readonly tag: string,
     readonly queue: Queue,
-    readonly connection: Connection,
+    readonly owner: ConsumerOwner,
     readonly prefetch: number,
     readonly noAck: boolean,
     readonly exclusive: boolean,
@@ -35,7 +48,7 @@ export class Consumer {
 
   /** Room under the prefetch, and a connection that can take pushes. */
   hasRoom(): boolean {
-    return this.connection.canPush && (this.prefetch === 0 || this.unacked < this.prefetch);
+    return this.owner.canPush && (this.prefetch === 0 || this.unacked < this.prefetch);
   }
 }
 
@@ -48,10 +61,10 @@ export enum EnqueueResult {
 
 /** A queue: ready messages in FIFO (by priority first), its consumers, TTL, limits and expiry. */
 export class Queue {
+  /** Tells a binding's destination apart from an exchange. */
+  readonly kind = 'queue';
   readonly args: QueueArguments;
   readonly consumers: Consumer[] = [];
-  /** Bindings that route into this queue. */
-  readonly incoming = new Set<Binding>();
   /** Set by routing so that one publish reaches a queue at most once. */
   routeMark = 0;
   deleted = false;
@@ -71,7 +84,7 @@ export class Queue {
     readonly name: string,
     readonly options: QueueOptions,
     /** The connection that owns an exclusive queue. */
-    readonly owner: Connection | null,
+    readonly owner: QueueOwner | null,
     private readonly host: QueueHost,
   ) {
     this.args = parseQueueArguments(options.arguments);
@@ -149,7 +162,7 @@ export class Queue {
         if (!consumer) break;
         const entry = this.takeReady();
         if (!entry) break;
-        consumer.connection.deliver(consumer, entry);
+        consumer.owner.deliver(consumer, entry);
       }
     } finally {
       this.dispatching = false;
@@ -209,7 +222,7 @@ export class Queue {
     const count = this.readyCount;
     this.deleted = true;
     this.clearTimers();
-    for (const consumer of this.consumers.splice(0)) consumer.connection.consumerGone(consumer, true);
+    for (const consumer of this.consumers.splice(0)) consumer.owner.consumerGone(consumer, true);
     for (const deque of this.ready) deque.drain();
     this.readyCount = 0;
     this.readyBytes = 0;
