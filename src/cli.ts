@@ -3,12 +3,11 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { buildApp, DefinitionsError, VERSION } from './app.js';
 import { connect, type WarrenClient } from './client/index.js';
-import { ConfigError, loadConfig, type LogLevel } from './config/index.js';
+import { ConfigError, loadConfig, LOG_LEVELS, type LogLevel } from './config/index.js';
 
 const DEFAULT_URL = 'ws://127.0.0.1:5680/ws';
 /** A graceful shutdown that takes longer than this is cut short. */
 const SHUTDOWN_TIMEOUT_MS = 15_000;
-const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Prints what went wrong, in words, and exits non-zero: no stack traces for a person's mistake. */
 function fail(message: string): never {

@@ -3,9 +3,10 @@ export { Connection, type DeliverySink, type GetResult } from './connection.js';
 export { type DeathReason, type DeathRecord } from './dead-letter.js';
 export { type QueueEntry } from './entry-deque.js';
 export { BrokerError, type ErrorCode } from './errors.js';
-export type { MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredMessage, StoredQueue } from './store-port.js';
+export { bindingKey, type MessageStore, type RecoveredState, type StoredBinding, type StoredExchange, type StoredMessage, type StoredQueue } from './store-port.js';
 export { topicWords, TopicTrie } from './topic-trie.js';
 export {
+  EXCHANGE_TYPES,
   systemClock,
   type Clock,
   type ConsumeOptions,

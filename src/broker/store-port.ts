@@ -19,6 +19,10 @@ export interface StoredBinding {
   arguments: Record<string, unknown>;
 }
 
+/** A binding's identity in a store: all of its fields (two bindings that differ only in arguments are two bindings). */
+export const bindingKey = (binding: StoredBinding): string =>
+  JSON.stringify([binding.source, binding.destinationType, binding.destination, binding.routingKey, binding.arguments]);
+
 export interface StoredMessage {
   queue: string;
   /** Broker-wide sequence number: a message's identity in the store and its place in its queue. */

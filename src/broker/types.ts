@@ -67,7 +67,10 @@ export const systemClock: Clock = {
   clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
-export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
+/** The exchange types (docs/protocol.md, "Declaring topology"): the one list the schemas and the config check against. */
+export const EXCHANGE_TYPES = ['direct', 'fanout', 'topic', 'headers'] as const;
+
+export type ExchangeType = (typeof EXCHANGE_TYPES)[number];
 
 export interface ExchangeOptions {
   durable: boolean;

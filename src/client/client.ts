@@ -1,8 +1,17 @@
+import type {
+  BlockedFrame,
+  CancelledFrame,
+  ConnectReply,
+  ReplyOf,
+  RequestFields,
+  RequestOp,
+  ReturnFrame,
+} from '../protocol/index.js';
 import { backoffDelay, reconnectPolicy, type ReconnectPolicy } from './backoff.js';
 import { IncomingDelivery, isDeliverFrame } from './delivery.js';
 import { Emitter, type Listener } from './emitter.js';
-import { connectionClosed, WarrenError } from './errors.js';
-import { num, obj, pick, str, type Frame } from './frame.js';
+import { brokerError, connectionClosed, WarrenError } from './errors.js';
+import { num, obj, pick, str, type FieldsOf, type Frame, type Received } from './frame.js';
 import { Session, type SessionHandlers } from './session.js';
 import type {
   Arguments,
@@ -27,12 +36,6 @@ import type {
 } from './types.js';
 import { resolveWebSocket, type WebSocketConstructor } from './websocket.js';
 
-const CONNECT_FIELDS = ['username', 'password', 'token', 'clientName'] as const;
-const EXCHANGE_DECLARE_FIELDS = ['durable', 'autoDelete', 'internal', 'passive', 'arguments'] as const;
-const QUEUE_DECLARE_FIELDS = ['durable', 'exclusive', 'autoDelete', 'passive', 'arguments'] as const;
-const PUBLISH_FIELDS = ['headers', 'properties', 'mandatory'] as const;
-const CONSUME_FIELDS = ['prefetch', 'noAck', 'exclusive', 'priority', 'consumerTag', 'arguments'] as const;
-
 /** Where the client is in its life. */
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -40,7 +43,7 @@ interface Consumer {
   readonly queue: string;
   readonly handler: DeliveryHandler;
   /** The `consume` frame's fields with the tag in use: what a reconnect sends again. */
-  readonly fields: Record<string, unknown>;
+  readonly fields: RequestFields<'consume'>;
   readonly noAck: boolean;
   /** A `cancel` is on its way: a reconnect does not restore it. */
   cancelling: boolean;
@@ -60,7 +63,8 @@ let openClient: (client: WarrenClient) => Promise<void>;
 export class WarrenClient {
   readonly #url: string;
   readonly #WebSocket: WebSocketConstructor;
-  readonly #connectFields: Record<string, unknown>;
+  /** What each handshake sends: the options as they were when the client was made. */
+  readonly #connectOptions: ConnectOptions;
   readonly #reconnect: ReconnectPolicy | null;
   readonly #events = new Emitter<WarrenClientEvents>((error, event) => this.#onListenerError(error, event));
   readonly #consumers = new Map<string, Consumer>();
@@ -93,7 +97,7 @@ export class WarrenClient {
   constructor(url: string, WebSocket: WebSocketConstructor, options: ConnectOptions = {}) {
     this.#url = url;
     this.#WebSocket = WebSocket;
-    this.#connectFields = pick(options, CONNECT_FIELDS);
+    this.#connectOptions = { ...options };
     this.#reconnect = reconnectPolicy(options.reconnect);
   }
 
@@ -117,7 +121,7 @@ export class WarrenClient {
    * @throws WarrenError `PRECONDITION_FAILED` when it exists with other properties, `ACCESS_REFUSED` for `amq.*` names
    */
   async declareExchange(exchange: string, type: ExchangeType, options?: DeclareExchangeOptions): Promise<void> {
-    await this.#request('exchange.declare', { exchange, type, ...pick(options, EXCHANGE_DECLARE_FIELDS) });
+    await this.#request('exchange.declare', { exchange, type, ...pick(options, ['durable', 'autoDelete', 'internal', 'passive', 'arguments']) });
   }
 
   /** Deletes an exchange; deleting one that does not exist succeeds. */
@@ -141,7 +145,7 @@ export class WarrenClient {
    * @returns its name and counts
    */
   async declareQueue(queue = '', options?: DeclareQueueOptions): Promise<DeclareQueueResult> {
-    const reply = await this.#request('queue.declare', { queue, ...pick(options, QUEUE_DECLARE_FIELDS) });
+    const reply = await this.#request('queue.declare', { queue, ...pick(options, ['durable', 'exclusive', 'autoDelete', 'passive', 'arguments']) });
     return { queue: str(reply.queue), messageCount: num(reply.messageCount), consumerCount: num(reply.consumerCount) };
   }
 
@@ -181,9 +185,9 @@ export class WarrenClient {
     if (payload === undefined) throw new TypeError('publish: payload is undefined; use null for a message without content');
     // While the broker has us blocked (a memory or disk alarm) publishes wait here, in order, rather than pile up in the socket.
     if (this.#blocked) await this.#blocked.promise;
-    const fields = { exchange, routingKey, payload, ...pick(options, PUBLISH_FIELDS) };
+    const fields = { exchange, routingKey, payload, ...pick(options, ['headers', 'properties', 'mandatory']) };
     if (options?.confirm === false) {
-      this.#live('publish').send({ op: 'publish', ...fields });
+      this.#live('publish').send('publish', fields);
       return;
     }
     await this.#request('publish', fields);
@@ -201,7 +205,7 @@ export class WarrenClient {
    */
   async consume(queue: string, handler: (message: Delivery) => void | Promise<void>, options?: ConsumeOptions): Promise<string> {
     const session = this.#live('consume');
-    const fields: Record<string, unknown> = { queue, ...pick(options, CONSUME_FIELDS) };
+    const fields = { queue, ...pick(options, ['prefetch', 'noAck', 'exclusive', 'priority', 'consumerTag', 'arguments']) };
     const noAck = options?.noAck === true;
     const given = options?.consumerTag;
     if (given !== undefined) {
@@ -303,7 +307,7 @@ export class WarrenClient {
   async #open(): Promise<void> {
     try {
       const session = this.#newSession();
-      this.#adopt(await session.handshake(this.#connectFields));
+      this.#adopt(await session.handshake(this.#connectOptions));
       this.#state = 'open';
     } catch (error) {
       this.#state = 'closed';
@@ -319,7 +323,7 @@ export class WarrenClient {
   }
 
   /** Takes in the handshake's reply. */
-  #adopt(reply: Frame): void {
+  #adopt(reply: Received<ConnectReply>): void {
     const server = obj(reply.server);
     this.#server = { name: str(server.name), version: str(server.version) };
     this.#connectionId = typeof reply.connectionId === 'number' ? String(reply.connectionId) : str(reply.connectionId);
@@ -335,7 +339,7 @@ export class WarrenClient {
     );
   }
 
-  async #request(op: string, fields: Record<string, unknown>): Promise<Frame> {
+  async #request<Op extends RequestOp, F extends RequestFields<Op>>(op: Op, fields: FieldsOf<Op, F>): Promise<Received<ReplyOf<Op>>> {
     return this.#live(op).request(op, fields);
   }
 
@@ -348,16 +352,11 @@ export class WarrenClient {
       case 'return':
         this.#events.emit('return', returnedMessage(frame));
         return;
-      case 'cancelled': {
-        // The broker cancelled it (its queue was deleted): no reconnect brings it back.
-        const consumerTag = str(frame.consumerTag);
-        this.#consumers.delete(consumerTag);
-        this.#events.emit('cancelled', { consumerTag });
+      case 'cancelled':
+        this.#onCancelled(frame);
         return;
-      }
       case 'blocked':
-        this.#blocked ??= deferred();
-        this.#events.emit('blocked', { reason: str(frame.reason) });
+        this.#onBlocked(frame);
         return;
       case 'unblocked':
         this.#unblock();
@@ -366,7 +365,7 @@ export class WarrenClient {
       case 'error':
         // Without an id (or with one no request waits for): a failed
         // fire-and-forget publish, an ack of an unknown tag, a frame the broker could not read.
-        this.#emitError(new WarrenError(str(frame.code, 'INTERNAL_ERROR'), str(frame.message, 'the broker reported an error')));
+        this.#emitError(brokerError(frame, 'the broker reported an error'));
         return;
       case 'ok':
         this.#emitError(new WarrenError('PROTOCOL_ERROR', `the broker sent a reply for request ${String(frame.id)}, which is not pending`));
@@ -374,6 +373,18 @@ export class WarrenClient {
       default:
       // An op this version does not know: ignored, so a newer broker does not break older clients.
     }
+  }
+
+  #onCancelled(frame: Received<CancelledFrame>): void {
+    // The broker cancelled it (its queue was deleted): no reconnect brings it back.
+    const consumerTag = str(frame.consumerTag);
+    this.#consumers.delete(consumerTag);
+    this.#events.emit('cancelled', { consumerTag });
+  }
+
+  #onBlocked(frame: Received<BlockedFrame>): void {
+    this.#blocked ??= deferred();
+    this.#events.emit('blocked', { reason: str(frame.reason) });
   }
 
   #onDeliver(frame: Frame, session: Session): void {
@@ -439,7 +450,7 @@ export class WarrenClient {
       let session: Session | null = null;
       try {
         session = this.#newSession();
-        this.#adopt(await session.handshake(this.#connectFields));
+        this.#adopt(await session.handshake(this.#connectOptions));
         const restored = await this.#restoreConsumers(session);
         if (this.#state !== 'reconnecting') return;
         if (!session.alive) throw connectionClosed('the connection closed again while consumers were being restored');
@@ -567,7 +578,7 @@ function argumentsField(args: Arguments | undefined): { arguments?: Arguments } 
   return args === undefined ? {} : { arguments: args };
 }
 
-function returnedMessage(frame: Frame): ReturnedMessage {
+function returnedMessage(frame: Received<ReturnFrame>): ReturnedMessage {
   return {
     replyCode: num(frame.replyCode),
     replyText: str(frame.replyText),

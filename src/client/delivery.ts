@@ -1,10 +1,13 @@
-import { obj, pick, str, type Frame } from './frame.js';
+import type { DeliverFrame, RequestFields } from '../protocol/index.js';
+import { num, obj, pick, str, type FieldsOf, type Frame, type Received } from './frame.js';
 import type { Delivery } from './types.js';
+
+type SettleOp = 'ack' | 'nack' | 'reject';
 
 /** Where a delivery sends its settlement: the session it came over. */
 export interface Settler {
   /** Sends a frame that gets no reply; does nothing once the session is gone. */
-  send(frame: Frame): void;
+  send<Op extends SettleOp, F extends RequestFields<Op>>(op: Op, fields: FieldsOf<Op, F>): void;
 }
 
 /**
@@ -26,12 +29,12 @@ export class IncomingDelivery implements Delivery {
   #settler: Settler | null;
 
   /**
-   * @param frame the broker's fields
+   * @param frame the broker's fields: a `deliver` frame, or the `message` of a `get` reply
    * @param settler the session to settle over, or null when the message came with `noAck`
    */
-  constructor(frame: Frame | Record<string, unknown>, settler: Settler | null) {
+  constructor(frame: Received<DeliverFrame>, settler: Settler | null) {
     if (typeof frame.consumerTag === 'string') this.consumerTag = frame.consumerTag;
-    this.deliveryTag = frame.deliveryTag as number;
+    this.deliveryTag = num(frame.deliveryTag);
     this.redelivered = frame.redelivered === true;
     this.exchange = str(frame.exchange);
     this.routingKey = str(frame.routingKey);
@@ -43,24 +46,24 @@ export class IncomingDelivery implements Delivery {
 
   /** {@inheritDoc Delivery.ack} */
   ack(options?: { multiple?: boolean }): void {
-    this.#settle({ op: 'ack', deliveryTag: this.deliveryTag, ...pick(options, ['multiple']) });
+    this.#settle('ack', { deliveryTag: this.deliveryTag, ...pick(options, ['multiple']) });
   }
 
   /** {@inheritDoc Delivery.nack} */
   nack(options?: { requeue?: boolean; multiple?: boolean }): void {
-    this.#settle({ op: 'nack', deliveryTag: this.deliveryTag, ...pick(options, ['multiple', 'requeue']) });
+    this.#settle('nack', { deliveryTag: this.deliveryTag, ...pick(options, ['multiple', 'requeue']) });
   }
 
   /** {@inheritDoc Delivery.reject} */
   reject(options?: { requeue?: boolean }): void {
-    this.#settle({ op: 'reject', deliveryTag: this.deliveryTag, ...pick(options, ['requeue']) });
+    this.#settle('reject', { deliveryTag: this.deliveryTag, ...pick(options, ['requeue']) });
   }
 
-  #settle(frame: Frame): void {
+  #settle<Op extends SettleOp, F extends RequestFields<Op>>(op: Op, fields: FieldsOf<Op, F>): void {
     const settler = this.#settler;
     if (settler === null) return;
     this.#settler = null;
-    settler.send(frame);
+    settler.send(op, fields);
   }
 }
 

@@ -1,4 +1,5 @@
-import type { ErrorCode } from '../broker/index.js';
+import type { ErrorCode, ErrorFrame } from '../protocol/index.js';
+import { str, type Received } from './frame.js';
 
 /**
  * The error codes a broker sends (protocol.md, "Error codes"), plus the ones
@@ -32,4 +33,9 @@ export class WarrenError extends Error {
 /** The error every request gets that its connection can no longer answer. */
 export function connectionClosed(why: string): WarrenError {
   return new WarrenError('CONNECTION_CLOSED', why);
+}
+
+/** The error an `error` frame reports; `fallback` when it has no usable `message`. */
+export function brokerError(frame: Received<ErrorFrame>, fallback: string): WarrenError {
+  return new WarrenError(str(frame.code, 'INTERNAL_ERROR'), str(frame.message, fallback));
 }

@@ -1,8 +1,23 @@
+import type { RequestFields, RequestOp } from '../protocol/index.js';
+
 /** A protocol frame: a JSON object with a string `op` (protocol.md, "Transport"). */
 export interface Frame {
   op: string;
   [field: string]: unknown;
 }
+
+/**
+ * A frame of type `T` as it came off the network: the field names the protocol gives it, each
+ * value still to be checked (with {@link str}, {@link num}, {@link obj}).
+ */
+export type Received<T> = { readonly [K in keyof T]?: unknown };
+
+/**
+ * The fields `F` of a request of `Op`, when the protocol's request has every one of them: a field
+ * it lacks fails the typecheck (the broker would refuse the frame), as does a wrong type through
+ * `F extends RequestFields<Op>` where it is used.
+ */
+export type FieldsOf<Op extends RequestOp, F> = F & { [K in Exclude<keyof F, keyof RequestFields<Op>>]: never };
 
 /** Whether a parsed JSON value is a frame. */
 export function isFrame(value: unknown): value is Frame {

@@ -1,6 +1,11 @@
-import { connectionClosed, WarrenError } from './errors.js';
-import { isFrame, str, type Frame } from './frame.js';
+import type { ConnectReply, ReplyOf, Request, RequestFields, RequestOp } from '../protocol/index.js';
+import { brokerError, connectionClosed, WarrenError } from './errors.js';
+import { isFrame, pick, type FieldsOf, type Frame, type Received } from './frame.js';
+import type { ConnectOptions } from './types.js';
 import { OPEN, type WebSocketLike } from './websocket.js';
+
+/** The ops whose frames get no reply: settlements, and a publish without `id`. */
+export type OneWayOp = Exclude<Request, { id: number }>['op'];
 
 /**
  * The most characters sent in one batched WebSocket message. The broker
@@ -80,14 +85,15 @@ export class Session {
   }
 
   /**
-   * Waits for the socket to open, sends `connect` (id 1) and returns the
-   * broker's `ok` reply. Rejects with the broker's error (e.g.
-   * `ACCESS_REFUSED`) or `CONNECTION_CLOSED`, and then the socket is closed.
+   * Waits for the socket to open, sends `connect` (id 1) with the credentials
+   * and name among `options`, and returns the broker's `ok` reply. Rejects with
+   * the broker's error (e.g. `ACCESS_REFUSED`) or `CONNECTION_CLOSED`, and then
+   * the socket is closed.
    */
-  async handshake(fields: Record<string, unknown>): Promise<Frame> {
+  async handshake(options: ConnectOptions): Promise<Received<ConnectReply>> {
     try {
       await this.#opened;
-      const reply = await this.request('connect', { version: 1, ...fields });
+      const reply = await this.request('connect', { version: 1, ...pick(options, ['username', 'password', 'token', 'clientName']) });
       this.#ready = true;
       return reply;
     } catch (error) {
@@ -97,7 +103,7 @@ export class Session {
   }
 
   /** Sends a request with the next id; resolves with the `ok` reply, rejects with a {@link WarrenError}. */
-  request(op: string, fields: Record<string, unknown>): Promise<Frame> {
+  request<Op extends RequestOp, F extends RequestFields<Op>>(op: Op, fields: FieldsOf<Op, F>): Promise<Received<ReplyOf<Op>>> {
     if (!this.#alive) return Promise.reject(connectionClosed(`cannot send ${op}: the connection is closed`));
     const id = this.#nextId;
     // Serialise first: a payload JSON cannot encode rejects this request alone, without using up an id.
@@ -110,9 +116,9 @@ export class Session {
   }
 
   /** Sends a frame that gets no reply (ack, nack, reject, fire-and-forget publish); does nothing once closed. */
-  send(frame: Frame): void {
+  send<Op extends OneWayOp, F extends RequestFields<Op>>(op: Op, fields: FieldsOf<Op, F>): void {
     if (!this.#alive) return;
-    this.#enqueue(JSON.stringify(frame));
+    this.#enqueue(JSON.stringify({ op, ...fields }));
   }
 
   /**
@@ -203,7 +209,7 @@ export class Session {
       if (pending) {
         this.#pending.delete(frame.id);
         if (frame.op === 'ok') pending.resolve(frame);
-        else pending.reject(new WarrenError(str(frame.code, 'INTERNAL_ERROR'), str(frame.message, 'the broker refused the request')));
+        else pending.reject(brokerError(frame, 'the broker refused the request'));
         return;
       }
     }

@@ -1,4 +1,4 @@
-import type { MessageProperties } from '../broker/index.js';
+import type { ConnectReply, ExchangeType, MessageCountReply, MessageProperties, QueueDeclareReply } from '../protocol/index.js';
 import type { WarrenError } from './errors.js';
 import type { WebSocketConstructor } from './websocket.js';
 
@@ -32,13 +32,10 @@ export interface ConnectOptions {
 }
 
 /** What the broker says about itself when the connection opens. */
-export interface ServerInfo {
-  name: string;
-  version: string;
-}
+export type ServerInfo = ConnectReply['server'];
 
-/** Exchange types (protocol.md, "Publishing and confirms", Routing). */
-export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
+/** Exchange types (protocol.md, "Declaring topology"): the protocol's own type, imported for types only. */
+export type { ExchangeType };
 
 /** Arguments of a queue, an exchange or a binding, with RabbitMQ's names (`x-message-ttl`, `alternate-exchange`, `x-match`...). */
 export type Arguments = Record<string, unknown>;
@@ -77,15 +74,8 @@ export interface DeclareQueueOptions {
   arguments?: Arguments;
 }
 
-/** The result of {@link WarrenClient.declareQueue}. */
-export interface DeclareQueueResult {
-  /** The queue's name: the one given, or the one the broker chose (`amq.gen-...`). */
-  queue: string;
-  /** Messages ready for delivery. */
-  messageCount: number;
-  /** Consumers of the queue. */
-  consumerCount: number;
-}
+/** The result of {@link WarrenClient.declareQueue}: the fields of the broker's reply. */
+export type DeclareQueueResult = Omit<QueueDeclareReply, 'op' | 'id'>;
 
 /** Options of {@link WarrenClient.deleteQueue}. */
 export interface DeleteQueueOptions {
@@ -95,7 +85,7 @@ export interface DeleteQueueOptions {
   ifEmpty?: boolean;
 }
 
-/** Message properties (protocol.md, "Message `properties`"): the broker's own type, imported for types only. */
+/** Message properties (protocol.md, "Message `properties`"): the protocol's own type, imported for types only. */
 export type { MessageProperties };
 
 /** Options of {@link WarrenClient.publish}. */
@@ -145,11 +135,8 @@ export interface GetResult {
   messageCount: number;
 }
 
-/** The result of {@link WarrenClient.purgeQueue} and {@link WarrenClient.deleteQueue}. */
-export interface MessageCountResult {
-  /** Ready messages removed. */
-  messageCount: number;
-}
+/** The result of {@link WarrenClient.purgeQueue} and {@link WarrenClient.deleteQueue}: the fields of the broker's reply. */
+export type MessageCountResult = Omit<MessageCountReply, 'op' | 'id'>;
 
 /**
  * A message the broker delivered, to a consumer or through `get`.

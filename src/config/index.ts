@@ -11,5 +11,6 @@ export type {
   StorageConfig,
   UserConfig,
 } from './types.js';
+export { LOG_LEVELS } from './types.js';
 export { ConfigError, loadConfig } from './load.js';
 export type { ConfigOverrides, LoadConfigOptions, LoadedConfig } from './load.js';

@@ -1,10 +1,6 @@
 import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
-import type { ExchangeDefinition, FlowConfig, LimitsConfig, LogLevel, ServerConfig, StorageConfig, UserConfig } from './types.js';
-
-/** The log levels `log.level` accepts, quietest last. */
-export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-const EXCHANGE_TYPES: readonly ExchangeDefinition['type'][] = ['direct', 'fanout', 'topic', 'headers'];
+import { EXCHANGE_TYPES, type ExchangeType } from '../broker/index.js';
+import { LOG_LEVELS, type FlowConfig, type LimitsConfig, type LogLevel, type ServerConfig, type StorageConfig, type UserConfig } from './types.js';
 
 /**
  * The schema of every `vhost` field. The error formatter recognises it by identity and says why a
@@ -29,7 +25,7 @@ export interface RawQueue {
 export interface RawExchange {
   name: string;
   vhost?: string;
-  type: ExchangeDefinition['type'];
+  type: ExchangeType;
   durable?: boolean;
   auto_delete?: boolean;
   internal?: boolean;

@@ -1,3 +1,5 @@
+import type { ExchangeOptions, ExchangeType } from '../broker/index.js';
+
 /** The broker's validated configuration: defaults < config file < command-line flags. */
 export interface BrokerConfig {
   server: ServerConfig;
@@ -10,7 +12,10 @@ export interface BrokerConfig {
   definitions: Definitions;
 }
 
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+/** The log levels `log.level` and `--log-level` accept, quietest last. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface ServerConfig {
   /** Interface to listen on, `127.0.0.1` by default. */
@@ -72,13 +77,9 @@ export interface Definitions {
   bindings: BindingDefinition[];
 }
 
-export interface ExchangeDefinition {
+export interface ExchangeDefinition extends ExchangeOptions {
   name: string;
-  type: 'direct' | 'fanout' | 'topic' | 'headers';
-  durable: boolean;
-  autoDelete: boolean;
-  internal: boolean;
-  arguments: Record<string, unknown>;
+  type: ExchangeType;
 }
 
 export interface QueueDefinition {

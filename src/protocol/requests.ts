@@ -32,3 +32,11 @@ export interface RejectRequest { op: 'reject'; deliveryTag: number; requeue?: bo
 export type Request =
   | ConnectRequest | ExchangeDeclareRequest | ExchangeDeleteRequest | ExchangeBindRequest | QueueDeclareRequest | QueueBindRequest
   | QueuePurgeRequest | QueueDeleteRequest | PublishRequest | ConsumeRequest | CancelRequest | GetRequest | AckRequest | NackRequest | RejectRequest;
+
+export type RequestOp = Request['op'];
+
+/** The request of `op` (`exchange.bind` and `exchange.unbind` share one shape, as do the queue pair). */
+export type RequestOf<Op extends RequestOp, R extends Request = Request> = R extends unknown ? (Op extends R['op'] ? R : never) : never;
+
+/** What a client fills in for `op`: its request without `op` and `id`, which the client's session adds. */
+export type RequestFields<Op extends RequestOp> = Omit<RequestOf<Op>, 'op' | 'id'>;

@@ -1,4 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { EXCHANGE_TYPES } from '../broker/index.js';
 
 // docs/protocol.md, "Requests": one JSON schema per op, unknown fields refused, compiled once at start-up.
 
@@ -49,7 +50,7 @@ const schemas = {
   ),
   'exchange.declare': frame(
     'exchange.declare',
-    { exchange: exchangeRef, type: { enum: ['direct', 'fanout', 'topic', 'headers'] }, durable: flag, autoDelete: flag, internal: flag, passive: flag, arguments: table },
+    { exchange: exchangeRef, type: { enum: EXCHANGE_TYPES }, durable: flag, autoDelete: flag, internal: flag, passive: flag, arguments: table },
     ['exchange'],
     'required',
   ),

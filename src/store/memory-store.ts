@@ -1,7 +1,4 @@
-import type { Message, MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredQueue } from '../broker/index.js';
-
-const bindingKey = (binding: StoredBinding): string =>
-  JSON.stringify([binding.source, binding.destinationType, binding.destination, binding.routingKey, binding.arguments]);
+import { bindingKey, type Message, type MessageStore, type RecoveredState, type StoredBinding, type StoredExchange, type StoredQueue } from '../broker/index.js';
 
 /**
  * Keeps the durable state in memory: nothing survives the process, but a broker reopened on the

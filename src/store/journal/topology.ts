@@ -1,4 +1,4 @@
-import type { StoredBinding, StoredExchange, StoredQueue } from '../../broker/index.js';
+import { bindingKey, type StoredBinding, type StoredExchange, type StoredQueue } from '../../broker/index.js';
 
 /** Durable exchanges, queues and bindings, as a checkpoint record holds them. */
 export interface TopologySnapshot {
@@ -6,9 +6,6 @@ export interface TopologySnapshot {
   queues: StoredQueue[];
   bindings: StoredBinding[];
 }
-
-const bindingKey = (binding: StoredBinding): string =>
-  JSON.stringify([binding.source, binding.destinationType, binding.destination, binding.routingKey, binding.arguments]);
 
 /** The durable topology as the journal has recorded it so far. */
 export class Topology {
