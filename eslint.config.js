@@ -1,6 +1,42 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// The layers of docs/design.md: what each folder of src/ may import from the others. Anything not
+// listed is refused, and so is reaching past another folder's index.ts (its public face). Cycles,
+// type-only ones included, are `madge --circular` in `npm run lint`.
+const LAYERS = {
+  broker: { may: [] },
+  store: { may: ['broker'] },
+  protocol: { may: ['broker'] },
+  config: { may: ['broker'] },
+  transport: { may: ['broker', 'protocol', 'config'] },
+  // The client runs in browsers: the protocol's types only (erased at build), no broker code.
+  client: { may: [], typesOnly: ['protocol'] },
+};
+const FOLDERS = Object.keys(LAYERS);
+// The model and the browser client stay free of I/O and of server packages.
+const SERVER_PACKAGES = ['ws', 'pino', 'ajv', 'yargs', 'node:*'];
+
+function layerRule(folder) {
+  const { may, typesOnly = [] } = LAYERS[folder];
+  const patterns = [
+    ...FOLDERS.filter((other) => other !== folder).map((other) => ({
+      group: [`**/${other}/*`, `!**/${other}/index.js`],
+      message: `import another folder through its index.js (docs/design.md, "Layers")`,
+    })),
+    ...FOLDERS.filter((other) => other !== folder && !may.includes(other)).map((other) => ({
+      group: [`**/${other}/index.js`],
+      allowTypeImports: typesOnly.includes(other),
+      message: `src/${folder} may not import src/${other}${typesOnly.includes(other) ? ' except with "import type"' : ''} (docs/design.md, "Layers")`,
+    })),
+    { group: ['**/app.js', '**/cli.js'], message: 'only the CLI imports the app (docs/design.md, "Layers")' },
+  ];
+  if (folder === 'broker' || folder === 'client') {
+    patterns.push({ group: SERVER_PACKAGES, message: `src/${folder} does no I/O and loads no server package (docs/design.md, "Layers")` });
+  }
+  return { files: [`src/${folder}/**/*.ts`], rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns }] } };
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/'] },
   js.configs.recommended,
@@ -12,4 +48,5 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  ...FOLDERS.map(layerRule),
 );
