@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // The broker's own CPU per message, without sockets: a publisher session and consumer sessions of
 // the built broker (dist/) on fake sockets, in one process. Not part of `npm test`.
 //
@@ -8,25 +9,46 @@
 // 1,000 messages per queue are undelivered; each consumer (prefetch 100) acks `multiple` once per
 // flush it receives, one event-loop turn later. Prints µs per delivery (median of the runs): what
 // the broker's JavaScript costs, which a socket bench mixes with the kernel and the clients.
+//
+// Type-checked (npm run typecheck) against src/: the modules are the built ones, typed as their sources.
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { Broker } from '../dist/broker/index.js';
-import { MemoryStore } from '../dist/store/index.js';
-import { Session } from '../dist/transport/session.js';
+
+const built = (/** @type {string} */ path) => import(new URL(`../dist/${path}`, import.meta.url).href);
+/** @type {typeof import('../src/broker/index.js')} */
+const { Broker } = await built('broker/index.js');
+/** @type {typeof import('../src/store/index.js')} */
+const { MemoryStore } = await built('store/index.js');
+/** @type {typeof import('../src/transport/index.js')} */
+const { JSON_PROTOCOL, OPEN, Session } = await built('transport/index.js');
 
 const { values } = parseArgs({ options: { fanout: { type: 'string', default: '1' }, seconds: { type: 'string', default: '3' }, runs: { type: 'string', default: '3' } } });
 const fanout = Number(values.fanout);
 const seconds = Number(values.seconds);
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-const frame = (value) => Buffer.from(JSON.stringify(value));
+const frame = (/** @type {unknown} */ value) => Buffer.from(JSON.stringify(value));
 
-/** A socket whose writes complete at once; `onSend` sees each WebSocket message. */
-const fakeSocket = (onSend) => ({ OPEN: 1, readyState: 1, bufferedAmount: 0, send: (data, callback) => (onSend(data), callback?.()), pause() {}, resume() {}, close() {} });
+/**
+ * A socket whose writes complete at once; `onSend` sees each WebSocket message.
+ * @param {(data: string) => void} onSend
+ * @returns {import('../src/transport/index.js').ServerSocket}
+ */
+const fakeSocket = (onSend) => ({
+  protocol: '',
+  readyState: OPEN,
+  bufferedAmount: 0,
+  send: (data, callback) => (onSend(data), callback?.()),
+  close() {},
+  terminate() {},
+  pause() {},
+  resume() {},
+  ping() {},
+});
 
 async function run() {
   const broker = await Broker.open(new MemoryStore());
   const context = { broker, users: [], highWaterBytes: 2 ** 30, drainTimeoutMs: 1e9, flow: { alarm: null }, serverVersion: 'bench', logger: pino({ level: 'silent' }) };
-  const publisher = new Session(fakeSocket(() => {}), 'publisher', context, '127.0.0.1');
+  const publisher = new Session(fakeSocket(() => {}), 'publisher', context, JSON_PROTOCOL, '127.0.0.1');
   publisher.onMessage(frame([{ op: 'connect', id: 1, version: 1 }, { op: 'exchange.declare', id: 2, exchange: 'x', type: fanout > 1 ? 'fanout' : 'direct', durable: false }]), false);
   let delivered = 0;
   const consumers = [];
@@ -34,6 +56,7 @@ async function run() {
     // Deliveries are counted as the session makes them, so the fake socket need not parse.
     let sinceFlush = 0;
     let lastTag = 0;
+    /** @type {number[]} */
     const acks = [];
     const session = new Session(
       fakeSocket(() => {
@@ -45,6 +68,7 @@ async function run() {
       }),
       `consumer-${i}`,
       context,
+      JSON_PROTOCOL,
       '127.0.0.1',
     );
     const deliver = session.deliver.bind(session);

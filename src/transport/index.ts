@@ -1,3 +1,7 @@
 export { Transport, type TransportOptions } from './server.js';
-export type { SessionContext } from './socket-session.js';
+export { Session, type SessionContext } from './session.js';
+export type { CodecSession, WireCodec, WireProtocol } from './codec.js';
+export { JSON_PROTOCOL } from './json-codec.js';
+export { stompProtocol } from './stomp/index.js';
+export { OPEN, type ServerSocket } from './server-socket.js';
 export { watchAlarms } from './alarms.js';

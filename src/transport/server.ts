@@ -1,14 +1,11 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { errorFrame } from '../protocol/index.js';
-import { Session } from './session.js';
-import type { SessionContext, SocketSession } from './socket-session.js';
-import { STOMP_PROTOCOLS, StompSession, stompErrorFrame } from './stomp/index.js';
-
-/** Subprotocols that select Warren's JSON protocol (docs/protocol.md, "Transport"); none at all does too. */
-const NATIVE_PROTOCOLS = new Set(['warren.v1']);
-const isKnownProtocol = (protocol: string): boolean => NATIVE_PROTOCOLS.has(protocol) || STOMP_PROTOCOLS.has(protocol);
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { WireProtocol } from './codec.js';
+import { JSON_PROTOCOL } from './json-codec.js';
+import type { ServerSocket } from './server-socket.js';
+import { Session, type SessionContext } from './session.js';
+import { stompProtocol } from './stomp/index.js';
 
 export interface TransportOptions {
   path: string;
@@ -25,7 +22,9 @@ const CLOSE_TRY_AGAIN_LATER = 1013;
 export class Transport {
   readonly httpServer: Server;
   private readonly wss: WebSocketServer;
-  private readonly sessions = new Map<WebSocket, SocketSession>();
+  private readonly sessions = new Map<WebSocket, Session>();
+  /** The protocols by the subprotocol that selects them ('' for none; docs/protocol.md, "Transport and frames"). */
+  private readonly protocols: ReadonlyMap<string, WireProtocol>;
   private readonly pingTimer: ReturnType<typeof setInterval> | undefined;
   private nextSessionId = 1;
   private closing = false;
@@ -35,12 +34,13 @@ export class Transport {
     private readonly context: SessionContext,
     private readonly options: TransportOptions,
   ) {
+    this.protocols = new Map([JSON_PROTOCOL, stompProtocol(options.maxMessageBytes)].flatMap((protocol) => protocol.subprotocols.map((name) => [name, protocol])));
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxMessageBytes,
       clientTracking: false,
       handleProtocols: (offered) => {
-        for (const protocol of offered) if (isKnownProtocol(protocol)) return protocol;
+        for (const protocol of offered) if (this.protocols.has(protocol)) return protocol;
         return false;
       },
     });
@@ -93,8 +93,9 @@ export class Transport {
       socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\nWarren speaks WebSocket at ${this.options.path}\n`);
       return;
     }
-    if (offered && !offered.split(',').some((protocol) => isKnownProtocol(protocol.trim()))) {
-      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nunsupported subprotocol: offer warren.v1, v12.stomp, v11.stomp, v10.stomp or none\n`);
+    if (offered && !offered.split(',').some((protocol) => protocol.trim() !== '' && this.protocols.has(protocol.trim()))) {
+      const known = [...this.protocols.keys()].filter((name) => name !== '');
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nunsupported subprotocol: offer ${known.join(', ')} or none\n`);
       return;
     }
     this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request));
@@ -103,7 +104,7 @@ export class Transport {
   private accept(ws: WebSocket, request: IncomingMessage): void {
     const address = request.socket.remoteAddress ?? '';
     const fromAddress = this.perAddress.get(address) ?? 0;
-    const stomp = STOMP_PROTOCOLS.has(ws.protocol);
+    const protocol = this.protocols.get(ws.protocol) ?? JSON_PROTOCOL;
     const refusal =
       this.sessions.size >= this.options.maxConnections
         ? `the broker has ${this.options.maxConnections} connections, the limit (limits.maxConnections); try again later`
@@ -112,15 +113,17 @@ export class Transport {
           : undefined;
     if (refusal) {
       this.context.logger.warn({ address }, refusal);
-      ws.send(stomp ? stompErrorFrame(refusal, undefined) : errorFrame('RESOURCE_ERROR', refusal));
+      ws.send(protocol.refusalFrame(refusal));
       ws.close(CLOSE_TRY_AGAIN_LATER, 'connection limit reached');
       return;
     }
     this.perAddress.set(address, fromAddress + 1);
     const id = String(this.nextSessionId++);
-    const session = stomp ? new StompSession(ws, id, this.context, address, this.options.maxMessageBytes) : new Session(ws, id, this.context, address);
+    // ws's WebSocket has every member of the ServerSocket port.
+    const socket: ServerSocket = ws;
+    const session = new Session(socket, id, this.context, protocol, address);
     this.sessions.set(ws, session);
-    ws.on('message', (data, isBinary) => session.onMessage(data, isBinary));
+    ws.on('message', (data, isBinary) => session.onMessage(toBuffer(data), isBinary));
     ws.on('pong', () => session.onPong());
     ws.on('error', (error) => this.context.logger.warn({ conn: session.id, err: error }, 'socket error'));
     ws.on('close', (code) => {
@@ -145,4 +148,11 @@ export class Transport {
       socket.ping();
     }
   }
+}
+
+/** ws hands over a Buffer with its default binaryType; the other shapes of RawData are joined into one. */
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
 }

@@ -1,269 +1,320 @@
-import type { RawData, WebSocket } from 'ws';
-import { BrokerError, Connection, PERSISTED, REJECTED, ROUTED, type DeliverySink, type QueueEntry } from '../broker/index.js';
-import {
-  blockedFrame,
-  cancelledFrame,
-  deliverFrame,
-  describeSchemaError,
-  errorFrame,
-  getOkFrame,
-  NO_FIELDS,
-  okFrame,
-  publishedMessage,
-  rawPayloads,
-  returnFrame,
-  validatorFor,
-  type ConnectRequest,
-  type PublishRequest,
-  type Request,
-  UNBLOCKED_FRAME,
-} from '../protocol/index.js';
-import { SocketSession, type SessionContext } from './socket-session.js';
+import type { Logger } from 'pino';
+import { BrokerError, Connection, REJECTED, type Broker, type DeliverySink, type Message, type QueueEntry } from '../broker/index.js';
+import type { UserConfig } from '../config/index.js';
+import type { CodecSession, Credentials, Failure, WireCodec, WireProtocol } from './codec.js';
+import { OPEN, type ServerSocket } from './server-socket.js';
 
-export type { SessionContext } from './socket-session.js';
+/** What every session of one server shares. */
+export interface SessionContext {
+  readonly broker: Broker;
+  readonly users: readonly UserConfig[];
+  readonly highWaterBytes: number;
+  /** A socket above the high-water mark this long is cut (a consumer that never reads). */
+  readonly drainTimeoutMs: number;
+  /** The memory or disk alarm in force, shared by every session; null when none. */
+  readonly flow: { alarm: string | null };
+  readonly serverVersion: string;
+  readonly logger: Logger;
+}
 
 /** WebSocket close code after failed authentication (docs/protocol.md, "Connecting"). */
-const CLOSE_ACCESS_REFUSED = 4401;
+export const CLOSE_ACCESS_REFUSED = 4401;
+/** WebSocket close code when the broker ends a connection because of its own failure (RFC 6455). */
+export const CLOSE_INTERNAL_ERROR = 1011;
 
+const LOGIN_REFUSED = 'access refused: unknown username or wrong password';
+const PUBLISH_REJECTED = 'a queue the message routes to is full (x-overflow reject-publish); it reached any other queues it routes to; publish it again later';
+const SYNC_FAILED = 'the broker could not write the message to disk; it may not survive a restart: publish it again';
+
+/** A reply that waits for the store's sync, and whatever must follow it on this socket. */
+interface HeldBatch {
+  ready: boolean;
+  frames: string[];
+}
+
+// Output of every session is flushed once per event-loop turn: all frames for one socket in one
+// WebSocket message, and one setImmediate for the whole server rather than one per socket.
+const sessionsToFlush = new Set<Session>();
+let flushScheduled = false;
+function flushAll(): void {
+  flushScheduled = false;
+  for (const session of sessionsToFlush) session.flush();
+  sessionsToFlush.clear();
+}
 
 /**
- * One WebSocket: decodes frames, applies them to the broker through its Connection, and writes
- * replies and deliveries in batches, stopping pushes while the socket is backed up.
+ * One WebSocket connection, whatever its wire format: login and the broker Connection, output
+ * batched per event-loop turn, replies held in order behind the store's sync, pushes stopped while
+ * the socket is backed up (and the socket cut when it never drains), publishers blocked by an
+ * alarm, error classification, close. Its codec (the native JSON one, or STOMP) decodes frames
+ * and encodes pushes.
  */
-export class Session extends SocketSession implements DeliverySink {
-  private clientName: string | undefined;
-  /** Set while a consume runs: the deliveries it starts wait until its ok is out. */
-  private afterReply: string[] | undefined;
-  /** The last consumer tag delivered to and its JSON: one consumer per connection is the usual case. */
-  private lastConsumerTag = '';
-  private lastConsumerTagJson = '""';
+export class Session implements CodecSession, DeliverySink {
+  /** Answered the last ping. */
+  alive = true;
+  /** Blocked by an alarm: the socket is not read until it clears. */
+  blocked = false;
+  ended = false;
+  readonly logger: Logger;
+  private readonly codec: WireCodec;
+  private opened: Connection | undefined;
+  /** Has published: an alarm blocks it. */
+  private publisher = false;
+  /** Names the client in the log lines, once logged in. */
+  private identity: Record<string, unknown> = {};
+  /** Set by deferDeliveries: the deliveries waiting for the reply to the frame that caused them. */
+  private deferred: string[] | undefined;
+  private readonly out: string[] = [];
+  private readonly held: HeldBatch[] = [];
+  /** Shutting down or closing: pushes stay off. */
+  private stopped = false;
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set by closeAfterOutput: the close to make once everything queued and held has been sent. */
+  private pendingClose: { code: number; reason: string } | undefined;
 
-  constructor(socket: WebSocket, id: string, context: SessionContext, remoteAddress: string | undefined) {
-    super(socket, id, context);
-    this.logger.info({ address: remoteAddress }, 'connection opened');
+  constructor(
+    private readonly socket: ServerSocket,
+    readonly id: string,
+    private readonly context: SessionContext,
+    protocol: WireProtocol,
+    remoteAddress: string | undefined,
+  ) {
+    this.logger = context.logger.child({ conn: id });
+    this.codec = protocol.open(this);
+    this.logger.info({ address: remoteAddress, protocol: protocol.name, subprotocol: socket.protocol || undefined }, 'connection opened');
   }
 
-  onMessage(data: RawData, isBinary: boolean): void {
-    if (isBinary) {
-      this.emit(errorFrame('SYNTAX_ERROR', 'binary WebSocket messages are not accepted: send frames as JSON text'));
-      return;
-    }
-    const text = data.toString();
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (error) {
-      this.emit(errorFrame('SYNTAX_ERROR', `the message is not valid JSON: ${(error as Error).message}`));
-      return;
-    }
-    const payloads = text.includes('"payload"') ? this.findPayloads(text) : [];
-    if (Array.isArray(parsed)) for (let index = 0; index < parsed.length; index++) this.handleFrame(parsed[index], payloads[index]);
-    else this.handleFrame(parsed, payloads[0]);
+  get broker(): Broker {
+    return this.context.broker;
+  }
+
+  get serverVersion(): string {
+    return this.context.serverVersion;
+  }
+
+  get connection(): Connection | undefined {
+    return this.opened;
+  }
+
+  /** One WebSocket message from the client. */
+  onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.ended) return;
+    this.codec.onMessage(data, isBinary);
     const alarm = this.context.flow.alarm;
     if (alarm !== null && this.publisher) this.block(alarm);
   }
 
-  /** The payloads' source text; should the scanner ever fail, they are serialised again instead. */
-  private findPayloads(text: string): (string | undefined)[] {
-    try {
-      return rawPayloads(text);
-    } catch (error) {
-      this.logger.error({ err: error }, 'payload scanner failed on a valid message; payloads re-serialised');
-      return [];
-    }
+  onPong(): void {
+    this.alive = true;
   }
 
+  /** The socket closed: its deliveries are requeued, its consumers and exclusive queues go. */
   onClose(code: number): void {
-    this.releaseOutput();
-    this.connection?.close();
-    this.logger.info({ code, clientName: this.clientName }, 'connection closed');
+    sessionsToFlush.delete(this);
+    clearTimeout(this.drainTimer);
+    this.ended = true;
+    this.codec.closed();
+    this.opened?.close();
+    this.logger.info({ code, ...this.identity }, 'connection closed');
+  }
+
+  login(credentials: Credentials, refusal: (message: string) => string, details: Record<string, unknown>): Connection | undefined {
+    const { users } = this.context;
+    if (users.length > 0 && !users.some((user) => user.username === credentials.username && user.password === credentials.password)) {
+      this.logger.warn({ username: credentials.username }, 'authentication failed');
+      this.emit(refusal(LOGIN_REFUSED));
+      this.closeAfterOutput(CLOSE_ACCESS_REFUSED, 'access refused');
+      return undefined;
+    }
+    this.identity = { username: credentials.username, ...details };
+    this.opened = new Connection(this.id, this.context.broker, this);
+    this.logger.info(this.identity, 'connected');
+    return this.opened;
+  }
+
+  // docs/protocol.md, "Publishing and confirms".
+  publish(message: Message): number {
+    this.publisher = true;
+    const outcome = this.context.broker.publish(message.exchange, message);
+    if (outcome & REJECTED) throw new BrokerError('REJECTED', PUBLISH_REJECTED);
+    return outcome;
+  }
+
+  confirm(frame: string, persisted: boolean, failed: (message: string) => string): void {
+    if (persisted) this.emitAfterSync(frame, () => failed(SYNC_FAILED));
+    else this.emit(frame);
+  }
+
+  describeFailure(error: unknown, what: string): Failure {
+    if (error instanceof BrokerError) return { code: error.code, message: error.message, internal: false };
+    if (error instanceof RangeError) return { code: 'SYNTAX_ERROR', message: `${what}: the frame nests too deeply to process`, internal: false };
+    this.logger.error({ err: error, op: what }, 'internal error');
+    return { code: 'INTERNAL_ERROR', message: `${what} failed inside the broker; the failure is logged there`, internal: true };
   }
 
   // DeliverySink: called by the broker's queues.
   deliver(consumerTag: string, deliveryTag: number, entry: QueueEntry): void {
-    if (consumerTag !== this.lastConsumerTag) {
-      this.lastConsumerTag = consumerTag;
-      this.lastConsumerTagJson = JSON.stringify(consumerTag);
+    const frame = this.codec.deliverFrame(consumerTag, deliveryTag, entry);
+    if (frame === undefined) {
+      this.logger.error({ consumerTag, deliveryTag }, 'a delivery to a consumer the session does not know; it is requeued when the connection closes');
+    } else if (this.deferred) {
+      this.deferred.push(frame);
+    } else {
+      this.emit(frame);
     }
-    const frame = deliverFrame(this.lastConsumerTagJson, deliveryTag, entry);
-    if (this.afterReply) this.afterReply.push(frame);
-    else this.emit(frame);
   }
 
   cancelled(consumerTag: string, reason?: string): void {
-    this.emit(cancelledFrame(consumerTag, reason));
     if (reason) this.logger.warn({ consumerTag, reason }, 'consumer cancelled');
+    this.codec.cancelled(consumerTag, reason);
   }
 
-  protected encodeBatch(out: string[]): string {
-    return out.length === 1 ? out[0] : `[${out.join(',')}]`;
+  deferDeliveries(): void {
+    this.deferred = [];
   }
 
-  protected blockedNotice(reason: string): string {
-    return blockedFrame(reason);
+  releaseDeliveries(): void {
+    const deferred = this.deferred;
+    this.deferred = undefined;
+    if (deferred) for (const frame of deferred) this.emit(frame);
   }
 
-  protected unblockedNotice(): string {
-    return UNBLOCKED_FRAME;
-  }
-
-  /** `rawPayload` is the source text of the frame's payload, when the scanner found it. */
-  private handleFrame(raw: unknown, rawPayload: string | undefined): void {
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      this.emit(errorFrame('SYNTAX_ERROR', 'each frame must be a JSON object with an "op"'));
+  /** Sends everything queued for this socket as one WebSocket message. */
+  flush(): void {
+    const out = this.out;
+    if (out.length === 0 || this.socket.readyState !== OPEN) {
+      out.length = 0;
+      if (this.pendingClose !== undefined) this.closeIfSent();
       return;
     }
-    const { op, id: rawId } = raw as { op?: unknown; id?: unknown };
-    const id = readableId(rawId);
-    const validate = typeof op === 'string' ? validatorFor(op) : undefined;
-    if (!validate) {
-      const problem = typeof op === 'string' ? `unknown op ${JSON.stringify(op)}` : 'the frame has no string "op"';
-      this.emit(errorFrame('SYNTAX_ERROR', `${problem}; see docs/protocol.md for the ops`, id));
-      return;
+    const text = this.codec.encodeBatch(out);
+    out.length = 0;
+    this.socket.send(text, this.afterSend);
+    if (this.socket.bufferedAmount > this.context.highWaterBytes && this.opened?.writable) {
+      this.opened.setWritable(false);
+      this.drainTimer ??= setTimeout(() => this.onDrainTimeout(), this.context.drainTimeoutMs);
     }
-    if (!validate(raw)) {
-      this.emit(errorFrame('SYNTAX_ERROR', describeSchemaError(op as string, validate.errors?.[0]), id));
-      return;
-    }
-    const frame = raw as Request;
-    try {
-      if (frame.op === 'connect') this.connect(frame);
-      else if (!this.connection) throw new BrokerError('NOT_ALLOWED', `send "connect" first; "${frame.op}" is not allowed before it`);
-      else if (frame.op === 'publish') this.publish(frame, rawPayload);
-      else this.execute(this.connection, frame);
-    } catch (error) {
-      this.emit(errorFrame(...this.describeFailure(error, frame.op), id));
-    }
+    if (this.pendingClose !== undefined) this.closeIfSent();
   }
 
-  private describeFailure(error: unknown, op: string): [BrokerError['code'], string] {
-    if (error instanceof BrokerError) return [error.code, error.message];
-    if (error instanceof RangeError) return ['SYNTAX_ERROR', `${op}: the frame nests too deeply to process`];
-    this.logger.error({ err: error, op }, 'internal error');
-    return ['INTERNAL_ERROR', `${op} failed inside the broker; the failure is logged there`];
+  sendNow(data: string): void {
+    if (!this.ended && this.socket.readyState === OPEN) this.socket.send(data);
   }
 
-  private connect(frame: ConnectRequest): void {
-    if (this.connection) throw new BrokerError('NOT_ALLOWED', 'this connection is already connected; "connect" is allowed once');
-    const { users } = this.context;
-    if (users.length > 0 && !users.some((user) => user.username === frame.username && user.password === frame.password)) {
-      this.logger.warn({ username: frame.username }, 'authentication failed');
-      this.emit(errorFrame('ACCESS_REFUSED', 'unknown username or wrong password', frame.id));
+  terminate(reason: string): void {
+    this.logger.warn(reason);
+    this.ended = true;
+    this.socket.terminate();
+  }
+
+  /** An alarm is in force: a publishing connection is told, and its socket is no longer read. */
+  block(reason: string): void {
+    if (this.blocked || !this.publisher) return;
+    this.blocked = true;
+    const notice = this.codec.blockedNotice(reason);
+    if (notice !== undefined) {
+      this.emit(notice);
       this.flush();
-      this.socket.close(CLOSE_ACCESS_REFUSED, 'access refused');
+    }
+    this.socket.pause();
+    this.logger.info({ reason }, 'publisher blocked');
+  }
+
+  unblock(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    const notice = this.codec.unblockedNotice();
+    if (notice !== undefined) this.emit(notice);
+    this.socket.resume();
+    this.logger.info('publisher unblocked');
+  }
+
+  /** Shutdown: no more pushes; what is already queued for the socket goes out now. */
+  stopPushing(): void {
+    this.stopped = true;
+    this.opened?.setWritable(false);
+    this.flush();
+  }
+
+  emit(frame: string): void {
+    if (this.held.length > 0) {
+      this.held[this.held.length - 1].frames.push(frame);
       return;
     }
-    this.clientName = frame.clientName;
-    this.connection = new Connection(this.id, this.context.broker, this);
-    this.logger.info({ clientName: this.clientName, username: frame.username }, 'connected');
-    this.emit(okFrame(frame.id, { server: { name: 'warren', version: this.context.serverVersion }, connectionId: this.id }));
+    this.enqueue(frame);
   }
 
-  // docs/protocol.md, "Requests" and "Consuming": one case per op.
-  private execute(connection: Connection, f: Exclude<Request, ConnectRequest | PublishRequest>): void {
-    const broker = this.context.broker;
-    switch (f.op) {
-      case 'ack':
-        connection.ack(f.deliveryTag, f.multiple ?? false);
-        return;
-      case 'nack':
-        connection.nack(f.deliveryTag, f.multiple ?? false, f.requeue ?? true);
-        return;
-      case 'reject':
-        connection.reject(f.deliveryTag, f.requeue ?? true);
-        return;
-      case 'exchange.declare':
-        broker.declareExchange(
-          f.exchange,
-          f.type,
-          { durable: f.durable ?? true, autoDelete: f.autoDelete ?? false, internal: f.internal ?? false, arguments: f.arguments ?? {} },
-          f.passive ?? false,
-        );
-        break;
-      case 'exchange.delete':
-        broker.deleteExchange(f.exchange, f.ifUnused ?? false);
-        break;
-      case 'exchange.bind':
-      case 'exchange.unbind': {
-        const bind = f.op === 'exchange.bind' ? broker.bindExchange : broker.unbindExchange;
-        bind.call(broker, f.destination, f.source, f.routingKey ?? '', f.arguments ?? {});
-        break;
-      }
-      case 'queue.declare': {
-        const options = { durable: f.durable ?? true, exclusive: f.exclusive ?? false, autoDelete: f.autoDelete ?? false, arguments: f.arguments ?? {} };
-        this.emit(okFrame(f.id, { ...broker.declareQueue(connection, f.queue ?? '', options, f.passive ?? false) }));
-        return;
-      }
-      case 'queue.bind':
-      case 'queue.unbind': {
-        const bind = f.op === 'queue.bind' ? broker.bindQueue : broker.unbindQueue;
-        bind.call(broker, connection, f.queue, f.exchange, f.routingKey ?? '', f.arguments ?? {});
-        break;
-      }
-      case 'queue.purge':
-        this.emit(okFrame(f.id, { messageCount: broker.purgeQueue(connection, f.queue) }));
-        return;
-      case 'queue.delete':
-        this.emit(okFrame(f.id, { messageCount: broker.deleteQueue(connection, f.queue, f.ifUnused ?? false, f.ifEmpty ?? false) }));
-        return;
-      case 'consume': {
-        // The consume's ok goes before the deliveries it starts.
-        const deferred: string[] = [];
-        this.afterReply = deferred;
-        try {
-          const consumerTag = connection.consume(f.queue, {
-            consumerTag: f.consumerTag,
-            prefetch: f.prefetch ?? 0,
-            noAck: f.noAck ?? false,
-            exclusive: f.exclusive ?? false,
-            priority: f.priority ?? 0,
-            arguments: f.arguments ?? {},
-          });
-          this.emit(okFrame(f.id, { consumerTag }));
-        } finally {
-          this.afterReply = undefined;
-        }
-        for (const delivery of deferred) this.emit(delivery);
-        return;
-      }
-      case 'cancel':
-        connection.cancel(f.consumerTag);
-        break;
-      case 'get': {
-        const { delivery, messageCount } = connection.get(f.queue, f.noAck ?? false);
-        this.emit(getOkFrame(f.id, delivery, messageCount));
-        return;
+  closeAfterOutput(code: number, reason: string): void {
+    this.ended = true;
+    if (this.pendingClose !== undefined) return;
+    this.pendingClose = { code, reason };
+    this.stopped = true;
+    this.opened?.setWritable(false);
+    if (this.held.length === 0 && this.out.length === 0) this.closeIfSent();
+  }
+
+  private onDrainTimeout(): void {
+    this.drainTimer = undefined;
+    if (this.socket.bufferedAmount <= this.context.highWaterBytes / 2) return;
+    this.logger.warn({ bufferedBytes: this.socket.bufferedAmount, timeoutMs: this.context.drainTimeoutMs }, 'socket did not drain; closing it');
+    this.stopped = true;
+    this.socket.terminate();
+  }
+
+  private readonly afterSend = (error?: Error): void => {
+    // A failed write means the socket is going away (its buffer empties because it was dropped):
+    // resuming pushes then would pour the queue into a dead socket, to be requeued as redeliveries.
+    if (error || this.socket.readyState !== OPEN) return;
+    // Resume pushes once the socket has drained below half the high-water mark.
+    const connection = this.opened;
+    if (connection && !this.stopped && !connection.writable && this.socket.bufferedAmount <= this.context.highWaterBytes / 2) {
+      clearTimeout(this.drainTimer);
+      this.drainTimer = undefined;
+      connection.setWritable(true);
+    }
+  };
+
+  /** Queues a frame for this turn's flush, whatever is held. */
+  private enqueue(frame: string): void {
+    this.out.push(frame);
+    if (this.out.length === 1) {
+      sessionsToFlush.add(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushAll);
       }
     }
-    this.emit(okFrame(f.id));
   }
 
-  // docs/protocol.md, "Publishing and confirms".
-  private publish(frame: PublishRequest, rawPayload: string | undefined): void {
-    this.publisher = true;
-    // Encoded now, once: a message that cannot be serialised fails here, not at each delivery.
-    const message = publishedMessage(
-      frame.exchange ?? '',
-      frame.routingKey ?? '',
-      rawPayload ?? JSON.stringify(frame.payload),
-      frame.headers ?? NO_FIELDS,
-      frame.properties ?? NO_FIELDS,
+  /** `frame` and every frame after it wait for the store's sync; when it fails, `failed` gives the frame sent in its place. */
+  private emitAfterSync(frame: string, failed: () => string): void {
+    const batch: HeldBatch = { ready: false, frames: [frame] };
+    this.held.push(batch);
+    this.context.broker.store.sync().then(
+      () => this.release(batch),
+      (error: unknown) => {
+        this.logger.error({ err: error }, 'store sync failed');
+        batch.frames[0] = failed();
+        this.release(batch);
+      },
     );
-    const outcome = this.context.broker.publish(message.exchange, message);
-    const id = frame.id;
-    if (frame.mandatory === true && !(outcome & ROUTED)) this.emit(returnFrame(message, id));
-    if (outcome & REJECTED) {
-      throw new BrokerError('REJECTED', 'a queue the message routes to is full (x-overflow reject-publish); it reached any other queues it routes to');
-    }
-    if (id === undefined) return;
-    if (outcome & PERSISTED) this.emitAfterSync(okFrame(id), () => syncFailedFrame(id));
-    else this.emit(okFrame(id));
   }
-}
 
-const syncFailedFrame = (id: number): string =>
-  errorFrame('INTERNAL_ERROR', 'the broker could not write the message to disk; it may not survive a restart: publish it again', id);
+  private release(batch: HeldBatch): void {
+    batch.ready = true;
+    let front = this.held[0];
+    while (front !== undefined && front.ready) {
+      this.held.shift();
+      // Straight out, not through emit: while later batches are still held, emit would append
+      // these frames to the last of them, behind replies to later frames.
+      for (const frame of front.frames) this.enqueue(frame);
+      front = this.held[0];
+    }
+  }
 
-function readableId(id: unknown): number | undefined {
-  return typeof id === 'number' && Number.isSafeInteger(id) && id >= 1 ? id : undefined;
+  private closeIfSent(): void {
+    if (this.held.length > 0 || this.out.length > 0 || this.pendingClose === undefined) return;
+    const { code, reason } = this.pendingClose;
+    if (this.socket.readyState === OPEN) this.socket.close(code, reason);
+  }
 }

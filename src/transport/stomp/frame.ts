@@ -6,8 +6,6 @@ export type StompVersion = (typeof STOMP_VERSIONS)[number];
 
 /** WebSocket close code after an ERROR caused by malformed input (RFC 6455: protocol error). */
 export const CLOSE_PROTOCOL_ERROR = 1002;
-/** WebSocket close code after an ERROR for a refused login, as in Warren's own protocol. */
-export const CLOSE_ACCESS_REFUSED = 4401;
 /** WebSocket close code after any other ERROR, and after DISCONNECT. */
 export const CLOSE_NORMAL = 1000;
 

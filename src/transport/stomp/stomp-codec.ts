@@ -1,29 +1,28 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { RawData, WebSocket } from 'ws';
-import { BrokerError, Connection, PERSISTED, REJECTED, type DeliverySink, type QueueEntry, type QueueOptions } from '../../broker/index.js';
-import { SocketSession, type SessionContext } from '../socket-session.js';
+import { BrokerError, PERSISTED, type Connection, type QueueEntry, type QueueOptions } from '../../broker/index.js';
+import type { CodecSession, WireCodec, WireProtocol } from '../codec.js';
+import { CLOSE_INTERNAL_ERROR } from '../session.js';
 import { parseDestination, type Destination } from './destination.js';
-import {
-  CLOSE_ACCESS_REFUSED,
-  CLOSE_NORMAL,
-  decodeHeaders,
-  encodeFrame,
-  errorFrame,
-  escapeHeader,
-  receiptFrame,
-  STOMP_VERSIONS,
-  StompError,
-  type RawFrame,
-  type StompVersion,
-} from './frame.js';
+import { CLOSE_NORMAL, decodeHeaders, encodeFrame, errorFrame, escapeHeader, receiptFrame, STOMP_VERSIONS, StompError, type RawFrame, type StompVersion } from './frame.js';
 import { HeartBeats, negotiateHeartBeat } from './heartbeat.js';
 import { ackId, integerHeader, optionalBoolean, queueOptions, required } from './headers.js';
 import { messageFromSend, messageTail } from './message-mapping.js';
 import { StompParser } from './parser.js';
 import { Transactions } from './transactions.js';
 
-type AckMode = 'auto' | 'client' | 'client-individual';
-const ACK_MODES: readonly string[] = ['auto', 'client', 'client-individual'];
+/** STOMP over WebSocket (docs/stomp.md), as RabbitMQ Web-STOMP and stomp.js name its subprotocols. */
+export function stompProtocol(maxFrameBytes: number): WireProtocol {
+  return {
+    name: 'stomp',
+    subprotocols: ['v12.stomp', 'v11.stomp', 'v10.stomp'],
+    refusalFrame: (message) => errorFrame(message, undefined),
+    open: (session) => new StompCodec(session, maxFrameBytes),
+  };
+}
+
+const ACK_MODES = ['auto', 'client', 'client-individual'] as const;
+type AckMode = (typeof ACK_MODES)[number];
+const isAckMode = (mode: string): mode is AckMode => (ACK_MODES as readonly string[]).includes(mode);
 
 /** A SUBSCRIBE: one consumer of the broker Connection. */
 interface Subscription {
@@ -41,157 +40,141 @@ interface Subscription {
   readonly ackHead: string;
 }
 
+/** Everything a STOMP connection has from CONNECTED on. */
+interface Connected {
+  readonly version: StompVersion;
+  readonly connection: Connection;
+  readonly heartBeats: HeartBeats | undefined;
+  readonly subscriptions: Map<string, Subscription>;
+  /** Subscriptions by consumer tag, reply queues' included. */
+  readonly byTag: Map<string, Subscription>;
+  readonly transactions: Transactions;
+  /** /queue/ names a SEND of this connection has declared: later SENDs do not declare again, as in RabbitMQ. */
+  readonly declaredBySend: Set<string>;
+  /** `/temp-queue/<name>` → its queue. */
+  readonly replyQueues: Map<string, string>;
+}
+
 /** A /queue/ destination's queue, unless headers say otherwise: durable, shared, kept (RabbitMQ's defaults). */
 const QUEUE_DEFAULTS = { durable: true, exclusive: false, autoDelete: false };
 const PASSIVE_EXCHANGE = { durable: true, autoDelete: false, internal: false, arguments: {} };
 
 /**
- * One STOMP connection over a WebSocket (docs/stomp.md): frames in, through the same broker
- * Connection the native protocol uses, MESSAGE frames out. Output batching, confirms held behind
- * the store's sync, backpressure and alarms come from SocketSession.
+ * STOMP frames in, through the same broker Connection the native protocol uses, MESSAGE frames
+ * out. Any refused frame is an ERROR that ends the connection (STOMP 1.2, "ERROR").
  */
-export class StompSession extends SocketSession implements DeliverySink {
+class StompCodec implements WireCodec {
   private readonly parser: StompParser;
-  /** The agreed version; undefined until CONNECTED. */
-  private version: StompVersion | undefined;
-  private login: string | undefined;
-  private heartBeats: HeartBeats | undefined;
-  private readonly subscriptions = new Map<string, Subscription>();
-  /** Subscriptions by consumer tag, reply queues' included. */
-  private readonly byTag = new Map<string, Subscription>();
-  private readonly transactions: Transactions;
-  /** /queue/ names a SEND of this session has declared: later SENDs do not declare again, as in RabbitMQ. */
-  private readonly declaredBySend = new Set<string>();
-  /** `/temp-queue/<name>` → its queue. */
-  private readonly replyQueues = new Map<string, string>();
-  /** Deliveries caused by a frame wait until its RECEIPT is out (a SUBSCRIBE's receipt before its first MESSAGE). */
-  private afterReceipt: string[] | undefined;
-  /** An ERROR or DISCONNECT ended the session: nothing more is read. */
-  private ended = false;
+  /** Undefined until CONNECTED. */
+  private connected: Connected | undefined;
 
-  constructor(socket: WebSocket, id: string, context: SessionContext, remoteAddress: string | undefined, maxFrameBytes: number) {
-    super(socket, id, context);
+  constructor(
+    private readonly session: CodecSession,
+    private readonly maxFrameBytes: number,
+  ) {
     this.parser = new StompParser(maxFrameBytes);
-    this.transactions = new Transactions(maxFrameBytes);
-    this.logger.info({ address: remoteAddress, protocol: `stomp (${socket.protocol})` }, 'connection opened');
   }
 
-  onMessage(data: RawData, _isBinary: boolean): void {
-    if (this.ended) return;
-    this.heartBeats?.markReceived();
+  onMessage(data: Buffer): void {
+    this.connected?.heartBeats?.markReceived();
     try {
-      this.parser.push(toBuffer(data), this.onFrame);
+      this.parser.push(data, this.onFrame);
     } catch (error) {
-      this.fail(error, undefined);
+      this.fail(error, 'the frame', undefined);
     }
-    const alarm = this.context.flow.alarm;
-    if (alarm !== null && this.publisher) this.block(alarm);
   }
 
-  onClose(code: number): void {
-    this.releaseOutput();
-    this.heartBeats?.stop();
-    this.ended = true;
-    this.connection?.close();
-    this.logger.info({ code, login: this.login }, 'connection closed');
-  }
-
-  // DeliverySink: called by the broker's queues.
-  deliver(consumerTag: string, deliveryTag: number, entry: QueueEntry): void {
-    const sub = this.byTag.get(consumerTag) as Subscription;
+  deliverFrame(consumerTag: string, deliveryTag: number, entry: QueueEntry): string | undefined {
+    const connected = this.connected;
+    const sub = connected?.byTag.get(consumerTag);
+    if (connected === undefined || sub === undefined) return undefined;
     let ack = '';
     if (sub.ackHead !== '') {
       sub.unacked.add(deliveryTag);
       ack = `${sub.ackHead}${deliveryTag}`;
     }
-    const frame = `${sub.head}${deliveryTag}${ack}\nredelivered:${entry.returns > 0}${messageTail(entry, this.version as StompVersion)}`;
-    if (this.afterReceipt) this.afterReceipt.push(frame);
-    else this.emit(frame);
+    return `${sub.head}${deliveryTag}${ack}\nredelivered:${entry.returns > 0}${messageTail(entry, connected.version)}`;
   }
 
-  cancelled(consumerTag: string, reason?: string): void {
-    const sub = this.byTag.get(consumerTag);
-    if (!sub) return;
-    this.byTag.delete(consumerTag);
-    this.subscriptions.delete(sub.id);
+  cancelled(consumerTag: string, reason: string | undefined): void {
+    const sub = this.connected?.byTag.get(consumerTag);
+    if (this.connected === undefined || sub === undefined) return;
+    this.connected.byTag.delete(consumerTag);
+    this.connected.subscriptions.delete(sub.id);
     // STOMP has no frame for a subscription the broker ends, only ERROR, which ends the connection.
     const why = reason ?? `its queue "${sub.queue}" was deleted`;
-    this.fail(new StompError(`subscription "${sub.id}" was cancelled by the broker: ${why}; subscribe again on a new connection`), undefined);
+    this.fail(new StompError(`subscription "${sub.id}" was cancelled by the broker: ${why}; subscribe again on a new connection`), 'the subscription', undefined);
   }
 
-  protected encodeBatch(frames: string[]): string {
+  encodeBatch(frames: string[]): string {
     // Frames end with NUL, so several go in one WebSocket message as they are.
     return frames.length === 1 ? frames[0] : frames.join('');
   }
 
   // STOMP has no frame for flow control: a blocked publisher's socket is simply not read, as in RabbitMQ.
-  protected blockedNotice(): undefined {
+  blockedNotice(): undefined {
     return undefined;
   }
 
-  protected unblockedNotice(): undefined {
+  unblockedNotice(): undefined {
     return undefined;
+  }
+
+  closed(): void {
+    this.connected?.heartBeats?.stop();
   }
 
   private readonly onFrame = (frame: RawFrame): void => {
-    if (this.ended) return;
+    const { session } = this;
+    if (session.ended) return;
     let receipt: string | undefined;
-    this.afterReceipt = [];
+    // Deliveries a frame causes wait for its RECEIPT (a SUBSCRIBE's receipt before its first MESSAGE).
+    session.deferDeliveries();
     try {
-      const headers = decodeHeaders(frame, this.version ?? '1.2');
+      const connected = this.connected;
+      const headers = decodeHeaders(frame, connected?.version ?? '1.2');
       receipt = headers.get('receipt');
-      if (this.version === undefined) {
+      if (connected === undefined) {
         if (frame.command !== 'CONNECT' && frame.command !== 'STOMP') throw new StompError(`send CONNECT first: ${frame.command} is not allowed before it`);
         this.connect(headers);
         return;
       }
-      const persisted = this.execute(frame.command, headers, frame.body);
+      const persisted = this.execute(connected, frame.command, headers, frame.body);
       if (receipt !== undefined && frame.command !== 'DISCONNECT') {
         const receiptId = receipt;
-        const reply = receiptFrame(receiptId, this.version);
-        if (persisted) this.emitAfterSync(reply, () => this.syncFailed(receiptId));
-        else this.emit(reply);
+        session.confirm(receiptFrame(receiptId, connected.version), persisted, (message) => this.syncFailed(connected, receiptId, message));
       }
     } catch (error) {
-      this.emitDeferred();
-      this.fail(error, receipt);
+      session.releaseDeliveries();
+      this.fail(error, frame.command, receipt);
     } finally {
-      this.emitDeferred();
+      session.releaseDeliveries();
     }
   };
 
-  private emitDeferred(): void {
-    const deferred = this.afterReceipt;
-    this.afterReceipt = undefined;
-    if (deferred) for (const frame of deferred) this.emit(frame);
-  }
-
   /** Sends ERROR and closes once it is out (STOMP 1.2, "ERROR"); other connections are untouched. */
-  private fail(error: unknown, receipt: string | undefined): void {
-    if (this.ended) return;
-    this.ended = true;
+  private fail(error: unknown, what: string, receipt: string | undefined): void {
+    const { session } = this;
+    if (session.ended) return;
     let message: string;
     let closeCode = CLOSE_NORMAL;
     if (error instanceof StompError) {
       message = error.message;
       closeCode = error.closeCode;
-    } else if (error instanceof BrokerError) {
-      message = error.message;
     } else {
-      this.logger.error({ err: error }, 'internal error');
-      message = 'the frame failed inside the broker; the failure is logged there';
-      closeCode = 1011;
+      const failure = session.describeFailure(error, what);
+      message = failure.message;
+      if (failure.internal) closeCode = CLOSE_INTERNAL_ERROR;
     }
-    this.logger.info({ message }, 'STOMP ERROR sent');
-    this.emit(errorFrame(message, this.version, receipt));
-    this.heartBeats?.stop();
-    this.closeAfterOutput(closeCode, 'STOMP ERROR sent');
+    session.logger.info({ message }, 'STOMP ERROR sent');
+    session.emit(errorFrame(message, this.connected?.version, receipt));
+    this.connected?.heartBeats?.stop();
+    session.closeAfterOutput(closeCode, 'STOMP ERROR sent');
   }
 
-  private syncFailed(receiptId: string): string {
-    this.ended = true;
-    this.closeAfterOutput(1011, 'STOMP ERROR sent');
-    return errorFrame('the broker could not write the message to disk; it may not survive a restart: send it again', this.version, receiptId);
+  private syncFailed(connected: Connected, receiptId: string, message: string): string {
+    this.session.closeAfterOutput(CLOSE_INTERNAL_ERROR, 'STOMP ERROR sent');
+    return errorFrame(message, connected.version, receiptId);
   }
 
   private connect(headers: Map<string, string>): void {
@@ -200,75 +183,70 @@ export class StompSession extends SocketSession implements DeliverySink {
     if (version === undefined) {
       throw new StompError(`this broker speaks STOMP ${STOMP_VERSIONS.join(', ')}; the client accepts only ${accepted.join(', ')}`);
     }
-    const { users } = this.context;
-    const login = headers.get('login');
-    if (users.length > 0 && !users.some((user) => user.username === login && user.password === headers.get('passcode'))) {
-      this.logger.warn({ login }, 'authentication failed');
-      throw new StompError('access refused: unknown login or wrong passcode', CLOSE_ACCESS_REFUSED);
-    }
     const terms = negotiateHeartBeat(version === '1.0' ? undefined : headers.get('heart-beat'));
-    this.version = version;
-    this.login = login;
-    this.connection = new Connection(this.id, this.context.broker, this);
-    if (terms.sendMs > 0 || terms.expectMs > 0) this.heartBeats = new HeartBeats(terms, this.sendHeartBeat, this.isBlocked, this.onSilent);
-    const connected: [string, string][] = [
+    const credentials = { username: headers.get('login'), password: headers.get('passcode') };
+    const connection = this.session.login(credentials, (message) => errorFrame(message, undefined), { version, heartBeat: terms.header });
+    if (!connection) return;
+    this.connected = {
+      version,
+      connection,
+      heartBeats: terms.sendMs > 0 || terms.expectMs > 0 ? new HeartBeats(terms, this.sendHeartBeat, this.isBlocked, this.onSilent) : undefined,
+      subscriptions: new Map(),
+      byTag: new Map(),
+      transactions: new Transactions(this.maxFrameBytes),
+      declaredBySend: new Set(),
+      replyQueues: new Map(),
+    };
+    const reply: [string, string][] = [
       ['version', version],
-      ['server', `Warren/${this.context.serverVersion}`],
-      ['session', `session-${this.id}`],
+      ['server', `Warren/${this.session.serverVersion}`],
+      ['session', `session-${this.session.id}`],
     ];
-    if (version !== '1.0') connected.push(['heart-beat', terms.header]);
-    this.emit(encodeFrame('CONNECTED', connected, '', version));
-    this.logger.info({ login, version, heartBeat: terms.header }, 'connected');
+    if (version !== '1.0') reply.push(['heart-beat', terms.header]);
+    this.session.emit(encodeFrame('CONNECTED', reply, '', version));
   }
 
-  private readonly sendHeartBeat = (): void => {
-    if (!this.ended && this.socket.readyState === this.socket.OPEN) this.socket.send('\n');
-  };
+  private readonly sendHeartBeat = (): void => this.session.sendNow('\n');
 
-  private readonly isBlocked = (): boolean => this.blocked;
+  private readonly isBlocked = (): boolean => this.session.blocked;
 
-  private readonly onSilent = (): void => {
-    this.logger.warn('no heart-beat or frame from the client within twice the agreed interval; closing');
-    this.ended = true;
-    this.socket.terminate();
-  };
+  private readonly onSilent = (): void => this.session.terminate('no heart-beat or frame from the client within twice the agreed interval; closing');
 
   /** One frame after CONNECTED; returns whether its RECEIPT must wait for the store's sync. */
-  private execute(command: string, headers: Map<string, string>, body: Buffer): boolean {
+  private execute(connected: Connected, command: string, headers: Map<string, string>, body: Buffer): boolean {
     switch (command) {
       case 'SEND':
-        return this.deferred(command, headers, body) ? false : this.send(headers, body);
+        return this.deferred(connected, command, headers, body) ? false : this.send(connected, headers, body);
       case 'ACK':
       case 'NACK':
-        if (!this.deferred(command, headers, body)) this.settle(command, headers);
+        if (!this.deferred(connected, command, headers, body)) this.settle(connected, command, headers);
         return false;
       case 'SUBSCRIBE':
-        this.subscribe(headers);
+        this.subscribe(connected, headers);
         return false;
       case 'UNSUBSCRIBE':
-        this.unsubscribe(headers);
+        this.unsubscribe(connected, headers);
         return false;
       case 'BEGIN':
-        this.transactions.begin(required(headers, 'transaction', command));
+        connected.transactions.begin(required(headers, 'transaction', command));
         return false;
       case 'COMMIT': {
-        const frames = this.transactions.end(required(headers, 'transaction', command), command);
+        const frames = connected.transactions.end(required(headers, 'transaction', command), command);
         let persisted = false;
         for (const frame of frames) {
-          if (frame.command === 'SEND') persisted = this.send(frame.headers, frame.body) || persisted;
-          else this.settle(frame.command, frame.headers);
+          if (frame.command === 'SEND') persisted = this.send(connected, frame.headers, frame.body) || persisted;
+          else this.settle(connected, frame.command, frame.headers);
         }
         return persisted;
       }
       case 'ABORT':
-        this.transactions.end(required(headers, 'transaction', command), command);
+        connected.transactions.end(required(headers, 'transaction', command), command);
         return false;
       case 'DISCONNECT': {
-        this.ended = true;
         const receipt = headers.get('receipt');
-        if (receipt !== undefined) this.emit(receiptFrame(receipt, this.version as StompVersion));
-        this.heartBeats?.stop();
-        this.closeAfterOutput(CLOSE_NORMAL, 'DISCONNECT');
+        if (receipt !== undefined) this.session.emit(receiptFrame(receipt, connected.version));
+        connected.heartBeats?.stop();
+        this.session.closeAfterOutput(CLOSE_NORMAL, 'DISCONNECT');
         return false;
       }
       default:
@@ -277,19 +255,18 @@ export class StompSession extends SocketSession implements DeliverySink {
   }
 
   /** A frame with a `transaction` header is checked now and applied at COMMIT. */
-  private deferred(command: string, headers: Map<string, string>, body: Buffer): boolean {
+  private deferred(connected: Connected, command: string, headers: Map<string, string>, body: Buffer): boolean {
     const name = headers.get('transaction');
     if (name === undefined) return false;
-    this.transactions.check(name, command);
+    connected.transactions.check(name, command);
     if (command === 'SEND') parseDestination(required(headers, 'destination', command));
     else ackId(headers, command);
-    this.transactions.add(name, { command, headers, body });
+    connected.transactions.add(name, { command, headers, body });
     return true;
   }
 
   // docs/stomp.md, "Destinations": SEND. Returns whether the message was written to the store.
-  private send(headers: Map<string, string>, body: Buffer): boolean {
-    this.publisher = true;
+  private send(connected: Connected, headers: Map<string, string>, body: Buffer): boolean {
     const destination = parseDestination(required(headers, 'destination', 'SEND'));
     let exchange = '';
     let routingKey: string;
@@ -304,9 +281,9 @@ export class StompSession extends SocketSession implements DeliverySink {
         break;
       case 'queue':
         routingKey = destination.queue;
-        if (!this.declaredBySend.has(routingKey)) {
-          this.declareQueue(routingKey, queueOptions(headers, QUEUE_DEFAULTS, false));
-          this.declaredBySend.add(routingKey);
+        if (!connected.declaredBySend.has(routingKey)) {
+          this.declareQueue(connected, routingKey, queueOptions(headers, QUEUE_DEFAULTS, false));
+          connected.declaredBySend.add(routingKey);
         }
         break;
       case 'amq-queue':
@@ -317,62 +294,57 @@ export class StompSession extends SocketSession implements DeliverySink {
         throw new StompError('a /temp-queue/ destination goes in the reply-to header of a SEND; reply to the /reply-queue/ that reply-to was rewritten to');
     }
     const replyTo = headers.get('reply-to');
-    const message = messageFromSend(exchange, routingKey, headers, body, replyTo?.startsWith('/temp-queue/') ? this.replyQueue(replyTo) : replyTo);
-    const outcome = this.context.broker.publish(exchange, message);
-    if (outcome & REJECTED) {
-      throw new StompError('a queue the message routes to is full (x-overflow reject-publish); it reached any other queues it routes to; send it again later');
-    }
-    return (outcome & PERSISTED) !== 0;
+    const message = messageFromSend(exchange, routingKey, headers, body, replyTo?.startsWith('/temp-queue/') ? this.replyQueue(connected, replyTo) : replyTo);
+    return (this.session.publish(message) & PERSISTED) !== 0;
   }
 
-  /** The session's queue for a `/temp-queue/<name>` reply-to, declared and subscribed on first use. */
-  private replyQueue(replyTo: string): string {
-    const destination = parseDestination(replyTo) as Extract<Destination, { kind: 'temp-queue' }>;
-    let queue = this.replyQueues.get(destination.name);
+  /** The connection's queue for a `/temp-queue/<name>` reply-to, declared and subscribed on first use. */
+  private replyQueue(connected: Connected, replyTo: string): string {
+    const destination = parseDestination(replyTo);
+    if (destination.kind !== 'temp-queue') throw new StompError(`reply-to ${JSON.stringify(replyTo)} is not a /temp-queue/<name>`);
+    let queue = connected.replyQueues.get(destination.name);
     if (queue === undefined) {
-      const connection = this.connection as Connection;
-      queue = this.context.broker.declareQueue(connection, '', { durable: false, exclusive: true, autoDelete: true, arguments: {} }, false).queue;
-      const id = `/temp-queue/${destination.name}`;
-      const sub = this.subscription(id, `R_${destination.name}`, queue, 'auto', false);
-      this.byTag.set(sub.consumerTag, sub);
-      connection.consume(queue, { consumerTag: sub.consumerTag, prefetch: 0, noAck: true, exclusive: false, priority: 0, arguments: {} });
-      this.replyQueues.set(destination.name, queue);
+      queue = this.session.broker.declareQueue(connected.connection, '', { durable: false, exclusive: true, autoDelete: true, arguments: {} }, false).queue;
+      const sub = this.subscription(connected, `/temp-queue/${destination.name}`, `R_${destination.name}`, queue, 'auto', false);
+      connected.byTag.set(sub.consumerTag, sub);
+      connected.connection.consume(queue, { consumerTag: sub.consumerTag, prefetch: 0, noAck: true, exclusive: false, priority: 0, arguments: {} });
+      connected.replyQueues.set(destination.name, queue);
     }
     return `/reply-queue/${queue}`;
   }
 
   // docs/stomp.md, "Destinations" and "Subscribing".
-  private subscribe(headers: Map<string, string>): void {
+  private subscribe(connected: Connected, headers: Map<string, string>): void {
     const destinationText = required(headers, 'destination', 'SUBSCRIBE');
     const destination = parseDestination(destinationText);
     // STOMP 1.0 made id optional; RabbitMQ then uses the destination.
-    const id = headers.get('id') ?? (this.version === '1.0' ? destinationText : undefined);
+    const id = headers.get('id') ?? (connected.version === '1.0' ? destinationText : undefined);
     if (id === undefined) throw new StompError('SUBSCRIBE needs an id header: a name for the subscription, unique on this connection, that UNSUBSCRIBE and ACK refer to');
-    if (this.subscriptions.has(id)) throw new StompError(`subscription id "${id}" is already in use on this connection; UNSUBSCRIBE it first or choose another id`);
+    if (connected.subscriptions.has(id)) throw new StompError(`subscription id "${id}" is already in use on this connection; UNSUBSCRIBE it first or choose another id`);
     const ackMode = headers.get('ack') ?? 'auto';
-    if (!ACK_MODES.includes(ackMode)) throw new StompError(`header ack must be auto, client or client-individual (got ${JSON.stringify(ackMode)})`);
+    if (!isAckMode(ackMode)) throw new StompError(`header ack must be auto, client or client-individual (got ${JSON.stringify(ackMode)})`);
     const prefetchHeader = headers.get('prefetch-count');
     const prefetch = prefetchHeader === undefined ? 0 : integerHeader('prefetch-count', prefetchHeader, 0, 65535);
     const priorityHeader = headers.get('x-priority');
     const priority = priorityHeader === undefined ? 0 : integerHeader('x-priority', priorityHeader, -(2 ** 31), 2 ** 31 - 1);
-    const queue = this.subscriptionQueue(destination, destinationText, id, headers);
+    const queue = this.subscriptionQueue(connected, destination, destinationText, id, headers);
     const ownsQueue = destination.kind === 'topic' || destination.kind === 'exchange';
-    const sub = this.subscription(id, `T_${id}`, queue, ackMode as AckMode, ownsQueue);
-    this.subscriptions.set(id, sub);
-    this.byTag.set(sub.consumerTag, sub);
+    const sub = this.subscription(connected, id, `T_${id}`, queue, ackMode, ownsQueue);
+    connected.subscriptions.set(id, sub);
+    connected.byTag.set(sub.consumerTag, sub);
     try {
-      (this.connection as Connection).consume(queue, { consumerTag: sub.consumerTag, prefetch, noAck: ackMode === 'auto', exclusive: false, priority, arguments: {} });
+      connected.connection.consume(queue, { consumerTag: sub.consumerTag, prefetch, noAck: ackMode === 'auto', exclusive: false, priority, arguments: {} });
     } catch (error) {
-      this.subscriptions.delete(id);
-      this.byTag.delete(sub.consumerTag);
+      connected.subscriptions.delete(id);
+      connected.byTag.delete(sub.consumerTag);
       throw error;
     }
   }
 
-  private subscription(id: string, consumerTag: string, queue: string, ackMode: AckMode, ownsQueue: boolean): Subscription {
-    const version = this.version as StompVersion;
+  private subscription(connected: Connected, id: string, consumerTag: string, queue: string, ackMode: AckMode, ownsQueue: boolean): Subscription {
+    const { version } = connected;
     // The message-id and ack are RabbitMQ's form, T_<subscription>@@session-<n>@@<delivery tag>.
-    const idPrefix = escapeHeader(`T_${id}@@session-${this.id}@@`, version);
+    const idPrefix = escapeHeader(`T_${id}@@session-${this.session.id}@@`, version);
     return {
       id,
       consumerTag,
@@ -386,11 +358,11 @@ export class StompSession extends SocketSession implements DeliverySink {
   }
 
   /** The queue a SUBSCRIBE consumes from, declared and bound as its destination asks. */
-  private subscriptionQueue(destination: Destination, text: string, id: string, headers: Map<string, string>): string {
-    const broker = this.context.broker;
+  private subscriptionQueue(connected: Connected, destination: Destination, text: string, id: string, headers: Map<string, string>): string {
+    const broker = this.session.broker;
     switch (destination.kind) {
       case 'queue':
-        return this.declareQueue(destination.queue, queueOptions(headers, QUEUE_DEFAULTS, true));
+        return this.declareQueue(connected, destination.queue, queueOptions(headers, QUEUE_DEFAULTS, true));
       case 'amq-queue':
         return destination.queue;
       case 'topic':
@@ -400,8 +372,8 @@ export class StompSession extends SocketSession implements DeliverySink {
         const durable = optionalBoolean(headers, 'durable') ?? optionalBoolean(headers, 'persistent') ?? false;
         // A durable subscription's queue is named after destination and id, so that it is found again on reconnect.
         const name = headers.get('x-queue-name') ?? `stomp-subscription-${durable ? createHash('md5').update(JSON.stringify([text, id])).digest('base64url') : randomUUID()}`;
-        const queue = this.declareQueue(name, queueOptions(headers, { durable, exclusive: !durable, autoDelete: true }, true));
-        broker.bindQueue(this.connection as Connection, queue, exchange, destination.key, {});
+        const queue = this.declareQueue(connected, name, queueOptions(headers, { durable, exclusive: !durable, autoDelete: true }, true));
+        broker.bindQueue(connected.connection, queue, exchange, destination.key, {});
         return queue;
       }
       case 'temp-queue':
@@ -412,9 +384,9 @@ export class StompSession extends SocketSession implements DeliverySink {
     }
   }
 
-  private declareQueue(name: string, options: QueueOptions): string {
+  private declareQueue(connected: Connected, name: string, options: QueueOptions): string {
     try {
-      return this.context.broker.declareQueue(this.connection as Connection, name, options, false).queue;
+      return this.session.broker.declareQueue(connected.connection, name, options, false).queue;
     } catch (error) {
       if (error instanceof BrokerError && error.code === 'PRECONDITION_FAILED' && error.message.includes('already exists')) {
         throw new StompError(`${error.message}; the durable, auto-delete, exclusive and x- headers of the frame declare it, and /amq/queue/${name} uses an existing queue as it is`);
@@ -423,25 +395,24 @@ export class StompSession extends SocketSession implements DeliverySink {
     }
   }
 
-  private unsubscribe(headers: Map<string, string>): void {
-    const id = headers.get('id') ?? (this.version === '1.0' ? headers.get('destination') : undefined);
+  private unsubscribe(connected: Connected, headers: Map<string, string>): void {
+    const id = headers.get('id') ?? (connected.version === '1.0' ? headers.get('destination') : undefined);
     if (id === undefined) throw new StompError('UNSUBSCRIBE needs the id header of the subscription to end');
-    const sub = this.subscriptions.get(id);
+    const sub = connected.subscriptions.get(id);
     if (!sub) throw new StompError(`UNSUBSCRIBE names subscription "${id}", which this connection does not have`);
-    this.subscriptions.delete(id);
-    this.byTag.delete(sub.consumerTag);
-    const connection = this.connection as Connection;
-    connection.cancel(sub.consumerTag);
+    connected.subscriptions.delete(id);
+    connected.byTag.delete(sub.consumerTag);
+    connected.connection.cancel(sub.consumerTag);
     // RabbitMQ: an UNSUBSCRIBE with durable:true deletes a durable topic subscription for good.
     if (sub.ownsQueue && (optionalBoolean(headers, 'durable') ?? optionalBoolean(headers, 'persistent'))) {
-      this.context.broker.deleteQueue(connection, sub.queue, false, false);
+      this.session.broker.deleteQueue(connected.connection, sub.queue, false, false);
     }
   }
 
   /** ACK or NACK: `client` subscriptions settle every earlier message of the subscription too. */
-  private settle(command: string, headers: Map<string, string>): void {
+  private settle(connected: Connected, command: string, headers: Map<string, string>): void {
     const id = ackId(headers, command);
-    const found = this.findDelivery(id);
+    const found = this.findDelivery(connected, id);
     if (!found) {
       throw new StompError(
         `${command} ${JSON.stringify(id)}: no unacknowledged message has that id on this connection (acknowledged already, delivered in ack mode auto, or its subscription ended)`,
@@ -458,27 +429,20 @@ export class StompSession extends SocketSession implements DeliverySink {
     } else {
       tags.push(tag);
     }
-    const connection = this.connection as Connection;
     for (const settled of tags) {
       sub.unacked.delete(settled);
-      if (command === 'ACK') connection.ack(settled, false);
-      else connection.nack(settled, false, requeue);
+      if (command === 'ACK') connected.connection.ack(settled, false);
+      else connected.connection.nack(settled, false, requeue);
     }
   }
 
   /** The subscription and delivery tag an ack id (`T_<subscription>@@session-<n>@@<tag>`) names, when unsettled. */
-  private findDelivery(id: string): { sub: Subscription; tag: number } | undefined {
+  private findDelivery(connected: Connected, id: string): { sub: Subscription; tag: number } | undefined {
     const at = id.lastIndexOf('@@');
-    const marker = `@@session-${this.id}`;
+    const marker = `@@session-${this.session.id}`;
     if (at < 0 || !id.startsWith('T_') || !id.slice(0, at).endsWith(marker)) return undefined;
     const tag = Number(id.slice(at + 2));
-    const sub = this.subscriptions.get(id.slice(2, at - marker.length));
+    const sub = connected.subscriptions.get(id.slice(2, at - marker.length));
     return sub && Number.isSafeInteger(tag) && sub.unacked.has(tag) ? { sub, tag } : undefined;
   }
-}
-
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
 }

@@ -1,0 +1,91 @@
+import { pino } from 'pino';
+import { Broker, type MessageStore } from '../../src/broker/index.js';
+import { MemoryStore } from '../../src/store/index.js';
+import { OPEN, Session, type ServerSocket, type SessionContext, type WireProtocol } from '../../src/transport/index.js';
+
+/**
+ * A server-side socket the tests drive by hand: `sent` records each WebSocket message, `drain()`
+ * completes the writes (until then `bufferedAmount` counts them when `holdWrites` is set).
+ */
+export class FakeServerSocket implements ServerSocket {
+  readyState = OPEN;
+  bufferedAmount = 0;
+  paused = false;
+  readonly sent: string[] = [];
+  closed: { code: number; reason: string } | undefined;
+  terminated = false;
+  /** Writes stay buffered until `drain()`: a client that does not read. */
+  holdWrites = false;
+  private readonly pendingCallbacks: Array<(error?: Error) => void> = [];
+
+  constructor(readonly protocol = '') {}
+
+  send(data: string, callback?: (error?: Error) => void): void {
+    this.sent.push(data);
+    if (!this.holdWrites) {
+      callback?.();
+      return;
+    }
+    this.bufferedAmount += data.length;
+    if (callback) this.pendingCallbacks.push(callback);
+  }
+
+  /** The client reads everything buffered: every write completes. */
+  drain(): void {
+    this.bufferedAmount = 0;
+    for (const callback of this.pendingCallbacks.splice(0)) callback();
+  }
+
+  close(code: number, reason: string): void {
+    this.closed = { code, reason };
+    this.readyState = 2;
+  }
+
+  terminate(): void {
+    this.terminated = true;
+    this.readyState = 3;
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+  }
+
+  ping(): void {}
+}
+
+/** The end of this event-loop turn, when sessions flush what they queued. */
+export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export interface SessionRig {
+  broker: Broker;
+  context: SessionContext;
+  /** A session of `protocol` on a new fake socket. */
+  open(protocol: WireProtocol, subprotocol?: string): { session: Session; socket: FakeServerSocket };
+}
+
+/** A broker and what its sessions share, without a server or a port. */
+export async function sessionRig(options: { store?: MessageStore; users?: SessionContext['users']; highWaterBytes?: number } = {}): Promise<SessionRig> {
+  const broker = await Broker.open(options.store ?? new MemoryStore());
+  const context: SessionContext = {
+    broker,
+    users: options.users ?? [],
+    highWaterBytes: options.highWaterBytes ?? 1 << 20,
+    drainTimeoutMs: 60_000,
+    flow: { alarm: null },
+    serverVersion: 'test',
+    logger: pino({ level: 'silent' }),
+  };
+  let nextId = 1;
+  return {
+    broker,
+    context,
+    open(protocol, subprotocol = '') {
+      const socket = new FakeServerSocket(subprotocol);
+      return { session: new Session(socket, String(nextId++), context, protocol, '127.0.0.1'), socket };
+    },
+  };
+}

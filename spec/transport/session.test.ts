@@ -1,0 +1,270 @@
+import { describe, expect, it } from 'vitest';
+import type { Message } from '../../src/broker/index.js';
+import { MemoryStore } from '../../src/store/index.js';
+import { JSON_PROTOCOL, stompProtocol, type Session } from '../../src/transport/index.js';
+import { nextTurn, sessionRig, type FakeServerSocket } from './fake-server-socket.js';
+
+// The session core under both codecs, on fake sockets: what every protocol gets without writing
+// it (login, reply order behind the store's sync, alarms, backpressure, error classes, close).
+
+type Frame = { op: string } & Record<string, unknown>;
+
+/** A store whose syncs resolve or fail only when the test says, and whose writes can be made to throw. */
+class ControlledStore extends MemoryStore {
+  private waiting: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  failWrites = false;
+
+  override sync(): Promise<void> {
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  override putMessage(queue: string, seq: number, message: Message, expiresAt: number | null): void {
+    if (this.failWrites) throw new Error('the disk is on fire');
+    super.putMessage(queue, seq, message, expiresAt);
+  }
+
+  syncNow(): void {
+    for (const { resolve } of this.waiting.splice(0)) resolve();
+  }
+
+  failSync(): void {
+    for (const { reject } of this.waiting.splice(0)) reject(new Error('fdatasync failed'));
+  }
+}
+
+const send = (session: Session, message: unknown): void => session.onMessage(Buffer.from(typeof message === 'string' ? message : JSON.stringify(message)), false);
+
+function jsonFrames(socket: FakeServerSocket): Frame[] {
+  return socket.sent.flatMap((text) => {
+    const parsed: unknown = JSON.parse(text);
+    return (Array.isArray(parsed) ? parsed : [parsed]) as Frame[];
+  });
+}
+
+/** STOMP frames sent, as command and headers. */
+function stompFrames(socket: FakeServerSocket): { command: string; headers: Record<string, string> }[] {
+  return socket.sent
+    .join('')
+    .split('\0')
+    .map((frame) => frame.replace(/^\n+/, ''))
+    .filter((frame) => frame !== '')
+    .map((frame) => {
+      const [command, ...lines] = frame.split('\n\n')[0].split('\n');
+      return { command, headers: Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1)])) };
+    });
+}
+
+const STOMP = stompProtocol(1 << 20);
+
+describe('session - login', () => {
+  it('session - a wrong password gets the codec\'s refusal, then close 4401, and nothing after it is read (JSON)', async () => {
+    const rig = await sessionRig({ users: [{ username: 'ann', password: 's3cret' }] });
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, [{ op: 'connect', id: 1, version: 1, username: 'ann', password: 'nope' }, { op: 'queue.declare', id: 2, queue: 'q' }]);
+    await nextTurn();
+    expect(jsonFrames(socket)).toEqual([{ op: 'error', id: 1, code: 'ACCESS_REFUSED', message: expect.stringMatching(/access refused/) }]);
+    expect(socket.closed).toEqual({ code: 4401, reason: 'access refused' });
+    expect(session.ended).toBe(true);
+    expect(rig.broker.getQueue('q')).toBeUndefined();
+  });
+
+  it('session - a wrong passcode gets an ERROR frame, then close 4401 (STOMP)', async () => {
+    const rig = await sessionRig({ users: [{ username: 'ann', password: 's3cret' }] });
+    const { session, socket } = rig.open(STOMP, 'v12.stomp');
+    send(session, 'CONNECT\naccept-version:1.2\nlogin:ann\npasscode:nope\n\n\0SUBSCRIBE\nid:s\ndestination:/queue/q\n\n\0');
+    await nextTurn();
+    expect(stompFrames(socket)).toEqual([{ command: 'ERROR', headers: expect.objectContaining({ message: expect.stringMatching(/access refused/) }) }]);
+    expect(socket.closed?.code).toBe(4401);
+    expect(rig.broker.getQueue('q')).toBeUndefined();
+  });
+
+  it('session - the right credentials open a broker connection under either codec', async () => {
+    const rig = await sessionRig({ users: [{ username: 'ann', password: 's3cret' }] });
+    const json = rig.open(JSON_PROTOCOL);
+    send(json.session, { op: 'connect', id: 1, version: 1, username: 'ann', password: 's3cret' });
+    const stomp = rig.open(STOMP, 'v12.stomp');
+    send(stomp.session, 'CONNECT\naccept-version:1.2\nlogin:ann\npasscode:s3cret\n\n\0');
+    await nextTurn();
+    expect(jsonFrames(json.socket)).toMatchObject([{ op: 'ok', id: 1, connectionId: json.session.id }]);
+    expect(stompFrames(stomp.socket).map((frame) => frame.command)).toEqual(['CONNECTED']);
+    expect(json.session.connection).toBeDefined();
+    expect(stomp.session.connection).toBeDefined();
+  });
+});
+
+describe('session - reply order', () => {
+  it('session - the reply to a consume goes before the deliveries it starts (JSON)', async () => {
+    const rig = await sessionRig();
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, [
+      { op: 'connect', id: 1, version: 1 },
+      { op: 'queue.declare', id: 2, queue: 'q', durable: false },
+      { op: 'publish', routingKey: 'q', payload: 'a' },
+      { op: 'consume', id: 3, queue: 'q', consumerTag: 'c' },
+    ]);
+    await nextTurn();
+    expect(jsonFrames(socket).map((frame) => frame.op)).toEqual(['ok', 'ok', 'ok', 'deliver']);
+  });
+
+  it('session - a SUBSCRIBE\'s RECEIPT goes before its first MESSAGE (STOMP)', async () => {
+    const rig = await sessionRig();
+    const { session, socket } = rig.open(STOMP, 'v12.stomp');
+    send(session, 'CONNECT\naccept-version:1.2\n\n\0SEND\ndestination:/queue/q\n\nhello\0SUBSCRIBE\nid:s\ndestination:/queue/q\nreceipt:r\n\n\0');
+    await nextTurn();
+    expect(stompFrames(socket).map((frame) => frame.command)).toEqual(['CONNECTED', 'RECEIPT', 'MESSAGE']);
+  });
+
+  it('session - confirms of persisted messages, and every frame after them, wait for the sync, in order (JSON)', async () => {
+    const store = new ControlledStore();
+    const rig = await sessionRig({ store });
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, [{ op: 'connect', id: 1, version: 1 }, { op: 'queue.declare', id: 2, queue: 'q' }]);
+    send(session, [
+      { op: 'publish', id: 10, routingKey: 'q', payload: 1, properties: { persistent: true } },
+      { op: 'queue.declare', id: 11, queue: 'q', passive: true },
+      { op: 'publish', id: 12, routingKey: 'q', payload: 2, properties: { persistent: true } },
+    ]);
+    await nextTurn();
+    expect(jsonFrames(socket).map((frame) => frame.id)).toEqual([1, 2]);
+    store.syncNow();
+    await nextTurn();
+    await nextTurn();
+    expect(jsonFrames(socket).map((frame) => [frame.op, frame.id])).toEqual([
+      ['ok', 1],
+      ['ok', 2],
+      ['ok', 10],
+      ['ok', 11],
+      ['ok', 12],
+    ]);
+  });
+
+  it('session - a failed sync turns the confirm into INTERNAL_ERROR and the connection stays (JSON)', async () => {
+    const store = new ControlledStore();
+    const rig = await sessionRig({ store });
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, [{ op: 'connect', id: 1, version: 1 }, { op: 'queue.declare', id: 2, queue: 'q' }]);
+    send(session, { op: 'publish', id: 3, routingKey: 'q', payload: 1, properties: { persistent: true } });
+    store.failSync();
+    await nextTurn();
+    await nextTurn();
+    expect(jsonFrames(socket).at(-1)).toEqual({ op: 'error', id: 3, code: 'INTERNAL_ERROR', message: expect.stringMatching(/could not write the message to disk/) });
+    expect(socket.closed).toBeUndefined();
+  });
+
+  it('session - a failed sync turns the RECEIPT into an ERROR and closes with 1011 (STOMP)', async () => {
+    const store = new ControlledStore();
+    const rig = await sessionRig({ store });
+    const { session, socket } = rig.open(STOMP, 'v12.stomp');
+    send(session, 'CONNECT\naccept-version:1.2\n\n\0SEND\ndestination:/queue/q\npersistent:true\nreceipt:r1\n\nhello\0');
+    store.failSync();
+    await nextTurn();
+    await nextTurn();
+    const last = stompFrames(socket).at(-1);
+    expect(last?.command).toBe('ERROR');
+    expect(last?.headers['receipt-id']).toBe('r1');
+    expect(socket.closed?.code).toBe(1011);
+  });
+});
+
+describe('session - errors', () => {
+  it('session - a failure inside the broker is INTERNAL_ERROR naming the op, and the connection stays (JSON)', async () => {
+    const store = new ControlledStore();
+    const rig = await sessionRig({ store });
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, [{ op: 'connect', id: 1, version: 1 }, { op: 'queue.declare', id: 2, queue: 'q' }]);
+    store.failWrites = true;
+    send(session, { op: 'publish', id: 3, routingKey: 'q', payload: 1, properties: { persistent: true } });
+    await nextTurn();
+    expect(jsonFrames(socket).at(-1)).toEqual({ op: 'error', id: 3, code: 'INTERNAL_ERROR', message: 'publish failed inside the broker; the failure is logged there' });
+    expect(socket.closed).toBeUndefined();
+  });
+
+  it('session - a failure inside the broker is an ERROR naming the frame and close 1011 (STOMP)', async () => {
+    const store = new ControlledStore();
+    const rig = await sessionRig({ store });
+    const { session, socket } = rig.open(STOMP, 'v12.stomp');
+    send(session, 'CONNECT\naccept-version:1.2\n\n\0SEND\ndestination:/queue/q\n\nfirst\0');
+    store.failWrites = true;
+    send(session, 'SEND\ndestination:/queue/q\npersistent:true\n\nsecond\0');
+    await nextTurn();
+    expect(stompFrames(socket).at(-1)).toMatchObject({ command: 'ERROR', headers: { message: 'SEND failed inside the broker; the failure is logged there' } });
+    expect(socket.closed?.code).toBe(1011);
+  });
+
+  it('session - a full reject-publish queue is REJECTED under either codec', async () => {
+    const rig = await sessionRig();
+    rig.broker.declareQueue(null, 'full', { durable: false, exclusive: false, autoDelete: false, arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } }, false);
+    const json = rig.open(JSON_PROTOCOL);
+    send(json.session, [{ op: 'connect', id: 1, version: 1 }, { op: 'publish', id: 2, routingKey: 'full', payload: 1 }]);
+    const stomp = rig.open(STOMP, 'v12.stomp');
+    send(stomp.session, 'CONNECT\naccept-version:1.2\n\n\0SEND\ndestination:/amq/queue/full\n\nhello\0');
+    await nextTurn();
+    const jsonError = jsonFrames(json.socket).at(-1);
+    expect(jsonError).toMatchObject({ op: 'error', id: 2, code: 'REJECTED' });
+    expect(stompFrames(stomp.socket).at(-1)?.headers.message).toBe(jsonError?.message);
+  });
+});
+
+describe('session - flow control', () => {
+  it('session - an alarm pauses a publisher\'s socket; the JSON codec says so, STOMP has no frame for it', async () => {
+    const rig = await sessionRig();
+    const json = rig.open(JSON_PROTOCOL);
+    send(json.session, [{ op: 'connect', id: 1, version: 1 }, { op: 'publish', routingKey: 'nowhere', payload: 1 }]);
+    const stomp = rig.open(STOMP, 'v12.stomp');
+    send(stomp.session, 'CONNECT\naccept-version:1.2\n\n\0SEND\ndestination:/topic/nowhere\n\nhello\0');
+    const reader = rig.open(JSON_PROTOCOL);
+    send(reader.session, { op: 'connect', id: 1, version: 1 });
+    rig.context.flow.alarm = 'memory: test';
+    for (const { session } of [json, stomp, reader]) session.block('memory: test');
+    await nextTurn();
+    expect([json.socket.paused, stomp.socket.paused, reader.socket.paused]).toEqual([true, true, false]);
+    expect(jsonFrames(json.socket).at(-1)).toEqual({ op: 'blocked', reason: 'memory: test' });
+    const stompSent = stomp.socket.sent.length;
+    rig.context.flow.alarm = null;
+    for (const { session } of [json, stomp]) session.unblock();
+    await nextTurn();
+    expect([json.socket.paused, stomp.socket.paused]).toEqual([false, false]);
+    expect(jsonFrames(json.socket).at(-1)).toEqual({ op: 'unblocked' });
+    expect(stomp.socket.sent).toHaveLength(stompSent);
+  });
+
+  it('session - a socket above the high-water mark gets no pushes until it drains', async () => {
+    const rig = await sessionRig({ highWaterBytes: 2000 });
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, [{ op: 'connect', id: 1, version: 1 }, { op: 'queue.declare', id: 2, queue: 'q', durable: false }, { op: 'consume', id: 3, queue: 'q', noAck: true }]);
+    await nextTurn();
+    socket.holdWrites = true;
+    const pad = JSON.stringify('x'.repeat(500));
+    const publish = (count: number) => {
+      for (let i = 0; i < count; i++) rig.broker.publish('', { exchange: '', routingKey: 'q', payload: pad, size: pad.length, headers: {}, properties: {} });
+    };
+    publish(10);
+    await nextTurn();
+    expect(session.connection?.writable).toBe(false);
+    publish(10);
+    const waiting = rig.broker.getQueue('q')?.messageCount ?? 0;
+    expect(waiting).toBeGreaterThan(0);
+    socket.drain();
+    await nextTurn();
+    socket.drain();
+    await nextTurn();
+    expect(rig.broker.getQueue('q')?.messageCount).toBeLessThan(waiting);
+  });
+});
+
+describe('session - close', () => {
+  it('session - a closed socket requeues its unacknowledged deliveries under either codec', async () => {
+    const rig = await sessionRig();
+    rig.broker.declareQueue(null, 'q', { durable: false, exclusive: false, autoDelete: false, arguments: {} }, false);
+    for (const payload of ['"a"', '"b"']) rig.broker.publish('', { exchange: '', routingKey: 'q', payload, size: 3, headers: {}, properties: {} });
+    const json = rig.open(JSON_PROTOCOL);
+    send(json.session, [{ op: 'connect', id: 1, version: 1 }, { op: 'consume', id: 2, queue: 'q', prefetch: 1 }]);
+    const stomp = rig.open(STOMP, 'v12.stomp');
+    send(stomp.session, 'CONNECT\naccept-version:1.2\n\n\0SUBSCRIBE\nid:s\ndestination:/amq/queue/q\nack:client\nprefetch-count:1\n\n\0');
+    expect(rig.broker.getQueue('q')?.messageCount).toBe(0);
+    json.session.onClose(1000);
+    stomp.session.onClose(1000);
+    expect(rig.broker.getQueue('q')?.messageCount).toBe(2);
+    expect(rig.broker.getQueue('q')?.consumers).toHaveLength(0);
+  });
+});

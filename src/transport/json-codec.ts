@@ -1,0 +1,233 @@
+import { BrokerError, PERSISTED, ROUTED, type Connection, type QueueEntry } from '../broker/index.js';
+import {
+  blockedFrame,
+  cancelledFrame,
+  deliverFrame,
+  describeSchemaError,
+  errorFrame,
+  getOkFrame,
+  NO_FIELDS,
+  okFrame,
+  publishedMessage,
+  rawPayloads,
+  returnFrame,
+  validatorFor,
+  type ConnectRequest,
+  type PublishRequest,
+  type Request,
+  UNBLOCKED_FRAME,
+} from '../protocol/index.js';
+import type { CodecSession, WireCodec, WireProtocol } from './codec.js';
+
+/** Warren's own protocol (docs/protocol.md): JSON frames, selected by `warren.v1` or by no subprotocol. */
+export const JSON_PROTOCOL: WireProtocol = {
+  name: 'warren',
+  subprotocols: ['', 'warren.v1'],
+  refusalFrame: (message) => errorFrame('RESOURCE_ERROR', message),
+  open: (session) => new JsonCodec(session),
+};
+
+/** Decodes JSON frames into broker calls and encodes replies and pushes as JSON. */
+class JsonCodec implements WireCodec {
+  /** The last consumer tag delivered to and its JSON: one consumer per connection is the usual case. */
+  private lastConsumerTag = '';
+  private lastConsumerTagJson = '""';
+
+  constructor(private readonly session: CodecSession) {}
+
+  // docs/protocol.md, "Transport and frames".
+  onMessage(data: Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      this.session.emit(errorFrame('SYNTAX_ERROR', 'binary WebSocket messages are not accepted: send frames as JSON text'));
+      return;
+    }
+    const text = data.toString();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      this.session.emit(errorFrame('SYNTAX_ERROR', `the message is not valid JSON: ${(error as Error).message}`));
+      return;
+    }
+    const payloads = text.includes('"payload"') ? this.findPayloads(text) : [];
+    if (!Array.isArray(parsed)) {
+      this.handleFrame(parsed, payloads[0]);
+      return;
+    }
+    for (let index = 0; index < parsed.length && !this.session.ended; index++) this.handleFrame(parsed[index], payloads[index]);
+  }
+
+  deliverFrame(consumerTag: string, deliveryTag: number, entry: QueueEntry): string {
+    if (consumerTag !== this.lastConsumerTag) {
+      this.lastConsumerTag = consumerTag;
+      this.lastConsumerTagJson = JSON.stringify(consumerTag);
+    }
+    return deliverFrame(this.lastConsumerTagJson, deliveryTag, entry);
+  }
+
+  cancelled(consumerTag: string, reason: string | undefined): void {
+    this.session.emit(cancelledFrame(consumerTag, reason));
+  }
+
+  encodeBatch(frames: string[]): string {
+    return frames.length === 1 ? frames[0] : `[${frames.join(',')}]`;
+  }
+
+  blockedNotice(reason: string): string {
+    return blockedFrame(reason);
+  }
+
+  unblockedNotice(): string {
+    return UNBLOCKED_FRAME;
+  }
+
+  closed(): void {}
+
+  /** The payloads' source text; should the scanner ever fail, they are serialised again instead. */
+  private findPayloads(text: string): (string | undefined)[] {
+    try {
+      return rawPayloads(text);
+    } catch (error) {
+      this.session.logger.error({ err: error }, 'payload scanner failed on a valid message; payloads re-serialised');
+      return [];
+    }
+  }
+
+  /** `rawPayload` is the source text of the frame's payload, when the scanner found it. */
+  private handleFrame(raw: unknown, rawPayload: string | undefined): void {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      this.session.emit(errorFrame('SYNTAX_ERROR', 'each frame must be a JSON object with an "op"'));
+      return;
+    }
+    const { op, id: rawId } = raw as { op?: unknown; id?: unknown };
+    const id = readableId(rawId);
+    const validate = typeof op === 'string' ? validatorFor(op) : undefined;
+    if (!validate) {
+      const problem = typeof op === 'string' ? `unknown op ${JSON.stringify(op)}` : 'the frame has no string "op"';
+      this.session.emit(errorFrame('SYNTAX_ERROR', `${problem}; see docs/protocol.md for the ops`, id));
+      return;
+    }
+    if (!validate(raw)) {
+      this.session.emit(errorFrame('SYNTAX_ERROR', describeSchemaError(op as string, validate.errors?.[0]), id));
+      return;
+    }
+    const frame = raw as Request;
+    const connection = this.session.connection;
+    try {
+      if (frame.op === 'connect') this.connect(frame);
+      else if (!connection) throw new BrokerError('NOT_ALLOWED', `send "connect" first; "${frame.op}" is not allowed before it`);
+      else if (frame.op === 'publish') this.publish(frame, rawPayload);
+      else this.execute(connection, frame);
+    } catch (error) {
+      const { code, message } = this.session.describeFailure(error, frame.op);
+      this.session.emit(errorFrame(code, message, id));
+    }
+  }
+
+  // docs/protocol.md, "Connecting".
+  private connect(frame: ConnectRequest): void {
+    if (this.session.connection) throw new BrokerError('NOT_ALLOWED', 'this connection is already connected; "connect" is allowed once');
+    const credentials = { username: frame.username, password: frame.password };
+    const refusal = (message: string) => errorFrame('ACCESS_REFUSED', message, frame.id);
+    if (!this.session.login(credentials, refusal, { clientName: frame.clientName })) return;
+    this.session.emit(okFrame(frame.id, { server: { name: 'warren', version: this.session.serverVersion }, connectionId: this.session.id }));
+  }
+
+  // docs/protocol.md, "Requests and replies": one case per op.
+  private execute(connection: Connection, f: Exclude<Request, ConnectRequest | PublishRequest>): void {
+    const { session } = this;
+    const broker = session.broker;
+    switch (f.op) {
+      case 'ack':
+        connection.ack(f.deliveryTag, f.multiple ?? false);
+        return;
+      case 'nack':
+        connection.nack(f.deliveryTag, f.multiple ?? false, f.requeue ?? true);
+        return;
+      case 'reject':
+        connection.reject(f.deliveryTag, f.requeue ?? true);
+        return;
+      case 'exchange.declare':
+        broker.declareExchange(
+          f.exchange,
+          f.type,
+          { durable: f.durable ?? true, autoDelete: f.autoDelete ?? false, internal: f.internal ?? false, arguments: f.arguments ?? {} },
+          f.passive ?? false,
+        );
+        break;
+      case 'exchange.delete':
+        broker.deleteExchange(f.exchange, f.ifUnused ?? false);
+        break;
+      case 'exchange.bind':
+      case 'exchange.unbind': {
+        const bind = f.op === 'exchange.bind' ? broker.bindExchange : broker.unbindExchange;
+        bind.call(broker, f.destination, f.source, f.routingKey ?? '', f.arguments ?? {});
+        break;
+      }
+      case 'queue.declare': {
+        const options = { durable: f.durable ?? true, exclusive: f.exclusive ?? false, autoDelete: f.autoDelete ?? false, arguments: f.arguments ?? {} };
+        session.emit(okFrame(f.id, { ...broker.declareQueue(connection, f.queue ?? '', options, f.passive ?? false) }));
+        return;
+      }
+      case 'queue.bind':
+      case 'queue.unbind': {
+        const bind = f.op === 'queue.bind' ? broker.bindQueue : broker.unbindQueue;
+        bind.call(broker, connection, f.queue, f.exchange, f.routingKey ?? '', f.arguments ?? {});
+        break;
+      }
+      case 'queue.purge':
+        session.emit(okFrame(f.id, { messageCount: broker.purgeQueue(connection, f.queue) }));
+        return;
+      case 'queue.delete':
+        session.emit(okFrame(f.id, { messageCount: broker.deleteQueue(connection, f.queue, f.ifUnused ?? false, f.ifEmpty ?? false) }));
+        return;
+      case 'consume': {
+        // The consume's ok goes before the deliveries it starts.
+        session.deferDeliveries();
+        try {
+          const consumerTag = connection.consume(f.queue, {
+            consumerTag: f.consumerTag,
+            prefetch: f.prefetch ?? 0,
+            noAck: f.noAck ?? false,
+            exclusive: f.exclusive ?? false,
+            priority: f.priority ?? 0,
+            arguments: f.arguments ?? {},
+          });
+          session.emit(okFrame(f.id, { consumerTag }));
+        } finally {
+          session.releaseDeliveries();
+        }
+        return;
+      }
+      case 'cancel':
+        connection.cancel(f.consumerTag);
+        break;
+      case 'get': {
+        const { delivery, messageCount } = connection.get(f.queue, f.noAck ?? false);
+        session.emit(getOkFrame(f.id, delivery, messageCount));
+        return;
+      }
+    }
+    session.emit(okFrame(f.id));
+  }
+
+  // docs/protocol.md, "Publishing and confirms".
+  private publish(frame: PublishRequest, rawPayload: string | undefined): void {
+    // Encoded now, once: a message that cannot be serialised fails here, not at each delivery.
+    const message = publishedMessage(
+      frame.exchange ?? '',
+      frame.routingKey ?? '',
+      rawPayload ?? JSON.stringify(frame.payload),
+      frame.headers ?? NO_FIELDS,
+      frame.properties ?? NO_FIELDS,
+    );
+    const outcome = this.session.publish(message);
+    const id = frame.id;
+    if (frame.mandatory === true && !(outcome & ROUTED)) this.session.emit(returnFrame(message, id));
+    if (id !== undefined) this.session.confirm(okFrame(id), (outcome & PERSISTED) !== 0, (message) => errorFrame('INTERNAL_ERROR', message, id));
+  }
+}
+
+function readableId(id: unknown): number | undefined {
+  return typeof id === 'number' && Number.isSafeInteger(id) && id >= 1 ? id : undefined;
+}
