@@ -20,7 +20,7 @@ export interface QueueDeclareResult {
   consumerCount: number;
 }
 
-/** Resource limits (docs/configuration.md, "limits"); the model's defaults are unlimited. */
+/** Resource limits (docs/configuration.md, "Limits, timeouts and alarms"); the model's defaults are unlimited. */
 export interface BrokerLimits extends ConnectionLimits {
   maxQueues: number;
   maxExchanges: number;
@@ -84,7 +84,7 @@ export class Broker implements QueueHost, ConnectionHost {
     return broker;
   }
 
-  // docs/protocol.md, "Requests": exchange.declare
+  // docs/protocol.md, "Exchanges"
   declareExchange(name: string, type: ExchangeType | undefined, options: ExchangeOptions, passive: boolean): void {
     const existing = this.exchanges.get(name);
     if (passive) {
@@ -132,7 +132,7 @@ export class Broker implements QueueHost, ConnectionHost {
     this.unlink(this.exchanges.get(sourceName), this.exchanges.get(destinationName), routingKey, args);
   }
 
-  // docs/protocol.md, "Requests": queue.declare; `owner` is null for definitions loaded at start-up.
+  // docs/protocol.md, "Queues": `owner` is null for definitions loaded at start-up.
   declareQueue(owner: Connection | null, requestedName: string, options: QueueOptions, passive: boolean): QueueDeclareResult {
     if (passive) {
       const queue = this.queueFor(owner, requestedName);

@@ -12,7 +12,7 @@ export interface DeliverySink {
   cancelled(consumerTag: string, reason?: string): void;
 }
 
-/** The per-connection limits (docs/configuration.md, "limits"). */
+/** The per-connection limits (docs/configuration.md, "Limits, timeouts and alarms"). */
 export interface ConnectionLimits {
   maxConsumersPerConnection: number;
   maxUnackedPerConnection: number;

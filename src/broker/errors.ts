@@ -1,4 +1,4 @@
-/** The protocol's error codes (docs/protocol.md, "Error codes"). */
+/** The protocol's error codes (docs/protocol.md, "Errors"). */
 export type ErrorCode =
   | 'SYNTAX_ERROR'
   | 'NOT_ALLOWED'

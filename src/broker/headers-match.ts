@@ -5,7 +5,7 @@ import type { Headers } from './types.js';
 export type XMatch = 'all' | 'any' | 'all-with-x' | 'any-with-x';
 const X_MATCH: readonly string[] = ['all', 'any', 'all-with-x', 'any-with-x'];
 
-/** Reads a binding's `x-match`; an invalid value is PRECONDITION_FAILED (docs/protocol.md, "Requests"). */
+/** Reads a binding's `x-match`; an invalid value is PRECONDITION_FAILED (docs/protocol.md, "Bindings and routing"). */
 export function parseXMatch(args: Record<string, unknown>): XMatch {
   // Only an absent x-match defaults to `all`; `null` is a value, and not a valid one.
   const value = args['x-match'] === undefined ? 'all' : args['x-match'];

@@ -1,4 +1,4 @@
-/** Message properties (docs/protocol.md, "Message properties"). */
+/** Message properties (docs/protocol.md, "Message properties and headers"). */
 export interface MessageProperties {
   persistent?: boolean;
   priority?: number;
@@ -67,7 +67,7 @@ export const systemClock: Clock = {
   clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
-/** The exchange types (docs/protocol.md, "Declaring topology"): the one list the schemas and the config check against. */
+/** The exchange types (docs/protocol.md, "Exchanges"): the one list the schemas and the config check against. */
 export const EXCHANGE_TYPES = ['direct', 'fanout', 'topic', 'headers'] as const;
 
 export type ExchangeType = (typeof EXCHANGE_TYPES)[number];

@@ -2,7 +2,7 @@ import type { ErrorCode, ErrorFrame } from '../protocol/index.js';
 import { str, type Received } from './frame.js';
 
 /**
- * The error codes a broker sends (protocol.md, "Error codes"), plus the ones
+ * The error codes a broker sends (protocol.md, "Errors"), plus the ones
  * this client raises itself: `CONNECTION_CLOSED` when a request cannot be
  * answered because its connection went away, `PROTOCOL_ERROR` when the broker
  * sends something the protocol does not allow.

@@ -1,6 +1,6 @@
 import type { RequestFields, RequestOp } from '../protocol/index.js';
 
-/** A protocol frame: a JSON object with a string `op` (protocol.md, "Transport"). */
+/** A protocol frame: a JSON object with a string `op` (protocol.md, "Transport and frames"). */
 export interface Frame {
   op: string;
   [field: string]: unknown;

@@ -146,7 +146,7 @@ export class Session {
     this.#outbox.push(text);
     if (this.#flushQueued) return;
     this.#flushQueued = true;
-    // Everything sent in this turn of the event loop goes out as one message (protocol.md, "Transport").
+    // Everything sent in this turn of the event loop goes out as one message (protocol.md, "Transport and frames").
     queueMicrotask(() => this.#flush());
   }
 

@@ -34,7 +34,7 @@ export interface ConnectOptions {
 /** What the broker says about itself when the connection opens. */
 export type ServerInfo = ConnectReply['server'];
 
-/** Exchange types (protocol.md, "Declaring topology"): the protocol's own type, imported for types only. */
+/** Exchange types (protocol.md, "Exchanges"): the protocol's own type, imported for types only. */
 export type { ExchangeType };
 
 /** Arguments of a queue, an exchange or a binding, with RabbitMQ's names (`x-message-ttl`, `alternate-exchange`, `x-match`...). */
@@ -85,7 +85,7 @@ export interface DeleteQueueOptions {
   ifEmpty?: boolean;
 }
 
-/** Message properties (protocol.md, "Message `properties`"): the protocol's own type, imported for types only. */
+/** Message properties (protocol.md, "Message properties and headers"): the protocol's own type, imported for types only. */
 export type { MessageProperties };
 
 /** Options of {@link WarrenClient.publish}. */

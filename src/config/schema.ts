@@ -93,7 +93,7 @@ export const DEFINITIONS_KEYS: readonly string[] = [
   'bindings',
 ];
 
-// Byte limits come from docs/protocol.md, "Names and defaults"; checking them here lets a bad name
+// Byte limits come from docs/protocol.md, "Requests and replies"; checking them here lets a bad name
 // be reported with its JSON path instead of failing later in the broker.
 const MAX_NAME_BYTES = 255;
 const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');

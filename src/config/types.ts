@@ -48,7 +48,7 @@ export interface LimitsConfig {
   consumerTimeoutMs: number;
 }
 
-/** Memory and disk alarms: above either, publishers are blocked (docs/protocol.md, "Flow control"). */
+/** Memory and disk alarms: above either, publishers are blocked (docs/protocol.md, "Flow control and limits"). */
 export interface FlowConfig {
   /** Share of V8's heap limit above which publishers are blocked (0.4 by default). */
   memoryHighWatermark: number;

@@ -1,7 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { EXCHANGE_TYPES } from '../broker/index.js';
 
-// docs/protocol.md, "Requests": one JSON schema per op, unknown fields refused, compiled once at start-up.
+// docs/protocol.md, "Requests and replies": one JSON schema per op, unknown fields refused, compiled once at start-up.
 
 const id = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER };
 const name = { type: 'string', minLength: 1, maxBytes: 255 };

@@ -135,7 +135,7 @@ export class Transport {
     });
   }
 
-  /** A socket that did not answer the previous ping is dead: terminate it (docs/protocol.md, "Transport"). */
+  /** A socket that did not answer the previous ping is dead: terminate it (docs/protocol.md, "Transport and frames"). */
   private pingAll(): void {
     for (const [socket, session] of this.sessions) {
       // A blocked publisher's socket is not read, so its pongs cannot arrive: it is not dead.

@@ -3,7 +3,7 @@ import { formatDestination } from './destination.js';
 import { escapeHeader, StompError, type StompVersion } from './frame.js';
 import { booleanHeader, integerHeader, QUEUE_ARGUMENTS } from './headers.js';
 
-// How a STOMP frame becomes a Warren message and back (docs/stomp.md, "Bodies" and "Headers").
+// How a STOMP frame becomes a Warren message and back (docs/stomp.md, "Bodies and headers").
 
 /** Header names that map to message properties, both ways. */
 const PROPERTY_HEADERS = ['content-type', 'persistent', 'priority', 'expiration', 'timestamp', 'correlation-id', 'reply-to', 'type', 'app-id', 'amqp-message-id'] as const;

@@ -313,7 +313,7 @@ class StompCodec implements WireCodec {
     return `/reply-queue/${queue}`;
   }
 
-  // docs/stomp.md, "Destinations" and "Subscribing".
+  // docs/stomp.md, "Destinations" and "Subscribing and acknowledging".
   private subscribe(connected: Connected, headers: Map<string, string>): void {
     const destinationText = required(headers, 'destination', 'SUBSCRIBE');
     const destination = parseDestination(destinationText);
