@@ -102,13 +102,13 @@ class JsonCodec implements WireCodec {
     const { op, id: rawId } = raw as { op?: unknown; id?: unknown };
     const id = readableId(rawId);
     const validate = typeof op === 'string' ? validatorFor(op) : undefined;
-    if (!validate) {
+    if (typeof op !== 'string' || !validate) {
       const problem = typeof op === 'string' ? `unknown op ${JSON.stringify(op)}` : 'the frame has no string "op"';
       this.session.emit(errorFrame('SYNTAX_ERROR', `${problem}; see docs/protocol.md for the ops`, id));
       return;
     }
     if (!validate(raw)) {
-      this.session.emit(errorFrame('SYNTAX_ERROR', describeSchemaError(op as string, validate.errors?.[0]), id));
+      this.session.emit(errorFrame('SYNTAX_ERROR', describeSchemaError(op, validate.errors?.[0]), id));
       return;
     }
     const frame = raw as Request;

@@ -22,7 +22,7 @@ export function stompProtocol(maxFrameBytes: number): WireProtocol {
 
 const ACK_MODES = ['auto', 'client', 'client-individual'] as const;
 type AckMode = (typeof ACK_MODES)[number];
-const isAckMode = (mode: string): mode is AckMode => (ACK_MODES as readonly string[]).includes(mode);
+const isAckMode = (mode: string): mode is AckMode => ACK_MODES.some((known) => known === mode);
 
 /** A SUBSCRIBE: one consumer of the broker Connection. */
 interface Subscription {
