@@ -8,8 +8,9 @@ const LAYERS = {
   broker: { may: [] },
   store: { may: ['broker'] },
   protocol: { may: ['broker'] },
-  config: { may: ['broker'] },
-  transport: { may: ['broker', 'protocol', 'config'] },
+  auth: { may: ['broker'] },
+  config: { may: ['broker', 'auth'] },
+  transport: { may: ['broker', 'protocol', 'config', 'auth'] },
   // The client runs in browsers: the protocol's types only (erased at build), no broker code.
   client: { may: [], typesOnly: ['protocol'] },
 };

@@ -19,6 +19,8 @@ const built = (/** @type {string} */ path) => import(new URL(`../dist/${path}`, 
 const { Broker } = await built('broker/index.js');
 /** @type {typeof import('../src/store/index.js')} */
 const { MemoryStore } = await built('store/index.js');
+/** @type {typeof import('../src/auth/index.js')} */
+const { Authenticator } = await built('auth/index.js');
 /** @type {typeof import('../src/transport/index.js')} */
 const { JSON_PROTOCOL, OPEN, Session } = await built('transport/index.js');
 
@@ -47,7 +49,8 @@ const fakeSocket = (onSend) => ({
 
 async function run() {
   const broker = await Broker.open(new MemoryStore());
-  const context = { broker, users: [], highWaterBytes: 2 ** 30, drainTimeoutMs: 1e9, flow: { alarm: null }, serverVersion: 'bench', logger: pino({ level: 'silent' }) };
+  const auth = new Authenticator({ users: [], vhosts: new Set(['/']), tokens: undefined, anonymous: undefined });
+  const context = { broker, auth, highWaterBytes: 2 ** 30, drainTimeoutMs: 1e9, flow: { alarm: null }, serverVersion: 'bench', logger: pino({ level: 'silent' }) };
   const publisher = new Session(fakeSocket(() => {}), 'publisher', context, JSON_PROTOCOL, '127.0.0.1');
   publisher.onMessage(frame([{ op: 'connect', id: 1, version: 1 }, { op: 'exchange.declare', id: 2, exchange: 'x', type: fanout > 1 ? 'fanout' : 'direct', durable: false }]), false);
   let delivered = 0;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
+import { Authenticator, configUser, isLoopback, regexAccess, TokenVerifier, type User } from './auth/index.js';
 import { Broker, BrokerError, systemClock, type Clock, type MessageStore } from './broker/index.js';
 import type { BrokerConfig, Definitions } from './config/index.js';
 import { JournalStore } from './store/index.js';
@@ -36,7 +37,9 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   const store = options.store ?? (await JournalStore.open({ dataDir: config.storage.dataDir, sync: config.storage.sync, logger }));
   const { server, limits } = config;
   let broker: Broker;
+  let auth: Authenticator;
   try {
+    auth = await openAuthenticator(config);
     broker = await Broker.open(store, options.clock ?? systemClock, limits);
     applyDefinitions(broker, config.definitions);
   } catch (error) {
@@ -47,7 +50,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   const transport = new Transport(
     {
       broker,
-      users: config.users,
+      auth,
       highWaterBytes: server.highWaterBytes,
       drainTimeoutMs: server.drainTimeoutMs,
       flow: { alarm: null },
@@ -74,6 +77,10 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
           const host = address.includes(':') ? `[${address}]` : address;
           const url = `ws://${host}:${port}${config.server.path}`;
           logger.info({ host: address, port, url }, 'listening');
+          if (auth.anonymousAllowed && !isLoopback(address)) {
+            if (config.auth.anonymous === true) logger.warn({ host: address }, 'anonymous access from any address (auth.anonymous is true): anyone who reaches this port can read and write every queue');
+            else logger.warn({ host: address }, 'no users or tokens are configured: clients from other machines will be refused; configure users or auth.jwt, or set auth.anonymous');
+          }
           resolve({ host: address, port, url });
         });
       }),
@@ -84,6 +91,32 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
       await store.close();
     },
   };
+}
+
+/**
+ * Who may connect: the config's `users` (full access to "/"), the definitions' users with their
+ * permissions (each regex compiled once, here), and tokens when `auth.jwt` is set.
+ */
+export async function openAuthenticator(config: BrokerConfig): Promise<Authenticator> {
+  const { definitions } = config;
+  const definitionUsers = definitions.users.map(
+    (user): User => ({
+      name: user.name,
+      tags: user.tags,
+      credential: { kind: 'hash', hash: user.passwordHash, algorithm: user.hashingAlgorithm },
+      vhosts: new Map(
+        definitions.permissions
+          .filter((permission) => permission.user === user.name)
+          .map((permission) => {
+            const topics = definitions.topicPermissions.filter((topic) => topic.user === user.name && topic.vhost === permission.vhost);
+            return [permission.vhost, regexAccess(permission, topics, { username: user.name, vhost: permission.vhost })];
+          }),
+      ),
+    }),
+  );
+  const users = [...config.users.map((user) => configUser(user.username, user.password)), ...definitionUsers];
+  const tokens = config.auth.jwt === undefined ? undefined : await TokenVerifier.create(config.auth.jwt);
+  return new Authenticator({ users, vhosts: new Set(definitions.vhosts), tokens, anonymous: config.auth.anonymous });
 }
 
 /** Declares the definitions' exchanges, then queues, then bindings, as RabbitMQ imports them. */

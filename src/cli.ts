@@ -1,9 +1,11 @@
 #!/usr/bin/env node
+import { createInterface } from 'node:readline';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { buildApp, DefinitionsError, VERSION } from './app.js';
 import { connect, type WarrenClient } from './client/index.js';
 import { ConfigError, loadConfig, LOG_LEVELS, type LogLevel } from './config/index.js';
+import { hashPassword } from './auth/index.js';
 
 const DEFAULT_URL = 'ws://127.0.0.1:5680/ws';
 /** A graceful shutdown that takes longer than this is cut short. */
@@ -117,6 +119,30 @@ async function consume(argv: ClientArgs & { queue: string; prefetch: number; cou
   await client.close();
 }
 
+/** The first line of stdin, line ending stripped: the password then stays out of the shell history and `ps`. */
+async function readPasswordLine(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('password (shown as you type; pipe it in to hide it): ');
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  try {
+    for await (const line of lines) return line;
+    return '';
+  } finally {
+    lines.close();
+    // readline leaves stdin open, which would keep the process alive after a line typed at a terminal.
+    process.stdin.destroy();
+  }
+}
+
+/** Only the hash goes to stdout, so `$(warren hash-password)` captures it; how to use it goes to stderr. */
+async function hashPasswordCommand(argv: { password?: string }) {
+  const password = argv.password ?? (await readPasswordLine());
+  if (password === '') fail('the password is empty; give --password or one line on stdin (an empty password_hash is how a definitions user is kept from logging in)');
+  const hash = await hashPassword(password);
+  process.stdout.write(`${hash}\n`);
+  const user = { name: '<username>', password_hash: hash, hashing_algorithm: 'warren_password_hashing_scrypt', tags: [] };
+  process.stderr.write(`warren: put it in a definitions user: ${JSON.stringify(user)}\n`);
+}
+
 /** yargs turns a repeated option into an array; say so rather than fail obscurely later. */
 const singleValued =
   (...names: string[]) =>
@@ -178,7 +204,16 @@ await yargs(hideBin(process.argv))
         .check(singleValued('url', 'queue', 'prefetch', 'count')),
     (argv) => consume(argv as Parameters<typeof consume>[0]),
   )
-  .demandCommand(1, 'name a command: serve, publish or consume')
+  .command(
+    'hash-password',
+    'print a scrypt hash of a password (the first line of stdin, or --password) for a definitions user; only the hash goes to stdout',
+    (y) =>
+      y
+        .option('password', { type: 'string', describe: 'the password (seen by ps and kept in the shell history: prefer stdin)' })
+        .check(singleValued('password')),
+    (argv) => hashPasswordCommand(argv as Parameters<typeof hashPasswordCommand>[0]),
+  )
+  .demandCommand(1, 'name a command: serve, publish, consume or hash-password')
   .strict()
   .fail((message, error) => {
     if (error instanceof ConfigError || error instanceof DefinitionsError) fail(error.message);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, test } from 'vitest';
+import { rabbitPasswordHash } from '../../src/auth/passwords.js';
 import { ConfigError, loadConfig, type LoadConfigOptions } from '../../src/config/index.js';
 
 const SHIPPED = fileURLToPath(new URL('../../config/broker.json', import.meta.url));
@@ -89,7 +90,8 @@ test('config - defaults apply when no file is given', () => {
     },
     flow: { memoryHighWatermark: 0.4, diskFreeLimitBytes: 50000000, checkIntervalMs: 1000 },
     users: [],
-    definitions: { exchanges: [], queues: [], bindings: [] },
+    auth: { anonymous: undefined, jwt: undefined },
+    definitions: { exchanges: [], queues: [], bindings: [], users: [], permissions: [], topicPermissions: [], vhosts: ['/'] },
   });
   expect(warnings).toEqual([]);
 });
@@ -158,7 +160,7 @@ test('config - the shipped config/broker.json loads with the notification topolo
   ]);
 });
 
-test('config - a real RabbitMQ export loads as a definitions file, with warnings for what is ignored', () => {
+test('config - a real RabbitMQ export loads as a definitions file, users and permissions included, with warnings for what is ignored', () => {
   const file = write('definitions.json', RABBITMQ_EXPORT);
   const { config, warnings } = loadConfig({ definitionsFile: file });
   expect(config.definitions.queues).toEqual([
@@ -174,17 +176,23 @@ test('config - a real RabbitMQ export loads as a definitions file, with warnings
     { source: 'orders', destination: 'orders.created', destinationType: 'queue', routingKey: 'order.created.#', arguments: {} },
     { source: 'orders', destination: 'orders.audit', destinationType: 'queue', routingKey: '#', arguments: {} },
   ]);
-  expect(warnings).toHaveLength(3);
-  expect(warnings[0]).toMatch(new RegExp(`^${escape(file)}: users: 1 user and their permissions ignored`));
-  expect(warnings[1]).toMatch(new RegExp(`^${escape(file)}: policies: 1 policy ignored`));
-  expect(warnings[2]).toMatch(new RegExp(`^${escape(file)}: parameters: 1 runtime parameter ignored`));
+  expect(config.definitions.users).toEqual([
+    { name: 'guest', passwordHash: RABBITMQ_EXPORT.users[0].password_hash, hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'] },
+  ]);
+  expect(config.definitions.permissions).toEqual([{ user: 'guest', vhost: '/', configure: '.*', write: '.*', read: '.*' }]);
+  expect(config.definitions.topicPermissions).toEqual([{ user: 'guest', vhost: '/', exchange: 'orders', write: '.*', read: '.*' }]);
+  expect(config.definitions.vhosts).toEqual(['/']);
+  expect(warnings).toHaveLength(2);
+  expect(warnings[0]).toMatch(new RegExp(`^${escape(file)}: policies: 1 policy ignored`));
+  expect(warnings[1]).toMatch(new RegExp(`^${escape(file)}: parameters: 1 runtime parameter ignored`));
 });
 
 test('config - the same export loads unchanged inside the config file', () => {
   const file = write('broker.json', { definitions: RABBITMQ_EXPORT });
   const { config, warnings } = loadConfig({ configFile: file });
   expect(config.definitions.queues.map((q) => q.name)).toEqual(['orders.created', 'orders.audit']);
-  expect(warnings[1]).toBe(
+  expect(config.definitions.users.map((u) => u.name)).toEqual(['guest']);
+  expect(warnings[0]).toBe(
     `${file}: definitions.policies: 1 policy ignored; Warren has no policies, so set the equivalent arguments (x-message-ttl, x-dead-letter-exchange, ...) on each queue instead`,
   );
 });
@@ -211,6 +219,10 @@ test('config - hand-written definitions take the protocol defaults', () => {
     exchanges: [{ name: 'x', type: 'headers', durable: true, autoDelete: false, internal: false, arguments: {} }],
     queues: [{ name: 'q', durable: true, autoDelete: false, arguments: {} }],
     bindings: [{ source: 'x', destination: 'q', destinationType: 'queue', routingKey: '', arguments: {} }],
+    users: [],
+    permissions: [],
+    topicPermissions: [],
+    vhosts: ['/'],
   });
 });
 
@@ -266,7 +278,7 @@ test('config - a wrong type names the JSON path and the value', () => {
 test('config - an unknown field names its section and the known fields', () => {
   const file = write('broker.json', { server: { prot: 1 }, colour: 'blue' });
   expect(configError({ configFile: file }).problems).toEqual([
-    `${file}: unknown field "colour" (known fields: server, storage, log, limits, flow, users, definitions)`,
+    `${file}: unknown field "colour" (known fields: server, storage, log, limits, flow, users, auth, definitions)`,
     `${file}: server: unknown field "prot" (known fields: host, port, path, maxMessageBytes, heartbeatMs, highWaterBytes, drainTimeoutMs)`,
   ]);
 });
@@ -362,4 +374,196 @@ test('config - limits and flow override the defaults field by field, and bad val
   const problems = configError({ configFile: bad }).problems.join('\n');
   expect(problems).toMatch(/limits\.maxQueues/);
   expect(problems).toMatch(/flow\.memoryHighWatermark/);
+});
+
+/** A RabbitMQ 3.10 `rabbitmqctl export_definitions`: tags as a comma-separated string, users with and without a hash. */
+const RABBITMQ_310_EXPORT = {
+  rabbit_version: '3.10.7',
+  rabbitmq_version: '3.10.7',
+  product_name: 'RabbitMQ',
+  product_version: '3.10.7',
+  users: [
+    { name: 'admin', password_hash: rabbitPasswordHash('s3cret', 'rabbit_password_hashing_sha256'), hashing_algorithm: 'rabbit_password_hashing_sha256', tags: 'administrator', limits: {} },
+    { name: 'ops', password_hash: rabbitPasswordHash('pw', 'rabbit_password_hashing_sha512'), hashing_algorithm: 'rabbit_password_hashing_sha512', tags: 'monitoring, management' },
+    // No password: can only log in by other means. No hashing_algorithm: RabbitMQ's default.
+    { name: 'app', password_hash: '', tags: '' },
+    // A newer export's array of tags.
+    { name: 'legacy', password_hash: rabbitPasswordHash('old', 'rabbit_password_hashing_md5'), hashing_algorithm: 'rabbit_password_hashing_md5', tags: ['policymaker', ''] },
+  ],
+  vhosts: [{ name: '/', limits: [], metadata: { description: '', tags: [] } }],
+  permissions: [
+    { user: 'admin', vhost: '/', configure: '.*', write: '.*', read: '.*' },
+    { user: 'app', vhost: '/', configure: '^app\\.', write: '^(app\\.|amq\\.default$)', read: '' },
+  ],
+  topic_permissions: [
+    { user: 'app', vhost: '/', exchange: 'events', write: '^app\\.', read: '.*' },
+    { user: 'app', vhost: '/', exchange: 'audit', write: '', read: '^app\\.' },
+  ],
+  parameters: [],
+  global_parameters: [{ name: 'cluster_name', value: 'rabbit@mq-1' }],
+  policies: [],
+  queues: [],
+  exchanges: [{ name: 'events', vhost: '/', type: 'topic', durable: true, auto_delete: false, internal: false, arguments: {} }],
+  bindings: [],
+};
+
+test('config - a RabbitMQ 3.10 export applies its users, permissions and topic permissions', () => {
+  const file = write('definitions.json', RABBITMQ_310_EXPORT);
+  const { config, warnings } = loadConfig({ definitionsFile: file });
+  expect(warnings).toEqual([]);
+  const [admin, ops, , legacy] = RABBITMQ_310_EXPORT.users;
+  expect(config.definitions.users).toEqual([
+    { name: 'admin', passwordHash: admin.password_hash, hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'] },
+    { name: 'ops', passwordHash: ops.password_hash, hashingAlgorithm: 'rabbit_password_hashing_sha512', tags: ['monitoring', 'management'] },
+    { name: 'app', passwordHash: '', hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: [] },
+    { name: 'legacy', passwordHash: legacy.password_hash, hashingAlgorithm: 'rabbit_password_hashing_md5', tags: ['policymaker'] },
+  ]);
+  expect(config.definitions.permissions).toEqual([
+    { user: 'admin', vhost: '/', configure: '.*', write: '.*', read: '.*' },
+    { user: 'app', vhost: '/', configure: '^app\\.', write: '^(app\\.|amq\\.default$)', read: '' },
+  ]);
+  expect(config.definitions.topicPermissions).toEqual([
+    { user: 'app', vhost: '/', exchange: 'events', write: '^app\\.', read: '.*' },
+    { user: 'app', vhost: '/', exchange: 'audit', write: '', read: '^app\\.' },
+  ]);
+  expect(config.definitions.vhosts).toEqual(['/']);
+  expect(config.auth).toEqual({ anonymous: undefined, jwt: undefined });
+});
+
+test('config - users and permissions from the config file and the definitions file are combined', () => {
+  const configFile = write('broker.json', {
+    definitions: { users: [{ name: 'a', password_hash: rabbitPasswordHash('x', 'rabbit_password_hashing_sha256'), tags: [] }] },
+  });
+  // A permission in one file may name a user of the other.
+  const definitionsFile = write('definitions.json', {
+    users: [{ name: 'b', password_hash: '', tags: 'management' }],
+    permissions: [{ user: 'a', vhost: '/', configure: '', write: '.*', read: '.*' }],
+  });
+  const { definitions } = loadConfig({ configFile, definitionsFile }).config;
+  expect(definitions.users.map((u) => u.name)).toEqual(['a', 'b']);
+  expect(definitions.permissions).toEqual([{ user: 'a', vhost: '/', configure: '', write: '.*', read: '.*' }]);
+});
+
+test('config - an unknown hashing algorithm is refused with the known ones', () => {
+  const file = write('broker.json', { definitions: { users: [{ name: 'u', password_hash: '', hashing_algorithm: 'rabbit_password_hashing_sha1' }] } });
+  expect(configError({ configFile: file }).problems).toEqual([
+    `${file}: definitions.users[0].hashing_algorithm must be one of rabbit_password_hashing_sha256, rabbit_password_hashing_sha512, rabbit_password_hashing_md5, warren_password_hashing_scrypt (got "rabbit_password_hashing_sha1")`,
+  ]);
+});
+
+test('config - a password hash that is not base64 is refused with its path', () => {
+  const file = write('definitions.json', { users: [{ name: 'u', password_hash: 'not base64!', hashing_algorithm: 'rabbit_password_hashing_sha256' }] });
+  expect(configError({ definitionsFile: file }).problems).toEqual([
+    `${file}: users[0].password_hash: the hash is not base64 (A-Z, a-z, 0-9, + and /, with "=" only as padding at the end)`,
+  ]);
+});
+
+test('config - a permission regex that does not compile is refused with its field', () => {
+  const file = write('definitions.json', {
+    users: [{ name: 'u', password_hash: '' }],
+    permissions: [{ user: 'u', vhost: '/', configure: '.*', write: '(', read: '.*' }],
+  });
+  expect(configError({ definitionsFile: file }).problems).toEqual([
+    `${file}: permissions[0].write: "(" is not a valid regular expression: unterminated group`,
+  ]);
+});
+
+test('config - a permission for a user the definitions do not have is refused, as RabbitMQ does', () => {
+  const file = write('definitions.json', {
+    users: [{ name: 'u', password_hash: '' }],
+    permissions: [{ user: 'nobody', vhost: '/', configure: '.*', write: '.*', read: '.*' }],
+  });
+  expect(configError({ definitionsFile: file }).problems).toEqual([
+    `${file}: permissions[0].user: unknown user "nobody"; define it in the definitions' "users" (RabbitMQ's import refuses permissions for a user it does not have)`,
+  ]);
+});
+
+test('config - a user defined twice is refused, across files and against the plain users list', () => {
+  const configFile = write('broker.json', {
+    users: [{ username: 'alice', password: 'pw' }],
+    definitions: { users: [{ name: 'bob', password_hash: '' }] },
+  });
+  const definitionsFile = write('definitions.json', { users: [{ name: 'bob', password_hash: '' }] });
+  expect(configError({ configFile, definitionsFile }).problems).toEqual([`${definitionsFile}: users[0].name: user "bob" is already defined in ${configFile} at definitions.users[0]`]);
+
+  const plain = write('plain.json', { users: [{ username: 'alice', password: 'pw' }], definitions: { users: [{ name: 'alice', password_hash: '' }] } });
+  expect(configError({ configFile: plain }).problems).toEqual([
+    `${plain}: definitions.users[0].name: user "alice" is also in the config's "users" list at users[0]; define each user once`,
+  ]);
+});
+
+test('config - a second permission entry for the same user and vhost is refused', () => {
+  const file = write('definitions.json', {
+    users: [{ name: 'u', password_hash: '' }],
+    permissions: [
+      { user: 'u', vhost: '/', configure: '.*', write: '.*', read: '.*' },
+      { user: 'u', vhost: '/', configure: '', write: '', read: '' },
+    ],
+    topic_permissions: [
+      { user: 'u', vhost: '/', exchange: 'e', write: '.*', read: '.*' },
+      { user: 'u', vhost: '/', exchange: 'f', write: '.*', read: '.*' },
+      { user: 'u', vhost: '/', exchange: 'e', write: '', read: '' },
+    ],
+  });
+  expect(configError({ definitionsFile: file }).problems).toEqual([
+    `${file}: permissions[1]: user "u" already has permissions on vhost "/" at permissions[0]`,
+    `${file}: topic_permissions[2]: user "u" already has topic permissions for exchange "e" on vhost "/" at topic_permissions[0]`,
+  ]);
+});
+
+test('config - vhosts other than "/" are refused in vhosts, permissions and topic permissions', () => {
+  const file = write('broker.json', {
+    definitions: {
+      users: [{ name: 'u', password_hash: '' }],
+      vhosts: [{ name: '/' }, { name: 'prod', tags: ['x'], default_queue_type: 'classic' }],
+      permissions: [{ user: 'u', vhost: 'prod', configure: '.*', write: '.*', read: '.*' }],
+      topic_permissions: [{ user: 'u', vhost: 'prod', exchange: 'e', write: '.*', read: '.*' }],
+    },
+  });
+  expect(configError({ configFile: file }).problems).toEqual([
+    `${file}: definitions.vhosts[1].name: vhost "prod" is not supported; Warren has only vhost "/"`,
+    `${file}: definitions.permissions[0].vhost: vhost "prod" is not supported; Warren has only vhost "/"`,
+    `${file}: definitions.topic_permissions[0].vhost: vhost "prod" is not supported; Warren has only vhost "/"`,
+  ]);
+});
+
+test('config - auth.jwt takes its defaults and needs a key source', () => {
+  const secret = 'a'.repeat(32);
+  const file = write('broker.json', { auth: { anonymous: false, jwt: { secret, issuer: 'https://idp.example.com' } } });
+  expect(loadConfig({ configFile: file }).config.auth).toEqual({
+    anonymous: false,
+    jwt: { secret, issuer: 'https://idp.example.com', audience: 'warren', scopePrefix: 'warren.', clockToleranceSec: 0 },
+  });
+  const jwks = write('jwks.json', { auth: { jwt: { jwksUrl: 'https://idp.example.com/jwks', audience: 'mq', scopePrefix: '', clockToleranceSec: 30 } } });
+  expect(loadConfig({ configFile: jwks }).config.auth.jwt).toEqual({ jwksUrl: 'https://idp.example.com/jwks', audience: 'mq', scopePrefix: '', clockToleranceSec: 30 });
+
+  const keyless = write('keyless.json', { auth: { jwt: { audience: 'warren' } } });
+  expect(configError({ configFile: keyless }).problems).toEqual([
+    `${keyless}: auth.jwt: no key to verify tokens with; set at least one of secret, publicKeys, jwksUrl, jwksFile`,
+  ]);
+});
+
+test('config - a JWT secret shorter than 32 bytes is refused without being shown', () => {
+  const file = write('broker.json', { auth: { jwt: { secret: 'hunter2' } } });
+  const error = configError({ configFile: file });
+  expect(error.problems).toEqual([
+    `${file}: auth.jwt.secret must be a string of at least 32 bytes: HS256 needs a key of at least 256 bits (got 7 bytes)`,
+  ]);
+  expect(error.message).not.toContain('hunter2');
+});
+
+test('config - jwksUrl must be an http or https URL', () => {
+  const file = write('broker.json', { auth: { jwt: { jwksUrl: 'ftp://idp.example.com/jwks' } } });
+  expect(configError({ configFile: file }).problems).toEqual([`${file}: auth.jwt.jwksUrl must be an http: or https: URL (got "ftp://idp.example.com/jwks")`]);
+  const bad = write('bad.json', { auth: { jwt: { publicKeys: ['not a key'], clockToleranceSec: 7200 } } });
+  expect(configError({ configFile: bad }).problems).toEqual([
+    `${bad}: auth.jwt.publicKeys[0] must be a PEM string starting with "-----BEGIN PUBLIC KEY-----" or "-----BEGIN CERTIFICATE-----" (got "not a key")`,
+    `${bad}: auth.jwt.clockToleranceSec must be an integer from 0 to 3600 (seconds) (got 7200)`,
+  ]);
+});
+
+test('config - when one file is invalid, permissions for users it may define are not called unknown', () => {
+  const configFile = write('broker.json', { server: { port: -1 }, definitions: { users: [{ name: 'a', password_hash: '' }] } });
+  const definitionsFile = write('definitions.json', { permissions: [{ user: 'a', vhost: '/', configure: '.*', write: '.*', read: '.*' }] });
+  expect(configError({ configFile, definitionsFile }).problems).toEqual([`${configFile}: server.port must be an integer from 0 to 65535 (got -1)`]);
 });

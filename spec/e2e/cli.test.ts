@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient, runCli, startBroker, type RunningBroker } from './harness.js';
+import { verifyPassword } from '../../src/auth/passwords.js';
 
 const shippedConfig = fileURLToPath(new URL('../../config/broker.json', import.meta.url));
 
@@ -98,5 +100,41 @@ describe('cli - bad input', () => {
     await client.request({ op: 'queue.declare', queue: 'q', durable: false });
     expect(await broker.stop('SIGTERM')).toBe(0);
     expect(await client.waitForClose()).toBe(1001);
+  });
+});
+
+describe('cli - hash-password', () => {
+  const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+  // runCli gives the child no stdin, and the password is meant to come from there.
+  const hashWithStdin = (input: string): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [cli, 'hash-password'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.on('error', reject);
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+      child.stdin.end(input);
+    });
+
+  it('cli - hash-password reads the password from stdin and prints only a scrypt hash that verifies', async () => {
+    const result = await hashWithStdin('s3cret pass\n');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^\$scrypt\$ln=17,r=8,p=1\$[^$\s]+\$[^$\s]+\n$/);
+    const hash = result.stdout.trim();
+    expect(await verifyPassword('s3cret pass', hash, 'warren_password_hashing_scrypt')).toBe(true);
+    expect(await verifyPassword('s3cret pass\n', hash, 'warren_password_hashing_scrypt')).toBe(false);
+    expect(result.stderr).toContain('"hashing_algorithm":"warren_password_hashing_scrypt"');
+  });
+
+  it('cli - hash-password refuses an empty password with a non-zero exit', async () => {
+    const result = await hashWithStdin('\n');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/the password is empty/);
+    const flag = await runCli(['hash-password', '--password', '']);
+    expect(flag.code).toBe(1);
+    expect(flag.stderr).toMatch(/the password is empty/);
   });
 });

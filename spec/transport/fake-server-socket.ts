@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { Authenticator, configUser } from '../../src/auth/index.js';
 import { Broker, type MessageStore } from '../../src/broker/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 import { OPEN, Session, type ServerSocket, type SessionContext, type WireProtocol } from '../../src/transport/index.js';
@@ -57,8 +58,16 @@ export class FakeServerSocket implements ServerSocket {
   ping(): void {}
 }
 
-/** The end of this event-loop turn, when sessions flush what they queued. */
-export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const oneTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Until sessions have flushed what they queued: a login settles in microtasks and queues its
+ * reply for the next turn's flush, so two turns.
+ */
+export const nextTurn = async (): Promise<void> => {
+  await oneTurn();
+  await oneTurn();
+};
 
 export interface SessionRig {
   broker: Broker;
@@ -68,11 +77,16 @@ export interface SessionRig {
 }
 
 /** A broker and what its sessions share, without a server or a port. */
-export async function sessionRig(options: { store?: MessageStore; users?: SessionContext['users']; highWaterBytes?: number } = {}): Promise<SessionRig> {
+/** Who may connect, as the config's `users` list says it (none: anonymous development access). */
+export function usersAuth(users: readonly { username: string; password: string }[] = []): Authenticator {
+  return new Authenticator({ users: users.map((user) => configUser(user.username, user.password)), vhosts: new Set(['/']), tokens: undefined, anonymous: undefined });
+}
+
+export async function sessionRig(options: { store?: MessageStore; users?: { username: string; password: string }[]; highWaterBytes?: number } = {}): Promise<SessionRig> {
   const broker = await Broker.open(options.store ?? new MemoryStore());
   const context: SessionContext = {
     broker,
-    users: options.users ?? [],
+    auth: usersAuth(options.users),
     highWaterBytes: options.highWaterBytes ?? 1 << 20,
     drainTimeoutMs: 60_000,
     flow: { alarm: null },

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { usersAuth } from './fake-server-socket.js';
 import { Broker } from '../../src/broker/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 import { Transport } from '../../src/transport/index.js';
@@ -15,7 +16,7 @@ async function listening(): Promise<{ transport: Transport; url: string }> {
   const broker = await Broker.open(new MemoryStore());
   const logger = pino({ level: 'silent' });
   transport = new Transport(
-    { broker, users: [], highWaterBytes: 1 << 20, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger },
+    { broker, auth: usersAuth(), highWaterBytes: 1 << 20, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger },
     { path: '/ws', maxMessageBytes: 1 << 20, heartbeatMs: 0, maxConnections: 100, maxConnectionsPerAddress: 100 },
   );
   const server = transport.httpServer;

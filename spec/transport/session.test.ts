@@ -144,6 +144,7 @@ describe('session - reply order', () => {
     const { session, socket } = rig.open(JSON_PROTOCOL);
     send(session, [{ op: 'connect', id: 1, version: 1 }, { op: 'queue.declare', id: 2, queue: 'q' }]);
     send(session, { op: 'publish', id: 3, routingKey: 'q', payload: 1, properties: { persistent: true } });
+    await nextTurn();
     store.failSync();
     await nextTurn();
     await nextTurn();
@@ -156,6 +157,7 @@ describe('session - reply order', () => {
     const rig = await sessionRig({ store });
     const { session, socket } = rig.open(STOMP, 'v12.stomp');
     send(session, 'CONNECT\naccept-version:1.2\n\n\0SEND\ndestination:/queue/q\npersistent:true\nreceipt:r1\n\nhello\0');
+    await nextTurn();
     store.failSync();
     await nextTurn();
     await nextTurn();
@@ -261,6 +263,7 @@ describe('session - close', () => {
     send(json.session, [{ op: 'connect', id: 1, version: 1 }, { op: 'consume', id: 2, queue: 'q', prefetch: 1 }]);
     const stomp = rig.open(STOMP, 'v12.stomp');
     send(stomp.session, 'CONNECT\naccept-version:1.2\n\n\0SUBSCRIBE\nid:s\ndestination:/amq/queue/q\nack:client\nprefetch-count:1\n\n\0');
+    await nextTurn();
     expect(rig.broker.getQueue('q')?.messageCount).toBe(0);
     json.session.onClose(1000);
     stomp.session.onClose(1000);

@@ -132,15 +132,16 @@ export class Broker implements QueueHost, ConnectionHost {
     this.unlink(this.exchanges.get(sourceName), this.exchanges.get(destinationName), routingKey, args);
   }
 
-  // docs/protocol.md, "Queues": `owner` is null for definitions loaded at start-up.
-  declareQueue(owner: Connection | null, requestedName: string, options: QueueOptions, passive: boolean): QueueDeclareResult {
+  // docs/protocol.md, "Queues": `owner` is null for definitions loaded at start-up; `serverName` is
+  // what `requestedName` "" becomes (permissions are checked on it before the declare).
+  declareQueue(owner: Connection | null, requestedName: string, options: QueueOptions, passive: boolean, serverName = newQueueName()): QueueDeclareResult {
     if (passive) {
       const queue = this.queueFor(owner, requestedName);
       queue.touch();
       return declared(queue);
     }
     if (requestedName.startsWith('amq.')) throw accessRefused(`queue names starting with "amq." are reserved; "${requestedName}" cannot be declared`);
-    const name = requestedName === '' ? `amq.gen-${globalThis.crypto.randomUUID()}` : requestedName;
+    const name = requestedName === '' ? serverName : requestedName;
     const existing = this.queues.get(name);
     if (existing) {
       this.checkExclusiveAccess(owner, existing);
@@ -239,6 +240,11 @@ export class Broker implements QueueHost, ConnectionHost {
   /** Names of the queues, for management and tests. */
   queueNames(): string[] {
     return [...this.queues.keys()];
+  }
+
+  /** The type of an exchange, or undefined when there is none by that name. */
+  exchangeType(name: string): ExchangeType | undefined {
+    return this.exchanges.get(name)?.type;
   }
 
   /** A queue by name, without access checks (management, tests). */
@@ -366,6 +372,9 @@ export class Broker implements QueueHost, ConnectionHost {
     }
   }
 }
+
+/** A server-named queue's name (docs/protocol.md, "Queues"). */
+export const newQueueName = (): string => `amq.gen-${globalThis.crypto.randomUUID()}`;
 
 const declared = (queue: Queue): QueueDeclareResult => ({ queue: queue.name, messageCount: queue.messageCount, consumerCount: queue.consumers.length });
 

@@ -1,4 +1,4 @@
-export { Broker, PERSISTED, REJECTED, ROUTED, type BrokerLimits, type QueueDeclareResult } from './broker.js';
+export { Broker, newQueueName, PERSISTED, REJECTED, ROUTED, type BrokerLimits, type QueueDeclareResult } from './broker.js';
 export { Connection, type DeliverySink, type GetResult } from './connection.js';
 export { type DeathReason, type DeathRecord } from './dead-letter.js';
 export { type QueueEntry } from './entry-deque.js';

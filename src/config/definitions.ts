@@ -1,5 +1,9 @@
+import { DEFAULT_HASHING_ALGORITHM, describeBadHash, describeBadRegex } from '../auth/index.js';
 import { DEFINITIONS_KEYS, type RawDefinitions } from './schema.js';
-import type { Definitions } from './types.js';
+import type { Definitions, UserConfig } from './types.js';
+
+/** The vhost every broker has, and for now the only one definitions may name. */
+const DEFAULT_VHOST = '/';
 
 /**
  * Maps a validated RabbitMQ definitions export to Warren's camelCase definitions. Fields a
@@ -29,21 +33,158 @@ export function toDefinitions(raw: RawDefinitions): Definitions {
       routingKey: b.routing_key ?? '',
       arguments: table(b.arguments),
     })),
+    users: (raw.users ?? []).map((u) => ({
+      name: u.name,
+      passwordHash: u.password_hash,
+      hashingAlgorithm: u.hashing_algorithm ?? DEFAULT_HASHING_ALGORITHM,
+      tags: tags(u.tags),
+    })),
+    permissions: (raw.permissions ?? []).map((p) => ({ user: p.user, vhost: p.vhost ?? DEFAULT_VHOST, configure: p.configure, write: p.write, read: p.read })),
+    topicPermissions: (raw.topic_permissions ?? []).map((p) => ({
+      user: p.user,
+      vhost: p.vhost ?? DEFAULT_VHOST,
+      exchange: p.exchange,
+      write: p.write,
+      read: p.read,
+    })),
+    vhosts: unique([DEFAULT_VHOST, ...(raw.vhosts ?? []).map((v) => v.name)]),
   };
 }
 
+/** Appends `b`'s entries to `a`'s (vhosts without repeats); `a` is not changed. */
+export function concatDefinitions(a: Definitions, b: Definitions | undefined): Definitions {
+  if (b === undefined) return a;
+  return {
+    exchanges: [...a.exchanges, ...b.exchanges],
+    queues: [...a.queues, ...b.queues],
+    bindings: [...a.bindings, ...b.bindings],
+    users: [...a.users, ...b.users],
+    permissions: [...a.permissions, ...b.permissions],
+    topicPermissions: [...a.topicPermissions, ...b.topicPermissions],
+    vhosts: unique([...a.vhosts, ...b.vhosts]),
+  };
+}
+
+/** One schema-valid definitions document, and how problems name it. */
+export interface DefinitionsSource {
+  raw: RawDefinitions;
+  /** The file, put before each problem. */
+  file: string;
+  /** The path of the definitions object followed by a dot (`definitions.`), or "" for a bare export. */
+  at: string;
+}
+
+export interface DefinitionsCheckOptions {
+  /** The config file's plain `users`; a definitions user may not repeat one. */
+  plainUsers: readonly UserConfig[];
+  /** The config file, to point at its `users`. */
+  configFile: string | undefined;
+  /** False when a source could not be read or validated: then a user it may define is not called unknown. */
+  complete: boolean;
+}
+
+/** Where one entry is: its file and JSON path. */
+interface Place {
+  file: string;
+  path: string;
+}
+
 /**
- * What a definitions export holds that Warren accepts but does not apply, one sentence each.
- * `at` is the path of the definitions object followed by a dot (`definitions.`), or "" for a bare export.
+ * What the schema cannot check, over every source together (the config file's definitions, then the
+ * definitions file): password hashes that are malformed for their algorithm, permission regexes that
+ * do not compile, users defined twice (also against the config's plain `users`), permissions for a
+ * user no source defines (RabbitMQ's import refuses those too), and a second permission entry for the
+ * same (user, vhost) or topic permission for the same (user, vhost, exchange). One sentence each,
+ * starting with the file.
+ */
+export function definitionsProblems(sources: readonly DefinitionsSource[], options: DefinitionsCheckOptions): string[] {
+  const { plainUsers, configFile, complete } = options;
+  const problems: string[] = [];
+  const report = (place: Place, sentence: string) => problems.push(`${place.file}: ${place.path}${sentence}`);
+  const plain = new Map(plainUsers.map((user, i) => [user.username, i]));
+
+  const users = new Map<string, Place>();
+  for (const source of sources) {
+    (source.raw.users ?? []).forEach((user, i) => {
+      const place = { file: source.file, path: `${source.at}users[${i}]` };
+      const algorithm = user.hashing_algorithm ?? DEFAULT_HASHING_ALGORITHM;
+      const badHash = describeBadHash(user.password_hash, algorithm);
+      if (badHash !== undefined) report(place, `.password_hash: ${badHash}`);
+      const earlier = users.get(user.name);
+      const plainIndex = plain.get(user.name);
+      if (earlier !== undefined) {
+        report(place, `.name: user ${JSON.stringify(user.name)} is already defined ${reference(earlier, place)}`);
+      } else if (plainIndex !== undefined && configFile !== undefined) {
+        report(
+          place,
+          `.name: user ${JSON.stringify(user.name)} is also in the config's "users" list ${reference({ file: configFile, path: `users[${plainIndex}]` }, place)}; define each user once`,
+        );
+      }
+      if (earlier === undefined) users.set(user.name, place);
+    });
+  }
+
+  const permissions = new Map<string, Place>();
+  const topicPermissions = new Map<string, Place>();
+  for (const source of sources) {
+    (source.raw.permissions ?? []).forEach((permission, i) => {
+      const place = { file: source.file, path: `${source.at}permissions[${i}]` };
+      const vhost = permission.vhost ?? DEFAULT_VHOST;
+      checkRegexes(place, permission, ['configure', 'write', 'read'], report);
+      if (complete) checkUser(place, permission.user, users, plain, report);
+      const key = JSON.stringify([permission.user, vhost]);
+      const earlier = permissions.get(key);
+      if (earlier === undefined) permissions.set(key, place);
+      else report(place, `: user ${JSON.stringify(permission.user)} already has permissions on vhost ${JSON.stringify(vhost)} ${reference(earlier, place)}`);
+    });
+    (source.raw.topic_permissions ?? []).forEach((permission, i) => {
+      const place = { file: source.file, path: `${source.at}topic_permissions[${i}]` };
+      const vhost = permission.vhost ?? DEFAULT_VHOST;
+      checkRegexes(place, permission, ['write', 'read'], report);
+      if (complete) checkUser(place, permission.user, users, plain, report);
+      const key = JSON.stringify([permission.user, vhost, permission.exchange]);
+      const earlier = topicPermissions.get(key);
+      if (earlier === undefined) topicPermissions.set(key, place);
+      else {
+        report(
+          place,
+          `: user ${JSON.stringify(permission.user)} already has topic permissions for exchange ${JSON.stringify(permission.exchange)} on vhost ${JSON.stringify(vhost)} ${reference(earlier, place)}`,
+        );
+      }
+    });
+  }
+  return problems;
+}
+
+type Report = (place: Place, sentence: string) => void;
+
+function checkRegexes<K extends string>(place: Place, entry: Record<K, string>, fields: readonly K[], report: Report): void {
+  for (const field of fields) {
+    const problem = describeBadRegex(entry[field]);
+    if (problem !== undefined) report(place, `.${field}: ${JSON.stringify(entry[field])} is not a valid regular expression: ${problem}`);
+  }
+}
+
+function checkUser(place: Place, user: string, users: ReadonlyMap<string, Place>, plain: ReadonlyMap<string, number>, report: Report): void {
+  if (users.has(user)) return;
+  const why = plain.has(user)
+    ? `user ${JSON.stringify(user)} is in the config's plain "users" list, which already has full permissions on vhost "/"; to restrict it, move it to the definitions' "users" with a password_hash`
+    : `unknown user ${JSON.stringify(user)}; define it in the definitions' "users" (RabbitMQ's import refuses permissions for a user it does not have)`;
+  report(place, `.user: ${why}`);
+}
+
+/** `at users[0]` within the same file, `in FILE at users[0]` across files. */
+function reference(earlier: Place, from: Place): string {
+  return earlier.file === from.file ? `at ${earlier.path}` : `in ${earlier.file} at ${earlier.path}`;
+}
+
+/**
+ * What a definitions export holds that Warren accepts but does not apply (policies, runtime
+ * parameters, unknown top-level keys), one sentence each. `at` is the path of the definitions object
+ * followed by a dot (`definitions.`), or "" for a bare export.
  */
 export function definitionsWarnings(raw: RawDefinitions, at: string): string[] {
   const warnings: string[] = [];
-  const users = raw.users?.length ?? 0;
-  if (users > 0) {
-    warnings.push(
-      `${at}users: ${count(users, 'user', 'users')} and their permissions ignored; Warren's users come from the config's "users" list (RabbitMQ password hashes cannot be used)`,
-    );
-  }
   const policies = raw.policies?.length ?? 0;
   if (policies > 0) {
     warnings.push(
@@ -64,6 +205,16 @@ export function definitionsWarnings(raw: RawDefinitions, at: string): string[] {
 
 function table(args: Record<string, unknown> | [] | undefined): Record<string, unknown> {
   return args === undefined || Array.isArray(args) ? {} : { ...args };
+}
+
+/** RabbitMQ 3.x exports tags as "administrator,management" (or ""), newer ones as an array. */
+function tags(value: string | string[] | undefined): string[] {
+  const list = typeof value === 'string' ? value.split(',') : (value ?? []);
+  return list.map((tag) => tag.trim()).filter((tag) => tag !== '');
+}
+
+function unique(values: readonly string[]): string[] {
+  return [...new Set(values)];
 }
 
 function count(n: number, one: string, many: string): string {

@@ -1,5 +1,5 @@
 import type { ErrorObject } from 'ajv';
-import { QUEUE_TYPE_SCHEMA, VHOST_SCHEMA } from './schema.js';
+import { MIN_SECRET_BYTES, QUEUE_TYPE_SCHEMA, SECRET_SCHEMA, VHOST_SCHEMA } from './schema.js';
 
 /** How the sentences for one validated document name their source. */
 export interface DescribeOptions {
@@ -47,6 +47,18 @@ function describe(error: ErrorObject, path: string): string {
   const subject = path === '' ? 'the top level' : path;
   if (schema === VHOST_SCHEMA && typeof data === 'string') {
     return `${subject}: vhost ${JSON.stringify(data)} is not supported; Warren has only vhost "/"`;
+  }
+  if (schema === SECRET_SCHEMA) {
+    // Never the value: a secret must not be copied into a log, even a wrong one.
+    const got =
+      typeof data === 'string'
+        ? `${Buffer.byteLength(data, 'utf8')} bytes`
+        : data === null
+          ? 'null'
+          : Array.isArray(data)
+            ? 'an array'
+            : (TYPE_NAMES[typeof data] ?? typeof data);
+    return `${subject} must be a string of at least ${MIN_SECRET_BYTES} bytes: HS256 needs a key of at least 256 bits (got ${got})`;
   }
   if (schema === QUEUE_TYPE_SCHEMA && typeof data === 'string') {
     return `${subject}: queue type ${JSON.stringify(data)} is not supported; Warren has only classic queues (remove it or use "classic")`;

@@ -1,14 +1,18 @@
 export type {
+  AuthConfig,
   BindingDefinition,
   BrokerConfig,
+  DefinitionUser,
   Definitions,
   ExchangeDefinition,
   FlowConfig,
   LimitsConfig,
   LogLevel,
+  PermissionDefinition,
   QueueDefinition,
   ServerConfig,
   StorageConfig,
+  TopicPermissionDefinition,
   UserConfig,
 } from './types.js';
 export { LOG_LEVELS } from './types.js';

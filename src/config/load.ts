@@ -1,10 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ValidateFunction } from 'ajv';
-import { definitionsWarnings, toDefinitions } from './definitions.js';
+import type { JwtConfig } from '../auth/index.js';
+import { concatDefinitions, definitionsProblems, definitionsWarnings, toDefinitions, type DefinitionsSource } from './definitions.js';
 import { describeErrors } from './describe-errors.js';
-import { validateConfigFile, validateDefinitionsFile, validateOverrides, type RawConfigFile, type RawDefinitions } from './schema.js';
-import type { BrokerConfig, Definitions, LogLevel, UserConfig } from './types.js';
+import {
+  JWT_KEY_SOURCES,
+  validateConfigFile,
+  validateDefinitionsFile,
+  validateOverrides,
+  type RawAuth,
+  type RawConfigFile,
+  type RawDefinitions,
+} from './schema.js';
+import type { AuthConfig, BrokerConfig, LogLevel, UserConfig } from './types.js';
 
 /** Values given on the command line; each beats the config file. */
 export interface ConfigOverrides {
@@ -18,12 +27,12 @@ export interface ConfigOverrides {
 export interface LoadConfigOptions {
   /** Path of a `broker.json` (see `config/broker.json`). */
   configFile?: string;
-  /** Path of a bare RabbitMQ definitions export; its exchanges, queues and bindings come after the config file's. */
+  /** Path of a bare RabbitMQ definitions export; its entries come after the config file's. */
   definitionsFile?: string;
   overrides?: ConfigOverrides;
 }
 
-/** A loaded configuration and what in it was accepted but not applied (RabbitMQ users, policies, parameters). */
+/** A loaded configuration and what in it was accepted but not applied (RabbitMQ policies, parameters). */
 export interface LoadedConfig {
   config: BrokerConfig;
   /** One sentence each, naming the file and JSON path; meant to be logged at start-up. */
@@ -60,8 +69,12 @@ const DEFAULTS: BrokerConfig = {
   },
   flow: { memoryHighWatermark: 0.4, diskFreeLimitBytes: 50_000_000, checkIntervalMs: 1000 },
   users: [],
-  definitions: { exchanges: [], queues: [], bindings: [] },
+  auth: { anonymous: undefined, jwt: undefined },
+  definitions: { exchanges: [], queues: [], bindings: [], users: [], permissions: [], topicPermissions: [], vhosts: ['/'] },
 };
+
+/** What `auth.jwt` fields left out take. */
+const JWT_DEFAULTS = { audience: 'warren', scopePrefix: 'warren.', clockToleranceSec: 0 } as const;
 
 // The command-line names of the overrides, for messages about them.
 const FLAGS: Record<string, string> = { host: '--host', port: '--port', dataDir: '--data-dir', logLevel: '--log-level' };
@@ -71,11 +84,15 @@ const FLAGS: Record<string, string> = { host: '--host', port: '--port', dataDir:
  * validated, and every problem is collected before anything is thrown.
  *
  * @throws ConfigError when a file is missing, unreadable, not JSON or not valid, when the definitions
- *   use a vhost other than "/" or a quorum or stream queue, or when an override is out of range.
+ *   use a vhost other than "/" or a quorum or stream queue, hold a malformed password hash or
+ *   permission regex, a user twice or a permission for an unknown user, when `auth.jwt` has no key
+ *   source, or when an override is out of range.
  */
 export function loadConfig(options: LoadConfigOptions): LoadedConfig {
   const problems: string[] = [];
   const warnings: string[] = [];
+  const sources: DefinitionsSource[] = [];
+  let complete = true;
 
   let file: RawConfigFile = {};
   if (options.configFile !== undefined) {
@@ -83,15 +100,24 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     if (parsed !== undefined) {
       file = parsed;
       problems.push(...duplicateUsers(file.users ?? [], options.configFile));
-      if (file.definitions) warnings.push(...prefixed(options.configFile, definitionsWarnings(file.definitions, 'definitions.')));
-    }
+      problems.push(...prefixed(options.configFile, authProblems(file.auth)));
+      if (file.definitions) {
+        warnings.push(...prefixed(options.configFile, definitionsWarnings(file.definitions, 'definitions.')));
+        sources.push({ raw: file.definitions, file: options.configFile, at: 'definitions.' });
+      }
+    } else complete = false;
   }
 
   let extra: RawDefinitions | undefined;
   if (options.definitionsFile !== undefined) {
     extra = readValidated(options.definitionsFile, validateDefinitionsFile, problems);
-    if (extra !== undefined) warnings.push(...prefixed(options.definitionsFile, definitionsWarnings(extra, '')));
+    if (extra !== undefined) {
+      warnings.push(...prefixed(options.definitionsFile, definitionsWarnings(extra, '')));
+      sources.push({ raw: extra, file: options.definitionsFile, at: '' });
+    } else complete = false;
   }
+
+  problems.push(...definitionsProblems(sources, { plainUsers: file.users ?? [], configFile: options.configFile, complete }));
 
   const overrides = stripUndefined({ ...options.overrides });
   if (!validateOverrides(overrides)) {
@@ -107,7 +133,8 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     limits: { ...DEFAULTS.limits, ...file.limits },
     flow: { ...DEFAULTS.flow, ...file.flow },
     users: (file.users ?? DEFAULTS.users).map((user) => ({ ...user })),
-    definitions: concat(toDefinitions(file.definitions ?? {}), extra === undefined ? undefined : toDefinitions(extra)),
+    auth: toAuth(file.auth),
+    definitions: concatDefinitions(toDefinitions(file.definitions ?? {}), extra === undefined ? undefined : toDefinitions(extra)),
   };
   return { config, warnings };
 }
@@ -169,9 +196,17 @@ function duplicateUsers(users: readonly UserConfig[], file: string): string[] {
   return problems;
 }
 
-function concat(a: Definitions, b: Definitions | undefined): Definitions {
-  if (b === undefined) return a;
-  return { exchanges: [...a.exchanges, ...b.exchanges], queues: [...a.queues, ...b.queues], bindings: [...a.bindings, ...b.bindings] };
+/** What the schema cannot say about `auth`: a `jwt` section needs somewhere to get keys from. */
+function authProblems(auth: RawAuth | undefined): string[] {
+  const jwt = auth?.jwt;
+  if (jwt === undefined || JWT_KEY_SOURCES.some((key) => key in jwt)) return [];
+  return [`auth.jwt: no key to verify tokens with; set at least one of ${JWT_KEY_SOURCES.join(', ')}`];
+}
+
+function toAuth(auth: RawAuth | undefined): AuthConfig {
+  const jwt: JwtConfig | undefined = auth?.jwt === undefined ? undefined : { ...JWT_DEFAULTS, ...auth.jwt };
+  if (jwt?.publicKeys !== undefined) jwt.publicKeys = [...jwt.publicKeys];
+  return { anonymous: auth?.anonymous, jwt };
 }
 
 function prefixed(file: string, sentences: string[]): string[] {

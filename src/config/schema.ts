@@ -1,4 +1,5 @@
 import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
+import { HASHING_ALGORITHMS, type HashingAlgorithm } from '../auth/index.js';
 import { EXCHANGE_TYPES, type ExchangeType } from '../broker/index.js';
 import { LOG_LEVELS, type FlowConfig, type LimitsConfig, type LogLevel, type ServerConfig, type StorageConfig, type UserConfig } from './types.js';
 
@@ -10,6 +11,15 @@ export const VHOST_SCHEMA: SchemaObject = { type: 'string', const: '/' };
 
 /** The schema of a queue's `type` and `arguments["x-queue-type"]`; recognised by identity like VHOST_SCHEMA. */
 export const QUEUE_TYPE_SCHEMA: SchemaObject = { type: 'string', const: 'classic' };
+
+/**
+ * The schema of `auth.jwt.secret`, recognised by identity: its messages give the length, never the
+ * value, so that a refused secret does not end up in a log.
+ */
+export const SECRET_SCHEMA: SchemaObject = { type: 'string', format: 'jwt-secret' };
+
+/** HS256 keys shorter than the hash output are refused (RFC 7518, section 3.2: at least 256 bits). */
+export const MIN_SECRET_BYTES = 32;
 
 /** A queue as RabbitMQ exports it; absent fields take the protocol's declare defaults. */
 export interface RawQueue {
@@ -42,9 +52,47 @@ export interface RawBinding {
   arguments?: Record<string, unknown> | [];
 }
 
+/** A user as RabbitMQ exports it: `tags` is a comma-separated string in 3.x and an array from 3.11/4.x on. */
+export interface RawUser {
+  name: string;
+  password_hash: string;
+  hashing_algorithm?: HashingAlgorithm;
+  tags?: string | string[];
+  [key: string]: unknown;
+}
+
+/** A vhost as RabbitMQ exports it (newer versions add `description`, `tags`, `metadata`, `default_queue_type`, `limits`). */
+export interface RawVhost {
+  name: string;
+  [key: string]: unknown;
+}
+
+/** Permissions of one (user, vhost) as RabbitMQ exports them. */
+export interface RawPermission {
+  user: string;
+  vhost?: string;
+  configure: string;
+  write: string;
+  read: string;
+  [key: string]: unknown;
+}
+
+/** Topic permissions of one (user, vhost, exchange) as RabbitMQ exports them. */
+export interface RawTopicPermission {
+  user: string;
+  vhost?: string;
+  exchange: string;
+  write: string;
+  read: string;
+  [key: string]: unknown;
+}
+
 /** A RabbitMQ definitions export after validation; the sections Warren ignores are kept only to warn about them. */
 export interface RawDefinitions {
-  users?: object[];
+  users?: RawUser[];
+  vhosts?: RawVhost[];
+  permissions?: RawPermission[];
+  topic_permissions?: RawTopicPermission[];
   policies?: object[];
   parameters?: object[];
   queues?: RawQueue[];
@@ -61,7 +109,23 @@ export interface RawConfigFile {
   limits?: Partial<LimitsConfig>;
   flow?: Partial<FlowConfig>;
   users?: UserConfig[];
+  auth?: RawAuth;
   definitions?: RawDefinitions;
+}
+
+/** `auth` of the config file after validation; the key-source rule (at least one) is checked by the loader. */
+export interface RawAuth {
+  anonymous?: boolean;
+  jwt?: {
+    secret?: string;
+    publicKeys?: string[];
+    jwksUrl?: string;
+    jwksFile?: string;
+    audience?: string;
+    issuer?: string;
+    scopePrefix?: string;
+    clockToleranceSec?: number;
+  };
 }
 
 /** The command-line overrides, checked with the same field schemas as the file. */
@@ -163,6 +227,60 @@ const USERS: SchemaObject = {
   items: closed({ username: nonEmpty('a non-empty string'), password: nonEmpty('a non-empty string') }, ['username', 'password']),
 };
 
+const JWT = closed({
+  secret: SECRET_SCHEMA,
+  publicKeys: {
+    type: 'array',
+    minItems: 1,
+    description: 'a non-empty array of PEM public keys or certificates',
+    items: { type: 'string', pattern: '^\\s*-----BEGIN [A-Z0-9 ]+-----', description: 'a PEM string starting with "-----BEGIN PUBLIC KEY-----" or "-----BEGIN CERTIFICATE-----"' },
+  },
+  jwksUrl: { type: 'string', format: 'http-url', description: 'an http: or https: URL' },
+  jwksFile: nonEmpty('a non-empty file path'),
+  audience: nonEmpty('a non-empty string'),
+  issuer: nonEmpty('a non-empty string'),
+  scopePrefix: text,
+  clockToleranceSec: integer(0, 'an integer from 0 to 3600 (seconds)', 3600),
+});
+
+/** The JWT fields that name where the verification keys come from; `auth.jwt` needs at least one. */
+export const JWT_KEY_SOURCES: readonly string[] = ['secret', 'publicKeys', 'jwksUrl', 'jwksFile'];
+
+const AUTH = closed({ anonymous: bool, jwt: JWT });
+
+// Definitions entries below are open: newer RabbitMQ versions add fields (limits, metadata, ...), which are ignored.
+const open = (properties: Record<string, SchemaObject>, required: string[]): SchemaObject => ({ type: 'object', properties, required });
+const listOf = (items: SchemaObject, description: string): SchemaObject => ({ type: 'array', items, description });
+const regex: SchemaObject = { type: 'string', description: 'a regular expression string ("" matches nothing)' };
+
+const DEFINITION_USER = open(
+  {
+    name: nonEmpty('a non-empty string'),
+    password_hash: { type: 'string', description: 'a string (base64 hash, or "" for a user who cannot log in with a password)' },
+    hashing_algorithm: oneOf(HASHING_ALGORITHMS),
+    tags: {
+      type: ['string', 'array'],
+      items: { type: 'string', description: 'a string' },
+      description: 'a comma-separated string or an array of strings',
+    },
+  },
+  ['name', 'password_hash'],
+);
+
+const VHOST = open({ name: VHOST_SCHEMA }, ['name']);
+
+const PERMISSION = open({ user: nonEmpty('a non-empty user name'), vhost: VHOST_SCHEMA, configure: regex, write: regex, read: regex }, [
+  'user',
+  'configure',
+  'write',
+  'read',
+]);
+
+const TOPIC_PERMISSION = open(
+  { user: nonEmpty('a non-empty user name'), vhost: VHOST_SCHEMA, exchange: nonEmpty('a non-empty exchange name'), write: regex, read: regex },
+  ['user', 'exchange', 'write', 'read'],
+);
+
 const QUEUE = closed(
   {
     name: { type: 'string', format: 'declarable-name', description: 'a name of 1 to 255 UTF-8 bytes not starting with "amq." (reserved)' },
@@ -212,10 +330,10 @@ const DEFINITIONS: SchemaObject = {
     rabbitmq_definition_format: text,
     original_cluster_name: text,
     explanation: text,
-    users: ignoredList,
-    vhosts: ignoredList,
-    permissions: ignoredList,
-    topic_permissions: ignoredList,
+    users: listOf(DEFINITION_USER, 'an array of users'),
+    vhosts: listOf(VHOST, 'an array of vhosts'),
+    permissions: listOf(PERMISSION, 'an array of permissions'),
+    topic_permissions: listOf(TOPIC_PERMISSION, 'an array of topic permissions'),
     parameters: ignoredList,
     global_parameters: ignoredList,
     policies: ignoredList,
@@ -225,7 +343,7 @@ const DEFINITIONS: SchemaObject = {
   },
 };
 
-const CONFIG_FILE = closed({ server: SERVER, storage: STORAGE, log: LOG, limits: LIMITS, flow: FLOW, users: USERS, definitions: DEFINITIONS });
+const CONFIG_FILE = closed({ server: SERVER, storage: STORAGE, log: LOG, limits: LIMITS, flow: FLOW, users: USERS, auth: AUTH, definitions: DEFINITIONS });
 
 const OVERRIDES = closed({ host: HOST, port: PORT, dataDir: DATA_DIR, logLevel: LOG_LEVEL });
 
@@ -236,7 +354,18 @@ ajv.addFormat('declarable-name', {
   validate: (s: string) => s.length > 0 && byteLength(s) <= MAX_NAME_BYTES && !s.startsWith('amq.'),
 });
 ajv.addFormat('bound-name', { type: 'string', validate: (s: string) => s.length > 0 && byteLength(s) <= MAX_NAME_BYTES });
+ajv.addFormat('jwt-secret', { type: 'string', validate: (s: string) => byteLength(s) >= MIN_SECRET_BYTES });
+ajv.addFormat('http-url', { type: 'string', validate: isHttpUrl });
 ajv.addFormat('routing-key', { type: 'string', validate: (s: string) => byteLength(s) <= MAX_NAME_BYTES });
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const url = new URL(s);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
 
 /** Validates a parsed `config/broker.json`. */
 export const validateConfigFile: ValidateFunction<RawConfigFile> = ajv.compile<RawConfigFile>(CONFIG_FILE);

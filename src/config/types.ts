@@ -1,3 +1,4 @@
+import type { HashingAlgorithm, JwtConfig } from '../auth/index.js';
 import type { ExchangeOptions, ExchangeType } from '../broker/index.js';
 
 /** The broker's validated configuration: defaults < config file < command-line flags. */
@@ -7,9 +8,18 @@ export interface BrokerConfig {
   log: { level: LogLevel };
   limits: LimitsConfig;
   flow: FlowConfig;
-  /** With no users, anonymous access is allowed (the development default). */
+  /** Plain users with full permissions on vhost "/". With no users at all and no token key, anonymous access is allowed (the development default). */
   users: UserConfig[];
+  auth: AuthConfig;
   definitions: Definitions;
+}
+
+/** `auth` of the config: who may connect besides the users (docs/security.md). */
+export interface AuthConfig {
+  /** true: anonymous clients from anywhere; false: never; undefined (the default): from loopback only, while no user or token key exists. */
+  anonymous: boolean | undefined;
+  /** Token (JWT) login; undefined when not configured. Has at least one key source. */
+  jwt: JwtConfig | undefined;
 }
 
 /** The log levels `log.level` and `--log-level` accept, quietest last. */
@@ -70,11 +80,44 @@ export interface UserConfig {
   password: string;
 }
 
-/** Topology to declare at start-up, from RabbitMQ's definitions format (vhost `/` only). */
+/** Topology, users and permissions to set up at start-up, from RabbitMQ's definitions format (vhost `/` only). */
 export interface Definitions {
   exchanges: ExchangeDefinition[];
   queues: QueueDefinition[];
   bindings: BindingDefinition[];
+  users: DefinitionUser[];
+  permissions: PermissionDefinition[];
+  topicPermissions: TopicPermissionDefinition[];
+  /** Vhost names; "/" is always there, and for now the only one. */
+  vhosts: string[];
+}
+
+/** A RabbitMQ definitions user; its hash was checked to be well-formed for its algorithm. */
+export interface DefinitionUser {
+  name: string;
+  /** "" means the user cannot log in with a password (RabbitMQ's convention). */
+  passwordHash: string;
+  hashingAlgorithm: HashingAlgorithm;
+  /** Without empty entries; RabbitMQ 3.x's comma-separated string is split. */
+  tags: string[];
+}
+
+/** RabbitMQ permissions of one (user, vhost): three regexes, each checked to compile. */
+export interface PermissionDefinition {
+  user: string;
+  vhost: string;
+  configure: string;
+  write: string;
+  read: string;
+}
+
+/** RabbitMQ topic permissions of one (user, vhost, exchange). */
+export interface TopicPermissionDefinition {
+  user: string;
+  vhost: string;
+  exchange: string;
+  write: string;
+  read: string;
 }
 
 export interface ExchangeDefinition extends ExchangeOptions {

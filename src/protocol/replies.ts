@@ -15,6 +15,12 @@ export interface ConnectReply extends OkReply {
   server: { name: string; version: string };
   /** The broker's id for this connection. */
   connectionId: string;
+  /** Who logged in (the token's `sub` for a token login); absent for an anonymous connection. */
+  user?: string;
+  /** The vhost the connection works in. */
+  vhost: string;
+  /** When the token expires (ms since the epoch), for a token login. */
+  expiresAt?: number;
 }
 
 /** `queue.declare`'s reply. */
@@ -37,6 +43,12 @@ export interface MessageCountReply extends OkReply {
 export interface ConsumeReply extends OkReply {
   /** The tag given, or the one the broker chose. */
   consumerTag: string;
+}
+
+/** `auth.refresh`'s reply. */
+export interface AuthRefreshReply extends OkReply {
+  /** When the new token expires (ms since the epoch). */
+  expiresAt: number;
 }
 
 /** A message's fields as every frame that carries one encodes them (frames.ts, `messageBody`). */
@@ -107,7 +119,7 @@ export interface ErrorFrame {
 
 /** Every frame the broker sends. */
 export type ServerFrame =
-  | OkReply | ConnectReply | QueueDeclareReply | MessageCountReply | ConsumeReply | GetReply
+  | OkReply | ConnectReply | QueueDeclareReply | MessageCountReply | ConsumeReply | GetReply | AuthRefreshReply
   | DeliverFrame | ReturnFrame | CancelledFrame | BlockedFrame | UnblockedFrame | ErrorFrame;
 
 /** The `ok` replies that carry a result, by the op they answer. */
@@ -118,6 +130,7 @@ interface RepliesWithResult {
   'queue.delete': MessageCountReply;
   consume: ConsumeReply;
   get: GetReply;
+  'auth.refresh': AuthRefreshReply;
 }
 
 /** The `ok` reply to a request of `op`. */

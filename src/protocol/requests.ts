@@ -4,7 +4,7 @@ import type { ExchangeType, Headers, MessageProperties } from '../broker/index.j
 
 type Table = Record<string, unknown>;
 
-export interface ConnectRequest { op: 'connect'; id: number; version: 1; username?: string; password?: string; token?: string; clientName?: string }
+export interface ConnectRequest { op: 'connect'; id: number; version: 1; username?: string; password?: string; token?: string; vhost?: string; clientName?: string }
 export interface ExchangeDeclareRequest {
   op: 'exchange.declare'; id: number; exchange: string; type?: ExchangeType;
   durable?: boolean; autoDelete?: boolean; internal?: boolean; passive?: boolean; arguments?: Table;
@@ -25,13 +25,15 @@ export interface ConsumeRequest {
 }
 export interface CancelRequest { op: 'cancel'; id: number; consumerTag: string }
 export interface GetRequest { op: 'get'; id: number; queue: string; noAck?: boolean }
+export interface AuthRefreshRequest { op: 'auth.refresh'; id: number; token: string }
 export interface AckRequest { op: 'ack'; deliveryTag: number; multiple?: boolean }
 export interface NackRequest { op: 'nack'; deliveryTag: number; multiple?: boolean; requeue?: boolean }
 export interface RejectRequest { op: 'reject'; deliveryTag: number; requeue?: boolean }
 
 export type Request =
   | ConnectRequest | ExchangeDeclareRequest | ExchangeDeleteRequest | ExchangeBindRequest | QueueDeclareRequest | QueueBindRequest
-  | QueuePurgeRequest | QueueDeleteRequest | PublishRequest | ConsumeRequest | CancelRequest | GetRequest | AckRequest | NackRequest | RejectRequest;
+  | QueuePurgeRequest | QueueDeleteRequest | PublishRequest | ConsumeRequest | CancelRequest | GetRequest | AuthRefreshRequest
+  | AckRequest | NackRequest | RejectRequest;
 
 export type RequestOp = Request['op'];
 

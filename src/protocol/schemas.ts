@@ -44,7 +44,14 @@ function frame(op: string, fields: Record<string, object>, required: string[], w
 const schemas = {
   connect: frame(
     'connect',
-    { version: { const: 1 }, username: { type: 'string' }, password: { type: 'string' }, token: { type: 'string' }, clientName: { type: 'string', maxBytes: 255 } },
+    {
+      version: { const: 1 },
+      username: { type: 'string' },
+      password: { type: 'string' },
+      token: { type: 'string' },
+      vhost: { type: 'string', minLength: 1, maxBytes: 255 },
+      clientName: { type: 'string', maxBytes: 255 },
+    },
     ['version'],
     'required',
   ),
@@ -84,6 +91,7 @@ const schemas = {
   ),
   cancel: frame('cancel', { consumerTag: name }, ['consumerTag'], 'required'),
   get: frame('get', { queue: name, noAck: flag }, ['queue'], 'required'),
+  'auth.refresh': frame('auth.refresh', { token: { type: 'string', minLength: 1 } }, ['token'], 'required'),
   ack: frame('ack', { deliveryTag, multiple: flag }, ['deliveryTag'], 'none'),
   nack: frame('nack', { deliveryTag, multiple: flag, requeue: flag }, ['deliveryTag'], 'none'),
   reject: frame('reject', { deliveryTag, requeue: flag }, ['deliveryTag'], 'none'),

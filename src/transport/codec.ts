@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { Broker, Connection, ErrorCode, Message, QueueEntry } from '../broker/index.js';
+import type { GuardedVhost, Principal } from '../auth/index.js';
+import type { Connection, ErrorCode, Message, QueueEntry } from '../broker/index.js';
 
 /**
  * A wire format on top of the session core (src/transport/session.ts): it turns a client's
@@ -26,6 +27,13 @@ export interface WireCodec {
   unblockedNotice(): string | undefined;
   /** The socket closed: stop the codec's own timers. */
   closed(): void;
+  /** The frame sent before the session closes a connection whose token expired (then close 4401). */
+  accessEnded(message: string): string;
+  /**
+   * Input was suspended (an asynchronous login) and goes on: handle the frames put aside since,
+   * in order, until the input is suspended again.
+   */
+  resume(): void;
 }
 
 /** A protocol the server offers: the WebSocket subprotocols that select it, and a codec per socket. */
@@ -39,10 +47,12 @@ export interface WireProtocol {
   open(session: CodecSession): WireCodec;
 }
 
-/** User name and password, as a client presents them. */
+/** What a client presents to log in: a user name and password, or a token; and the vhost it asks for. */
 export interface Credentials {
   username: string | undefined;
   password: string | undefined;
+  token: string | undefined;
+  vhost: string | undefined;
 }
 
 /** How a failed frame is reported: the protocol's error code and a sentence a person can act on. */
@@ -53,36 +63,55 @@ export interface Failure {
   internal: boolean;
 }
 
+/** A logged-in client: its broker Connection, its vhost as its permissions allow, and who it is. */
+export interface LoggedIn {
+  readonly connection: Connection;
+  /** Every declare, bind, consume, get and publish goes through it: it checks the permissions. */
+  readonly vhost: GuardedVhost;
+  readonly principal: Principal;
+}
+
 /** What the session core does for a codec. */
 export interface CodecSession {
   readonly id: string;
   readonly logger: Logger;
-  readonly broker: Broker;
   readonly serverVersion: string;
-  /** The broker Connection, once `login` has opened it. */
-  readonly connection: Connection | undefined;
+  /** Set once `login` has succeeded. */
+  readonly loggedIn: LoggedIn | undefined;
   /** The connection is ending (refused, closed by an error or by the client): nothing more is read. */
   readonly ended: boolean;
   /** An alarm has stopped reading from this publisher. */
   readonly blocked: boolean;
   /**
-   * Checks the credentials and opens the broker Connection. A refusal sends `refusal(message)`,
-   * closes with 4401 and returns undefined. `details` go into the log lines about the connection.
+   * An asynchronous step (a login) is running: frames after the current one must be put aside,
+   * in order, and handled when `WireCodec.resume` is called.
    */
-  login(credentials: Credentials, refusal: (message: string) => string, details: Record<string, unknown>): Connection | undefined;
-  /** Routes a message; returns the broker's outcome bits. Throws REJECTED when a full queue refused it. */
-  publish(message: Message): number;
+  readonly inputSuspended: boolean;
   /**
-   * Sends the confirm of a publish: now, or once the store has synced it when `persisted`; every
-   * frame emitted after it waits with it. If the sync fails, `failed(message)` goes out instead.
+   * Checks the credentials and opens the broker Connection, suspending input meanwhile; then
+   * calls `opened`. A refusal sends `refusal(message)` and closes (4401, or 4403 for a vhost).
+   * `details` go into the log lines about the connection.
    */
-  confirm(frame: string, persisted: boolean, failed: (message: string) => string): void;
+  login(credentials: Credentials, details: Record<string, unknown>, refusal: (message: string) => string, opened: (loggedIn: LoggedIn) => void): void;
+  /**
+   * Replaces a token login's token (`auth.refresh`), suspending input meanwhile: `reply(expiresAt)`
+   * on success, after which consumers of queues no longer readable are cancelled; `refusal(message)`
+   * otherwise, and the connection keeps its old token.
+   */
+  refresh(token: string, reply: (expiresAt: number) => string, refusal: (message: string) => string): void;
+  /** Routes a message in the logged-in vhost; returns the broker's outcome bits. Throws ACCESS_REFUSED, NOT_FOUND, or REJECTED when a full queue refused it. */
+  publish(loggedIn: LoggedIn, message: Message): number;
+  /**
+   * Sends the confirm of a persisted publish once the store has synced it; every frame emitted
+   * after it waits with it. If the sync fails, `failed(message)` goes out instead.
+   */
+  confirmAfterSync(frame: string, failed: (message: string) => string): void;
   /** Queues a frame for this event-loop turn's WebSocket message. */
   emit(frame: string): void;
   /** Deliveries made from now until `releaseDeliveries()` wait, so that the reply to the frame causing them goes first. */
   deferDeliveries(): void;
   releaseDeliveries(): void;
-  /** Classifies an error thrown while handling a frame named `what`; logs the internal ones. */
+  /** Classifies an error thrown while handling a frame named `what`: a BrokerError as it is, anything else logged and internal. */
   describeFailure(error: unknown, what: string): Failure;
   /** Ends the connection: nothing more is read, and the socket closes once what was emitted is out. */
   closeAfterOutput(code: number, reason: string): void;

@@ -1,4 +1,4 @@
-import { BrokerError, PERSISTED, ROUTED, type Connection, type QueueEntry } from '../broker/index.js';
+import { BrokerError, PERSISTED, ROUTED, type QueueEntry } from '../broker/index.js';
 import {
   blockedFrame,
   cancelledFrame,
@@ -17,7 +17,7 @@ import {
   type Request,
   UNBLOCKED_FRAME,
 } from '../protocol/index.js';
-import type { CodecSession, WireCodec, WireProtocol } from './codec.js';
+import type { CodecSession, LoggedIn, WireCodec, WireProtocol } from './codec.js';
 
 /** Warren's own protocol (docs/protocol.md): JSON frames, selected by `warren.v1` or by no subprotocol. */
 export const JSON_PROTOCOL: WireProtocol = {
@@ -32,6 +32,8 @@ class JsonCodec implements WireCodec {
   /** The last consumer tag delivered to and its JSON: one consumer per connection is the usual case. */
   private lastConsumerTag = '';
   private lastConsumerTagJson = '""';
+  /** Frames of a message that came after one that suspended input (a connect), with their payloads' text. */
+  private waiting: { raw: unknown; rawPayload: string | undefined }[] = [];
 
   constructor(private readonly session: CodecSession) {}
 
@@ -54,7 +56,22 @@ class JsonCodec implements WireCodec {
       this.handleFrame(parsed, payloads[0]);
       return;
     }
-    for (let index = 0; index < parsed.length && !this.session.ended; index++) this.handleFrame(parsed[index], payloads[index]);
+    for (let index = 0; index < parsed.length && !this.session.ended; index++) {
+      if (this.session.inputSuspended) this.waiting.push({ raw: parsed[index], rawPayload: payloads[index] });
+      else this.handleFrame(parsed[index], payloads[index]);
+    }
+  }
+
+  resume(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (let index = 0; index < waiting.length && !this.session.ended; index++) {
+      if (this.session.inputSuspended) {
+        this.waiting = waiting.slice(index);
+        return;
+      }
+      this.handleFrame(waiting[index].raw, waiting[index].rawPayload);
+    }
   }
 
   deliverFrame(consumerTag: string, deliveryTag: number, entry: QueueEntry): string {
@@ -82,6 +99,10 @@ class JsonCodec implements WireCodec {
   }
 
   closed(): void {}
+
+  accessEnded(message: string): string {
+    return errorFrame('ACCESS_REFUSED', message);
+  }
 
   /** The payloads' source text; should the scanner ever fail, they are serialised again instead. */
   private findPayloads(text: string): (string | undefined)[] {
@@ -112,31 +133,39 @@ class JsonCodec implements WireCodec {
       return;
     }
     const frame = raw as Request;
-    const connection = this.session.connection;
+    const { loggedIn } = this.session;
     try {
       if (frame.op === 'connect') this.connect(frame);
-      else if (!connection) throw new BrokerError('NOT_ALLOWED', `send "connect" first; "${frame.op}" is not allowed before it`);
-      else if (frame.op === 'publish') this.publish(frame, rawPayload);
-      else this.execute(connection, frame);
+      else if (!loggedIn) throw new BrokerError('NOT_ALLOWED', `send "connect" first; "${frame.op}" is not allowed before it`);
+      else if (frame.op === 'publish') this.publish(loggedIn, frame, rawPayload);
+      else this.execute(loggedIn, frame);
     } catch (error) {
-      const { code, message } = this.session.describeFailure(error, frame.op);
+      // Ajv and JSON.stringify recurse: a frame nested deep enough overflows the stack.
+      const { code, message } =
+        error instanceof RangeError ? { code: 'SYNTAX_ERROR' as const, message: `${frame.op}: the frame nests too deeply to process` } : this.session.describeFailure(error, frame.op);
       this.session.emit(errorFrame(code, message, id));
     }
   }
 
   // docs/protocol.md, "Connecting".
   private connect(frame: ConnectRequest): void {
-    if (this.session.connection) throw new BrokerError('NOT_ALLOWED', 'this connection is already connected; "connect" is allowed once');
-    const credentials = { username: frame.username, password: frame.password };
-    const refusal = (message: string) => errorFrame('ACCESS_REFUSED', message, frame.id);
-    if (!this.session.login(credentials, refusal, { clientName: frame.clientName })) return;
-    this.session.emit(okFrame(frame.id, { server: { name: 'warren', version: this.session.serverVersion }, connectionId: this.session.id }));
+    if (this.session.loggedIn) throw new BrokerError('NOT_ALLOWED', 'this connection is already connected; "connect" is allowed once');
+    const { id } = frame;
+    this.session.login(
+      { username: frame.username, password: frame.password, token: frame.token, vhost: frame.vhost },
+      { clientName: frame.clientName },
+      (message) => errorFrame('ACCESS_REFUSED', message, id),
+      ({ principal }) => {
+        const server = { name: 'warren', version: this.session.serverVersion };
+        const expiresAt = principal.expiresAt === undefined ? {} : { expiresAt: principal.expiresAt };
+        this.session.emit(okFrame(id, { server, connectionId: this.session.id, user: principal.username, vhost: principal.vhost, ...expiresAt }));
+      },
+    );
   }
 
   // docs/protocol.md, "Requests and replies": one case per op.
-  private execute(connection: Connection, f: Exclude<Request, ConnectRequest | PublishRequest>): void {
+  private execute({ connection, vhost }: LoggedIn, f: Exclude<Request, ConnectRequest | PublishRequest>): void {
     const { session } = this;
-    const broker = session.broker;
     switch (f.op) {
       case 'ack':
         connection.ack(f.deliveryTag, f.multiple ?? false);
@@ -148,7 +177,7 @@ class JsonCodec implements WireCodec {
         connection.reject(f.deliveryTag, f.requeue ?? true);
         return;
       case 'exchange.declare':
-        broker.declareExchange(
+        vhost.declareExchange(
           f.exchange,
           f.type,
           { durable: f.durable ?? true, autoDelete: f.autoDelete ?? false, internal: f.internal ?? false, arguments: f.arguments ?? {} },
@@ -156,36 +185,32 @@ class JsonCodec implements WireCodec {
         );
         break;
       case 'exchange.delete':
-        broker.deleteExchange(f.exchange, f.ifUnused ?? false);
+        vhost.deleteExchange(f.exchange, f.ifUnused ?? false);
         break;
       case 'exchange.bind':
-      case 'exchange.unbind': {
-        const bind = f.op === 'exchange.bind' ? broker.bindExchange : broker.unbindExchange;
-        bind.call(broker, f.destination, f.source, f.routingKey ?? '', f.arguments ?? {});
+      case 'exchange.unbind':
+        vhost.bindExchange(f.destination, f.source, f.routingKey ?? '', f.arguments ?? {}, f.op === 'exchange.unbind');
         break;
-      }
       case 'queue.declare': {
         const options = { durable: f.durable ?? true, exclusive: f.exclusive ?? false, autoDelete: f.autoDelete ?? false, arguments: f.arguments ?? {} };
-        session.emit(okFrame(f.id, { ...broker.declareQueue(connection, f.queue ?? '', options, f.passive ?? false) }));
+        session.emit(okFrame(f.id, { ...vhost.declareQueue(connection, f.queue ?? '', options, f.passive ?? false) }));
         return;
       }
       case 'queue.bind':
-      case 'queue.unbind': {
-        const bind = f.op === 'queue.bind' ? broker.bindQueue : broker.unbindQueue;
-        bind.call(broker, connection, f.queue, f.exchange, f.routingKey ?? '', f.arguments ?? {});
+      case 'queue.unbind':
+        vhost.bindQueue(connection, f.queue, f.exchange, f.routingKey ?? '', f.arguments ?? {}, f.op === 'queue.unbind');
         break;
-      }
       case 'queue.purge':
-        session.emit(okFrame(f.id, { messageCount: broker.purgeQueue(connection, f.queue) }));
+        session.emit(okFrame(f.id, { messageCount: vhost.purgeQueue(connection, f.queue) }));
         return;
       case 'queue.delete':
-        session.emit(okFrame(f.id, { messageCount: broker.deleteQueue(connection, f.queue, f.ifUnused ?? false, f.ifEmpty ?? false) }));
+        session.emit(okFrame(f.id, { messageCount: vhost.deleteQueue(connection, f.queue, f.ifUnused ?? false, f.ifEmpty ?? false) }));
         return;
       case 'consume': {
         // The consume's ok goes before the deliveries it starts.
         session.deferDeliveries();
         try {
-          const consumerTag = connection.consume(f.queue, {
+          const consumerTag = vhost.consume(connection, f.queue, {
             consumerTag: f.consumerTag,
             prefetch: f.prefetch ?? 0,
             noAck: f.noAck ?? false,
@@ -203,8 +228,17 @@ class JsonCodec implements WireCodec {
         connection.cancel(f.consumerTag);
         break;
       case 'get': {
-        const { delivery, messageCount } = connection.get(f.queue, f.noAck ?? false);
+        const { delivery, messageCount } = vhost.get(connection, f.queue, f.noAck ?? false);
         session.emit(getOkFrame(f.id, delivery, messageCount));
+        return;
+      }
+      case 'auth.refresh': {
+        const { id } = f;
+        session.refresh(
+          f.token,
+          (expiresAt) => okFrame(id, { expiresAt }),
+          (message) => errorFrame('ACCESS_REFUSED', message, id),
+        );
         return;
       }
     }
@@ -212,7 +246,7 @@ class JsonCodec implements WireCodec {
   }
 
   // docs/protocol.md, "Publishing and confirms".
-  private publish(frame: PublishRequest, rawPayload: string | undefined): void {
+  private publish(loggedIn: LoggedIn, frame: PublishRequest, rawPayload: string | undefined): void {
     // Encoded now, once: a message that cannot be serialised fails here, not at each delivery.
     const message = publishedMessage(
       frame.exchange ?? '',
@@ -221,10 +255,12 @@ class JsonCodec implements WireCodec {
       frame.headers ?? NO_FIELDS,
       frame.properties ?? NO_FIELDS,
     );
-    const outcome = this.session.publish(message);
+    const outcome = this.session.publish(loggedIn, message);
     const id = frame.id;
     if (frame.mandatory === true && !(outcome & ROUTED)) this.session.emit(returnFrame(message, id));
-    if (id !== undefined) this.session.confirm(okFrame(id), (outcome & PERSISTED) !== 0, (message) => errorFrame('INTERNAL_ERROR', message, id));
+    if (id === undefined) return;
+    if (outcome & PERSISTED) this.session.confirmAfterSync(okFrame(id), (message) => errorFrame('INTERNAL_ERROR', message, id));
+    else this.session.emit(okFrame(id));
   }
 }
 

@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
 import { BrokerError, Connection, REJECTED, type Broker, type DeliverySink, type Message, type QueueEntry } from '../broker/index.js';
-import type { UserConfig } from '../config/index.js';
-import type { CodecSession, Credentials, Failure, WireCodec, WireProtocol } from './codec.js';
+import { CLOSE_ACCESS_REFUSED, GuardedVhost, type Authenticator, type LoginOutcome, type Principal } from '../auth/index.js';
+import type { CodecSession, Credentials, Failure, LoggedIn, WireCodec, WireProtocol } from './codec.js';
 import { OPEN, type ServerSocket } from './server-socket.js';
 
 /** What every session of one server shares. */
 export interface SessionContext {
   readonly broker: Broker;
-  readonly users: readonly UserConfig[];
+  readonly auth: Authenticator;
   readonly highWaterBytes: number;
   /** A socket above the high-water mark this long is cut (a consumer that never reads). */
   readonly drainTimeoutMs: number;
@@ -17,12 +17,11 @@ export interface SessionContext {
   readonly logger: Logger;
 }
 
-/** WebSocket close code after failed authentication (docs/protocol.md, "Connecting"). */
-export const CLOSE_ACCESS_REFUSED = 4401;
 /** WebSocket close code when the broker ends a connection because of its own failure (RFC 6455). */
 export const CLOSE_INTERNAL_ERROR = 1011;
+/** The longest a Node timer waits. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const LOGIN_REFUSED = 'access refused: unknown username or wrong password';
 const PUBLISH_REJECTED = 'a queue the message routes to is full (x-overflow reject-publish); it reached any other queues it routes to; publish it again later';
 const SYNC_FAILED = 'the broker could not write the message to disk; it may not survive a restart: publish it again';
 
@@ -58,10 +57,13 @@ export class Session implements CodecSession, DeliverySink {
   readonly logger: Logger;
   private readonly codec: WireCodec;
   private opened: Connection | undefined;
+  loggedIn: LoggedIn | undefined;
   /** Has published: an alarm blocks it. */
   private publisher = false;
   /** Names the client in the log lines, once logged in. */
   private identity: Record<string, unknown> = {};
+  /** Set while a login runs: WebSocket messages that arrive meanwhile wait here, in order. */
+  private heldInput: { data: Buffer; isBinary: boolean }[] | undefined;
   /** Set by deferDeliveries: the deliveries waiting for the reply to the frame that caused them. */
   private deferred: string[] | undefined;
   private readonly out: string[] = [];
@@ -69,6 +71,8 @@ export class Session implements CodecSession, DeliverySink {
   /** Shutting down or closing: pushes stay off. */
   private stopped = false;
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Fires when the token of a token login expires. */
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set by closeAfterOutput: the close to make once everything queued and held has been sent. */
   private pendingClose: { code: number; reason: string } | undefined;
 
@@ -77,15 +81,11 @@ export class Session implements CodecSession, DeliverySink {
     readonly id: string,
     private readonly context: SessionContext,
     protocol: WireProtocol,
-    remoteAddress: string | undefined,
+    private readonly remoteAddress: string | undefined,
   ) {
     this.logger = context.logger.child({ conn: id });
     this.codec = protocol.open(this);
     this.logger.info({ address: remoteAddress, protocol: protocol.name, subprotocol: socket.protocol || undefined }, 'connection opened');
-  }
-
-  get broker(): Broker {
-    return this.context.broker;
   }
 
   get serverVersion(): string {
@@ -96,12 +96,19 @@ export class Session implements CodecSession, DeliverySink {
     return this.opened;
   }
 
+  get inputSuspended(): boolean {
+    return this.heldInput !== undefined;
+  }
+
   /** One WebSocket message from the client. */
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.ended) return;
+    if (this.heldInput) {
+      this.heldInput.push({ data, isBinary });
+      return;
+    }
     this.codec.onMessage(data, isBinary);
-    const alarm = this.context.flow.alarm;
-    if (alarm !== null && this.publisher) this.block(alarm);
+    this.checkAlarm();
   }
 
   onPong(): void {
@@ -112,42 +119,112 @@ export class Session implements CodecSession, DeliverySink {
   onClose(code: number): void {
     sessionsToFlush.delete(this);
     clearTimeout(this.drainTimer);
+    clearTimeout(this.expiryTimer);
     this.ended = true;
     this.codec.closed();
     this.opened?.close();
     this.logger.info({ code, ...this.identity }, 'connection closed');
   }
 
-  login(credentials: Credentials, refusal: (message: string) => string, details: Record<string, unknown>): Connection | undefined {
-    const { users } = this.context;
-    if (users.length > 0 && !users.some((user) => user.username === credentials.username && user.password === credentials.password)) {
-      this.logger.warn({ username: credentials.username }, 'authentication failed');
-      this.emit(refusal(LOGIN_REFUSED));
-      this.closeAfterOutput(CLOSE_ACCESS_REFUSED, 'access refused');
-      return undefined;
+  login(credentials: Credentials, details: Record<string, unknown>, refusal: (message: string) => string, opened: (loggedIn: LoggedIn) => void): void {
+    const attempt = this.context.auth.login({ ...credentials, remoteAddress: this.remoteAddress });
+    this.whileInputWaits(attempt, 'login', refusal, (outcome) => {
+      if (!outcome.ok) {
+        this.logger.warn({ username: credentials.username, vhost: credentials.vhost, reason: outcome.reason }, 'login refused');
+        this.emit(refusal(outcome.message));
+        this.closeAfterOutput(outcome.closeCode, 'access refused');
+        return;
+      }
+      const { principal } = outcome;
+      this.identity = { username: principal.username, vhost: principal.vhost, ...details };
+      this.opened = new Connection(this.id, this.context.broker, this);
+      const loggedIn = this.adopt(this.opened, principal);
+      this.logger.info(this.identity, 'connected');
+      opened(loggedIn);
+    });
+  }
+
+  refresh(token: string, reply: (expiresAt: number) => string, refusal: (message: string) => string): void {
+    const loggedIn = this.loggedIn;
+    if (!loggedIn || loggedIn.principal.expiresAt === undefined) {
+      throw new BrokerError('NOT_ALLOWED', 'auth.refresh replaces the token of a connection that logged in with a token; this one did not');
     }
-    this.identity = { username: credentials.username, ...details };
-    this.opened = new Connection(this.id, this.context.broker, this);
-    this.logger.info(this.identity, 'connected');
-    return this.opened;
+    this.whileInputWaits(this.context.auth.refresh(token, loggedIn.principal), 'auth.refresh', refusal, (outcome) => {
+      if (!outcome.ok) {
+        this.logger.warn({ reason: outcome.reason }, 'token refresh refused; the connection keeps its token');
+        this.emit(refusal(outcome.message));
+        return;
+      }
+      const { principal } = outcome;
+      this.adopt(loggedIn.connection, principal);
+      this.emit(reply(principal.expiresAt ?? 0));
+      // docs/security.md, "Tokens": what the new token no longer lets it read, it stops reading.
+      for (const [tag, consumer] of loggedIn.connection.consumers) {
+        if (principal.access.read(consumer.queue.name)) continue;
+        loggedIn.connection.cancel(tag);
+        this.cancelled(tag, 'permission');
+      }
+      this.logger.info({ expiresAt: principal.expiresAt }, 'token refreshed');
+    });
+  }
+
+  /** Runs an authentication step with input suspended; an unexpected failure is reported, and ends a login. */
+  private whileInputWaits(attempt: Promise<LoginOutcome>, what: string, refusal: (message: string) => string, settled: (outcome: LoginOutcome) => void): void {
+    this.suspendInput();
+    attempt
+      .then(
+        (outcome) => {
+          if (!this.ended) settled(outcome);
+        },
+        (error: unknown) => {
+          if (this.ended) return;
+          this.emit(refusal(this.describeFailure(error, what).message));
+          if (!this.loggedIn) this.closeAfterOutput(CLOSE_INTERNAL_ERROR, 'login failed');
+        },
+      )
+      .finally(() => this.resumeInput());
+  }
+
+  /** The connection works as `principal` from now on: its permissions, and its token's expiry. */
+  private adopt(connection: Connection, principal: Principal): LoggedIn {
+    const { broker } = this.context;
+    const loggedIn = { connection, vhost: new GuardedVhost(broker, principal.access, principal.username, principal.vhost), principal };
+    this.loggedIn = loggedIn;
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    if (principal.expiresAt !== undefined) this.expireAt(principal.expiresAt);
+    return loggedIn;
+  }
+
+  /** One timer per connection; timers cannot wait longer than about 24.8 days, so a later expiry re-arms. */
+  private expireAt(expiresAt: number): void {
+    const wait = expiresAt - Date.now();
+    if (wait > 0) {
+      this.expiryTimer = setTimeout(() => this.expireAt(expiresAt), Math.min(wait, MAX_TIMER_MS));
+      this.expiryTimer.unref();
+      return;
+    }
+    this.expiryTimer = undefined;
+    const message = `access refused: the token expired at ${new Date(expiresAt).toISOString()}; send auth.refresh with a new token before it expires`;
+    this.logger.info({ expiresAt }, 'token expired; closing');
+    this.emit(this.codec.accessEnded(message));
+    this.closeAfterOutput(CLOSE_ACCESS_REFUSED, 'token expired');
   }
 
   // docs/protocol.md, "Publishing and confirms".
-  publish(message: Message): number {
+  publish(loggedIn: LoggedIn, message: Message): number {
     this.publisher = true;
-    const outcome = this.context.broker.publish(message.exchange, message);
+    const outcome = loggedIn.vhost.publish(message);
     if (outcome & REJECTED) throw new BrokerError('REJECTED', PUBLISH_REJECTED);
     return outcome;
   }
 
-  confirm(frame: string, persisted: boolean, failed: (message: string) => string): void {
-    if (persisted) this.emitAfterSync(frame, () => failed(SYNC_FAILED));
-    else this.emit(frame);
+  confirmAfterSync(frame: string, failed: (message: string) => string): void {
+    this.emitAfterSync(frame, () => failed(SYNC_FAILED));
   }
 
   describeFailure(error: unknown, what: string): Failure {
     if (error instanceof BrokerError) return { code: error.code, message: error.message, internal: false };
-    if (error instanceof RangeError) return { code: 'SYNTAX_ERROR', message: `${what}: the frame nests too deeply to process`, internal: false };
     this.logger.error({ err: error, op: what }, 'internal error');
     return { code: 'INTERNAL_ERROR', message: `${what} failed inside the broker; the failure is logged there`, internal: true };
   }
@@ -225,8 +302,41 @@ export class Session implements CodecSession, DeliverySink {
     this.blocked = false;
     const notice = this.codec.unblockedNotice();
     if (notice !== undefined) this.emit(notice);
-    this.socket.resume();
+    if (!this.heldInput) this.socket.resume();
     this.logger.info('publisher unblocked');
+  }
+
+  private checkAlarm(): void {
+    const alarm = this.context.flow.alarm;
+    if (alarm !== null && this.publisher) this.block(alarm);
+  }
+
+  /** Until resumeInput, the socket is not read and what arrives anyway waits, so frames stay in order. */
+  private suspendInput(): void {
+    this.heldInput ??= [];
+    this.socket.pause();
+  }
+
+  /** Suspended again while replaying: what is left goes back in front of what arrives meanwhile. */
+  private holdAgain(messages: { data: Buffer; isBinary: boolean }[]): void {
+    this.heldInput = [...messages, ...(this.heldInput ?? [])];
+  }
+
+  private resumeInput(): void {
+    const held = this.heldInput ?? [];
+    this.heldInput = undefined;
+    if (!this.ended) this.codec.resume();
+    for (let next = held.shift(); next !== undefined && !this.ended; next = held.shift()) {
+      if (this.inputSuspended) {
+        this.holdAgain([next, ...held]);
+        return;
+      }
+      this.codec.onMessage(next.data, next.isBinary);
+    }
+    if (this.inputSuspended) return;
+    // Once ended the socket is read again all the same, so that its closing handshake can complete.
+    if (this.ended || !this.blocked) this.socket.resume();
+    if (!this.ended) this.checkAlarm();
   }
 
   /** Shutdown: no more pushes; what is already queued for the socket goes out now. */

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { usersAuth } from '../fake-server-socket.js';
 import { Broker } from '../../../src/broker/index.js';
 import { MemoryStore } from '../../../src/store/index.js';
 import { Transport } from '../../../src/transport/index.js';
@@ -18,7 +19,7 @@ afterEach(async () => {
 async function listening(highWaterBytes = 1 << 20): Promise<{ transport: Transport; broker: Broker; url: string }> {
   const broker = await Broker.open(new MemoryStore());
   transport = new Transport(
-    { broker, users: [], highWaterBytes, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger: pino({ level: 'silent' }) },
+    { broker, auth: usersAuth(), highWaterBytes, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger: pino({ level: 'silent' }) },
     { path: '/ws', maxMessageBytes: 1 << 20, heartbeatMs: 0, maxConnections: 100, maxConnectionsPerAddress: 100 },
   );
   const server = transport.httpServer;

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { BrokerError, PERSISTED, type Connection, type QueueEntry, type QueueOptions } from '../../broker/index.js';
-import type { CodecSession, WireCodec, WireProtocol } from '../codec.js';
+import { BrokerError, PERSISTED, type QueueEntry, type QueueOptions } from '../../broker/index.js';
+import type { CodecSession, LoggedIn, WireCodec, WireProtocol } from '../codec.js';
 import { CLOSE_INTERNAL_ERROR } from '../session.js';
 import { parseDestination, type Destination } from './destination.js';
 import { CLOSE_NORMAL, decodeHeaders, encodeFrame, errorFrame, escapeHeader, receiptFrame, STOMP_VERSIONS, StompError, type RawFrame, type StompVersion } from './frame.js';
@@ -41,9 +41,8 @@ interface Subscription {
 }
 
 /** Everything a STOMP connection has from CONNECTED on. */
-interface Connected {
+interface Connected extends LoggedIn {
   readonly version: StompVersion;
-  readonly connection: Connection;
   readonly heartBeats: HeartBeats | undefined;
   readonly subscriptions: Map<string, Subscription>;
   /** Subscriptions by consumer tag, reply queues' included. */
@@ -67,6 +66,8 @@ class StompCodec implements WireCodec {
   private readonly parser: StompParser;
   /** Undefined until CONNECTED. */
   private connected: Connected | undefined;
+  /** Frames that came while input was suspended (a CONNECT's login), handled at resume. */
+  private waiting: RawFrame[] = [];
 
   constructor(
     private readonly session: CodecSession,
@@ -124,9 +125,30 @@ class StompCodec implements WireCodec {
     this.connected?.heartBeats?.stop();
   }
 
+  accessEnded(message: string): string {
+    this.connected?.heartBeats?.stop();
+    return errorFrame(message, this.connected?.version);
+  }
+
+  resume(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (let index = 0; index < waiting.length && !this.session.ended; index++) {
+      if (this.session.inputSuspended) {
+        this.waiting = waiting.slice(index);
+        return;
+      }
+      this.onFrame(waiting[index]);
+    }
+  }
+
   private readonly onFrame = (frame: RawFrame): void => {
     const { session } = this;
     if (session.ended) return;
+    if (session.inputSuspended) {
+      this.waiting.push(frame);
+      return;
+    }
     let receipt: string | undefined;
     // Deliveries a frame causes wait for its RECEIPT (a SUBSCRIBE's receipt before its first MESSAGE).
     session.deferDeliveries();
@@ -136,13 +158,15 @@ class StompCodec implements WireCodec {
       receipt = headers.get('receipt');
       if (connected === undefined) {
         if (frame.command !== 'CONNECT' && frame.command !== 'STOMP') throw new StompError(`send CONNECT first: ${frame.command} is not allowed before it`);
-        this.connect(headers);
+        this.connect(headers, receipt);
         return;
       }
       const persisted = this.execute(connected, frame.command, headers, frame.body);
       if (receipt !== undefined && frame.command !== 'DISCONNECT') {
         const receiptId = receipt;
-        session.confirm(receiptFrame(receiptId, connected.version), persisted, (message) => this.syncFailed(connected, receiptId, message));
+        const reply = receiptFrame(receiptId, connected.version);
+        if (persisted) session.confirmAfterSync(reply, (message) => this.syncFailed(connected, receiptId, message));
+        else session.emit(reply);
       }
     } catch (error) {
       session.releaseDeliveries();
@@ -177,19 +201,46 @@ class StompCodec implements WireCodec {
     return errorFrame(message, connected.version, receiptId);
   }
 
-  private connect(headers: Map<string, string>): void {
+  // docs/stomp.md, "Connecting".
+  private connect(headers: Map<string, string>, receipt: string | undefined): void {
     const accepted = (headers.get('accept-version') ?? '1.0').split(',').map((version) => version.trim());
     const version = STOMP_VERSIONS.find((candidate) => accepted.includes(candidate));
     if (version === undefined) {
       throw new StompError(`this broker speaks STOMP ${STOMP_VERSIONS.join(', ')}; the client accepts only ${accepted.join(', ')}`);
     }
+    const login = headers.get('login');
+    const passcode = headers.get('passcode');
+    // As RabbitMQ's Web-STOMP with OAuth 2: an empty login with a passcode is a token login.
+    const tokenLogin = login === '' && passcode !== undefined && passcode !== '';
+    const credentials = {
+      username: tokenLogin ? undefined : login,
+      password: tokenLogin ? undefined : passcode,
+      token: tokenLogin ? passcode : undefined,
+      vhost: headers.get('host'),
+    };
+    this.session.login(
+      credentials,
+      { version },
+      (message) => {
+        this.session.logger.info({ message }, 'STOMP ERROR sent');
+        return errorFrame(message, undefined, receipt);
+      },
+      (loggedIn) => {
+        try {
+          this.opened(loggedIn, version, headers);
+        } catch (error) {
+          this.fail(error, 'CONNECT', receipt);
+        }
+      },
+    );
+  }
+
+  /** Logged in: heart-beats are agreed (a malformed header is an ERROR only once the login is known good) and CONNECTED goes out. */
+  private opened(loggedIn: LoggedIn, version: StompVersion, headers: Map<string, string>): void {
     const terms = negotiateHeartBeat(version === '1.0' ? undefined : headers.get('heart-beat'));
-    const credentials = { username: headers.get('login'), password: headers.get('passcode') };
-    const connection = this.session.login(credentials, (message) => errorFrame(message, undefined), { version, heartBeat: terms.header });
-    if (!connection) return;
     this.connected = {
+      ...loggedIn,
       version,
-      connection,
       heartBeats: terms.sendMs > 0 || terms.expectMs > 0 ? new HeartBeats(terms, this.sendHeartBeat, this.isBlocked, this.onSilent) : undefined,
       subscriptions: new Map(),
       byTag: new Map(),
@@ -204,6 +255,7 @@ class StompCodec implements WireCodec {
     ];
     if (version !== '1.0') reply.push(['heart-beat', terms.header]);
     this.session.emit(encodeFrame('CONNECTED', reply, '', version));
+    this.session.logger.debug({ heartBeat: terms.header }, 'STOMP heart-beats agreed');
   }
 
   private readonly sendHeartBeat = (): void => this.session.sendNow('\n');
@@ -295,7 +347,7 @@ class StompCodec implements WireCodec {
     }
     const replyTo = headers.get('reply-to');
     const message = messageFromSend(exchange, routingKey, headers, body, replyTo?.startsWith('/temp-queue/') ? this.replyQueue(connected, replyTo) : replyTo);
-    return (this.session.publish(message) & PERSISTED) !== 0;
+    return (this.session.publish(connected, message) & PERSISTED) !== 0;
   }
 
   /** The connection's queue for a `/temp-queue/<name>` reply-to, declared and subscribed on first use. */
@@ -304,10 +356,10 @@ class StompCodec implements WireCodec {
     if (destination.kind !== 'temp-queue') throw new StompError(`reply-to ${JSON.stringify(replyTo)} is not a /temp-queue/<name>`);
     let queue = connected.replyQueues.get(destination.name);
     if (queue === undefined) {
-      queue = this.session.broker.declareQueue(connected.connection, '', { durable: false, exclusive: true, autoDelete: true, arguments: {} }, false).queue;
+      queue = connected.vhost.declareQueue(connected.connection, '', { durable: false, exclusive: true, autoDelete: true, arguments: {} }, false).queue;
       const sub = this.subscription(connected, `/temp-queue/${destination.name}`, `R_${destination.name}`, queue, 'auto', false);
       connected.byTag.set(sub.consumerTag, sub);
-      connected.connection.consume(queue, { consumerTag: sub.consumerTag, prefetch: 0, noAck: true, exclusive: false, priority: 0, arguments: {} });
+      connected.vhost.consume(connected.connection, queue, { consumerTag: sub.consumerTag, prefetch: 0, noAck: true, exclusive: false, priority: 0, arguments: {} });
       connected.replyQueues.set(destination.name, queue);
     }
     return `/reply-queue/${queue}`;
@@ -333,7 +385,7 @@ class StompCodec implements WireCodec {
     connected.subscriptions.set(id, sub);
     connected.byTag.set(sub.consumerTag, sub);
     try {
-      connected.connection.consume(queue, { consumerTag: sub.consumerTag, prefetch, noAck: ackMode === 'auto', exclusive: false, priority, arguments: {} });
+      connected.vhost.consume(connected.connection, queue, { consumerTag: sub.consumerTag, prefetch, noAck: ackMode === 'auto', exclusive: false, priority, arguments: {} });
     } catch (error) {
       connected.subscriptions.delete(id);
       connected.byTag.delete(sub.consumerTag);
@@ -359,7 +411,7 @@ class StompCodec implements WireCodec {
 
   /** The queue a SUBSCRIBE consumes from, declared and bound as its destination asks. */
   private subscriptionQueue(connected: Connected, destination: Destination, text: string, id: string, headers: Map<string, string>): string {
-    const broker = this.session.broker;
+    const { vhost } = connected;
     switch (destination.kind) {
       case 'queue':
         return this.declareQueue(connected, destination.queue, queueOptions(headers, QUEUE_DEFAULTS, true));
@@ -368,12 +420,12 @@ class StompCodec implements WireCodec {
       case 'topic':
       case 'exchange': {
         const exchange = destination.kind === 'topic' ? 'amq.topic' : destination.exchange;
-        if (destination.kind === 'exchange') broker.declareExchange(exchange, undefined, PASSIVE_EXCHANGE, true);
+        if (destination.kind === 'exchange') vhost.declareExchange(exchange, undefined, PASSIVE_EXCHANGE, true);
         const durable = optionalBoolean(headers, 'durable') ?? optionalBoolean(headers, 'persistent') ?? false;
         // A durable subscription's queue is named after destination and id, so that it is found again on reconnect.
         const name = headers.get('x-queue-name') ?? `stomp-subscription-${durable ? createHash('md5').update(JSON.stringify([text, id])).digest('base64url') : randomUUID()}`;
         const queue = this.declareQueue(connected, name, queueOptions(headers, { durable, exclusive: !durable, autoDelete: true }, true));
-        broker.bindQueue(connected.connection, queue, exchange, destination.key, {});
+        vhost.bindQueue(connected.connection, queue, exchange, destination.key, {});
         return queue;
       }
       case 'temp-queue':
@@ -386,7 +438,7 @@ class StompCodec implements WireCodec {
 
   private declareQueue(connected: Connected, name: string, options: QueueOptions): string {
     try {
-      return this.session.broker.declareQueue(connected.connection, name, options, false).queue;
+      return connected.vhost.declareQueue(connected.connection, name, options, false).queue;
     } catch (error) {
       if (error instanceof BrokerError && error.code === 'PRECONDITION_FAILED' && error.message.includes('already exists')) {
         throw new StompError(`${error.message}; the durable, auto-delete, exclusive and x- headers of the frame declare it, and /amq/queue/${name} uses an existing queue as it is`);
@@ -405,7 +457,7 @@ class StompCodec implements WireCodec {
     connected.connection.cancel(sub.consumerTag);
     // RabbitMQ: an UNSUBSCRIBE with durable:true deletes a durable topic subscription for good.
     if (sub.ownsQueue && (optionalBoolean(headers, 'durable') ?? optionalBoolean(headers, 'persistent'))) {
-      this.session.broker.deleteQueue(connected.connection, sub.queue, false, false);
+      connected.vhost.deleteQueue(connected.connection, sub.queue, false, false);
     }
   }
 

@@ -1,0 +1,169 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { FULL_ACCESS, type VhostAccess } from './access.js';
+import { verifyPassword, type HashingAlgorithm } from './passwords.js';
+import { TokenError, type TokenVerifier } from './tokens.js';
+
+/** WebSocket close code after failed authentication (docs/protocol.md, "Connecting"). */
+export const CLOSE_ACCESS_REFUSED = 4401;
+/** WebSocket close code when the vhost does not exist or the user may not use it. */
+export const CLOSE_VHOST_REFUSED = 4403;
+
+/** The vhost a connection gets when it names none (RabbitMQ's default). */
+export const DEFAULT_VHOST = '/';
+
+/** How a user proves who they are: a stored hash (definitions, management API) or a password from the config's `users`. */
+export type Credential = { kind: 'hash'; hash: string; algorithm: HashingAlgorithm } | { kind: 'plain'; password: string };
+
+/** A user as the broker knows them: how they log in, their tags, and what they may do in each vhost. */
+export interface User {
+  readonly name: string;
+  readonly tags: readonly string[];
+  readonly credential: Credential;
+  /** Vhosts the user has permissions on; a vhost missing here cannot be used. */
+  readonly vhosts: ReadonlyMap<string, VhostAccess>;
+}
+
+/** Who is connected, in which vhost, and what they may do there. */
+export interface Principal {
+  /** Undefined for an anonymous connection. */
+  readonly username: string | undefined;
+  readonly vhost: string;
+  readonly tags: ReadonlySet<string>;
+  readonly access: VhostAccess;
+  /** When the token it logged in with expires (ms since the epoch); undefined for a password login. */
+  readonly expiresAt: number | undefined;
+}
+
+export interface LoginRequest {
+  username: string | undefined;
+  password: string | undefined;
+  token: string | undefined;
+  vhost: string | undefined;
+  /** The client's IP address: anonymous access is for loopback only unless configured otherwise. */
+  remoteAddress: string | undefined;
+}
+
+export type LoginOutcome =
+  | { ok: true; principal: Principal }
+  /** `message` goes to the client; `reason` only to the log (it may say which part was wrong). */
+  | { ok: false; closeCode: number; message: string; reason: string };
+
+export interface AuthenticatorOptions {
+  users: readonly User[];
+  vhosts: ReadonlySet<string>;
+  /** Undefined when no token key is configured. */
+  tokens: TokenVerifier | undefined;
+  /** `auth.anonymous`: true lets anonymous clients in from anywhere; false never; undefined from loopback only. */
+  anonymous: boolean | undefined;
+}
+
+const WRONG_CREDENTIALS = 'access refused: unknown user or wrong password';
+
+/**
+ * Decides who may connect (docs/security.md): users with passwords, tokens, or anonymous
+ * development access. Counts failed logins. No socket code: the session core asks it.
+ */
+export class Authenticator {
+  /** Failed logins since start, for logs and metrics. */
+  failedLogins = 0;
+  private readonly users: ReadonlyMap<string, User>;
+
+  constructor(private readonly options: AuthenticatorOptions) {
+    this.users = new Map(options.users.map((user) => [user.name, user]));
+  }
+
+  /** Whether a client with no user name and no token is let in, from some address. */
+  get anonymousAllowed(): boolean {
+    return this.users.size === 0 && this.options.tokens === undefined && this.options.anonymous !== false;
+  }
+
+  async login(request: LoginRequest): Promise<LoginOutcome> {
+    const outcome = await this.decide(request);
+    if (!outcome.ok) this.failedLogins++;
+    return outcome;
+  }
+
+  private async decide(request: LoginRequest): Promise<LoginOutcome> {
+    const vhost = request.vhost ?? DEFAULT_VHOST;
+    if (request.token !== undefined) return this.tokenLogin(request.token, vhost);
+    if (this.anonymousAllowed) {
+      if (this.options.anonymous !== true && !isLoopback(request.remoteAddress)) {
+        return refused(
+          CLOSE_ACCESS_REFUSED,
+          'access refused: anonymous access is allowed from this machine only; configure users or tokens, or set auth.anonymous to true',
+          `anonymous from ${request.remoteAddress ?? 'an unknown address'}`,
+        );
+      }
+      return this.enter(undefined, vhost, FULL_ACCESS, new Set(), undefined);
+    }
+    const user = request.username === undefined ? undefined : this.users.get(request.username);
+    if (!user || request.password === undefined || !(await matches(request.password, user.credential))) {
+      return refused(CLOSE_ACCESS_REFUSED, WRONG_CREDENTIALS, user ? 'wrong password' : request.username === undefined ? 'no user name' : 'unknown user');
+    }
+    return this.enter(user.name, vhost, user.vhosts.get(vhost), new Set(user.tags), undefined);
+  }
+
+  /**
+   * A new token for a live connection (`auth.refresh`): it must verify, name the same user and
+   * still give access to the connection's vhost; the permissions become the new token's.
+   */
+  async refresh(token: string, current: Principal): Promise<LoginOutcome> {
+    const outcome = await this.tokenLogin(token, current.vhost);
+    if (outcome.ok && outcome.principal.username !== current.username) {
+      return refused(
+        CLOSE_ACCESS_REFUSED,
+        `access refused: the token is for user ${JSON.stringify(outcome.principal.username)}, and this connection is user ${JSON.stringify(current.username)}'s`,
+        'refresh for another user',
+      );
+    }
+    return outcome;
+  }
+
+  private async tokenLogin(token: string, vhost: string): Promise<LoginOutcome> {
+    const verifier = this.options.tokens;
+    if (!verifier) return refused(CLOSE_ACCESS_REFUSED, 'access refused: this broker does not accept tokens (no auth.jwt is configured)', 'token login not configured');
+    try {
+      const verified = await verifier.verify(token);
+      return this.enter(verified.username, vhost, verified.grants.access(vhost, { username: verified.username }), verified.grants.tags, verified.expiresAt);
+    } catch (error) {
+      if (error instanceof TokenError) return refused(CLOSE_ACCESS_REFUSED, `access refused: ${error.message}`, error.message);
+      throw error;
+    }
+  }
+
+  private enter(username: string | undefined, vhost: string, access: VhostAccess | undefined, tags: ReadonlySet<string>, expiresAt: number | undefined): LoginOutcome {
+    if (!this.options.vhosts.has(vhost)) {
+      return refused(CLOSE_VHOST_REFUSED, `access refused: vhost ${JSON.stringify(vhost)} does not exist`, 'unknown vhost');
+    }
+    if (!access) {
+      return refused(CLOSE_VHOST_REFUSED, `access refused: user ${JSON.stringify(username)} has no permissions on vhost ${JSON.stringify(vhost)}`, 'no permissions on the vhost');
+    }
+    return { ok: true, principal: { username, vhost, tags, access, expiresAt } };
+  }
+}
+
+/**
+ * A user of the config's `users` list: a plain password, full permissions on the default vhost,
+ * and the administrator tag (docs/security.md, "Users").
+ */
+export function configUser(username: string, password: string): User {
+  return { name: username, tags: ['administrator'], credential: { kind: 'plain', password }, vhosts: new Map([[DEFAULT_VHOST, FULL_ACCESS]]) };
+}
+
+function refused(closeCode: number, message: string, reason: string): LoginOutcome {
+  return { ok: false, closeCode, message, reason };
+}
+
+async function matches(password: string, credential: Credential): Promise<boolean> {
+  if (credential.kind === 'hash') return verifyPassword(password, credential.hash, credential.algorithm);
+  // Digests of equal length, so that the comparison takes the same time whatever the password.
+  const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
+  return timingSafeEqual(digest(password), digest(credential.password));
+}
+
+/** Whether an address is this machine's: 127.0.0.0/8, ::1, or an IPv4 loopback mapped into IPv6. */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
+}

@@ -1,0 +1,18 @@
+export { FULL_ACCESS, describeBadRegex, regexAccess, RegexError, type PermissionRegexes, type TopicPermissionRegexes, type VhostAccess } from './access.js';
+export {
+  Authenticator,
+  CLOSE_ACCESS_REFUSED,
+  configUser,
+  CLOSE_VHOST_REFUSED,
+  DEFAULT_VHOST,
+  isLoopback,
+  type AuthenticatorOptions,
+  type Credential,
+  type LoginOutcome,
+  type LoginRequest,
+  type Principal,
+  type User,
+} from './authenticator.js';
+export { GuardedVhost } from './guarded-vhost.js';
+export { DEFAULT_HASHING_ALGORITHM, describeBadHash, HASHING_ALGORITHMS, hashPassword, verifyPassword, type HashingAlgorithm } from './passwords.js';
+export { TokenError, TokenVerifier, type JwtConfig, type VerifiedToken } from './tokens.js';

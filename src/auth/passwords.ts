@@ -1,0 +1,158 @@
+import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+
+/** The values of a RabbitMQ definitions user's `hashing_algorithm`, plus Warren's own. */
+export const HASHING_ALGORITHMS = ['rabbit_password_hashing_sha256', 'rabbit_password_hashing_sha512', 'rabbit_password_hashing_md5', 'warren_password_hashing_scrypt'] as const;
+export type HashingAlgorithm = (typeof HASHING_ALGORITHMS)[number];
+/** RabbitMQ's default when a definitions user has no hashing_algorithm. */
+export const DEFAULT_HASHING_ALGORITHM: HashingAlgorithm = 'rabbit_password_hashing_sha256';
+
+type RabbitAlgorithm = Exclude<HashingAlgorithm, 'warren_password_hashing_scrypt'>;
+
+/** RabbitMQ's salt is 32 bits (rabbit_password.erl, generate_salt/0). */
+const RABBIT_SALT_BYTES = 4;
+const RABBIT_DIGESTS: Record<RabbitAlgorithm, { digest: string; label: string; bytes: number }> = {
+  rabbit_password_hashing_sha256: { digest: 'sha256', label: 'SHA-256', bytes: 32 },
+  rabbit_password_hashing_sha512: { digest: 'sha512', label: 'SHA-512', bytes: 64 },
+  rabbit_password_hashing_md5: { digest: 'md5', label: 'MD5', bytes: 16 },
+};
+
+// OWASP's password storage cheat sheet minimum for scrypt: N=2^17, r=8, p=1.
+const SCRYPT_LOG_N = 17;
+const SCRYPT_R = 8;
+const SCRYPT_P = 1;
+const SCRYPT_SALT_BYTES = 16;
+const SCRYPT_KEY_BYTES = 32;
+// The parameters come from a definitions file or the management API: bounded so that a crafted
+// hash cannot make a login allocate gigabytes or spin for minutes on the thread pool.
+const SCRYPT_BOUNDS = { ln: [10, 20], r: [1, 32], p: [1, 16], salt: [16, 64], key: [16, 64] } as const;
+/** Passed as scrypt's `maxmem`, and the most a stored hash's parameters may need: about twice the defaults' 128 MiB. */
+const SCRYPT_MAX_MEMORY = 256 * 1024 * 1024;
+/** What OpenSSL's scrypt allocates for these parameters, as it checks it against `maxmem`. */
+const scryptMemory = (n: number, r: number, p: number) => 128 * r * (n + p + 2);
+
+const PADDED_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const UNPADDED_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2,3})?$/;
+const SCRYPT_FORMAT = /^\$scrypt\$ln=(0|[1-9]\d{0,2}),r=(0|[1-9]\d{0,2}),p=(0|[1-9]\d{0,2})\$([^$]*)\$([^$]*)$/;
+const SCRYPT_EXAMPLE = '$scrypt$ln=17,r=8,p=1$<salt>$<hash>';
+
+const isHashingAlgorithm = (algorithm: string): algorithm is HashingAlgorithm => (HASHING_ALGORITHMS as readonly string[]).includes(algorithm);
+
+interface ScryptHash {
+  n: number;
+  r: number;
+  p: number;
+  salt: Buffer;
+  key: Buffer;
+}
+
+/** The parsed hash, or why it is not one: Buffer.from(..., 'base64') skips bad characters silently, so the alphabet is checked first. */
+function parseScrypt(passwordHash: string): ScryptHash | string {
+  const match = SCRYPT_FORMAT.exec(passwordHash);
+  if (!match) return `a warren_password_hashing_scrypt hash looks like "${SCRYPT_EXAMPLE}" (as "warren hash-password" prints), and this one does not`;
+  const [ln, r, p] = [match[1], match[2], match[3]].map(Number);
+  const outside = (
+    [
+      ['ln', ln],
+      ['r', r],
+      ['p', p],
+    ] as const
+  ).find(([name, value]) => value < SCRYPT_BOUNDS[name][0] || value > SCRYPT_BOUNDS[name][1]);
+  if (outside) {
+    const [name, value] = outside;
+    return `the scrypt parameter ${name}=${value} is outside ${SCRYPT_BOUNDS[name][0]}..${SCRYPT_BOUNDS[name][1]}`;
+  }
+  const n = 2 ** ln;
+  const memory = scryptMemory(n, r, p);
+  if (memory > SCRYPT_MAX_MEMORY) {
+    return `the scrypt parameters ln=${ln},r=${r},p=${p} need ${Math.ceil(memory / 2 ** 20)} MiB per login, over Warren's limit of ${SCRYPT_MAX_MEMORY / 2 ** 20} MiB`;
+  }
+  const parts = [
+    ['salt', match[4], SCRYPT_BOUNDS.salt],
+    ['hash', match[5], SCRYPT_BOUNDS.key],
+  ] as const;
+  const decoded: Buffer[] = [];
+  for (const [name, text, [min, max]] of parts) {
+    if (!UNPADDED_BASE64.test(text)) return `the scrypt ${name} is not unpadded base64 (A-Z, a-z, 0-9, + and /, without "=")`;
+    const bytes = Buffer.from(text, 'base64');
+    if (bytes.length < min || bytes.length > max) return `the scrypt ${name} is ${bytes.length} bytes; Warren accepts ${min} to ${max}`;
+    decoded.push(bytes);
+  }
+  return { n, r, p, salt: decoded[0], key: decoded[1] };
+}
+
+/** The salt and digest, or why they are not: the length names the algorithm, so a mismatch is most likely the wrong `hashing_algorithm`. */
+function parseRabbit(passwordHash: string, algorithm: RabbitAlgorithm): { salt: Buffer; digest: Buffer } | string {
+  if (!PADDED_BASE64.test(passwordHash) && !UNPADDED_BASE64.test(passwordHash)) {
+    return `the hash is not base64 (A-Z, a-z, 0-9, + and /, with "=" only as padding at the end)`;
+  }
+  const bytes = Buffer.from(passwordHash, 'base64');
+  const { label, bytes: digestBytes } = RABBIT_DIGESTS[algorithm];
+  const expected = RABBIT_SALT_BYTES + digestBytes;
+  if (bytes.length !== expected) {
+    const other = (Object.keys(RABBIT_DIGESTS) as RabbitAlgorithm[]).find((name) => RABBIT_SALT_BYTES + RABBIT_DIGESTS[name].bytes === bytes.length);
+    const hint = other ? `; that is the length of a ${other} hash: is hashing_algorithm right?` : '';
+    return `a ${algorithm} hash is ${expected} bytes (${RABBIT_SALT_BYTES} salt bytes and a ${digestBytes}-byte ${label} digest), but this one decodes to ${bytes.length}${hint}`;
+  }
+  return { salt: bytes.subarray(0, RABBIT_SALT_BYTES), digest: bytes.subarray(RABBIT_SALT_BYTES) };
+}
+
+/** The digest RabbitMQ stores after the salt: H(salt ++ UTF-8 password), as in rabbit_password.erl's salted_hash/3. */
+const rabbitDigest = (password: string, algorithm: RabbitAlgorithm, salt: Buffer): Buffer =>
+  createHash(RABBIT_DIGESTS[algorithm].digest)
+    .update(Buffer.concat([salt, Buffer.from(password, 'utf8')]))
+    .digest();
+
+// Not util.promisify: its typing picks scrypt's overload without options.
+function scryptAsync(password: string, salt: Buffer, keyLength: number, options: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => scrypt(password, salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key))));
+}
+
+const scryptOptions = (n: number, r: number, p: number): ScryptOptions => ({ N: n, r, p, maxmem: SCRYPT_MAX_MEMORY });
+
+/**
+ * Why `passwordHash` cannot be a hash of `algorithm` (bad base64, wrong length, bad scrypt parameters...), as a sentence
+ * naming what is wrong; undefined when it is well-formed. An empty hash is well-formed: RabbitMQ uses it for users who
+ * cannot log in with a password.
+ */
+export function describeBadHash(passwordHash: string, algorithm: string): string | undefined {
+  if (!isHashingAlgorithm(algorithm)) return `unknown hashing_algorithm "${algorithm}"; Warren knows ${HASHING_ALGORITHMS.join(', ')}`;
+  if (passwordHash === '') return undefined;
+  const parsed = algorithm === 'warren_password_hashing_scrypt' ? parseScrypt(passwordHash) : parseRabbit(passwordHash, algorithm);
+  return typeof parsed === 'string' ? parsed : undefined;
+}
+
+/**
+ * Whether `password` matches; constant-time comparison of the digests (crypto.timingSafeEqual); false for an empty
+ * stored hash; never throws for a well-formed hash (a malformed one rejects with `describeBadHash`'s sentence: check
+ * hashes when they are loaded, not at login). Async because scrypt runs on libuv's thread pool (never scryptSync: it
+ * would stall the event loop).
+ */
+export async function verifyPassword(password: string, passwordHash: string, algorithm: HashingAlgorithm): Promise<boolean> {
+  if (passwordHash === '') return false;
+  if (algorithm === 'warren_password_hashing_scrypt') {
+    const parsed = parseScrypt(passwordHash);
+    if (typeof parsed === 'string') throw new Error(parsed);
+    const key = await scryptAsync(password, parsed.salt, parsed.key.length, scryptOptions(parsed.n, parsed.r, parsed.p));
+    return timingSafeEqual(key, parsed.key);
+  }
+  const parsed = parseRabbit(passwordHash, algorithm);
+  if (typeof parsed === 'string') throw new Error(parsed);
+  return timingSafeEqual(rabbitDigest(password, algorithm, parsed.salt), parsed.digest);
+}
+
+/** A new Warren scrypt hash of `password` (a fresh random salt), for `warren_password_hashing_scrypt`. */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(SCRYPT_SALT_BYTES);
+  const key = await scryptAsync(password, salt, SCRYPT_KEY_BYTES, scryptOptions(2 ** SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P));
+  const unpadded = (bytes: Buffer) => bytes.toString('base64').replace(/=+$/, '');
+  return `$scrypt$ln=${SCRYPT_LOG_N},r=${SCRYPT_R},p=${SCRYPT_P}$${unpadded(salt)}$${unpadded(key)}`;
+}
+
+/**
+ * A hash in RabbitMQ's format (base64 of 4 salt bytes followed by the digest of salt + UTF-8 password), as
+ * `rabbitmqctl hash_password` makes; `salt` for tests.
+ */
+export function rabbitPasswordHash(password: string, algorithm: RabbitAlgorithm, salt: Buffer = randomBytes(RABBIT_SALT_BYTES)): string {
+  if (salt.length !== RABBIT_SALT_BYTES) throw new RangeError(`a RabbitMQ password salt is ${RABBIT_SALT_BYTES} bytes, not ${salt.length}`);
+  return Buffer.concat([salt, rabbitDigest(password, algorithm, salt)]).toString('base64');
+}
