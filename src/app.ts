@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { pino, type Logger } from 'pino';
 import { Authenticator, configUser, isLoopback, regexAccess, TokenVerifier, type User } from './auth/index.js';
 import { Broker, BrokerError, systemClock, type Clock, type MessageStore } from './broker/index.js';
@@ -38,7 +39,9 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   const { server, limits } = config;
   let broker: Broker;
   let auth: Authenticator;
+  let tls: { cert: Buffer; key: Buffer } | undefined;
   try {
+    tls = server.tls && readTls(server.tls);
     auth = await openAuthenticator(config);
     broker = await Broker.open(store, options.clock ?? systemClock, limits);
     applyDefinitions(broker, config.definitions);
@@ -63,6 +66,8 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
       heartbeatMs: server.heartbeatMs,
       maxConnections: limits.maxConnections,
       maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
+      tls,
+      allowedOrigins: server.allowedOrigins,
     },
   );
   const stopAlarms = watchAlarms(config.flow, config.storage.dataDir, logger, (reason) => transport.setAlarm(reason));
@@ -75,7 +80,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
         transport.httpServer.listen(config.server.port, config.server.host, () => {
           const { address, port } = transport.httpServer.address() as AddressInfo;
           const host = address.includes(':') ? `[${address}]` : address;
-          const url = `ws://${host}:${port}${config.server.path}`;
+          const url = `${tls ? 'wss' : 'ws'}://${host}:${port}${config.server.path}`;
           logger.info({ host: address, port, url }, 'listening');
           if (auth.anonymousAllowed && !isLoopback(address)) {
             if (config.auth.anonymous === true) logger.warn({ host: address }, 'anonymous access from any address (auth.anonymous is true): anyone who reaches this port can read and write every queue');
@@ -91,6 +96,27 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
       await store.close();
     },
   };
+}
+
+/** The certificate and key files, checked to work together now rather than at the first client. */
+function readTls(paths: { cert: string; key: string }): { cert: Buffer; key: Buffer } {
+  const read = (path: string, what: string, key: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new Error(`cannot read the TLS ${what} "${path}" (${key}): ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const tls = { cert: read(paths.cert, 'certificate', 'server.tls.cert or --tls-cert'), key: read(paths.key, 'private key', 'server.tls.key or --tls-key') };
+  try {
+    createSecureContext(tls);
+  } catch (error) {
+    throw new Error(
+      `the TLS certificate "${paths.cert}" and key "${paths.key}" cannot be used: ${(error as Error).message}; give a PEM certificate and the PEM private key that belongs to it`,
+      { cause: error },
+    );
+  }
+  return tls;
 }
 
 /**

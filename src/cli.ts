@@ -17,11 +17,11 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-async function serve(argv: { host?: string; port?: number; dataDir?: string; config?: string; definitions?: string; logLevel?: LogLevel }) {
+async function serve(argv: { host?: string; port?: number; dataDir?: string; config?: string; definitions?: string; logLevel?: LogLevel; tlsCert?: string; tlsKey?: string }) {
   const { config, warnings } = loadConfig({
     configFile: argv.config,
     definitionsFile: argv.definitions,
-    overrides: { host: argv.host, port: argv.port, dataDir: argv.dataDir, logLevel: argv.logLevel },
+    overrides: { host: argv.host, port: argv.port, dataDir: argv.dataDir, logLevel: argv.logLevel, tlsCert: argv.tlsCert, tlsKey: argv.tlsKey },
   });
   const app = await buildApp(config);
   for (const warning of warnings) app.logger.warn(warning);
@@ -57,10 +57,20 @@ interface ClientArgs {
   url: string;
   username?: string;
   password?: string;
+  token?: string;
+  vhost?: string;
+}
+
+/** `--token`, else `$WARREN_TOKEN` unless a user name or password is given (a token excludes them). */
+function tokenOf(argv: ClientArgs): string | undefined {
+  if (argv.token !== undefined) return argv.token;
+  if (argv.username !== undefined || argv.password !== undefined) return undefined;
+  const fromEnv = process.env.WARREN_TOKEN;
+  return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
 }
 
 const openClient = (argv: ClientArgs): Promise<WarrenClient> =>
-  connect(argv.url, { username: argv.username, password: argv.password, clientName: 'warren-cli' });
+  connect(argv.url, { username: argv.username, password: argv.password, token: tokenOf(argv), vhost: argv.vhost, clientName: 'warren-cli' });
 
 /** `--payload` is JSON when it parses, otherwise the text itself. */
 function parsePayload(text: string): unknown {
@@ -97,8 +107,20 @@ async function consume(argv: ClientArgs & { queue: string; prefetch: number; cou
   const client = await openClient(argv);
   let received = 0;
   await new Promise<void>((resolve, reject) => {
-    client.on('cancelled', () => reject(new Error(`the broker cancelled the consumer: queue "${argv.queue}" was deleted`)));
-    client.on('close', () => resolve());
+    client.on('cancelled', (event) =>
+      reject(
+        new Error(
+          event.reason === 'permission'
+            ? `the broker cancelled the consumer: the token may no longer read queue "${argv.queue}"`
+            : `the broker cancelled the consumer: queue "${argv.queue}" was deleted`,
+        ),
+      ),
+    );
+    client.on('error', (error) => process.stderr.write(`warren: ${error.message}\n`));
+    // E.g. the token expired (after an error, the broker closes with 4401): fail rather than exit 0.
+    client.on('close', (event) =>
+      event.error ? reject(new Error(`the broker closed the connection (code ${event.code}${event.reason ? `, ${event.reason}` : ''})`)) : resolve(),
+    );
     client
       .consume(
         argv.queue,
@@ -156,6 +178,11 @@ const clientOptions = {
   url: { type: 'string', default: DEFAULT_URL, describe: 'broker WebSocket URL' },
   username: { type: 'string', describe: 'username, when the broker has users configured' },
   password: { type: 'string', describe: 'password for --username' },
+  token: {
+    type: 'string',
+    describe: 'a JWT to log in with instead of --username/--password; when absent, $WARREN_TOKEN is used (unless --username or --password is given), which keeps the token out of the shell history and ps',
+  },
+  vhost: { type: 'string', describe: 'the vhost to work in (default "/")' },
 } as const;
 
 await yargs(hideBin(process.argv))
@@ -173,7 +200,9 @@ await yargs(hideBin(process.argv))
         .option('config', { type: 'string', describe: 'broker config file (JSON), e.g. config/broker.json' })
         .option('definitions', { type: 'string', describe: 'a RabbitMQ definitions export to declare at start-up (vhost "/")' })
         .option('log-level', { choices: LOG_LEVELS, describe: 'log level (default info)' })
-        .check(singleValued('host', 'port', 'data-dir', 'config', 'definitions', 'log-level')),
+        .option('tls-cert', { type: 'string', describe: 'PEM certificate file: serve wss:// and https:// only (with --tls-key)' })
+        .option('tls-key', { type: 'string', describe: 'PEM private key file of --tls-cert' })
+        .check(singleValued('host', 'port', 'data-dir', 'config', 'definitions', 'log-level', 'tls-cert', 'tls-key')),
     (argv) => serve(argv as Parameters<typeof serve>[0]),
   )
   .command(
@@ -188,7 +217,7 @@ await yargs(hideBin(process.argv))
         .option('header', { type: 'string', array: true, describe: 'a header as name=value; repeat for more' })
         .option('persistent', { type: 'boolean', default: false, describe: 'mark the message persistent' })
         .option('count', { type: 'number', default: 1, describe: 'how many copies to publish' })
-        .check(singleValued('url', 'exchange', 'routing-key', 'payload', 'count')),
+        .check(singleValued('url', 'username', 'password', 'token', 'vhost', 'exchange', 'routing-key', 'payload', 'count')),
     (argv) => publish(argv as Parameters<typeof publish>[0]),
   )
   .command(
@@ -201,7 +230,7 @@ await yargs(hideBin(process.argv))
         .option('prefetch', { type: 'number', default: 10, describe: 'unacknowledged messages in flight at most' })
         .option('count', { type: 'number', describe: 'exit after this many messages' })
         .option('requeue', { type: 'boolean', default: false, describe: 'nack with requeue instead of acking (for trying redelivery)' })
-        .check(singleValued('url', 'queue', 'prefetch', 'count')),
+        .check(singleValued('url', 'username', 'password', 'token', 'vhost', 'queue', 'prefetch', 'count')),
     (argv) => consume(argv as Parameters<typeof consume>[0]),
   )
   .command(

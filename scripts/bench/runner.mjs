@@ -15,8 +15,10 @@ import { PROFILES, SCENARIOS } from './scenarios.mjs';
 const ROOT = new URL('../../', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/cli.js');
 const RELAY = new URL('./relay-server.mjs', import.meta.url).pathname;
-const USAGE = `usage: npm run bench -- [--quick] [--scenario S1,S2,...] [--no-rabbit] [--broker-prof DIR]
+const USAGE = `usage: npm run bench -- [--quick] [--scenario S1,S2,...] [--no-rabbit] [--auth] [--broker-prof DIR]
   --quick         short runs (the whole pass in under 2 minutes; S5 with 2,000 subscribers)
+  --auth          Warren's clients log in as a definitions user whose permissions are regexes
+                  (^bench\\.), so every operation pays the permission checks (docs/security.md)
   --scenario      which of S1, S1u, S2..S6 to run (default: all; S1u is S1 unbatched)
   --no-rabbit     skip the RabbitMQ comparison even if one is reachable
   --broker-prof   write a V8 CPU profile of the broker per scenario into DIR (node --cpu-prof)`;
@@ -43,10 +45,32 @@ async function measured(job, server, timeoutMs) {
   return reply;
 }
 
+/**
+ * Definitions with one user, guest/guest as the bench's clients log in, allowed only the bench's
+ * own names: without users the broker skips every permission check.
+ */
+async function restrictedUser() {
+  const { rabbitPasswordHash } = await import('../../dist/auth/passwords.js');
+  const names = '^bench\\.';
+  return {
+    definitions: {
+      users: [{ name: 'guest', password_hash: rabbitPasswordHash('guest', 'rabbit_password_hashing_sha256'), tags: [] }],
+      permissions: [{ user: 'guest', vhost: '/', configure: names, write: names, read: names }],
+    },
+  };
+}
+
 export async function main(argv) {
   const { values } = parseArgs({
     args: argv,
-    options: { quick: { type: 'boolean' }, scenario: { type: 'string' }, 'no-rabbit': { type: 'boolean' }, 'broker-prof': { type: 'string' }, help: { type: 'boolean' } },
+    options: {
+      quick: { type: 'boolean' },
+      scenario: { type: 'string' },
+      'no-rabbit': { type: 'boolean' },
+      auth: { type: 'boolean' },
+      'broker-prof': { type: 'string' },
+      help: { type: 'boolean' },
+    },
   });
   if (values.help) return void console.log(USAGE);
   const profile = { ...(values.quick ? PROFILES.quick : PROFILES.full) };
@@ -113,7 +137,7 @@ export async function main(argv) {
   for (const scenario of scenarios) {
     for (const target of scenario.warrenStomp ? ['warren', 'wstomp'] : ['warren']) {
       mkdirSync(work, { recursive: true });
-      writeFileSync(configFile, JSON.stringify({ storage: { sync: 'always' }, log: { level: 'info' } }));
+      writeFileSync(configFile, JSON.stringify({ storage: { sync: 'always' }, log: { level: 'info' }, ...(values.auth ? await restrictedUser() : {}) }));
       if (overBudget()) {
         note(scenario.id, target, skipped);
         continue;

@@ -279,7 +279,7 @@ test('config - an unknown field names its section and the known fields', () => {
   const file = write('broker.json', { server: { prot: 1 }, colour: 'blue' });
   expect(configError({ configFile: file }).problems).toEqual([
     `${file}: unknown field "colour" (known fields: server, storage, log, limits, flow, users, auth, definitions)`,
-    `${file}: server: unknown field "prot" (known fields: host, port, path, maxMessageBytes, heartbeatMs, highWaterBytes, drainTimeoutMs)`,
+    `${file}: server: unknown field "prot" (known fields: host, port, path, maxMessageBytes, heartbeatMs, highWaterBytes, drainTimeoutMs, tls, allowedOrigins)`,
   ]);
 });
 
@@ -566,4 +566,22 @@ test('config - when one file is invalid, permissions for users it may define are
   const configFile = write('broker.json', { server: { port: -1 }, definitions: { users: [{ name: 'a', password_hash: '' }] } });
   const definitionsFile = write('definitions.json', { permissions: [{ user: 'a', vhost: '/', configure: '.*', write: '.*', read: '.*' }] });
   expect(configError({ configFile, definitionsFile }).problems).toEqual([`${configFile}: server.port must be an integer from 0 to 65535 (got -1)`]);
+});
+
+test('config - server.tls and server.allowedOrigins load; the TLS flags beat the file', () => {
+  const file = write('tls.json', { server: { tls: { cert: 'c.pem', key: 'k.pem' }, allowedOrigins: ['https://app.example.com', 'https://*.example.org:8443'] } });
+  expect(loadConfig({ configFile: file }).config.server).toMatchObject({ tls: { cert: 'c.pem', key: 'k.pem' }, allowedOrigins: ['https://app.example.com', 'https://*.example.org:8443'] });
+  expect(loadConfig({ configFile: file, overrides: { tlsCert: 'a.pem', tlsKey: 'b.pem' } }).config.server.tls).toEqual({ cert: 'a.pem', key: 'b.pem' });
+});
+
+test('config - a TLS section without its key, an origin with a path, and one TLS flag alone are each a clear problem', () => {
+  const file = write('bad-tls.json', { server: { tls: { cert: 'c.pem' }, allowedOrigins: ['https://app.example.com/page'] } });
+  const problems = configError({ configFile: file, overrides: { tlsCert: 'a.pem' } }).problems;
+  expect(problems).toEqual(
+    expect.arrayContaining([
+      expect.stringMatching(/server\.tls.*key/),
+      expect.stringMatching(/server\.allowedOrigins\[0\].*origin/),
+      '--tls-cert and --tls-key go together: give both, the certificate and its private key',
+    ]),
+  );
 });

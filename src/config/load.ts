@@ -21,6 +21,9 @@ export interface ConfigOverrides {
   port?: number;
   dataDir?: string;
   logLevel?: LogLevel;
+  /** --tls-cert and --tls-key: they go together. */
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** Where the configuration comes from. With neither file, the defaults apply. */
@@ -77,7 +80,7 @@ const DEFAULTS: BrokerConfig = {
 const JWT_DEFAULTS = { audience: 'warren', scopePrefix: 'warren.', clockToleranceSec: 0 } as const;
 
 // The command-line names of the overrides, for messages about them.
-const FLAGS: Record<string, string> = { host: '--host', port: '--port', dataDir: '--data-dir', logLevel: '--log-level' };
+const FLAGS: Record<string, string> = { host: '--host', port: '--port', dataDir: '--data-dir', logLevel: '--log-level', tlsCert: '--tls-cert', tlsKey: '--tls-key' };
 
 /**
  * Loads the broker configuration: defaults < config file < overrides. Both files are read and
@@ -123,11 +126,19 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
   if (!validateOverrides(overrides)) {
     problems.push(...describeErrors(validateOverrides.errors ?? [], overrides, { prefix: '', name: (path) => FLAGS[path] ?? path }));
   }
+  if ((overrides.tlsCert === undefined) !== (overrides.tlsKey === undefined)) {
+    problems.push('--tls-cert and --tls-key go together: give both, the certificate and its private key');
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: BrokerConfig = {
-    server: { ...DEFAULTS.server, ...file.server, ...stripUndefined({ host: overrides.host, port: overrides.port }) },
+    server: {
+      ...DEFAULTS.server,
+      ...file.server,
+      ...stripUndefined({ host: overrides.host, port: overrides.port }),
+      ...(overrides.tlsCert !== undefined && overrides.tlsKey !== undefined ? { tls: { cert: overrides.tlsCert, key: overrides.tlsKey } } : {}),
+    },
     storage: { ...DEFAULTS.storage, ...file.storage, ...stripUndefined({ dataDir: overrides.dataDir }) },
     log: { ...DEFAULTS.log, ...file.log, ...stripUndefined({ level: overrides.logLevel }) },
     limits: { ...DEFAULTS.limits, ...file.limits },

@@ -134,6 +134,8 @@ export interface RawOverrides {
   port?: number;
   dataDir?: string;
   logLevel?: LogLevel;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** The top-level keys of a RabbitMQ definitions export (3.x to 4.x, `rabbitmqctl` and the management API). */
@@ -197,6 +199,12 @@ const SERVER = closed({
   heartbeatMs: integer(0, 'an integer >= 0 (milliseconds; 0 disables pings)'),
   highWaterBytes: integer(1024, 'an integer >= 1024 (bytes)'),
   drainTimeoutMs: integer(100, 'an integer >= 100 (milliseconds)'),
+  tls: closed({ cert: nonEmpty('a non-empty path of a PEM certificate file'), key: nonEmpty('a non-empty path of a PEM private key file') }, ['cert', 'key']),
+  allowedOrigins: {
+    type: 'array',
+    items: { type: 'string', format: 'origin', description: 'an origin such as "https://app.example.com" or "https://*.example.com"' },
+    description: 'an array of origins',
+  },
 });
 
 const count = integer(1, 'an integer >= 1');
@@ -345,7 +353,14 @@ const DEFINITIONS: SchemaObject = {
 
 const CONFIG_FILE = closed({ server: SERVER, storage: STORAGE, log: LOG, limits: LIMITS, flow: FLOW, users: USERS, auth: AUTH, definitions: DEFINITIONS });
 
-const OVERRIDES = closed({ host: HOST, port: PORT, dataDir: DATA_DIR, logLevel: LOG_LEVEL });
+const OVERRIDES = closed({
+  host: HOST,
+  port: PORT,
+  dataDir: DATA_DIR,
+  logLevel: LOG_LEVEL,
+  tlsCert: nonEmpty('a non-empty path of a PEM certificate file'),
+  tlsKey: nonEmpty('a non-empty path of a PEM private key file'),
+});
 
 // One Ajv instance, every validator compiled once at start-up (verbose: errors carry data and schema for the messages).
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
@@ -353,6 +368,8 @@ ajv.addFormat('declarable-name', {
   type: 'string',
   validate: (s: string) => s.length > 0 && byteLength(s) <= MAX_NAME_BYTES && !s.startsWith('amq.'),
 });
+// scheme://host[:port], `*` allowed in the host; no path, as browsers send an Origin.
+ajv.addFormat('origin', { type: 'string', validate: (s: string) => /^[a-z][a-z0-9+.-]*:\/\/[^/\s?#]+$/i.test(s) });
 ajv.addFormat('bound-name', { type: 'string', validate: (s: string) => s.length > 0 && byteLength(s) <= MAX_NAME_BYTES });
 ajv.addFormat('jwt-secret', { type: 'string', validate: (s: string) => byteLength(s) >= MIN_SECRET_BYTES });
 ajv.addFormat('http-url', { type: 'string', validate: isHttpUrl });

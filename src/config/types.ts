@@ -42,6 +42,10 @@ export interface ServerConfig {
   highWaterBytes: number;
   /** A socket that stays above `highWaterBytes` this long (60000 by default) is closed and its deliveries requeued. */
   drainTimeoutMs: number;
+  /** PEM files: with them the port serves only wss:// and https:// (docs/security.md, "Transport security"). */
+  tls?: { cert: string; key: string };
+  /** Origins a browser's WebSocket may come from (`*` in the host matches any part of it); unset: every origin. */
+  allowedOrigins?: string[];
 }
 
 /** Resource limits; each refusal is RESOURCE_ERROR naming the limit (or, for connections, a close). */

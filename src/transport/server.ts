@@ -1,8 +1,10 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { WireProtocol } from './codec.js';
 import { JSON_PROTOCOL } from './json-codec.js';
+import { originPolicy } from './origins.js';
 import type { ServerSocket } from './server-socket.js';
 import { Session, type SessionContext } from './session.js';
 import { stompProtocol } from './stomp/index.js';
@@ -13,6 +15,10 @@ export interface TransportOptions {
   heartbeatMs: number;
   maxConnections: number;
   maxConnectionsPerAddress: number;
+  /** PEM contents: the port then serves only wss:// and https://. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** Patterns of the origins allowed to open a socket; undefined allows every origin. */
+  allowedOrigins?: readonly string[];
 }
 
 /** WebSocket close code for "try again later": a connection limit was reached. */
@@ -29,6 +35,7 @@ export class Transport {
   private nextSessionId = 1;
   private closing = false;
   private readonly perAddress = new Map<string, number>();
+  private readonly originAllowed: (origin: string | undefined) => boolean;
 
   constructor(
     private readonly context: SessionContext,
@@ -44,9 +51,11 @@ export class Transport {
         return false;
       },
     });
-    this.httpServer = createServer((_request, response) => {
+    const plainHttp: RequestListener = (_request, response) => {
       response.writeHead(426, { 'content-type': 'text/plain' }).end(`Warren speaks WebSocket at ${options.path}\n`);
-    });
+    };
+    this.httpServer = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, plainHttp) : createServer(plainHttp);
+    this.originAllowed = originPolicy(options.allowedOrigins);
     this.httpServer.on('upgrade', (request, socket, head) => this.upgrade(request, socket, head));
     if (options.heartbeatMs > 0) {
       this.pingTimer = setInterval(() => this.pingAll(), options.heartbeatMs);
@@ -91,6 +100,12 @@ export class Transport {
     }
     if (path !== this.options.path) {
       socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\nWarren speaks WebSocket at ${this.options.path}\n`);
+      return;
+    }
+    const origin = request.headers.origin;
+    if (!this.originAllowed(origin)) {
+      this.context.logger.warn({ origin, address: request.socket.remoteAddress }, 'WebSocket upgrade refused: origin not allowed (server.allowedOrigins)');
+      socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n\r\norigin ${origin} is not allowed to connect (server.allowedOrigins)\n`);
       return;
     }
     if (offered && !offered.split(',').some((protocol) => protocol.trim() !== '' && this.protocols.has(protocol.trim()))) {

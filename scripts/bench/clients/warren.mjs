@@ -6,7 +6,8 @@ import { drained, HIGH_WATER, openSocket } from './ws-socket.mjs';
 export class WarrenConnection {
   static async open(url, clientName = 'bench') {
     const connection = new WarrenConnection(await openSocket(url));
-    await connection.request({ op: 'connect', version: 1, clientName });
+    // guest/guest as the STOMP client logs in: ignored by a broker without users, a restricted user under --auth.
+    await connection.request({ op: 'connect', version: 1, clientName, username: 'guest', password: 'guest' });
     return connection;
   }
 

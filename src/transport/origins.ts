@@ -1,0 +1,16 @@
+/**
+ * Which browser origins may open a WebSocket (docs/security.md, "Transport security"): the
+ * defence against Cross-Site WebSocket Hijacking, where a page on another site opens a socket
+ * to the broker with the user's cookies or network position. A pattern is an origin such as
+ * `https://app.example.com`; `*` in it matches one or more characters other than `/` and `:`
+ * (`https://*.example.com` is every subdomain, at any depth, on the default port). Without
+ * patterns every origin is allowed. A request without an Origin header is not a browser's and
+ * is allowed.
+ */
+export function originPolicy(patterns: readonly string[] | undefined): (origin: string | undefined) => boolean {
+  if (patterns === undefined) return () => true;
+  const allowed = patterns.map((pattern) => new RegExp(`^${pattern.split('*').map(escapeRegex).join('[^/:]+')}$`, 'i'));
+  return (origin) => origin === undefined || allowed.some((regex) => regex.test(origin));
+}
+
+const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
