@@ -772,3 +772,376 @@ describe('client - reconnect', () => {
     await client.close();
   });
 });
+
+describe('client - tokens and vhosts', () => {
+  const T0 = Date.UTC(2030, 0, 1);
+  const MINUTE = 60_000;
+  const SERVER = { name: 'warren', version: '0.1.0' };
+
+  /** Fake timers and clock; setImmediate stays real for tick(). */
+  function fakeTime(): void {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.setSystemTime(T0);
+  }
+
+  /** A getToken that hands out tok-1, tok-2, ... and counts its calls. */
+  function tokens(): { getToken: () => Promise<string>; calls: () => number } {
+    let n = 0;
+    return { getToken: () => Promise.resolve(`tok-${++n}`), calls: () => n };
+  }
+
+  /** Plays the broker's side of a token handshake on `socket`; returns the connect frame. */
+  async function accept(socket: FakeSocket, expiresAt: number | undefined, extra: Record<string, unknown> = {}): Promise<TestFrame> {
+    socket.open();
+    await tick();
+    const [hello] = socket.takeFrames();
+    expect(hello).toMatchObject({ op: 'connect', id: 1 });
+    socket.receive({ op: 'ok', id: 1, server: SERVER, connectionId: 'c', user: 'ann', vhost: '/', ...(expiresAt === undefined ? {} : { expiresAt }), ...extra });
+    await tick();
+    return hello;
+  }
+
+  async function openWith(options: Omit<ConnectOptions, 'WebSocket'>, expiresAt?: number): Promise<Opened & { hello: TestFrame }> {
+    const { WebSocket, sockets } = fakeWebSocket();
+    const connecting = connect(URL, { ...options, WebSocket });
+    await tick();
+    const hello = await accept(sockets[0], expiresAt);
+    return { client: await connecting, socket: sockets[0], sockets, hello };
+  }
+
+  it('client - connect sends token and vhost in order; user, vhost and expiresAt come from the reply', async () => {
+    const { WebSocket, sockets } = fakeWebSocket();
+    const connecting = connect(URL, { WebSocket, token: 'eyJ.t', vhost: 'prod', clientName: 'app' });
+    await tick();
+    sockets[0].open();
+    await tick();
+    expect(sockets[0].takeMessages()).toEqual(['{"op":"connect","id":1,"version":1,"token":"eyJ.t","vhost":"prod","clientName":"app"}']);
+    sockets[0].receive({ op: 'ok', id: 1, server: SERVER, connectionId: 'c', user: 'ann', vhost: 'prod', expiresAt: 1_900_000_000_000 });
+    const client = await connecting;
+    expect(client.user).toBe('ann');
+    expect(client.vhost).toBe('prod');
+    expect(client.expiresAt).toBe(1_900_000_000_000);
+  });
+
+  it('client - a password or anonymous login has no expiresAt; vhost defaults to the one asked for', async () => {
+    const { client, hello } = await openWith({ username: 'u', password: 'p' });
+    expect(hello).toEqual({ op: 'connect', id: 1, version: 1, username: 'u', password: 'p' });
+    expect(client.expiresAt).toBeUndefined();
+    const { client: anonymous } = await open();
+    expect(anonymous.user).toBeUndefined();
+    expect(anonymous.vhost).toBe('/'); // an older broker's reply without vhost
+    expect(anonymous.expiresAt).toBeUndefined();
+  });
+
+  it('client - conflicting credentials are a RangeError naming them, before any socket opens', async () => {
+    const { WebSocket, sockets } = fakeWebSocket();
+    const getToken = () => 't';
+    await expect(connect(URL, { WebSocket, token: 't', getToken })).rejects.toThrow(new RangeError('connect: give token or getToken, not both (getToken supplies every token, the first one included)'));
+    await expect(connect(URL, { WebSocket, getToken, username: 'ann' })).rejects.toThrow(/give getToken or username, not both/);
+    await expect(connect(URL, { WebSocket, token: 't', password: 'p' })).rejects.toThrow(/give token or password, not both/);
+    await expect(connect(URL, { WebSocket, getToken, username: 'ann', password: 'p' })).rejects.toBeInstanceOf(RangeError);
+    await expect(connect(URL, { WebSocket, getToken: 'nope' as never })).rejects.toThrow(TypeError);
+    expect(sockets).toHaveLength(0);
+  });
+
+  it('client - getToken is awaited before the socket opens and its token is sent; a failing getToken fails connect without a socket', async () => {
+    const { WebSocket, sockets } = fakeWebSocket();
+    const source = tokens();
+    const { client, hello } = await openWith({ getToken: source.getToken, vhost: 'v' }, T0 + MINUTE);
+    expect(hello).toEqual({ op: 'connect', id: 1, version: 1, token: 'tok-1', vhost: 'v' });
+    expect(source.calls()).toBe(1);
+    await client.close();
+
+    await expect(connect(URL, { WebSocket, getToken: () => Promise.reject(new Error('auth server down')) })).rejects.toThrow('auth server down');
+    await expect(connect(URL, { WebSocket, getToken: () => '' })).rejects.toThrow(new TypeError('getToken must return a non-empty string, got an empty string'));
+    expect(sockets).toHaveLength(0);
+  });
+
+  it('client - a token that lives longer than a timer can wait (24.8 days) is refreshed on time, not at once', async () => {
+    fakeTime();
+    const source = tokens();
+    const DAY = 24 * 60 * MINUTE;
+    const { client, socket } = await openWith({ getToken: source.getToken }, T0 + 30 * DAY);
+    await vi.advanceTimersByTimeAsync(30 * DAY - MINUTE - 1);
+    expect(socket.takeFrames()).toEqual([]);
+    expect(source.calls()).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await tick();
+    expect(socket.takeFrames()).toEqual([{ op: 'auth.refresh', id: 2, token: 'tok-2' }]);
+    await client.close();
+  });
+
+  it('client - every reconnect attempt gets a fresh token; a getToken that throws fails that attempt only', async () => {
+    fakeTime();
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    let n = 0;
+    const getToken = vi.fn(() => {
+      n++;
+      if (n === 3) throw new Error('token service busy');
+      return `tok-${n}`;
+    });
+    const { client, socket, sockets } = await openWith({ getToken, reconnect: { initialDelayMs: 100, maxDelayMs: 100 } }, T0 + 10 * MINUTE);
+    const reconnects = record(client, 'reconnect');
+    socket.drop();
+    await vi.advanceTimersByTimeAsync(100); // attempt 1: tok-2, socket refused
+    expect(sockets).toHaveLength(2);
+    sockets[1].open();
+    await tick();
+    expect(sockets[1].takeFrames()).toEqual([{ op: 'connect', id: 1, version: 1, token: 'tok-2' }]);
+    sockets[1].drop();
+    await tick();
+    await vi.advanceTimersByTimeAsync(100); // attempt 2: getToken throws, no socket
+    expect(sockets).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(100); // attempt 3: tok-4
+    expect(sockets).toHaveLength(3);
+    const hello = await accept(sockets[2], T0 + 20 * MINUTE);
+    expect(hello.token).toBe('tok-4');
+    expect(getToken).toHaveBeenCalledTimes(4);
+    expect(reconnects).toEqual([[{ attempts: 3, consumerTags: [] }]]);
+    expect(client.expiresAt).toBe(T0 + 20 * MINUTE);
+    await client.close();
+  });
+
+  it('client - with getToken it refreshes 80% through the lifetime (60 s before expiry at most) and reschedules from the new expiry', async () => {
+    fakeTime();
+    const source = tokens();
+    const { client, socket } = await openWith({ getToken: source.getToken }, T0 + 10 * MINUTE);
+    // 10 minutes left: a fifth is 2 minutes, capped to 60 s before expiry.
+    await vi.advanceTimersByTimeAsync(9 * MINUTE - 1);
+    expect(socket.takeFrames()).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    await tick();
+    expect(socket.takeFrames()).toEqual([{ op: 'auth.refresh', id: 2, token: 'tok-2' }]);
+    // The next token lives 100 s: refreshed 20 s before it expires.
+    socket.receive({ op: 'ok', id: 2, expiresAt: T0 + 9 * MINUTE + 100_000 });
+    await tick();
+    expect(client.expiresAt).toBe(T0 + 9 * MINUTE + 100_000);
+    await vi.advanceTimersByTimeAsync(80_000 - 1);
+    expect(socket.takeFrames()).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    await tick();
+    expect(socket.takeFrames()).toEqual([{ op: 'auth.refresh', id: 3, token: 'tok-3' }]);
+    // A 3-second token: refreshed 1 s before (the least lead).
+    socket.receive({ op: 'ok', id: 3, expiresAt: Date.now() + 3_000 });
+    await tick();
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(socket.takeFrames()).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    await tick();
+    expect(socket.takeFrames()).toEqual([{ op: 'auth.refresh', id: 4, token: 'tok-4' }]);
+    // A token about to expire is refreshed a second later, not in a loop.
+    socket.receive({ op: 'ok', id: 4, expiresAt: Date.now() + 500 });
+    await tick();
+    await vi.advanceTimersByTimeAsync(999);
+    expect(socket.takeFrames()).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    await tick();
+    expect(socket.takeFrames()).toEqual([{ op: 'auth.refresh', id: 5, token: 'tok-5' }]);
+    await client.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('client - the refresh timer does not keep a Node process alive', async () => {
+    fakeTime();
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    const { client } = await openWith({ getToken: tokens().getToken }, T0 + 10 * MINUTE);
+    const call = spy.mock.calls.findIndex(([, delay]) => delay === 9 * MINUTE);
+    expect(call).toBeGreaterThanOrEqual(0);
+    expect((spy.mock.results[call].value as { hasRef(): boolean }).hasRef()).toBe(false);
+    await client.close();
+  });
+
+  it('client - a refused refresh or a throwing getToken is an error event without the token, retried every 5 s or at half the time left', async () => {
+    fakeTime();
+    let n = 0;
+    const getToken = vi.fn(() => {
+      n++;
+      if (n === 3) return Promise.reject(new Error('token service busy'));
+      return `secret-${n}`;
+    });
+    const { client, socket } = await openWith({ getToken }, T0 + 20_000);
+    const errors = record(client, 'error');
+    // 20 s left: refresh 4 s before expiry.
+    await vi.advanceTimersByTimeAsync(16_000);
+    await tick();
+    expect(socket.takeFrames()).toEqual([{ op: 'auth.refresh', id: 2, token: 'secret-2' }]);
+    socket.receive({ op: 'error', id: 2, code: 'ACCESS_REFUSED', message: 'access refused: the token has expired' });
+    await tick();
+    expect(errors).toHaveLength(1);
+    const refused = errors[0][0] as WarrenError;
+    expect(refused).toBeInstanceOf(WarrenError);
+    expect(refused.code).toBe('ACCESS_REFUSED');
+    expect(refused.message).toBe('token refresh failed: access refused: the token has expired');
+    expect(client.expiresAt).toBe(T0 + 20_000); // the old token stays
+    expect(client.state).toBe('open');
+    // 4 s left: the retry comes after 2 s; getToken throws.
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(getToken).toHaveBeenCalledTimes(2);
+    await vi.advanceTimersByTimeAsync(1);
+    await tick();
+    expect(getToken).toHaveBeenCalledTimes(3);
+    expect(errors).toHaveLength(2);
+    expect((errors[1][0] as Error).message).toBe('token refresh failed: getToken failed: token service busy');
+    // 2 s left: retried after 1 s, and this one works.
+    await vi.advanceTimersByTimeAsync(1_000);
+    await tick();
+    expect(socket.takeFrames()).toEqual([{ op: 'auth.refresh', id: 3, token: 'secret-4' }]);
+    socket.receive({ op: 'ok', id: 3, expiresAt: T0 + 10 * MINUTE });
+    await tick();
+    expect(client.expiresAt).toBe(T0 + 10 * MINUTE);
+    expect(errors.some(([e]) => (e as Error).message.includes('secret'))).toBe(false);
+    await client.close();
+  });
+
+  it('client - with less than a second left a failed refresh is not retried', async () => {
+    fakeTime();
+    const getToken = vi.fn(() => 't');
+    const { client, socket } = await openWith({ getToken }, T0 + 1_500);
+    const errors = record(client, 'error');
+    await vi.advanceTimersByTimeAsync(500);
+    await tick();
+    expect(socket.takeFrames()).toEqual([{ op: 'auth.refresh', id: 2, token: 't' }]);
+    await vi.advanceTimersByTimeAsync(200); // a slow refusal: 800 ms left
+    socket.receive({ op: 'error', id: 2, code: 'ACCESS_REFUSED', message: 'no' });
+    await tick();
+    expect(errors).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
+    await client.close();
+  });
+
+  it('client - a drop clears the refresh timer; the reconnect logs in with a fresh token and schedules anew', async () => {
+    fakeTime();
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const source = tokens();
+    const { client, socket, sockets } = await openWith({ getToken: source.getToken, reconnect: { initialDelayMs: 10, maxDelayMs: 10 } }, T0 + 10 * MINUTE);
+    socket.drop();
+    expect(vi.getTimerCount()).toBe(1); // the backoff wait only
+    await vi.advanceTimersByTimeAsync(10);
+    const hello = await accept(sockets[1], T0 + 30 * MINUTE);
+    expect(hello.token).toBe('tok-2');
+    expect(client.expiresAt).toBe(T0 + 30 * MINUTE);
+    await vi.advanceTimersByTimeAsync(29 * MINUTE - 10);
+    await tick();
+    expect(sockets[1].takeFrames()).toEqual([{ op: 'auth.refresh', id: 2, token: 'tok-3' }]);
+    expect(socket.takeFrames()).toEqual([]);
+    await client.close();
+  });
+
+  it('client - refreshToken sends auth.refresh and resolves with the new expiry; a refusal rejects and keeps the old one', async () => {
+    fakeTime();
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const { client, socket, sockets } = await openWith({ token: 'old', reconnect: { initialDelayMs: 10, maxDelayMs: 10 } }, T0 + MINUTE);
+    const refreshed = client.refreshToken('new');
+    await tick();
+    expect(socket.takeFrames()).toEqual([{ op: 'auth.refresh', id: 2, token: 'new' }]);
+    socket.receive({ op: 'ok', id: 2, expiresAt: T0 + 5 * MINUTE });
+    await expect(refreshed).resolves.toBe(T0 + 5 * MINUTE);
+    expect(client.expiresAt).toBe(T0 + 5 * MINUTE);
+    expect(vi.getTimerCount()).toBe(0); // no getToken: nothing scheduled
+
+    const refused = client.refreshToken('other-user');
+    await tick();
+    socket.receive({ op: 'error', id: 3, code: 'ACCESS_REFUSED', message: 'access refused: the token is for another user' });
+    expect((await rejection(refused)).code).toBe('ACCESS_REFUSED');
+    expect(client.expiresAt).toBe(T0 + 5 * MINUTE);
+
+    // A reconnect after a plain drop logs in with the last token the broker took.
+    socket.drop();
+    await vi.advanceTimersByTimeAsync(10);
+    expect((await accept(sockets[1], T0 + 5 * MINUTE)).token).toBe('new');
+    await client.close();
+    expect((await rejection(client.refreshToken('x'))).code).toBe('CONNECTION_CLOSED');
+  });
+
+  it('client - a consumer cancelled for permission emits cancelled with the reason and is not restored', async () => {
+    fakeTime();
+    const { client, socket, sockets } = await openWith({ getToken: tokens().getToken, reconnect: { initialDelayMs: 10, maxDelayMs: 10 } }, T0 + 10 * MINUTE);
+    const cancelled = record(client, 'cancelled');
+    const lost = client.consume('secret-q', () => {}, { consumerTag: 'lost' });
+    const kept = client.consume('open-q', () => {}, { consumerTag: 'kept' });
+    await tick();
+    socket.takeFrames();
+    socket.receive([{ op: 'ok', id: 2, consumerTag: 'lost' }, { op: 'ok', id: 3, consumerTag: 'kept' }]);
+    await lost;
+    await kept;
+    socket.receive({ op: 'cancelled', consumerTag: 'lost', reason: 'permission' });
+    expect(cancelled).toEqual([[{ consumerTag: 'lost', reason: 'permission' }]]);
+    socket.drop();
+    await vi.advanceTimersByTimeAsync(10);
+    await accept(sockets[1], T0 + 10 * MINUTE);
+    expect(sockets[1].takeFrames()).toEqual([{ op: 'consume', id: 2, queue: 'open-q', consumerTag: 'kept' }]);
+    await client.close();
+  });
+
+  it('client - an expired fixed token (error, then close 4401) ends a reconnecting client at once', async () => {
+    fakeTime();
+    const { client, socket, sockets } = await openWith({ token: 'fixed', reconnect: true }, T0 + MINUTE);
+    const events = { error: record(client, 'error'), close: record(client, 'close'), disconnect: record(client, 'disconnect') };
+    socket.receive({ op: 'error', code: 'ACCESS_REFUSED', message: 'access refused: the token expired' });
+    socket.drop(4401, 'token expired');
+    expect(client.state).toBe('closed');
+    expect(events.error).toHaveLength(1);
+    expect(events.disconnect).toEqual([]);
+    expect(events.close).toHaveLength(1);
+    expect(events.close[0][0]).toMatchObject({
+      code: 4401,
+      reason: 'gave up reconnecting: access refused: the token expired',
+      byClient: false,
+      error: { code: 'ACCESS_REFUSED' },
+    });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(sockets).toHaveLength(1);
+  });
+
+  it('client - a close 4403 of a password login ends a reconnecting client at once; without reconnect the close carries the refusal', async () => {
+    fakeTime();
+    const { client, socket, sockets } = await openWith({ username: 'u', password: 'p', reconnect: true });
+    const closes = record(client, 'close');
+    socket.drop(4403, 'vhost gone');
+    expect(closes[0][0]).toMatchObject({ code: 4403, byClient: false, error: { code: 'ACCESS_REFUSED', message: 'the broker closed the connection (code 4403, vhost gone)' } });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(sockets).toHaveLength(1);
+
+    const { client: plain, socket: plainSocket } = await openWith({ token: 't' }, T0 + MINUTE);
+    const plainCloses = record(plain, 'close');
+    plain.on('error', () => {});
+    plainSocket.receive({ op: 'error', code: 'ACCESS_REFUSED', message: 'expired' });
+    plainSocket.drop(4401, 'token expired');
+    expect(plainCloses[0][0]).toMatchObject({ code: 4401, reason: 'token expired', error: { code: 'ACCESS_REFUSED', message: 'expired' } });
+  });
+
+  it('client - with getToken a close 4401 reconnects with a fresh token', async () => {
+    fakeTime();
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const source = tokens();
+    const { client, socket, sockets } = await openWith({ getToken: source.getToken, reconnect: { initialDelayMs: 10, maxDelayMs: 10 } }, T0 + MINUTE);
+    const events = { disconnect: record(client, 'disconnect'), reconnect: record(client, 'reconnect') };
+    client.on('error', () => {});
+    socket.receive({ op: 'error', code: 'ACCESS_REFUSED', message: 'access refused: the token expired' });
+    socket.drop(4401, 'token expired');
+    expect(client.state).toBe('reconnecting');
+    expect(events.disconnect).toEqual([[{ code: 4401, reason: 'token expired' }]]);
+    await vi.advanceTimersByTimeAsync(10);
+    expect((await accept(sockets[1], T0 + 10 * MINUTE)).token).toBe('tok-2');
+    expect(client.state).toBe('open');
+    expect(events.reconnect).toHaveLength(1);
+    await client.close();
+  });
+
+  it('client - ACCESS_REFUSED at a reconnect handshake gives up, with getToken too', async () => {
+    fakeTime();
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const { client, socket, sockets } = await openWith({ getToken: tokens().getToken, reconnect: { initialDelayMs: 10, maxDelayMs: 10 } }, T0 + MINUTE);
+    const closes = record(client, 'close');
+    socket.drop();
+    await vi.advanceTimersByTimeAsync(10);
+    sockets[1].open();
+    await tick();
+    sockets[1].receive({ op: 'error', id: 1, code: 'ACCESS_REFUSED', message: 'access refused: no such user' });
+    await tick();
+    expect(client.state).toBe('closed');
+    expect(closes[0][0]).toMatchObject({ reason: 'gave up reconnecting: access refused: no such user', error: { code: 'ACCESS_REFUSED' } });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(sockets).toHaveLength(2);
+  });
+});

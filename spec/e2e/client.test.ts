@@ -1,6 +1,7 @@
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, WarrenError, type Delivery } from '../../src/client/index.js';
-import { startBroker, type RunningBroker } from './harness.js';
+import { runCli, startBroker, type RunningBroker } from './harness.js';
 
 let broker: RunningBroker;
 beforeAll(async () => {
@@ -113,6 +114,74 @@ describe('client - against the real broker', () => {
       await client.close();
     } finally {
       await again.stop();
+    }
+  });
+});
+
+describe('client - tokens against the real broker', () => {
+  const secret = 'e2e-client-token-secret-of-32-bytes-at-least';
+  let tokenBroker: RunningBroker;
+  beforeAll(async () => {
+    tokenBroker = await startBroker({ auth: { jwt: { secret } } });
+  });
+  afterAll(async () => {
+    await tokenBroker.stop();
+  });
+
+  /** An HS256 token for ann on vhost "/", expiring in 3 s. */
+  const signToken = (): Promise<string> =>
+    new SignJWT({ scope: 'warren.configure:%2F/* warren.write:%2F/* warren.read:%2F/*' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('ann')
+      .setAudience('warren')
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 3)
+      .sign(new TextEncoder().encode(secret));
+
+  it('client - getToken keeps a connection alive past its first token, refreshing before each expiry', async () => {
+    let issued = 0;
+    const client = await connect(tokenBroker.url, {
+      getToken: () => {
+        issued++;
+        return signToken();
+      },
+    });
+    const errors: Error[] = [];
+    client.on('error', (error) => errors.push(error));
+    const closed: unknown[] = [];
+    client.on('close', (event) => closed.push(event));
+    expect(client.user).toBe('ann');
+    expect(client.vhost).toBe('/');
+    const first = client.expiresAt;
+    expect(first).toBeGreaterThan(Date.now());
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(closed).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(client.state).toBe('open');
+    expect(client.expiresAt).toBeGreaterThan(first!);
+    expect(issued).toBeGreaterThanOrEqual(2);
+    await client.declareQueue('', { exclusive: true }); // the connection still works
+    await client.close();
+  }, 15_000);
+
+  it('cli - publish takes --token and --vhost, consume takes the token from WARREN_TOKEN', async () => {
+    const setup = await connect(tokenBroker.url, { token: await signToken() });
+    await setup.declareQueue('cli-token', { durable: false });
+    await setup.close();
+    const published = await runCli(['publish', '--url', tokenBroker.url, '--token', await signToken(), '--vhost', '/', '--routing-key', 'cli-token', '--payload', '"hi"']);
+    expect(published.stderr).toBe('');
+    expect(published.code).toBe(0);
+    const refused = await runCli(['publish', '--url', tokenBroker.url, '--token', 'not-a-jwt', '--routing-key', 'cli-token', '--payload', '1']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/access refused/i);
+    expect(refused.stderr).not.toContain('not-a-jwt');
+    process.env.WARREN_TOKEN = await signToken();
+    try {
+      const consumed = await runCli(['consume', '--url', tokenBroker.url, '--queue', 'cli-token', '--count', '1']);
+      expect(consumed.stderr).toBe('');
+      expect(consumed.code).toBe(0);
+      expect(JSON.parse(consumed.stdout.trim())).toMatchObject({ payload: 'hi' });
+    } finally {
+      delete process.env.WARREN_TOKEN;
     }
   });
 });

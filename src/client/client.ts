@@ -13,6 +13,7 @@ import { Emitter, type Listener } from './emitter.js';
 import { brokerError, connectionClosed, WarrenError } from './errors.js';
 import { num, obj, pick, str, type FieldsOf, type Frame, type Received } from './frame.js';
 import { Session, type SessionHandlers } from './session.js';
+import { MIN_REFRESH_INTERVAL_MS, refreshDelay, retryDelay, unrefTimer } from './token-refresh.js';
 import type {
   Arguments,
   ConnectOptions,
@@ -48,6 +49,12 @@ interface Consumer {
   /** A `cancel` is on its way: a reconnect does not restore it. */
   cancelling: boolean;
 }
+
+/** The close codes of a login the broker refused or ended (protocol.md, "Connecting"): credentials or token, vhost. */
+const CLOSE_UNAUTHORIZED = 4401;
+const CLOSE_FORBIDDEN = 4403;
+/** The longest delay setTimeout takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 // Set in WarrenClient's static block: lets connect() open a client without a public method for it.
 let openClient: (client: WarrenClient) => Promise<void>;
@@ -86,6 +93,15 @@ export class WarrenClient {
   #blocked: { promise: Promise<void>; resolve: () => void } | null = null;
   /** Ends the reconnect back-off wait early (when the client closes). */
   #wake: (() => void) | null = null;
+  /** The token the next handshake sends (without `getToken`): the option's, or the last one {@link refreshToken} got in. */
+  #token: string | undefined;
+  #user: string | undefined;
+  #vhost = '';
+  #expiresAt: number | undefined;
+  /** The `getToken` refresh due next (one at most); cleared when the connection drops or closes. */
+  #refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The broker's last `ACCESS_REFUSED` without `id` on this connection: the error of a close 4401 or 4403 that follows it. */
+  #refusal: WarrenError | null = null;
 
   static {
     openClient = (client) => client.#open();
@@ -99,6 +115,7 @@ export class WarrenClient {
     this.#WebSocket = WebSocket;
     this.#connectOptions = { ...options };
     this.#reconnect = reconnectPolicy(options.reconnect);
+    this.#token = options.token;
   }
 
   /** `open`, `reconnecting` (requests reject with `CONNECTION_CLOSED` meanwhile) or `closed`. */
@@ -114,6 +131,42 @@ export class WarrenClient {
   /** The broker's id for the current connection (a new one after each reconnect). */
   get connectionId(): string {
     return this.#connectionId;
+  }
+
+  /** Who the broker logged this connection in as (a token's `sub`); undefined for an anonymous connection. */
+  get user(): string | undefined {
+    return this.#user;
+  }
+
+  /** The vhost the connection works in. */
+  get vhost(): string {
+    return this.#vhost;
+  }
+
+  /**
+   * When the token in use expires (ms since the epoch), for a token login;
+   * undefined otherwise. The broker closes the connection then (code 4401)
+   * unless a later token came first: with `getToken` the client sends one on
+   * its own a little before (80% through the remaining lifetime, between 60 s
+   * and 1 s before expiry); without, call {@link refreshToken}.
+   */
+  get expiresAt(): number | undefined {
+    return this.#expiresAt;
+  }
+
+  /**
+   * Replaces the connection's token (`auth.refresh`): the new token's
+   * permissions apply from then on, and consumers of queues it may not read
+   * are cancelled (a `'cancelled'` event with reason `permission`). Without
+   * `getToken` a later reconnect logs in with it too.
+   * @returns the new token's expiry (ms since the epoch), also in {@link expiresAt}
+   * @throws WarrenError `ACCESS_REFUSED` when the broker refuses it (the connection keeps its old token), `NOT_ALLOWED` for a connection that did not log in with a token
+   */
+  async refreshToken(token: string): Promise<number> {
+    const session = this.#live('refresh the token');
+    const expiresAt = await this.#refresh(session, token);
+    if (this.#session === session && this.#connectOptions.getToken === undefined) this.#token = token;
+    return expiresAt;
   }
 
   /**
@@ -306,9 +359,12 @@ export class WarrenClient {
 
   async #open(): Promise<void> {
     try {
+      // A failing getToken fails connect before any socket is opened.
+      const fields = await this.#connectFields();
       const session = this.#newSession();
-      this.#adopt(await session.handshake(this.#connectOptions));
+      this.#adopt(await session.handshake(fields));
       this.#state = 'open';
+      this.#scheduleRefresh(session);
     } catch (error) {
       this.#state = 'closed';
       this.#session = null;
@@ -322,11 +378,98 @@ export class WarrenClient {
     return session;
   }
 
+  /** What the next `connect` sends: with `getToken`, a token fresh from it. */
+  async #connectFields(): Promise<RequestFields<'connect'>> {
+    const options = this.#connectOptions;
+    const token = options.getToken === undefined ? this.#token : await this.#freshToken(options.getToken);
+    return {
+      version: 1,
+      ...pick(options, ['username', 'password']),
+      ...(token === undefined ? {} : { token }),
+      ...pick(options, ['vhost', 'clientName']),
+    };
+  }
+
+  async #freshToken(getToken: () => string | Promise<string>): Promise<string> {
+    const token: unknown = await getToken();
+    // Its type only: the token itself goes in no message.
+    if (typeof token !== 'string' || token === '') {
+      throw new TypeError(`getToken must return a non-empty string, got ${token === '' ? 'an empty string' : typeof token}`);
+    }
+    return token;
+  }
+
   /** Takes in the handshake's reply. */
   #adopt(reply: Received<ConnectReply>): void {
     const server = obj(reply.server);
     this.#server = { name: str(server.name), version: str(server.version) };
     this.#connectionId = typeof reply.connectionId === 'number' ? String(reply.connectionId) : str(reply.connectionId);
+    this.#user = typeof reply.user === 'string' ? reply.user : undefined;
+    this.#vhost = str(reply.vhost, this.#connectOptions.vhost ?? '/');
+    this.#expiresAt = typeof reply.expiresAt === 'number' ? reply.expiresAt : undefined;
+    this.#refusal = null;
+  }
+
+  /** Sends `auth.refresh` on `session`; on success takes in the new expiry and schedules the next refresh from it. */
+  async #refresh(session: Session, token: string): Promise<number> {
+    const reply = await session.request('auth.refresh', { token });
+    const expiresAt = typeof reply.expiresAt === 'number' ? reply.expiresAt : undefined;
+    if (this.#session === session) {
+      this.#expiresAt = expiresAt;
+      // Not at once again, should getToken hand out tokens about to expire.
+      this.#scheduleRefresh(session, MIN_REFRESH_INTERVAL_MS);
+    }
+    return num(expiresAt);
+  }
+
+  /** With `getToken` and a token that expires: one timer, for a little before it does, `minDelay` ms from now at the soonest. */
+  #scheduleRefresh(session: Session, minDelay = 0): void {
+    this.#clearRefresh();
+    if (this.#connectOptions.getToken === undefined || this.#expiresAt === undefined) return;
+    this.#setRefreshTimer(session, Math.max(minDelay, refreshDelay(this.#expiresAt, Date.now())));
+  }
+
+  #setRefreshTimer(session: Session, delay: number): void {
+    this.#clearRefresh();
+    // Timers take at most 2^31 - 1 ms (about 24.8 days; a longer delay fires at once): a
+    // longer-lived token gets a timer that only schedules again.
+    const far = delay > MAX_TIMER_MS;
+    this.#refreshTimer = setTimeout(
+      () => {
+        this.#refreshTimer = null;
+        if (far) this.#scheduleRefresh(session);
+        else void this.#autoRefresh(session);
+      },
+      far ? MAX_TIMER_MS : delay,
+    );
+    unrefTimer(this.#refreshTimer);
+  }
+
+  #clearRefresh(): void {
+    if (this.#refreshTimer !== null) clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = null;
+  }
+
+  /** A `getToken` refresh: on failure an `'error'` event, and another try while the token has time left. */
+  async #autoRefresh(session: Session): Promise<void> {
+    const getToken = this.#connectOptions.getToken;
+    if (getToken === undefined) return;
+    const current = (): boolean => this.#session === session && this.#state === 'open';
+    try {
+      const token = await this.#freshToken(getToken).catch((error: unknown) => {
+        const cause = toError(error);
+        throw new Error(`token refresh failed: getToken failed: ${cause.message}`, { cause });
+      });
+      if (!current()) return;
+      await this.#refresh(session, token);
+    } catch (error) {
+      if (!current()) return;
+      this.#emitError(error instanceof WarrenError ? new WarrenError(error.code, `token refresh failed: ${error.message}`) : toError(error));
+      // A refresh that succeeded meanwhile (refreshToken) has scheduled the next one already.
+      if (this.#refreshTimer !== null || this.#expiresAt === undefined) return;
+      const delay = retryDelay(this.#expiresAt, Date.now());
+      if (delay !== null) this.#setRefreshTimer(session, delay);
+    }
   }
 
   /** The current session, when requests can be made. */
@@ -362,11 +505,15 @@ export class WarrenClient {
         this.#unblock();
         this.#events.emit('unblocked');
         return;
-      case 'error':
+      case 'error': {
         // Without an id (or with one no request waits for): a failed
-        // fire-and-forget publish, an ack of an unknown tag, a frame the broker could not read.
-        this.#emitError(brokerError(frame, 'the broker reported an error'));
+        // fire-and-forget publish, an ack of an unknown tag, a frame the broker
+        // could not read, an expired token (then a close 4401 follows).
+        const error = brokerError(frame, 'the broker reported an error');
+        if (error.code === 'ACCESS_REFUSED') this.#refusal = error;
+        this.#emitError(error);
         return;
+      }
       case 'ok':
         this.#emitError(new WarrenError('PROTOCOL_ERROR', `the broker sent a reply for request ${String(frame.id)}, which is not pending`));
         return;
@@ -376,10 +523,11 @@ export class WarrenClient {
   }
 
   #onCancelled(frame: Received<CancelledFrame>): void {
-    // The broker cancelled it (its queue was deleted): no reconnect brings it back.
+    // The broker cancelled it (its queue was deleted, or a refreshed token may
+    // not read it: reason "permission"): no reconnect brings it back.
     const consumerTag = str(frame.consumerTag);
     this.#consumers.delete(consumerTag);
-    this.#events.emit('cancelled', { consumerTag });
+    this.#events.emit('cancelled', typeof frame.reason === 'string' ? { consumerTag, reason: frame.reason } : { consumerTag });
   }
 
   #onBlocked(frame: Received<BlockedFrame>): void {
@@ -427,14 +575,27 @@ export class WarrenClient {
     if (session !== this.#session) return;
     this.#session = null;
     this.#early = [];
+    // A reconnect logs in with a fresh token anyway.
+    this.#clearRefresh();
     // A new socket starts unblocked; held publishes go on and fail or succeed with it.
     this.#unblock();
     // While reconnecting, the reconnect loop sees the session die and tries again.
     if (this.#state !== 'open') return;
+    // The broker refused the credentials (4401: e.g. the token expired; 4403: the vhost).
+    const refused = event.code === CLOSE_UNAUTHORIZED || event.code === CLOSE_FORBIDDEN;
+    const refusal = refused ? (this.#refusal ?? new WarrenError('ACCESS_REFUSED', `the broker closed the connection (code ${event.code}${event.reason ? `, ${event.reason}` : ''})`)) : undefined;
     if (this.#reconnect === null) {
       this.#state = 'closed';
       this.#consumers.clear();
-      this.#events.emit('close', { code: event.code, reason: event.reason, byClient: false });
+      this.#events.emit('close', { code: event.code, reason: event.reason, byClient: false, ...(refusal ? { error: refusal } : {}) });
+      return;
+    }
+    if (refusal !== undefined && this.#connectOptions.getToken === undefined) {
+      // The same credentials would be refused again (the rule for ACCESS_REFUSED at a reconnect's
+      // handshake): give up at once rather than loop. With getToken, a fresh token may do.
+      this.#state = 'closed';
+      this.#consumers.clear();
+      this.#events.emit('close', { code: event.code, reason: `gave up reconnecting: ${refusal.message}`, byClient: false, error: refusal });
       return;
     }
     this.#state = 'reconnecting';
@@ -449,12 +610,16 @@ export class WarrenClient {
       if (this.#state !== 'reconnecting') return;
       let session: Session | null = null;
       try {
+        // Fresh from getToken for every attempt; a throw fails this attempt only.
+        const fields = await this.#connectFields();
+        if (this.#state !== 'reconnecting') return;
         session = this.#newSession();
-        this.#adopt(await session.handshake(this.#connectOptions));
+        this.#adopt(await session.handshake(fields));
         const restored = await this.#restoreConsumers(session);
         if (this.#state !== 'reconnecting') return;
         if (!session.alive) throw connectionClosed('the connection closed again while consumers were being restored');
         this.#state = 'open';
+        this.#scheduleRefresh(session);
         this.#events.emit('reconnect', { attempts: attempt, consumerTags: restored });
         return;
       } catch (error) {
@@ -521,6 +686,7 @@ export class WarrenClient {
     const was = this.#state;
     this.#state = 'closed';
     this.#wake?.();
+    this.#clearRefresh();
     this.#unblock();
     this.#consumers.clear();
     this.#early = [];
@@ -557,7 +723,8 @@ export class WarrenClient {
  * @param url the broker's WebSocket address, e.g. `ws://localhost:5680/ws`
  * @returns an open client
  * @throws WarrenError `ACCESS_REFUSED` when the credentials are refused, `CONNECTION_CLOSED` when the socket fails or closes first
- * @throws RangeError for an invalid `reconnect` option
+ * @throws RangeError for an invalid `reconnect` option, or credentials that exclude each other (`token`, `getToken`, `username`/`password`)
+ * @throws whatever `getToken` throws
  * @example
  * ```ts
  * const client = await connect('ws://localhost:5680/ws', { reconnect: true });
@@ -567,11 +734,27 @@ export class WarrenClient {
  * ```
  */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<WarrenClient> {
-  reconnectPolicy(options.reconnect); // a bad option fails before any socket is opened
+  // Bad options fail before any socket is opened.
+  reconnectPolicy(options.reconnect);
+  checkCredentials(options);
   const WebSocket = await resolveWebSocket(options.WebSocket);
   const client = new WarrenClient(url, WebSocket, options);
   await openClient(client);
   return client;
+}
+
+/** One way to log in: a token, a token source, or a user name and password (the broker would ignore the rest). */
+function checkCredentials(options: ConnectOptions): void {
+  const { token, getToken, username, password } = options;
+  if (getToken !== undefined && typeof getToken !== 'function') throw new TypeError(`getToken must be a function, got ${typeof getToken}`);
+  if (token !== undefined && getToken !== undefined) {
+    throw new RangeError('connect: give token or getToken, not both (getToken supplies every token, the first one included)');
+  }
+  const tokenOption = getToken !== undefined ? 'getToken' : token !== undefined ? 'token' : null;
+  const passwordOption = username !== undefined ? 'username' : password !== undefined ? 'password' : null;
+  if (tokenOption !== null && passwordOption !== null) {
+    throw new RangeError(`connect: give ${tokenOption} or ${passwordOption}, not both (a token login names its user in the token)`);
+  }
 }
 
 function argumentsField(args: Arguments | undefined): { arguments?: Arguments } {

@@ -1,7 +1,6 @@
 import type { ConnectReply, ReplyOf, Request, RequestFields, RequestOp } from '../protocol/index.js';
 import { brokerError, connectionClosed, WarrenError } from './errors.js';
-import { isFrame, pick, type FieldsOf, type Frame, type Received } from './frame.js';
-import type { ConnectOptions } from './types.js';
+import { isFrame, type FieldsOf, type Frame, type Received } from './frame.js';
 import { OPEN, type WebSocketLike } from './websocket.js';
 
 /** The ops whose frames get no reply: settlements, and a publish without `id`. */
@@ -85,15 +84,15 @@ export class Session {
   }
 
   /**
-   * Waits for the socket to open, sends `connect` (id 1) with the credentials
-   * and name among `options`, and returns the broker's `ok` reply. Rejects with
-   * the broker's error (e.g. `ACCESS_REFUSED`) or `CONNECTION_CLOSED`, and then
-   * the socket is closed.
+   * Waits for the socket to open, sends `connect` (id 1) with `fields` (the
+   * version, credentials, vhost and name), and returns the broker's `ok`
+   * reply. Rejects with the broker's error (e.g. `ACCESS_REFUSED`) or
+   * `CONNECTION_CLOSED`, and then the socket is closed.
    */
-  async handshake(options: ConnectOptions): Promise<Received<ConnectReply>> {
+  async handshake(fields: RequestFields<'connect'>): Promise<Received<ConnectReply>> {
     try {
       await this.#opened;
-      const reply = await this.request('connect', { version: 1, ...pick(options, ['username', 'password', 'token', 'clientName']) });
+      const reply = await this.request('connect', fields);
       this.#ready = true;
       return reply;
     } catch (error) {

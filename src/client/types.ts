@@ -18,8 +18,24 @@ export interface ConnectOptions {
   username?: string;
   /** Password of `username`. */
   password?: string;
-  /** A token instead of a user name and password. */
+  /**
+   * A token (a JWT) instead of a user name and password. It is sent at every
+   * (re)connect; {@link WarrenClient.refreshToken} replaces it. When it expires
+   * the broker closes the connection and the client does not reconnect: give
+   * {@link getToken} to stay connected. Not with `getToken`, `username` or `password`.
+   */
   token?: string;
+  /**
+   * Where the client gets a token from: called (and awaited) before the first
+   * connect, before every reconnect attempt, and a little before the token in
+   * use expires, when the client sends it with `auth.refresh` on its own
+   * (see {@link WarrenClient.expiresAt}). A throw fails `connect`, counts as a
+   * failed reconnect attempt, or becomes an `'error'` event of a failed refresh.
+   * Not with `token`, `username` or `password`.
+   */
+  getToken?: () => string | Promise<string>;
+  /** The vhost to work in (the broker's default: `/`). */
+  vhost?: string;
   /** A name for this connection that the broker shows in its management views. */
   clientName?: string;
   /** The WebSocket class to use instead of the platform's (or, in Node 20, the `ws` package's). */
@@ -27,6 +43,11 @@ export interface ConnectOptions {
   /**
    * Reconnect when the socket drops without {@link WarrenClient.close} (default false).
    * `true` uses the default {@link ReconnectOptions}.
+   *
+   * The client gives up at once, without reconnecting, when the broker refuses
+   * its credentials: `ACCESS_REFUSED` at a reconnect's handshake, or a close
+   * with code 4401 or 4403 (an expired token, say) unless `getToken` can
+   * supply a fresh token, which the next attempt then uses.
    */
   reconnect?: boolean | ReconnectOptions;
 }
@@ -191,9 +212,14 @@ export interface CancelledEvent {
   consumerTag: string;
   /**
    * Why, when the client could not restore it after a reconnect; absent when
-   * the broker cancelled it (its queue was deleted).
+   * the broker cancelled it.
    */
   error?: WarrenError;
+  /**
+   * The broker's reason, when it gave one: `permission` after a token refresh
+   * whose token may no longer read the queue. Absent when the queue was deleted.
+   */
+  reason?: string;
 }
 
 /** What went wrong in a consumer's handler; the second argument of `'error'` then. */
@@ -210,7 +236,11 @@ export interface ClientCloseEvent {
   reason: string;
   /** Whether {@link WarrenClient.close} closed it. */
   byClient: boolean;
-  /** The last error, when the client gave up reconnecting. */
+  /**
+   * The last error, when the client gave up reconnecting; the broker's
+   * `ACCESS_REFUSED` when it closed the connection for its credentials (close
+   * code 4401, e.g. an expired token, or 4403).
+   */
   error?: Error;
 }
 
@@ -234,12 +264,13 @@ export interface ReconnectEvent {
 export interface WarrenClientEvents {
   /** A `mandatory` message came back unrouted. */
   return: [message: ReturnedMessage];
-  /** A consumer is gone: its queue was deleted, or it could not be restored after a reconnect. */
+  /** A consumer is gone: its queue was deleted, a refreshed token may no longer read it, or it could not be restored after a reconnect. */
   cancelled: [event: CancelledEvent];
   /**
    * An error no request is waiting for: a broker `error` frame without `id`
    * (e.g. a failed fire-and-forget publish, an ack of an unknown tag), or a
-   * consumer's handler that threw (then with a context).
+   * consumer's handler that threw (then with a context), or a token refresh
+   * of `getToken` that failed (the client retries until the token expires).
    */
   error: [error: Error, context?: HandlerErrorContext];
   /** The broker stopped reading from this connection (memory or disk alarm). */
