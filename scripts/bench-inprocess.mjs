@@ -16,9 +16,9 @@ import { pino } from 'pino';
 
 const built = (/** @type {string} */ path) => import(new URL(`../dist/${path}`, import.meta.url).href);
 /** @type {typeof import('../src/broker/index.js')} */
-const { Broker } = await built('broker/index.js');
+const { VirtualHosts } = await built('broker/index.js');
 /** @type {typeof import('../src/store/index.js')} */
-const { MemoryStore } = await built('store/index.js');
+const { MemoryVhostStores } = await built('store/index.js');
 /** @type {typeof import('../src/auth/index.js')} */
 const { Authenticator } = await built('auth/index.js');
 /** @type {typeof import('../src/transport/index.js')} */
@@ -48,9 +48,9 @@ const fakeSocket = (onSend) => ({
 });
 
 async function run() {
-  const broker = await Broker.open(new MemoryStore());
+  const vhosts = await VirtualHosts.open(new MemoryVhostStores());
   const auth = new Authenticator({ users: [], vhosts: new Set(['/']), tokens: undefined, anonymous: undefined });
-  const context = { broker, auth, highWaterBytes: 2 ** 30, drainTimeoutMs: 1e9, flow: { alarm: null }, serverVersion: 'bench', logger: pino({ level: 'silent' }) };
+  const context = { vhosts, auth, highWaterBytes: 2 ** 30, drainTimeoutMs: 1e9, flow: { alarm: null }, serverVersion: 'bench', logger: pino({ level: 'silent' }) };
   const publisher = new Session(fakeSocket(() => {}), 'publisher', context, JSON_PROTOCOL, '127.0.0.1');
   publisher.onMessage(frame([{ op: 'connect', id: 1, version: 1 }, { op: 'exchange.declare', id: 2, exchange: 'x', type: fanout > 1 ? 'fanout' : 'direct', durable: false }]), false);
   let delivered = 0;

@@ -3,26 +3,27 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { pino, type Logger } from 'pino';
 import { Authenticator, configUser, isLoopback, regexAccess, TokenVerifier, type User } from './auth/index.js';
-import { Broker, BrokerError, systemClock, type Clock, type MessageStore } from './broker/index.js';
+import { BrokerError, systemClock, VirtualHosts, type Broker, type Clock, type VhostStores } from './broker/index.js';
 import type { BrokerConfig, Definitions } from './config/index.js';
-import { JournalStore } from './store/index.js';
+import { VhostJournals } from './store/index.js';
 import { Transport, watchAlarms } from './transport/index.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** A built broker: wired, definitions applied, not yet listening. */
 export interface App {
-  readonly broker: Broker;
+  readonly vhosts: VirtualHosts;
   readonly logger: Logger;
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
   listen(): Promise<{ host: string; port: number; url: string }>;
-  /** Graceful shutdown: refuse new sockets, close the open ones (requeueing their deliveries), close the store. */
+  /** Graceful shutdown: refuse new sockets, close the open ones (requeueing their deliveries), close the stores. */
   close(): Promise<void>;
 }
 
 export interface BuildOptions {
   logger?: Logger;
-  store?: MessageStore;
+  /** The vhosts' stores: the journals in the data dir unless given (tests pass MemoryVhostStores). */
+  stores?: VhostStores;
   clock?: Clock;
 }
 
@@ -31,28 +32,27 @@ export class DefinitionsError extends Error {
   override name = 'DefinitionsError';
 }
 
-/** Wires store, broker and transport from a validated config, without listening. */
+/** Wires stores, vhosts and transport from a validated config, without listening. */
 export async function buildApp(config: BrokerConfig, options: BuildOptions = {}): Promise<App> {
   const logger = options.logger ?? pino({ level: config.log.level });
-  // The journal on disk; tests pass a MemoryStore. An open failure is an Error a person can act on.
-  const store = options.store ?? (await JournalStore.open({ dataDir: config.storage.dataDir, sync: config.storage.sync, logger }));
   const { server, limits } = config;
-  let broker: Broker;
+  const tls = server.tls && readTls(server.tls);
+  // An open failure is an Error a person can act on; a failed VirtualHosts.open closes the stores.
+  const stores = options.stores ?? (await VhostJournals.open({ dataDir: config.storage.dataDir, sync: config.storage.sync, logger }));
+  const vhosts = await VirtualHosts.open(stores, options.clock ?? systemClock, limits);
   let auth: Authenticator;
-  let tls: { cert: Buffer; key: Buffer } | undefined;
   try {
-    tls = server.tls && readTls(server.tls);
-    auth = await openAuthenticator(config);
-    broker = await Broker.open(store, options.clock ?? systemClock, limits);
-    applyDefinitions(broker, config.definitions);
+    for (const name of config.definitions.vhosts) await vhosts.add(name);
+    auth = await openAuthenticator(config, vhosts);
+    applyDefinitions(vhosts, config.definitions);
   } catch (error) {
     // Release the data dir's lock: the broker never started.
-    await store.close();
+    await vhosts.close();
     throw error;
   }
   const transport = new Transport(
     {
-      broker,
+      vhosts,
       auth,
       highWaterBytes: server.highWaterBytes,
       drainTimeoutMs: server.drainTimeoutMs,
@@ -72,7 +72,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   );
   const stopAlarms = watchAlarms(config.flow, config.storage.dataDir, logger, (reason) => transport.setAlarm(reason));
   return {
-    broker,
+    vhosts,
     logger,
     listen: () =>
       new Promise((resolve, reject) => {
@@ -92,8 +92,8 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
     close: async () => {
       stopAlarms();
       await transport.close();
-      broker.shutdown();
-      await store.close();
+      vhosts.shutdown();
+      await vhosts.close();
     },
   };
 }
@@ -123,7 +123,7 @@ function readTls(paths: { cert: string; key: string }): { cert: Buffer; key: Buf
  * Who may connect: the config's `users` (full access to "/"), the definitions' users with their
  * permissions (each regex compiled once, here), and tokens when `auth.jwt` is set.
  */
-export async function openAuthenticator(config: BrokerConfig): Promise<Authenticator> {
+export async function openAuthenticator(config: BrokerConfig, vhosts: { has(name: string): boolean }): Promise<Authenticator> {
   const { definitions } = config;
   const definitionUsers = definitions.users.map(
     (user): User => ({
@@ -142,21 +142,23 @@ export async function openAuthenticator(config: BrokerConfig): Promise<Authentic
   );
   const users = [...config.users.map((user) => configUser(user.username, user.password)), ...definitionUsers];
   const tokens = config.auth.jwt === undefined ? undefined : await TokenVerifier.create(config.auth.jwt);
-  return new Authenticator({ users, vhosts: new Set(definitions.vhosts), tokens, anonymous: config.auth.anonymous });
+  return new Authenticator({ users, vhosts, tokens, anonymous: config.auth.anonymous });
 }
 
-/** Declares the definitions' exchanges, then queues, then bindings, as RabbitMQ imports them. */
-export function applyDefinitions(broker: Broker, definitions: Definitions): void {
-  const attempt = (path: string, declare: () => void) => {
+/** Declares the definitions' exchanges, then queues, then bindings, each in its vhost, as RabbitMQ imports them. */
+export function applyDefinitions(vhosts: VirtualHosts, definitions: Definitions): void {
+  const attempt = (path: string, vhost: string, declare: (broker: Broker) => void) => {
+    const broker = vhosts.get(vhost);
+    if (!broker) throw new DefinitionsError(`${path}: vhost ${JSON.stringify(vhost)} does not exist`);
     try {
-      declare();
+      declare(broker);
     } catch (error) {
       if (error instanceof BrokerError) throw new DefinitionsError(`${path}: ${error.message}`);
       throw error;
     }
   };
   definitions.exchanges.forEach((exchange, index) =>
-    attempt(`definitions.exchanges[${index}] (${exchange.name})`, () =>
+    attempt(`definitions.exchanges[${index}] (${exchange.name})`, exchange.vhost, (broker) =>
       broker.declareExchange(
         exchange.name,
         exchange.type,
@@ -166,12 +168,12 @@ export function applyDefinitions(broker: Broker, definitions: Definitions): void
     ),
   );
   definitions.queues.forEach((queue, index) =>
-    attempt(`definitions.queues[${index}] (${queue.name})`, () =>
+    attempt(`definitions.queues[${index}] (${queue.name})`, queue.vhost, (broker) =>
       broker.declareQueue(null, queue.name, { durable: queue.durable, exclusive: false, autoDelete: queue.autoDelete, arguments: queue.arguments }, false),
     ),
   );
   definitions.bindings.forEach((binding, index) =>
-    attempt(`definitions.bindings[${index}] (${binding.source} -> ${binding.destination})`, () => {
+    attempt(`definitions.bindings[${index}] (${binding.source} -> ${binding.destination})`, binding.vhost, (broker) => {
       if (binding.destinationType === 'queue') broker.bindQueue(null, binding.destination, binding.source, binding.routingKey, binding.arguments);
       else broker.bindExchange(binding.destination, binding.source, binding.routingKey, binding.arguments);
     }),

@@ -144,13 +144,13 @@ test('config - the shipped config/broker.json loads with the notification topolo
   expect(config.log.level).toBe('info');
   const { exchanges, queues, bindings } = config.definitions;
   expect(exchanges).toEqual([
-    { name: 'notifications', type: 'topic', durable: true, autoDelete: false, internal: false, arguments: {} },
-    { name: 'notifications.dlx', type: 'fanout', durable: true, autoDelete: false, internal: false, arguments: {} },
+    { name: 'notifications', vhost: '/', type: 'topic', durable: true, autoDelete: false, internal: false, arguments: {} },
+    { name: 'notifications.dlx', vhost: '/', type: 'fanout', durable: true, autoDelete: false, internal: false, arguments: {} },
   ]);
   expect(queues.map((q) => q.name)).toEqual(['email', 'sms', 'push', 'notifications.dead']);
   for (const name of ['email', 'sms', 'push']) {
     const queue = queues.find((q) => q.name === name);
-    expect(queue).toEqual({ name, durable: true, autoDelete: false, arguments: { 'x-dead-letter-exchange': 'notifications.dlx' } });
+    expect(queue).toEqual({ name, vhost: '/', durable: true, autoDelete: false, arguments: { 'x-dead-letter-exchange': 'notifications.dlx' } });
   }
   expect(bindings.map((b) => [b.source, b.routingKey, b.destination, b.destinationType])).toEqual([
     ['notifications', '*.*.email', 'email', 'queue'],
@@ -165,16 +165,16 @@ test('config - a real RabbitMQ export loads as a definitions file, users and per
   const { config, warnings } = loadConfig({ definitionsFile: file });
   expect(config.definitions.queues).toEqual([
     // x-queue-type "classic" carries no information in Warren and is dropped.
-    { name: 'orders.created', durable: true, autoDelete: false, arguments: { 'x-max-length': 1000 } },
-    { name: 'orders.audit', durable: false, autoDelete: true, arguments: {} },
+    { name: 'orders.created', vhost: '/', durable: true, autoDelete: false, arguments: { 'x-max-length': 1000 } },
+    { name: 'orders.audit', vhost: '/', durable: false, autoDelete: true, arguments: {} },
   ]);
   expect(config.definitions.exchanges).toEqual([
-    { name: 'orders', type: 'topic', durable: true, autoDelete: false, internal: false, arguments: { 'alternate-exchange': 'orders.unrouted' } },
-    { name: 'orders.unrouted', type: 'fanout', durable: true, autoDelete: false, internal: false, arguments: {} },
+    { name: 'orders', vhost: '/', type: 'topic', durable: true, autoDelete: false, internal: false, arguments: { 'alternate-exchange': 'orders.unrouted' } },
+    { name: 'orders.unrouted', vhost: '/', type: 'fanout', durable: true, autoDelete: false, internal: false, arguments: {} },
   ]);
   expect(config.definitions.bindings).toEqual([
-    { source: 'orders', destination: 'orders.created', destinationType: 'queue', routingKey: 'order.created.#', arguments: {} },
-    { source: 'orders', destination: 'orders.audit', destinationType: 'queue', routingKey: '#', arguments: {} },
+    { source: 'orders', vhost: '/', destination: 'orders.created', destinationType: 'queue', routingKey: 'order.created.#', arguments: {} },
+    { source: 'orders', vhost: '/', destination: 'orders.audit', destinationType: 'queue', routingKey: '#', arguments: {} },
   ]);
   expect(config.definitions.users).toEqual([
     { name: 'guest', passwordHash: RABBITMQ_EXPORT.users[0].password_hash, hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'] },
@@ -208,7 +208,9 @@ test('config - a per-vhost management export without vhost fields means vhost "/
   });
   const { config, warnings } = loadConfig({ definitionsFile: file });
   expect(warnings).toEqual([]);
-  expect(config.definitions.bindings).toEqual([{ source: 'x', destination: 'q', destinationType: 'queue', routingKey: 'k', arguments: {} }]);
+  expect(config.definitions.queues.map((q) => q.vhost)).toEqual(['/']);
+  expect(config.definitions.exchanges.map((e) => e.vhost)).toEqual(['/']);
+  expect(config.definitions.bindings).toEqual([{ source: 'x', vhost: '/', destination: 'q', destinationType: 'queue', routingKey: 'k', arguments: {} }]);
 });
 
 test('config - hand-written definitions take the protocol defaults', () => {
@@ -216,9 +218,9 @@ test('config - hand-written definitions take the protocol defaults', () => {
     definitions: { exchanges: [{ name: 'x', type: 'headers' }], queues: [{ name: 'q' }], bindings: [{ source: 'x', destination: 'q' }] },
   });
   expect(loadConfig({ configFile: file }).config.definitions).toEqual({
-    exchanges: [{ name: 'x', type: 'headers', durable: true, autoDelete: false, internal: false, arguments: {} }],
-    queues: [{ name: 'q', durable: true, autoDelete: false, arguments: {} }],
-    bindings: [{ source: 'x', destination: 'q', destinationType: 'queue', routingKey: '', arguments: {} }],
+    exchanges: [{ name: 'x', vhost: '/', type: 'headers', durable: true, autoDelete: false, internal: false, arguments: {} }],
+    queues: [{ name: 'q', vhost: '/', durable: true, autoDelete: false, arguments: {} }],
+    bindings: [{ source: 'x', vhost: '/', destination: 'q', destinationType: 'queue', routingKey: '', arguments: {} }],
     users: [],
     permissions: [],
     topicPermissions: [],
@@ -283,13 +285,43 @@ test('config - an unknown field names its section and the known fields', () => {
   ]);
 });
 
-test('config - a vhost other than "/" is refused with its path', () => {
+test('config - an entry in a vhost no "vhosts" section defines is refused with its path', () => {
   const file = write('broker.json', {
-    definitions: { queues: [{ name: 'a', vhost: '/' }, { name: 'b' }, { name: 'c', vhost: 'prod' }], bindings: [{ source: 'x', destination: 'a', vhost: 'prod' }] },
+    definitions: {
+      vhosts: [{ name: 'staging' }],
+      queues: [{ name: 'a', vhost: '/' }, { name: 'b', vhost: 'staging' }, { name: 'c', vhost: 'prod' }],
+      exchanges: [{ name: 'x', type: 'direct' }],
+      bindings: [{ source: 'x', destination: 'a', vhost: 'prod' }],
+    },
   });
   expect(configError({ configFile: file }).problems).toEqual([
-    `${file}: definitions.queues[2].vhost: vhost "prod" is not supported; Warren has only vhost "/"`,
-    `${file}: definitions.bindings[0].vhost: vhost "prod" is not supported; Warren has only vhost "/"`,
+    `${file}: definitions.queues[2].vhost: vhost "prod" is not defined; add {"name": "prod"} to the definitions' "vhosts"`,
+    `${file}: definitions.bindings[0].vhost: vhost "prod" is not defined; add {"name": "prod"} to the definitions' "vhosts"`,
+  ]);
+});
+
+test('config - a vhost defined in either file may be used in the other', () => {
+  const configFile = write('broker.json', { definitions: { vhosts: [{ name: 'a' }], queues: [{ name: 'q', vhost: 'b' }] } });
+  const definitionsFile = write('definitions.json', { vhosts: [{ name: 'b' }, { name: 'a' }], exchanges: [{ name: 'x', vhost: 'a', type: 'fanout' }] });
+  const { definitions } = loadConfig({ configFile, definitionsFile }).config;
+  expect(definitions.vhosts).toEqual(['/', 'a', 'b']);
+  expect(definitions.queues.map((q) => [q.vhost, q.name])).toEqual([['b', 'q']]);
+  expect(definitions.exchanges.map((e) => [e.vhost, e.name])).toEqual([['a', 'x']]);
+});
+
+test('config - when one file is invalid, entries in vhosts it may define are not called undefined', () => {
+  const configFile = write('broker.json', { server: { port: -1 }, definitions: { vhosts: [{ name: 'prod' }] } });
+  const definitionsFile = write('definitions.json', { queues: [{ name: 'q', vhost: 'prod' }] });
+  expect(configError({ configFile, definitionsFile }).problems).toEqual([`${configFile}: server.port must be an integer from 0 to 65535 (got -1)`]);
+});
+
+test('config - a vhost name must be 1 to 255 UTF-8 bytes', () => {
+  const long = 'é'.repeat(128);
+  const file = write('definitions.json', { vhosts: [{ name: '' }, { name: long }], queues: [{ name: 'q', vhost: '' }] });
+  expect(configError({ definitionsFile: file }).problems).toEqual([
+    `${file}: vhosts[0].name must be a vhost name of 1 to 255 UTF-8 bytes (got "")`,
+    `${file}: vhosts[1].name must be a vhost name of 1 to 255 UTF-8 bytes (got "${'é'.repeat(57)}...")`,
+    `${file}: queues[0].vhost must be a vhost name of 1 to 255 UTF-8 bytes (got "")`,
   ]);
 });
 
@@ -511,20 +543,95 @@ test('config - a second permission entry for the same user and vhost is refused'
   ]);
 });
 
-test('config - vhosts other than "/" are refused in vhosts, permissions and topic permissions', () => {
+test('config - permissions and topic permissions on a vhost no "vhosts" section defines are refused', () => {
   const file = write('broker.json', {
     definitions: {
       users: [{ name: 'u', password_hash: '' }],
       vhosts: [{ name: '/' }, { name: 'prod', tags: ['x'], default_queue_type: 'classic' }],
-      permissions: [{ user: 'u', vhost: 'prod', configure: '.*', write: '.*', read: '.*' }],
-      topic_permissions: [{ user: 'u', vhost: 'prod', exchange: 'e', write: '.*', read: '.*' }],
+      permissions: [
+        { user: 'u', vhost: 'prod', configure: '.*', write: '.*', read: '.*' },
+        { user: 'u', vhost: 'staging', configure: '.*', write: '.*', read: '.*' },
+      ],
+      topic_permissions: [
+        { user: 'u', vhost: 'prod', exchange: 'e', write: '.*', read: '.*' },
+        { user: 'u', vhost: 'staging', exchange: 'e', write: '.*', read: '.*' },
+      ],
     },
   });
   expect(configError({ configFile: file }).problems).toEqual([
-    `${file}: definitions.vhosts[1].name: vhost "prod" is not supported; Warren has only vhost "/"`,
-    `${file}: definitions.permissions[0].vhost: vhost "prod" is not supported; Warren has only vhost "/"`,
-    `${file}: definitions.topic_permissions[0].vhost: vhost "prod" is not supported; Warren has only vhost "/"`,
+    `${file}: definitions.permissions[1].vhost: vhost "staging" is not defined; add {"name": "staging"} to the definitions' "vhosts"`,
+    `${file}: definitions.topic_permissions[1].vhost: vhost "staging" is not defined; add {"name": "staging"} to the definitions' "vhosts"`,
   ]);
+});
+
+/** A RabbitMQ 3.13 export of two vhosts, with the same exchange name in each. */
+const TWO_VHOST_EXPORT = {
+  rabbit_version: '3.13.7',
+  rabbitmq_version: '3.13.7',
+  users: [
+    { name: 'admin', password_hash: '', tags: ['administrator'], limits: {} },
+    { name: 'app', password_hash: '', tags: [] },
+  ],
+  vhosts: [
+    { name: '/', description: 'Default virtual host', tags: [], metadata: { description: 'Default virtual host', tags: [] }, default_queue_type: 'classic' },
+    { name: 'prod', description: 'Production', tags: ['production'], limits: [], metadata: { description: 'Production', tags: ['production'] }, default_queue_type: 'classic' },
+  ],
+  permissions: [
+    { user: 'admin', vhost: '/', configure: '.*', write: '.*', read: '.*' },
+    { user: 'admin', vhost: 'prod', configure: '.*', write: '.*', read: '.*' },
+    { user: 'app', vhost: 'prod', configure: '^app\\.', write: '.*', read: '.*' },
+  ],
+  topic_permissions: [{ user: 'app', vhost: 'prod', exchange: 'events', write: '^app\\.', read: '.*' }],
+  parameters: [],
+  global_parameters: [],
+  policies: [],
+  queues: [
+    { name: 'jobs', vhost: '/', durable: true, auto_delete: false, arguments: {} },
+    { name: 'jobs', vhost: 'prod', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'classic' } },
+    { name: 'audit', vhost: 'prod', durable: false, auto_delete: true, arguments: {} },
+  ],
+  exchanges: [
+    { name: 'events', vhost: '/', type: 'fanout', durable: true, auto_delete: false, internal: false, arguments: {} },
+    { name: 'events', vhost: 'prod', type: 'topic', durable: true, auto_delete: false, internal: false, arguments: {} },
+  ],
+  bindings: [
+    { source: 'events', vhost: '/', destination: 'jobs', destination_type: 'queue', routing_key: '', arguments: {} },
+    { source: 'events', vhost: 'prod', destination: 'jobs', destination_type: 'queue', routing_key: 'job.#', arguments: {} },
+    { source: 'events', vhost: 'prod', destination: 'audit', destination_type: 'queue', routing_key: '#', arguments: {} },
+  ],
+};
+
+test('config - an export of two vhosts loads with the vhost of every entry', () => {
+  const file = write('definitions.json', TWO_VHOST_EXPORT);
+  const { config, warnings } = loadConfig({ definitionsFile: file });
+  expect(warnings).toEqual([]);
+  const { definitions } = config;
+  expect(definitions.vhosts).toEqual(['/', 'prod']);
+  expect(definitions.queues).toEqual([
+    { name: 'jobs', vhost: '/', durable: true, autoDelete: false, arguments: {} },
+    { name: 'jobs', vhost: 'prod', durable: true, autoDelete: false, arguments: {} },
+    { name: 'audit', vhost: 'prod', durable: false, autoDelete: true, arguments: {} },
+  ]);
+  expect(definitions.exchanges).toEqual([
+    { name: 'events', vhost: '/', type: 'fanout', durable: true, autoDelete: false, internal: false, arguments: {} },
+    { name: 'events', vhost: 'prod', type: 'topic', durable: true, autoDelete: false, internal: false, arguments: {} },
+  ]);
+  expect(definitions.bindings).toEqual([
+    { source: 'events', vhost: '/', destination: 'jobs', destinationType: 'queue', routingKey: '', arguments: {} },
+    { source: 'events', vhost: 'prod', destination: 'jobs', destinationType: 'queue', routingKey: 'job.#', arguments: {} },
+    { source: 'events', vhost: 'prod', destination: 'audit', destinationType: 'queue', routingKey: '#', arguments: {} },
+  ]);
+  expect(definitions.permissions.map((p) => [p.user, p.vhost, p.configure])).toEqual([
+    ['admin', '/', '.*'],
+    ['admin', 'prod', '.*'],
+    ['app', 'prod', '^app\\.'],
+  ]);
+  expect(definitions.topicPermissions).toEqual([{ user: 'app', vhost: 'prod', exchange: 'events', write: '^app\\.', read: '.*' }]);
+
+  // The same export inside the config file, with its vhosts listed again by the definitions file: no repeats, "/" first.
+  const configFile = write('broker.json', { definitions: TWO_VHOST_EXPORT });
+  const again = write('again.json', { vhosts: [{ name: 'prod' }, { name: '/' }, { name: 'dev' }] });
+  expect(loadConfig({ configFile, definitionsFile: again }).config.definitions.vhosts).toEqual(['/', 'prod', 'dev']);
 });
 
 test('config - auth.jwt takes its defaults and needs a key source', () => {

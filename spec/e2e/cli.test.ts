@@ -55,11 +55,11 @@ describe('cli - bad input', () => {
   it('cli - an invalid config exits non-zero naming the JSON path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warren-cli-'));
     const file = join(dir, 'bad.json');
-    writeFileSync(file, JSON.stringify({ server: { port: 'abc' }, definitions: { queues: [{ name: 'q', vhost: 'prod' }] } }));
+    writeFileSync(file, JSON.stringify({ server: { port: 'abc' }, definitions: { queues: [{ name: 'amq.q' }] } }));
     const result = await runCli(['serve', '--config', file, '--port', '0']);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/server\.port/);
-    expect(result.stderr).toMatch(/definitions\.queues\[0\]\.vhost/);
+    expect(result.stderr).toMatch(/definitions\.queues\[0\]\.name/);
   });
 
   it('cli - definitions the broker refuses exit non-zero naming the definition', async () => {

@@ -20,6 +20,8 @@ export async function until<T>(ready: () => T | undefined | false, what: string,
 export interface PeerOptions {
   login?: string;
   passcode?: string;
+  /** The vhost (STOMP's `host` header); not sent when absent. */
+  host?: string;
   heartbeatIncoming?: number;
   heartbeatOutgoing?: number;
   protocols?: string[];
@@ -51,7 +53,7 @@ export class StompPeer {
   static async connect(url: string, options: PeerOptions = {}): Promise<StompPeer> {
     const client = new Client({
       webSocketFactory: () => new WebSocket(url, options.protocols ?? ['v12.stomp', 'v11.stomp', 'v10.stomp']),
-      connectHeaders: { login: options.login ?? 'guest', passcode: options.passcode ?? 'guest' },
+      connectHeaders: { login: options.login ?? 'guest', passcode: options.passcode ?? 'guest', ...(options.host === undefined ? {} : { host: options.host }) },
       heartbeatIncoming: options.heartbeatIncoming ?? 0,
       heartbeatOutgoing: options.heartbeatOutgoing ?? 0,
       reconnectDelay: 0,

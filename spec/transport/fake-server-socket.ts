@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { Authenticator, configUser } from '../../src/auth/index.js';
-import { Broker, type MessageStore } from '../../src/broker/index.js';
-import { MemoryStore } from '../../src/store/index.js';
+import { VirtualHosts, type Broker, type MessageStore } from '../../src/broker/index.js';
+import { MemoryStore, MemoryVhostStores } from '../../src/store/index.js';
 import { OPEN, Session, type ServerSocket, type SessionContext, type WireProtocol } from '../../src/transport/index.js';
 
 /**
@@ -76,6 +76,14 @@ export interface SessionRig {
   open(protocol: WireProtocol, subprotocol?: string): { session: Session; socket: FakeServerSocket };
 }
 
+/** The vhosts of a broker without a disk, and vhost "/"'s broker; `root` is that vhost's store. */
+export async function memoryVhosts(root: MessageStore = new MemoryStore()): Promise<{ vhosts: VirtualHosts; broker: Broker }> {
+  const vhosts = await VirtualHosts.open(new MemoryVhostStores(root));
+  const broker = vhosts.get('/');
+  if (!broker) throw new Error('VirtualHosts.open made no vhost "/"');
+  return { vhosts, broker };
+}
+
 /** A broker and what its sessions share, without a server or a port. */
 /** Who may connect, as the config's `users` list says it (none: anonymous development access). */
 export function usersAuth(users: readonly { username: string; password: string }[] = []): Authenticator {
@@ -83,9 +91,9 @@ export function usersAuth(users: readonly { username: string; password: string }
 }
 
 export async function sessionRig(options: { store?: MessageStore; users?: { username: string; password: string }[]; highWaterBytes?: number } = {}): Promise<SessionRig> {
-  const broker = await Broker.open(options.store ?? new MemoryStore());
+  const { vhosts, broker } = await memoryVhosts(options.store);
   const context: SessionContext = {
-    broker,
+    vhosts,
     auth: usersAuth(options.users),
     highWaterBytes: options.highWaterBytes ?? 1 << 20,
     drainTimeoutMs: 60_000,

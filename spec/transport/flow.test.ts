@@ -1,9 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { usersAuth } from './fake-server-socket.js';
-import { Broker } from '../../src/broker/index.js';
-import { MemoryStore } from '../../src/store/index.js';
+import { memoryVhosts, usersAuth } from './fake-server-socket.js';
 import { Transport } from '../../src/transport/index.js';
 import { RawClient } from '../e2e/harness.js';
 
@@ -13,10 +11,10 @@ afterEach(async () => {
 });
 
 async function listening(): Promise<{ transport: Transport; url: string }> {
-  const broker = await Broker.open(new MemoryStore());
+  const { vhosts } = await memoryVhosts();
   const logger = pino({ level: 'silent' });
   transport = new Transport(
-    { broker, auth: usersAuth(), highWaterBytes: 1 << 20, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger },
+    { vhosts, auth: usersAuth(), highWaterBytes: 1 << 20, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger },
     { path: '/ws', maxMessageBytes: 1 << 20, heartbeatMs: 0, maxConnections: 100, maxConnectionsPerAddress: 100 },
   );
   const server = transport.httpServer;

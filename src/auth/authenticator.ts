@@ -50,7 +50,8 @@ export type LoginOutcome =
 
 export interface AuthenticatorOptions {
   users: readonly User[];
-  vhosts: ReadonlySet<string>;
+  /** The vhosts that exist now (they may come and go while running). */
+  vhosts: { has(name: string): boolean };
   /** Undefined when no token key is configured. */
   tokens: TokenVerifier | undefined;
   /** `auth.anonymous`: true lets anonymous clients in from anywhere; false never; undefined from loopback only. */

@@ -3,7 +3,7 @@ export { Connection, type DeliverySink, type GetResult } from './connection.js';
 export { type DeathReason, type DeathRecord } from './dead-letter.js';
 export { type QueueEntry } from './entry-deque.js';
 export { BrokerError, type ErrorCode } from './errors.js';
-export { bindingKey, type MessageStore, type RecoveredState, type StoredBinding, type StoredExchange, type StoredMessage, type StoredQueue } from './store-port.js';
+export { bindingKey, type MessageStore, type RecoveredState, type StoredBinding, type StoredExchange, type StoredMessage, type StoredQueue, type VhostStores } from './store-port.js';
 export { topicWords, TopicTrie } from './topic-trie.js';
 export {
   EXCHANGE_TYPES,
@@ -18,3 +18,4 @@ export {
   type QueueOptions,
   type TimerHandle,
 } from './types.js';
+export { DEFAULT_VHOST, VirtualHosts } from './vhosts.js';

@@ -62,3 +62,18 @@ export interface MessageStore {
   sync(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * The stores of every vhost: one MessageStore each, so that vhosts share nothing on disk, as
+ * RabbitMQ keeps a message store per vhost. Which vhosts exist is what this port recovers.
+ */
+export interface VhostStores {
+  /** The vhosts that have a store, "/" among them once it was ever opened. */
+  list(): Promise<string[]>;
+  /** Opens a vhost's store, creating it when the vhost is new. */
+  open(vhost: string): Promise<MessageStore>;
+  /** Deletes a vhost's store and everything in it; the caller has closed it. */
+  remove(vhost: string): Promise<void>;
+  /** Called after every store is closed (releases the data dir). */
+  close(): Promise<void>;
+}

@@ -2,7 +2,7 @@ import { DEFAULT_HASHING_ALGORITHM, describeBadHash, describeBadRegex } from '..
 import { DEFINITIONS_KEYS, type RawDefinitions } from './schema.js';
 import type { Definitions, UserConfig } from './types.js';
 
-/** The vhost every broker has, and for now the only one definitions may name. */
+/** The vhost that always exists, and the one an entry without a `vhost` field is in. */
 const DEFAULT_VHOST = '/';
 
 /**
@@ -16,6 +16,7 @@ export function toDefinitions(raw: RawDefinitions): Definitions {
   return {
     exchanges: (raw.exchanges ?? []).map((e) => ({
       name: e.name,
+      vhost: e.vhost ?? DEFAULT_VHOST,
       type: e.type,
       durable: e.durable ?? true,
       autoDelete: e.auto_delete ?? false,
@@ -24,10 +25,11 @@ export function toDefinitions(raw: RawDefinitions): Definitions {
     })),
     queues: (raw.queues ?? []).map((q) => {
       const { 'x-queue-type': _queueType, ...args } = table(q.arguments);
-      return { name: q.name, durable: q.durable ?? true, autoDelete: q.auto_delete ?? false, arguments: args };
+      return { name: q.name, vhost: q.vhost ?? DEFAULT_VHOST, durable: q.durable ?? true, autoDelete: q.auto_delete ?? false, arguments: args };
     }),
     bindings: (raw.bindings ?? []).map((b) => ({
       source: b.source,
+      vhost: b.vhost ?? DEFAULT_VHOST,
       destination: b.destination,
       destinationType: b.destination_type ?? 'queue',
       routingKey: b.routing_key ?? '',
@@ -79,7 +81,7 @@ export interface DefinitionsCheckOptions {
   plainUsers: readonly UserConfig[];
   /** The config file, to point at its `users`. */
   configFile: string | undefined;
-  /** False when a source could not be read or validated: then a user it may define is not called unknown. */
+  /** False when a source could not be read or validated: then a user or vhost it may define is not called unknown. */
   complete: boolean;
 }
 
@@ -93,9 +95,10 @@ interface Place {
  * What the schema cannot check, over every source together (the config file's definitions, then the
  * definitions file): password hashes that are malformed for their algorithm, permission regexes that
  * do not compile, users defined twice (also against the config's plain `users`), permissions for a
- * user no source defines (RabbitMQ's import refuses those too), and a second permission entry for the
- * same (user, vhost) or topic permission for the same (user, vhost, exchange). One sentence each,
- * starting with the file.
+ * user no source defines, entries (exchanges, queues, bindings, permissions, topic permissions) in a
+ * vhost other than "/" that no source's `vhosts` lists (RabbitMQ's import refuses both), and a second
+ * permission entry for the same (user, vhost) or topic permission for the same (user, vhost,
+ * exchange). One sentence each, starting with the file.
  */
 export function definitionsProblems(sources: readonly DefinitionsSource[], options: DefinitionsCheckOptions): string[] {
   const { plainUsers, configFile, complete } = options;
@@ -124,6 +127,13 @@ export function definitionsProblems(sources: readonly DefinitionsSource[], optio
     });
   }
 
+  const vhosts = new Set([DEFAULT_VHOST, ...sources.flatMap((source) => (source.raw.vhosts ?? []).map((vhost) => vhost.name))]);
+  const checkVhost = (place: Place, vhost: string | undefined) => {
+    if (complete && vhost !== undefined && !vhosts.has(vhost)) {
+      report(place, `.vhost: vhost ${JSON.stringify(vhost)} is not defined; add {"name": ${JSON.stringify(vhost)}} to the definitions' "vhosts"`);
+    }
+  };
+
   const permissions = new Map<string, Place>();
   const topicPermissions = new Map<string, Place>();
   for (const source of sources) {
@@ -132,6 +142,7 @@ export function definitionsProblems(sources: readonly DefinitionsSource[], optio
       const vhost = permission.vhost ?? DEFAULT_VHOST;
       checkRegexes(place, permission, ['configure', 'write', 'read'], report);
       if (complete) checkUser(place, permission.user, users, plain, report);
+      checkVhost(place, permission.vhost);
       const key = JSON.stringify([permission.user, vhost]);
       const earlier = permissions.get(key);
       if (earlier === undefined) permissions.set(key, place);
@@ -142,6 +153,7 @@ export function definitionsProblems(sources: readonly DefinitionsSource[], optio
       const vhost = permission.vhost ?? DEFAULT_VHOST;
       checkRegexes(place, permission, ['write', 'read'], report);
       if (complete) checkUser(place, permission.user, users, plain, report);
+      checkVhost(place, permission.vhost);
       const key = JSON.stringify([permission.user, vhost, permission.exchange]);
       const earlier = topicPermissions.get(key);
       if (earlier === undefined) topicPermissions.set(key, place);
@@ -152,6 +164,9 @@ export function definitionsProblems(sources: readonly DefinitionsSource[], optio
         );
       }
     });
+    for (const section of ['queues', 'exchanges', 'bindings'] as const) {
+      (source.raw[section] ?? []).forEach((entry, i) => checkVhost({ file: source.file, path: `${source.at}${section}[${i}]` }, entry.vhost));
+    }
   }
   return problems;
 }

@@ -1,5 +1,5 @@
 import type { ErrorObject } from 'ajv';
-import { MIN_SECRET_BYTES, QUEUE_TYPE_SCHEMA, SECRET_SCHEMA, VHOST_SCHEMA } from './schema.js';
+import { MIN_SECRET_BYTES, QUEUE_TYPE_SCHEMA, SECRET_SCHEMA } from './schema.js';
 
 /** How the sentences for one validated document name their source. */
 export interface DescribeOptions {
@@ -45,9 +45,6 @@ function describe(error: ErrorObject, path: string): string {
     return `${path === '' ? '' : `${path}: `}missing required field ${JSON.stringify(String(error.params.missingProperty))}`;
   }
   const subject = path === '' ? 'the top level' : path;
-  if (schema === VHOST_SCHEMA && typeof data === 'string') {
-    return `${subject}: vhost ${JSON.stringify(data)} is not supported; Warren has only vhost "/"`;
-  }
   if (schema === SECRET_SCHEMA) {
     // Never the value: a secret must not be copied into a log, even a wrong one.
     const got =

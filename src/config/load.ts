@@ -87,9 +87,9 @@ const FLAGS: Record<string, string> = { host: '--host', port: '--port', dataDir:
  * validated, and every problem is collected before anything is thrown.
  *
  * @throws ConfigError when a file is missing, unreadable, not JSON or not valid, when the definitions
- *   use a vhost other than "/" or a quorum or stream queue, hold a malformed password hash or
- *   permission regex, a user twice or a permission for an unknown user, when `auth.jwt` has no key
- *   source, or when an override is out of range.
+ *   use a vhost that no `vhosts` section defines or a quorum or stream queue, hold a malformed
+ *   password hash or permission regex, a user twice or a permission for an unknown user, when
+ *   `auth.jwt` has no key source, or when an override is out of range.
  */
 export function loadConfig(options: LoadConfigOptions): LoadedConfig {
   const problems: string[] = [];

@@ -4,12 +4,9 @@ import { EXCHANGE_TYPES, type ExchangeType } from '../broker/index.js';
 import { LOG_LEVELS, type FlowConfig, type LimitsConfig, type LogLevel, type ServerConfig, type StorageConfig, type UserConfig } from './types.js';
 
 /**
- * The schema of every `vhost` field. The error formatter recognises it by identity and says why a
- * vhost other than "/" is refused, instead of ajv's "must be equal to constant".
+ * The schema of a queue's `type` and `arguments["x-queue-type"]`. The error formatter recognises it
+ * by identity and says why quorum and stream queues are refused, instead of ajv's "must be equal to constant".
  */
-export const VHOST_SCHEMA: SchemaObject = { type: 'string', const: '/' };
-
-/** The schema of a queue's `type` and `arguments["x-queue-type"]`; recognised by identity like VHOST_SCHEMA. */
 export const QUEUE_TYPE_SCHEMA: SchemaObject = { type: 'string', const: 'classic' };
 
 /**
@@ -275,9 +272,12 @@ const DEFINITION_USER = open(
   ['name', 'password_hash'],
 );
 
-const VHOST = open({ name: VHOST_SCHEMA }, ['name']);
+// Any vhost name; that each one used is defined in some `vhosts` section is checked by definitionsProblems.
+const VHOST_NAME: SchemaObject = { type: 'string', format: 'vhost-name', description: 'a vhost name of 1 to 255 UTF-8 bytes' };
 
-const PERMISSION = open({ user: nonEmpty('a non-empty user name'), vhost: VHOST_SCHEMA, configure: regex, write: regex, read: regex }, [
+const VHOST = open({ name: VHOST_NAME }, ['name']);
+
+const PERMISSION = open({ user: nonEmpty('a non-empty user name'), vhost: VHOST_NAME, configure: regex, write: regex, read: regex }, [
   'user',
   'configure',
   'write',
@@ -285,14 +285,14 @@ const PERMISSION = open({ user: nonEmpty('a non-empty user name'), vhost: VHOST_
 ]);
 
 const TOPIC_PERMISSION = open(
-  { user: nonEmpty('a non-empty user name'), vhost: VHOST_SCHEMA, exchange: nonEmpty('a non-empty exchange name'), write: regex, read: regex },
+  { user: nonEmpty('a non-empty user name'), vhost: VHOST_NAME, exchange: nonEmpty('a non-empty exchange name'), write: regex, read: regex },
   ['user', 'exchange', 'write', 'read'],
 );
 
 const QUEUE = closed(
   {
     name: { type: 'string', format: 'declarable-name', description: 'a name of 1 to 255 UTF-8 bytes not starting with "amq." (reserved)' },
-    vhost: VHOST_SCHEMA,
+    vhost: VHOST_NAME,
     type: QUEUE_TYPE_SCHEMA,
     durable: bool,
     auto_delete: bool,
@@ -304,7 +304,7 @@ const QUEUE = closed(
 const EXCHANGE = closed(
   {
     name: { type: 'string', format: 'declarable-name', description: 'a name of 1 to 255 UTF-8 bytes not starting with "amq." (reserved)' },
-    vhost: VHOST_SCHEMA,
+    vhost: VHOST_NAME,
     type: oneOf(EXCHANGE_TYPES),
     durable: bool,
     auto_delete: bool,
@@ -317,7 +317,7 @@ const EXCHANGE = closed(
 const BINDING = closed(
   {
     source: { type: 'string', format: 'bound-name', description: 'an exchange name of 1 to 255 UTF-8 bytes (the default exchange "" cannot be bound)' },
-    vhost: VHOST_SCHEMA,
+    vhost: VHOST_NAME,
     destination: { type: 'string', format: 'bound-name', description: 'a name of 1 to 255 UTF-8 bytes' },
     destination_type: oneOf(['queue', 'exchange']),
     routing_key: { type: 'string', format: 'routing-key', description: 'a string of at most 255 UTF-8 bytes' },
@@ -370,7 +370,9 @@ ajv.addFormat('declarable-name', {
 });
 // scheme://host[:port], `*` allowed in the host; no path, as browsers send an Origin.
 ajv.addFormat('origin', { type: 'string', validate: (s: string) => /^[a-z][a-z0-9+.-]*:\/\/[^/\s?#]+$/i.test(s) });
-ajv.addFormat('bound-name', { type: 'string', validate: (s: string) => s.length > 0 && byteLength(s) <= MAX_NAME_BYTES });
+const isShortName = (s: string): boolean => s.length > 0 && byteLength(s) <= MAX_NAME_BYTES;
+ajv.addFormat('bound-name', { type: 'string', validate: isShortName });
+ajv.addFormat('vhost-name', { type: 'string', validate: isShortName });
 ajv.addFormat('jwt-secret', { type: 'string', validate: (s: string) => byteLength(s) >= MIN_SECRET_BYTES });
 ajv.addFormat('http-url', { type: 'string', validate: isHttpUrl });
 ajv.addFormat('routing-key', { type: 'string', validate: (s: string) => byteLength(s) <= MAX_NAME_BYTES });

@@ -84,7 +84,10 @@ export interface UserConfig {
   password: string;
 }
 
-/** Topology, users and permissions to set up at start-up, from RabbitMQ's definitions format (vhost `/` only). */
+/**
+ * Topology, users and permissions to set up at start-up, from RabbitMQ's definitions format. Every
+ * entry names its vhost, which is in `vhosts`.
+ */
 export interface Definitions {
   exchanges: ExchangeDefinition[];
   queues: QueueDefinition[];
@@ -92,7 +95,7 @@ export interface Definitions {
   users: DefinitionUser[];
   permissions: PermissionDefinition[];
   topicPermissions: TopicPermissionDefinition[];
-  /** Vhost names; "/" is always there, and for now the only one. */
+  /** Vhost names from every `vhosts` section, without repeats; "/" is always there, and first. */
   vhosts: string[];
 }
 
@@ -126,11 +129,15 @@ export interface TopicPermissionDefinition {
 
 export interface ExchangeDefinition extends ExchangeOptions {
   name: string;
+  /** "/" when the definitions leave it out. */
+  vhost: string;
   type: ExchangeType;
 }
 
 export interface QueueDefinition {
   name: string;
+  /** "/" when the definitions leave it out. */
+  vhost: string;
   durable: boolean;
   autoDelete: boolean;
   arguments: Record<string, unknown>;
@@ -138,6 +145,8 @@ export interface QueueDefinition {
 
 export interface BindingDefinition {
   source: string;
+  /** "/" when the definitions leave it out; source and destination are both in it. */
+  vhost: string;
   destination: string;
   destinationType: 'queue' | 'exchange';
   routingKey: string;

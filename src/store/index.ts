@@ -1,2 +1,2 @@
-export { JournalStore, type JournalStoreOptions } from './journal/index.js';
-export { MemoryStore } from './memory-store.js';
+export { JournalStore, VhostJournals, type JournalStoreOptions } from './journal/index.js';
+export { MemoryStore, MemoryVhostStores } from './memory-store.js';

@@ -1,4 +1,4 @@
-import { bindingKey, type Message, type MessageStore, type RecoveredState, type StoredBinding, type StoredExchange, type StoredQueue } from '../broker/index.js';
+import { bindingKey, type Message, type MessageStore, type VhostStores, type RecoveredState, type StoredBinding, type StoredExchange, type StoredQueue } from '../broker/index.js';
 
 /**
  * Keeps the durable state in memory: nothing survives the process, but a broker reopened on the
@@ -51,6 +51,32 @@ export class MemoryStore implements MessageStore {
   }
 
   async sync(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}
+
+/** A MemoryStore per vhost; reopening a vhost gives back its store, with what it holds. */
+export class MemoryVhostStores implements VhostStores {
+  private readonly stores: Map<string, MessageStore>;
+
+  /** `root` is vhost "/"'s store (a test may pass one it controls). */
+  constructor(root: MessageStore = new MemoryStore()) {
+    this.stores = new Map([['/', root]]);
+  }
+
+  async list(): Promise<string[]> {
+    return [...this.stores.keys()];
+  }
+
+  async open(vhost: string): Promise<MessageStore> {
+    let store = this.stores.get(vhost);
+    if (!store) this.stores.set(vhost, (store = new MemoryStore()));
+    return store;
+  }
+
+  async remove(vhost: string): Promise<void> {
+    this.stores.delete(vhost);
+  }
 
   async close(): Promise<void> {}
 }

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import { BrokerError, Connection, REJECTED, type Broker, type DeliverySink, type Message, type QueueEntry } from '../broker/index.js';
-import { CLOSE_ACCESS_REFUSED, GuardedVhost, type Authenticator, type LoginOutcome, type Principal } from '../auth/index.js';
+import { BrokerError, Connection, REJECTED, type Broker, type DeliverySink, type Message, type QueueEntry, type VirtualHosts } from '../broker/index.js';
+import { CLOSE_ACCESS_REFUSED, CLOSE_VHOST_REFUSED, GuardedVhost, type Authenticator, type LoginOutcome, type Principal } from '../auth/index.js';
 import type { CodecSession, Credentials, Failure, LoggedIn, WireCodec, WireProtocol } from './codec.js';
 import { OPEN, type ServerSocket } from './server-socket.js';
 
 /** What every session of one server shares. */
 export interface SessionContext {
-  readonly broker: Broker;
+  readonly vhosts: VirtualHosts;
   readonly auth: Authenticator;
   readonly highWaterBytes: number;
   /** A socket above the high-water mark this long is cut (a consumer that never reads). */
@@ -136,9 +136,16 @@ export class Session implements CodecSession, DeliverySink {
         return;
       }
       const { principal } = outcome;
+      const broker = this.context.vhosts.get(principal.vhost);
+      if (!broker) {
+        // Deleted while the login was being decided.
+        this.emit(refusal(`access refused: vhost ${JSON.stringify(principal.vhost)} does not exist`));
+        this.closeAfterOutput(CLOSE_VHOST_REFUSED, 'access refused');
+        return;
+      }
       this.identity = { username: principal.username, vhost: principal.vhost, ...details };
-      this.opened = new Connection(this.id, this.context.broker, this);
-      const loggedIn = this.adopt(this.opened, principal);
+      this.opened = new Connection(this.id, broker, this);
+      const loggedIn = this.adopt(this.opened, broker, principal);
       this.logger.info(this.identity, 'connected');
       opened(loggedIn);
     });
@@ -156,7 +163,7 @@ export class Session implements CodecSession, DeliverySink {
         return;
       }
       const { principal } = outcome;
-      this.adopt(loggedIn.connection, principal);
+      this.adopt(loggedIn.connection, loggedIn.vhost.broker, principal);
       this.emit(reply(principal.expiresAt ?? 0));
       // docs/security.md, "Tokens": what the new token no longer lets it read, it stops reading.
       for (const [tag, consumer] of loggedIn.connection.consumers) {
@@ -186,8 +193,7 @@ export class Session implements CodecSession, DeliverySink {
   }
 
   /** The connection works as `principal` from now on: its permissions, and its token's expiry. */
-  private adopt(connection: Connection, principal: Principal): LoggedIn {
-    const { broker } = this.context;
+  private adopt(connection: Connection, broker: Broker, principal: Principal): LoggedIn {
     const loggedIn = { connection, vhost: new GuardedVhost(broker, principal.access, principal.username, principal.vhost), principal };
     this.loggedIn = loggedIn;
     clearTimeout(this.expiryTimer);
@@ -398,9 +404,11 @@ export class Session implements CodecSession, DeliverySink {
 
   /** `frame` and every frame after it wait for the store's sync; when it fails, `failed` gives the frame sent in its place. */
   private emitAfterSync(frame: string, failed: () => string): void {
+    const store = this.loggedIn?.vhost.broker.store;
+    if (!store) throw new Error('a confirm waits for the store of a logged-in connection; this one has none');
     const batch: HeldBatch = { ready: false, frames: [frame] };
     this.held.push(batch);
-    this.context.broker.store.sync().then(
+    store.sync().then(
       () => this.release(batch),
       (error: unknown) => {
         this.logger.error({ err: error }, 'store sync failed');

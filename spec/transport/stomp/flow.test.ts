@@ -2,9 +2,8 @@ import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { usersAuth } from '../fake-server-socket.js';
-import { Broker } from '../../../src/broker/index.js';
-import { MemoryStore } from '../../../src/store/index.js';
+import { memoryVhosts, usersAuth } from '../fake-server-socket.js';
+import type { Broker } from '../../../src/broker/index.js';
 import { Transport } from '../../../src/transport/index.js';
 import { RawStomp, until } from '../../e2e/stomp-peer.js';
 
@@ -17,9 +16,9 @@ afterEach(async () => {
 });
 
 async function listening(highWaterBytes = 1 << 20): Promise<{ transport: Transport; broker: Broker; url: string }> {
-  const broker = await Broker.open(new MemoryStore());
+  const { vhosts, broker } = await memoryVhosts();
   transport = new Transport(
-    { broker, auth: usersAuth(), highWaterBytes, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger: pino({ level: 'silent' }) },
+    { vhosts, auth: usersAuth(), highWaterBytes, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger: pino({ level: 'silent' }) },
     { path: '/ws', maxMessageBytes: 1 << 20, heartbeatMs: 0, maxConnections: 100, maxConnectionsPerAddress: 100 },
   );
   const server = transport.httpServer;

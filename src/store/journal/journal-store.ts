@@ -1,5 +1,5 @@
 import { mkdir, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
 import type { Message, MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredQueue } from '../../broker/index.js';
@@ -56,7 +56,8 @@ export class JournalStore implements MessageStore {
     private readonly dir: string,
     private readonly options: { sync: boolean; segmentBytes: number },
     private readonly logger: Logger,
-    private readonly lock: DataDirLock,
+    /** Called once the store is closed: releases the data dir's lock when the store holds it. */
+    private readonly release: () => Promise<void>,
     private readonly topology: Topology,
     private readonly index: MessageIndex,
     private readonly segments: Segment[],
@@ -71,21 +72,29 @@ export class JournalStore implements MessageStore {
    * Throws an Error a person can act on when the dir cannot be used or another broker holds it.
    */
   static async open(options: JournalStoreOptions): Promise<JournalStore> {
+    const lock = await lockDataDir(options.dataDir, options.logger ?? pino({ level: 'silent' }));
+    try {
+      return await JournalStore.openIn(join(options.dataDir, 'journal'), options, () => lock.release());
+    } catch (error) {
+      await lock.release().catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Opens (creating if needed) the journal in `dir`, whose data dir the caller has locked;
+   * `release` runs when the store closes.
+   */
+  static async openIn(dir: string, options: JournalStoreOptions, release: () => Promise<void>): Promise<JournalStore> {
     const { dataDir } = options;
     const logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'journal' });
     const started = performance.now();
-    const dir = join(dataDir, 'journal');
     try {
       await mkdir(dir, { recursive: true });
-      if (options.sync === 'always') await syncDirectory(dataDir);
+      if (options.sync === 'always') await syncDirectory(dirname(dir));
     } catch (error) {
       throw new Error(`cannot use data dir "${dataDir}": ${describeFsError(error)}; give a writable directory (--data-dir or storage.dataDir)`, { cause: error });
     }
-    const { lock, staleHolder } = await DataDirLock.acquire(dataDir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === undefined) throw error;
-      throw new Error(`cannot use data dir "${dataDir}": ${describeFsError(error)}; give a writable directory (--data-dir or storage.dataDir)`, { cause: error });
-    });
-    if (staleHolder !== null) logger.info({ dataDir, pid: staleHolder }, 'took over the lock of a broker that is no longer running');
     let store: JournalStore | undefined;
     try {
       const replayed = await replayJournal(dir, logger).catch((error: unknown) => {
@@ -99,7 +108,7 @@ export class JournalStore implements MessageStore {
         dir,
         { sync: options.sync === 'always', segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES },
         logger,
-        lock,
+        release,
         topology,
         index,
         segments,
@@ -115,6 +124,7 @@ export class JournalStore implements MessageStore {
       logger.info(
         {
           dataDir,
+          journal: dir,
           exchanges: snapshot.exchanges.length,
           queues: snapshot.queues.length,
           bindings: snapshot.bindings.length,
@@ -127,7 +137,6 @@ export class JournalStore implements MessageStore {
       return store;
     } catch (error) {
       await store?.writer.close().catch(() => {});
-      await lock.release().catch(() => {});
       throw error;
     }
   }
@@ -212,7 +221,7 @@ export class JournalStore implements MessageStore {
     this.closing ??= (async () => {
       await this.compacting;
       await this.writer.close();
-    })().finally(() => this.lock.release());
+    })().finally(() => this.release());
     return this.closing;
   }
 
@@ -353,4 +362,22 @@ export class JournalStore implements MessageStore {
 
 function ignoreMissing(error: unknown): void {
   if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+}
+
+/**
+ * Creates the data dir if needed and takes its lock. Throws an Error a person can act on when the
+ * dir cannot be used or another broker holds it.
+ */
+export async function lockDataDir(dataDir: string, logger: Logger): Promise<DataDirLock> {
+  try {
+    await mkdir(dataDir, { recursive: true });
+  } catch (error) {
+    throw new Error(`cannot use data dir "${dataDir}": ${describeFsError(error)}; give a writable directory (--data-dir or storage.dataDir)`, { cause: error });
+  }
+  const { lock, staleHolder } = await DataDirLock.acquire(dataDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === undefined) throw error;
+    throw new Error(`cannot use data dir "${dataDir}": ${describeFsError(error)}; give a writable directory (--data-dir or storage.dataDir)`, { cause: error });
+  });
+  if (staleHolder !== null) logger.child({ component: 'journal' }).info({ dataDir, pid: staleHolder }, 'took over the lock of a broker that is no longer running');
+  return lock;
 }
