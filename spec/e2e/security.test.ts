@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -110,6 +111,46 @@ describe('security - users and permissions from a RabbitMQ export', () => {
     expect((await alice.waitForError()).headers.message).toMatch(/may not read queue "bob.inbox"/);
     await alice.close();
     await expect(StompPeer.connect(broker.url, { login: 'alice', passcode: 'nope' })).rejects.toThrow(/4401|access refused/);
+  });
+});
+
+describe('security - a real RabbitMQ 3.10.8 export', () => {
+  // spec/fixtures/rabbitmq-3.10.8-export.json: `rabbitmqctl export_definitions` of a Debian
+  // RabbitMQ 3.10.8 after `add_user alice 'alice-Pa55!'`, `add_user bob bob-secret`,
+  // `change_password guest guest-changed`, vhost prod, set_permissions and
+  // set_topic_permissions, and queues declared over AMQP in both vhosts.
+  const file = fileURLToPath(new URL('../fixtures/rabbitmq-3.10.8-export.json', import.meta.url));
+  let broker: RunningBroker;
+  beforeAll(async () => {
+    broker = await startBroker({}, ['--definitions', file]);
+  });
+  afterAll(async () => {
+    await broker.stop();
+  });
+
+  it('security - its users log in with the passwords RabbitMQ hashed, in the vhosts they have permissions on', async () => {
+    for (const [username, password, vhost] of [
+      ['alice', 'alice-Pa55!', '/'],
+      ['alice', 'alice-Pa55!', 'prod'],
+      ['bob', 'bob-secret', '/'],
+      ['guest', 'guest-changed', 'prod'],
+    ]) {
+      const { client, reply } = await login(broker.url, { username, password, vhost });
+      expect(reply).toMatchObject({ op: 'ok', user: username, vhost });
+      client.close();
+    }
+    const bobInProd = await login(broker.url, { username: 'bob', password: 'bob-secret', vhost: 'prod' });
+    expect(bobInProd.reply).toMatchObject({ code: 'ACCESS_REFUSED' });
+    expect(await bobInProd.client.waitForClose()).toBe(4403);
+  });
+
+  it('security - its permissions and topic permissions hold: alice reads her queues only, and publishes only her own keys', async () => {
+    const { client: alice } = await login(broker.url, { username: 'alice', password: 'alice-Pa55!' });
+    expect(await alice.request({ op: 'get', queue: 'bob.inbox' })).toMatchObject({ code: 'ACCESS_REFUSED' });
+    expect(await alice.request({ op: 'publish', exchange: 'events', routingKey: 'user.bob.x', payload: 1 })).toMatchObject({ code: 'ACCESS_REFUSED' });
+    expect(await alice.request({ op: 'publish', exchange: 'events', routingKey: 'user.alice.x', payload: 1 })).toMatchObject({ op: 'ok' });
+    expect(await alice.request({ op: 'get', queue: 'alice.inbox', noAck: true })).toMatchObject({ message: { payload: 1 } });
+    alice.close();
   });
 });
 
