@@ -6,7 +6,7 @@ import { Authenticator, configUser, isLoopback, regexAccess, TokenVerifier, type
 import { BrokerError, systemClock, VirtualHosts, type Broker, type Clock, type VhostStores } from './broker/index.js';
 import type { BrokerConfig, Definitions } from './config/index.js';
 import { VhostJournals } from './store/index.js';
-import { Transport, watchAlarms } from './transport/index.js';
+import { LOOPBACK_ORIGINS, Transport, watchAlarms } from './transport/index.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -67,7 +67,8 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
       maxConnections: limits.maxConnections,
       maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
       tls,
-      allowedOrigins: server.allowedOrigins,
+      // docs/security.md, "Transport security": anonymous development access is for pages on this machine only.
+      allowedOrigins: server.allowedOrigins ?? (auth.anonymousAllowed && config.auth.anonymous !== true ? LOOPBACK_ORIGINS : undefined),
     },
   );
   const stopAlarms = watchAlarms(config.flow, config.storage.dataDir, logger, (reason) => transport.setAlarm(reason));

@@ -110,6 +110,14 @@ describe('guarded vhost - the permission table', () => {
     expect(refused(() => vhost.bindQueue(connection, 'ann.q', 'ann.x', '#', {}))).toMatch(/binding key "#"/);
   });
 
+  it('guarded vhost - a dead-letter routing key into a topic exchange is checked against the topic write permission', async () => {
+    const topics = [{ exchange: 'ann.x', write: '^user\\.ann\\.', read: '.*' }];
+    const { vhost, connection } = await guarded(ANN, topics);
+    const dlx = (key: string) => queueOptions({ arguments: { 'x-dead-letter-exchange': 'ann.x', 'x-dead-letter-routing-key': key } });
+    expect(refused(() => vhost.declareQueue(connection, 'ann.dl1', dlx('admin.cmd'), false))).toMatch(/routing key "admin.cmd"/);
+    vhost.declareQueue(connection, 'ann.dl2', dlx('user.ann.retry'), false);
+  });
+
   it('guarded vhost - the write check is cached per exchange, so a repeated publish asks the permissions once', async () => {
     const rig = await setup();
     rig.broker.declareExchange('x', 'direct', exchangeOptions(), false);

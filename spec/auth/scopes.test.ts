@@ -210,3 +210,15 @@ describe('scopes - malformed', () => {
     expect(scopeError(['warren.read:shop/q', 7]).message).toContain('array of strings');
   });
 });
+
+describe('scopes - many stars', () => {
+  it('scopes - stars match without backtracking: in order, at least the literal text, the ends anchored', () => {
+    const access = parseScopes(`warren.read:%2F/${'a*'.repeat(12)}b warren.read:%2F/x*y*z`, 'warren.')?.access('/');
+    expect(access?.read(`${'a'.repeat(60)}b`)).toBe(true);
+    expect(access?.read('a'.repeat(60))).toBe(false);
+    expect(access?.read('xAyBz')).toBe(true);
+    expect(access?.read('xyz')).toBe(true);
+    expect(access?.read('xzy')).toBe(false);
+    expect(access?.read('xyzq')).toBe(false);
+  });
+});

@@ -115,6 +115,10 @@ describe('tokens - refused', () => {
     verifier = await TokenVerifier.create({ ...BASE, secret: SECRET, publicKeys: [rsa.pem] });
   });
 
+  it('tokens - one that expires more than a year ahead', async () => {
+    expect(await refusal(verifier, await hs({ exp: now() + 400 * 24 * 3600 }))).toMatch(/more than a year from now/);
+  });
+
   it('tokens - expired', async () => {
     const exp = now() - 60;
     expect(await refusal(verifier, await hs({ exp }))).toBe(`the token has expired at ${new Date(exp * 1000).toISOString()}`);

@@ -659,9 +659,12 @@ test('config - a JWT secret shorter than 32 bytes is refused without being shown
   expect(error.message).not.toContain('hunter2');
 });
 
-test('config - jwksUrl must be an http or https URL', () => {
+test('config - jwksUrl must be an https URL, or http on localhost', () => {
   const file = write('broker.json', { auth: { jwt: { jwksUrl: 'ftp://idp.example.com/jwks' } } });
-  expect(configError({ configFile: file }).problems).toEqual([`${file}: auth.jwt.jwksUrl must be an http: or https: URL (got "ftp://idp.example.com/jwks")`]);
+  expect(configError({ configFile: file }).problems).toEqual([`${file}: auth.jwt.jwksUrl must be an https: URL (http: only on localhost) (got "ftp://idp.example.com/jwks")`]);
+  const plain = write('plain.json', { auth: { jwt: { jwksUrl: 'http://idp.example.com/jwks' } } });
+  expect(configError({ configFile: plain }).problems).toHaveLength(1);
+  expect(loadConfig({ configFile: write('local.json', { auth: { jwt: { jwksUrl: 'http://127.0.0.1:8080/jwks' } } }) }).config.auth.jwt?.jwksUrl).toBe('http://127.0.0.1:8080/jwks');
   const bad = write('bad.json', { auth: { jwt: { publicKeys: ['not a key'], clockToleranceSec: 7200 } } });
   expect(configError({ configFile: bad }).problems).toEqual([
     `${bad}: auth.jwt.publicKeys[0] must be a PEM string starting with "-----BEGIN PUBLIC KEY-----" or "-----BEGIN CERTIFICATE-----" (got "not a key")`,

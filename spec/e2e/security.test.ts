@@ -54,6 +54,18 @@ function sign(claims: JWTPayload): Promise<string> {
 
 const ALL = 'warren.configure:%2F/* warren.write:%2F/* warren.read:%2F/*';
 
+/** The HTTP status of a WebSocket upgrade with `origin` (101 when it opens). */
+function upgrade(broker: RunningBroker, origin: string | undefined): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const socket = new WebSocket(broker.url, origin === undefined ? {} : { origin });
+    socket.once('open', () => {
+      socket.close();
+      resolve(101);
+    });
+    socket.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+  });
+}
+
 describe('security - users and permissions from a RabbitMQ export', () => {
   let broker: RunningBroker;
   beforeAll(async () => {
@@ -218,6 +230,18 @@ describe('security - tokens', () => {
     await expect(StompPeer.connect(broker.url, { login: '', passcode: 'not-a-token' })).rejects.toThrow(/4401|access refused/);
   });
 
+  it('security - a token accepted within the clock tolerance but already expired gets its ok first, then ACCESS_REFUSED and 4401', async () => {
+    const tolerant = await startBroker({ auth: { jwt: { secret: SECRET, clockToleranceSec: 60 } } });
+    try {
+      const { client, reply } = await login(tolerant.url, { token: await sign({ exp: Math.floor(Date.now() / 1000) - 5, scope: ALL }) });
+      expect(reply).toMatchObject({ op: 'ok' });
+      expect(await client.waitForClose()).toBe(4401);
+      expect(client.frames.map((frame) => frame.op)).toEqual(['ok', 'error']);
+    } finally {
+      await tolerant.stop();
+    }
+  });
+
   it('security - a password login is refused where only tokens are configured, and anonymous clients too', async () => {
     const anonymous = await login(broker.url, {});
     expect(anonymous.reply).toMatchObject({ code: 'ACCESS_REFUSED' });
@@ -252,23 +276,26 @@ describe('security - transport', () => {
     expect(bad.stderr).toMatch(/TLS certificate .* cannot be used/);
   });
 
+  it('security - with anonymous access from loopback (the default), only pages served from this machine may open a socket', async () => {
+    const broker = await startBroker({});
+    try {
+      expect(await upgrade(broker, 'https://evil.example')).toBe(403);
+      expect(await upgrade(broker, 'http://localhost:3000')).toBe(101);
+      expect(await upgrade(broker, 'http://127.0.0.1')).toBe(101);
+      expect(await upgrade(broker, undefined)).toBe(101);
+    } finally {
+      await broker.stop();
+    }
+  });
+
   it('security - a browser origin outside server.allowedOrigins gets HTTP 403; listed ones and non-browsers connect', async () => {
     const broker = await startBroker({ server: { allowedOrigins: ['https://app.example.com', 'https://*.example.org'] } });
-    const upgrade = (origin: string | undefined) =>
-      new Promise<number>((resolve) => {
-        const socket = new WebSocket(broker.url, origin === undefined ? {} : { origin });
-        socket.once('open', () => {
-          socket.close();
-          resolve(101);
-        });
-        socket.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
-      });
     try {
-      expect(await upgrade('https://evil.example.com')).toBe(403);
-      expect(await upgrade('https://example.org')).toBe(403);
-      expect(await upgrade('https://app.example.com')).toBe(101);
-      expect(await upgrade('https://a.b.example.org')).toBe(101);
-      expect(await upgrade(undefined)).toBe(101);
+      expect(await upgrade(broker, 'https://evil.example.com')).toBe(403);
+      expect(await upgrade(broker, 'https://example.org')).toBe(403);
+      expect(await upgrade(broker, 'https://app.example.com')).toBe(101);
+      expect(await upgrade(broker, 'https://a.b.example.org')).toBe(101);
+      expect(await upgrade(broker, undefined)).toBe(101);
       await until(() => broker.logs.some((line) => line.msg?.toString().includes('origin not allowed')), 'the refusal in the log');
     } finally {
       await broker.stop();

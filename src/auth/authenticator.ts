@@ -61,6 +61,15 @@ export interface AuthenticatorOptions {
 const WRONG_CREDENTIALS = 'access refused: unknown user or wrong password';
 
 /**
+ * Checked for an unknown user name, so that its refusal takes as long as a wrong password of a
+ * real user (who would otherwise be told apart by timing): the costliest scheme in use.
+ */
+const DECOYS: Record<'scrypt' | 'fast', Credential> = {
+  scrypt: { kind: 'hash', hash: '$scrypt$ln=17,r=8,p=1$WK/Tc4hkxjMLpJNoq6991w$1rQL9Efjrgj412PcfCJf96SN11ZQvJzAutnpUBYDsZ0', algorithm: 'warren_password_hashing_scrypt' },
+  fast: { kind: 'hash', hash: 'UKSOHCeVU/zbGKVR/daNgdxzjzrX4xR332S8SmZo7VcOiIzk', algorithm: 'rabbit_password_hashing_sha256' },
+};
+
+/**
  * Decides who may connect (docs/security.md): users with passwords, tokens, or anonymous
  * development access. Counts failed logins. No socket code: the session core asks it.
  */
@@ -68,9 +77,12 @@ export class Authenticator {
   /** Failed logins since start, for logs and metrics. */
   failedLogins = 0;
   private readonly users: ReadonlyMap<string, User>;
+  private readonly decoy: Credential;
 
   constructor(private readonly options: AuthenticatorOptions) {
     this.users = new Map(options.users.map((user) => [user.name, user]));
+    const scrypt = options.users.some(({ credential }) => credential.kind === 'hash' && credential.algorithm === 'warren_password_hashing_scrypt');
+    this.decoy = scrypt ? DECOYS.scrypt : DECOYS.fast;
   }
 
   /** Whether a client with no user name and no token is let in, from some address. */
@@ -98,6 +110,7 @@ export class Authenticator {
       return this.enter(undefined, vhost, FULL_ACCESS, new Set(), undefined);
     }
     const user = request.username === undefined ? undefined : this.users.get(request.username);
+    if (!user && request.password !== undefined) await matches(request.password, this.decoy);
     if (!user || request.password === undefined || !(await matches(request.password, user.credential))) {
       return refused(CLOSE_ACCESS_REFUSED, WRONG_CREDENTIALS, user ? 'wrong password' : request.username === undefined ? 'no user name' : 'unknown user');
     }

@@ -68,7 +68,10 @@ export class GuardedVhost {
     const serverName = newQueueName();
     if (!passive) {
       this.check('configure', 'queue', name === '' ? serverName : name);
-      this.checkNamedExchange(options.arguments['x-dead-letter-exchange']);
+      const deadLetterExchange = options.arguments['x-dead-letter-exchange'];
+      this.checkNamedExchange(deadLetterExchange);
+      const deadLetterKey = options.arguments['x-dead-letter-routing-key'];
+      if (typeof deadLetterExchange === 'string' && typeof deadLetterKey === 'string') this.checkWriteTopic(deadLetterExchange, deadLetterKey);
     }
     return this.broker.declareQueue(owner, name, options, passive, serverName);
   }
@@ -120,12 +123,15 @@ export class GuardedVhost {
       this.writable.set(exchange, allowed);
     }
     if (!allowed) throw this.refusal('write', 'exchange', exchange);
-    if (this.broker.exchangeType(exchange) === 'topic' && !this.access.writeTopic(exchange, routingKey)) {
-      throw new BrokerError(
-        'ACCESS_REFUSED',
-        `access refused: ${this.who} may not publish to topic exchange "${exchange}" with routing key "${routingKey}" in vhost "${this.vhost}" (topic permission)`,
-      );
-    }
+    this.checkWriteTopic(exchange, routingKey);
+  }
+
+  private checkWriteTopic(exchange: string, routingKey: string): void {
+    if (this.full || this.broker.exchangeType(exchange) !== 'topic' || this.access.writeTopic(exchange, routingKey)) return;
+    throw new BrokerError(
+      'ACCESS_REFUSED',
+      `access refused: ${this.who} may not publish to topic exchange "${exchange}" with routing key "${routingKey}" in vhost "${this.vhost}" (topic permission)`,
+    );
   }
 
   private checkReadTopic(exchange: string, routingKey: string): void {

@@ -102,9 +102,25 @@ const rabbitDigest = (password: string, algorithm: RabbitAlgorithm, salt: Buffer
     .update(Buffer.concat([salt, Buffer.from(password, 'utf8')]))
     .digest();
 
-// Not util.promisify: its typing picks scrypt's overload without options.
-function scryptAsync(password: string, salt: Buffer, keyLength: number, options: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => scrypt(password, salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key))));
+/**
+ * Scrypt derivations running at once, at most. Each holds one of libuv's four threads for a few
+ * hundred milliseconds, and the journal's file writes need that pool too: a burst of logins (or
+ * of wrong passwords) must queue behind these two rather than stall every publisher's confirm.
+ */
+const MAX_CONCURRENT_SCRYPT = 2;
+let scryptRunning = 0;
+const scryptWaiting: (() => void)[] = [];
+
+async function scryptAsync(password: string, salt: Buffer, keyLength: number, options: ScryptOptions): Promise<Buffer> {
+  while (scryptRunning >= MAX_CONCURRENT_SCRYPT) await new Promise<void>((resolve) => scryptWaiting.push(resolve));
+  scryptRunning++;
+  try {
+    // Not util.promisify: its typing picks scrypt's overload without options.
+    return await new Promise((resolve, reject) => scrypt(password, salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key))));
+  } finally {
+    scryptRunning--;
+    scryptWaiting.shift()?.();
+  }
 }
 
 const scryptOptions = (n: number, r: number, p: number): ScryptOptions => ({ N: n, r, p, maxmem: SCRYPT_MAX_MEMORY });

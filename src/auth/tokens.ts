@@ -51,6 +51,8 @@ export class TokenError extends Error {
 
 /** Tokens longer than this are refused before any parsing. */
 export const MAX_TOKEN_BYTES = 8192;
+/** A token that lives longer than this is refused: a leaked one must not stay good for ever. */
+const MAX_TOKEN_LIFETIME_MS = 366 * 24 * 3600 * 1000;
 
 type Asymmetric = 'RS256' | 'ES256';
 const ASYMMETRIC: readonly Asymmetric[] = ['RS256', 'ES256'];
@@ -290,6 +292,9 @@ export class TokenVerifier {
     const { sub, exp } = payload;
     if (typeof sub !== 'string' || sub === '') throw new TokenError('the token has no sub claim (it must be the user name, a non-empty string)');
     if (typeof exp !== 'number') throw new TokenError('the token has no exp claim');
+    if (exp * 1000 > Date.now() + MAX_TOKEN_LIFETIME_MS) {
+      throw new TokenError(`the token expires at ${formatTime(exp)}, more than a year from now; issue tokens that expire sooner`);
+    }
     let grants: TokenGrants;
     try {
       grants = parseScopes(payload.scope, this.config.scopePrefix);

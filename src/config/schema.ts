@@ -240,7 +240,7 @@ const JWT = closed({
     description: 'a non-empty array of PEM public keys or certificates',
     items: { type: 'string', pattern: '^\\s*-----BEGIN [A-Z0-9 ]+-----', description: 'a PEM string starting with "-----BEGIN PUBLIC KEY-----" or "-----BEGIN CERTIFICATE-----"' },
   },
-  jwksUrl: { type: 'string', format: 'http-url', description: 'an http: or https: URL' },
+  jwksUrl: { type: 'string', format: 'http-url', description: 'an https: URL (http: only on localhost)' },
   jwksFile: nonEmpty('a non-empty file path'),
   audience: nonEmpty('a non-empty string'),
   issuer: nonEmpty('a non-empty string'),
@@ -377,10 +377,11 @@ ajv.addFormat('jwt-secret', { type: 'string', validate: (s: string) => byteLengt
 ajv.addFormat('http-url', { type: 'string', validate: isHttpUrl });
 ajv.addFormat('routing-key', { type: 'string', validate: (s: string) => byteLength(s) <= MAX_NAME_BYTES });
 
+/** https:, or http: on this machine only: signing keys fetched over plain http could be swapped on the way. */
 function isHttpUrl(s: string): boolean {
   try {
     const url = new URL(s);
-    return url.protocol === 'http:' || url.protocol === 'https:';
+    return url.protocol === 'https:' || (url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname));
   } catch {
     return false;
   }

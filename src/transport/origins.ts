@@ -14,3 +14,12 @@ export function originPolicy(patterns: readonly string[] | undefined): (origin: 
 }
 
 const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Pages served from this machine. With anonymous access from loopback (the development default)
+ * only they may open a socket: any site the developer visits could otherwise drive the browser,
+ * which connects from loopback, into the broker.
+ */
+export const LOOPBACK_ORIGINS: readonly string[] = ['http', 'https'].flatMap((scheme) =>
+  ['localhost', '127.0.0.1', '[::1]'].flatMap((host) => [`${scheme}://${host}`, `${scheme}://${host}:*`]),
+);

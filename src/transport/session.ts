@@ -204,10 +204,14 @@ export class Session implements CodecSession, DeliverySink {
 
   /** One timer per connection; timers cannot wait longer than about 24.8 days, so a later expiry re-arms. */
   private expireAt(expiresAt: number): void {
-    const wait = expiresAt - Date.now();
-    if (wait > 0) {
-      this.expiryTimer = setTimeout(() => this.expireAt(expiresAt), Math.min(wait, MAX_TIMER_MS));
-      this.expiryTimer.unref();
+    this.expiryTimer = setTimeout(() => this.expireIfDue(expiresAt), Math.max(0, Math.min(expiresAt - Date.now(), MAX_TIMER_MS)));
+    this.expiryTimer.unref();
+  }
+
+  /** Always from the timer, never at once: a token accepted within the clock tolerance gets its login reply first. */
+  private expireIfDue(expiresAt: number): void {
+    if (expiresAt > Date.now()) {
+      this.expireAt(expiresAt);
       return;
     }
     this.expiryTimer = undefined;
