@@ -3,7 +3,7 @@
 // The broker's own CPU per message, without sockets: a publisher session and consumer sessions of
 // the built broker (dist/) on fake sockets, in one process. Not part of `npm test`.
 //
-//   npm run build && node scripts/bench-inprocess.mjs [--fanout 1] [--seconds 3] [--runs 3]
+//   npm run build && node scripts/bench-inprocess.mjs [--fanout 1] [--seconds 3] [--runs 3] [--auth]
 //
 // The publisher sends S1's frames (arrays of 50 publishes of 256-byte payloads) while fewer than
 // 1,000 messages per queue are undelivered; each consumer (prefetch 100) acks `multiple` once per
@@ -20,11 +20,13 @@ const { VirtualHosts } = await built('broker/index.js');
 /** @type {typeof import('../src/store/index.js')} */
 const { MemoryVhostStores } = await built('store/index.js');
 /** @type {typeof import('../src/auth/index.js')} */
-const { Authenticator } = await built('auth/index.js');
+const { Authenticator, regexAccess } = await built('auth/index.js');
 /** @type {typeof import('../src/transport/index.js')} */
 const { JSON_PROTOCOL, OPEN, Session } = await built('transport/index.js');
 
-const { values } = parseArgs({ options: { fanout: { type: 'string', default: '1' }, seconds: { type: 'string', default: '3' }, runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { fanout: { type: 'string', default: '1' }, seconds: { type: 'string', default: '3' }, runs: { type: 'string', default: '3' }, auth: { type: 'boolean', default: false } },
+});
 const fanout = Number(values.fanout);
 const seconds = Number(values.seconds);
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
@@ -49,10 +51,16 @@ const fakeSocket = (onSend) => ({
 
 async function run() {
   const vhosts = await VirtualHosts.open(new MemoryVhostStores());
-  const auth = new Authenticator({ users: [], vhosts: new Set(['/']), tokens: undefined, anonymous: undefined });
+  // --auth: the sessions log in as a user whose permissions are regexes, so every operation is checked.
+  const names = '^(x|q[0-9]+)$';
+  const access = regexAccess({ configure: names, write: names, read: names }, [], { username: 'bench', vhost: '/' });
+  /** @type {import('../src/auth/index.js').User[]} */
+  const users = values.auth ? [{ name: 'bench', tags: [], credential: { kind: 'plain', password: 'bench' }, vhosts: new Map([['/', access]]) }] : [];
+  const auth = new Authenticator({ users, vhosts: new Set(['/']), tokens: undefined, anonymous: undefined });
+  const connect = { op: 'connect', id: 1, version: 1, ...(values.auth ? { username: 'bench', password: 'bench' } : {}) };
   const context = { vhosts, auth, highWaterBytes: 2 ** 30, drainTimeoutMs: 1e9, flow: { alarm: null }, serverVersion: 'bench', logger: pino({ level: 'silent' }) };
   const publisher = new Session(fakeSocket(() => {}), 'publisher', context, JSON_PROTOCOL, '127.0.0.1');
-  publisher.onMessage(frame([{ op: 'connect', id: 1, version: 1 }, { op: 'exchange.declare', id: 2, exchange: 'x', type: fanout > 1 ? 'fanout' : 'direct', durable: false }]), false);
+  publisher.onMessage(frame([connect, { op: 'exchange.declare', id: 2, exchange: 'x', type: fanout > 1 ? 'fanout' : 'direct', durable: false }]), false);
   let delivered = 0;
   const consumers = [];
   for (let i = 0; i < fanout; i++) {
@@ -81,7 +89,7 @@ async function run() {
     };
     session.onMessage(
       frame([
-        { op: 'connect', id: 1, version: 1 },
+        connect,
         { op: 'queue.declare', id: 2, queue: `q${i}`, durable: false },
         { op: 'queue.bind', id: 3, queue: `q${i}`, exchange: 'x', routingKey: 'k' },
         { op: 'consume', id: 4, queue: `q${i}`, prefetch: 100 },

@@ -84,17 +84,19 @@ export async function memoryVhosts(root: MessageStore = new MemoryStore()): Prom
   return { vhosts, broker };
 }
 
-/** A broker and what its sessions share, without a server or a port. */
 /** Who may connect, as the config's `users` list says it (none: anonymous development access). */
 export function usersAuth(users: readonly { username: string; password: string }[] = []): Authenticator {
   return new Authenticator({ users: users.map((user) => configUser(user.username, user.password)), vhosts: new Set(['/']), tokens: undefined, anonymous: undefined });
 }
 
-export async function sessionRig(options: { store?: MessageStore; users?: { username: string; password: string }[]; highWaterBytes?: number } = {}): Promise<SessionRig> {
+/** A broker and what its sessions share, without a server or a port; `auth` beats `users`. */
+export async function sessionRig(
+  options: { store?: MessageStore; users?: { username: string; password: string }[]; auth?: Authenticator; highWaterBytes?: number } = {},
+): Promise<SessionRig> {
   const { vhosts, broker } = await memoryVhosts(options.store);
   const context: SessionContext = {
     vhosts,
-    auth: usersAuth(options.users),
+    auth: options.auth ?? usersAuth(options.users),
     highWaterBytes: options.highWaterBytes ?? 1 << 20,
     drainTimeoutMs: 60_000,
     flow: { alarm: null },

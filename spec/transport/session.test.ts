@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/broker/index.js';
 import { MemoryStore } from '../../src/store/index.js';
+import { Authenticator, regexAccess } from '../../src/auth/index.js';
 import { JSON_PROTOCOL, stompProtocol, type Session } from '../../src/transport/index.js';
 import { nextTurn, sessionRig, type FakeServerSocket } from './fake-server-socket.js';
 
@@ -269,5 +270,58 @@ describe('session - close', () => {
     stomp.session.onClose(1000);
     expect(rig.broker.getQueue('q')?.messageCount).toBe(2);
     expect(rig.broker.getQueue('q')?.consumers).toHaveLength(0);
+  });
+});
+
+describe('session - permissions under both codecs', () => {
+  /** User "ann" may use names starting "ann." only; "other.q" exists with a message. */
+  async function restricted() {
+    const ann = regexAccess({ configure: '^ann\\.', write: '^ann\\.', read: '^ann\\.' }, [], { username: 'ann', vhost: '/' });
+    const auth = new Authenticator({
+      users: [{ name: 'ann', tags: [], credential: { kind: 'plain', password: 'pw' }, vhosts: new Map([['/', ann]]) }],
+      vhosts: new Set(['/']),
+      tokens: undefined,
+      anonymous: undefined,
+    });
+    const rig = await sessionRig({ auth });
+    rig.broker.declareQueue(null, 'other.q', { durable: false, exclusive: false, autoDelete: false, arguments: {} }, false);
+    rig.broker.publish('', { exchange: '', routingKey: 'other.q', payload: '"theirs"', size: 8, headers: {}, properties: {} });
+    return rig;
+  }
+
+  it('session - JSON: each refused operation is ACCESS_REFUSED with its id, nothing changes, and the connection stays', async () => {
+    const rig = await restricted();
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, [
+      { op: 'connect', id: 1, version: 1, username: 'ann', password: 'pw' },
+      { op: 'consume', id: 2, queue: 'other.q' },
+      { op: 'get', id: 3, queue: 'other.q', noAck: true },
+      { op: 'queue.purge', id: 4, queue: 'other.q' },
+      { op: 'queue.delete', id: 5, queue: 'other.q' },
+      { op: 'queue.declare', id: 6, queue: 'other.new' },
+      { op: 'exchange.declare', id: 7, exchange: 'other.x', type: 'direct' },
+      { op: 'queue.bind', id: 8, queue: 'other.q', exchange: 'amq.direct' },
+      { op: 'publish', id: 9, routingKey: 'other.q', payload: 'spoof' },
+      { op: 'queue.declare', id: 10, queue: 'ann.q' },
+    ]);
+    await nextTurn();
+    const replies = jsonFrames(socket);
+    expect(replies.slice(1, 9).map((frame) => [frame.id, frame.code])).toEqual([2, 3, 4, 5, 6, 7, 8, 9].map((id) => [id, 'ACCESS_REFUSED']));
+    expect(replies[9]).toMatchObject({ op: 'ok', id: 10, queue: 'ann.q' });
+    expect(rig.broker.getQueue('other.q')?.messageCount).toBe(1);
+    expect(socket.closed).toBeUndefined();
+  });
+
+  it('session - STOMP: a refused SEND or SUBSCRIBE is an ERROR that names the permission, and ends the connection', async () => {
+    for (const frame of ['SEND\ndestination:/amq/queue/other.q\n\nspoof\0', 'SUBSCRIBE\nid:s\ndestination:/amq/queue/other.q\n\n\0', 'SEND\ndestination:/queue/other.new\n\nx\0']) {
+      const rig = await restricted();
+      const { session, socket } = rig.open(STOMP, 'v12.stomp');
+      send(session, `CONNECT\naccept-version:1.2\nlogin:ann\npasscode:pw\n\n\0${frame}`);
+      await nextTurn();
+      expect(stompFrames(socket).map((f) => f.command)).toEqual(['CONNECTED', 'ERROR']);
+      expect(stompFrames(socket)[1].headers.message).toMatch(/user "ann" may not (write|read|configure)/);
+      expect(socket.closed?.code).toBe(1000);
+      expect(rig.broker.getQueue('other.q')?.messageCount).toBe(1);
+    }
   });
 });

@@ -14,6 +14,8 @@ export interface VhostAccess {
   writeTopic(exchange: string, routingKey: string): boolean;
   /** Topic permission: binding key of a queue.bind from topic exchange `exchange`. */
   readTopic(exchange: string, routingKey: string): boolean;
+  /** False when no topic permission exists at all: then the topic checks need not even look up the exchange's type. */
+  readonly restrictsTopics: boolean;
 }
 
 const allow = (): boolean => true;
@@ -25,6 +27,7 @@ export const FULL_ACCESS: VhostAccess = Object.freeze({
   read: allow,
   writeTopic: allow,
   readTopic: allow,
+  restrictsTopics: false,
 });
 
 /** RabbitMQ permission entry of one (user, vhost), regexes as strings. */
@@ -95,8 +98,6 @@ export function escapeRegex(text: string): string {
 
 const NOTHING = /(?!)/;
 const EMPTY_ONLY = /^$/;
-// The cache only spares the regex on the publish path; names are few, so a full cache is just dropped.
-const WRITE_CACHE_LIMIT = 1024;
 
 function compile(pattern: string, what: string): RegExp {
   const problem = describeBadRegex(pattern);
@@ -120,26 +121,23 @@ interface TopicRegexes {
 }
 
 class RegexAccess implements VhostAccess {
-  private readonly writeCache = new Map<string, boolean>();
+  readonly restrictsTopics: boolean;
 
   constructor(
     private readonly configureRegex: RegExp,
     private readonly writeRegex: RegExp,
     private readonly readRegex: RegExp,
     private readonly topics: ReadonlyMap<string, TopicRegexes>,
-  ) {}
+  ) {
+    this.restrictsTopics = topics.size > 0;
+  }
 
   configure(resource: string): boolean {
     return this.configureRegex.test(resource);
   }
 
   write(resource: string): boolean {
-    const cached = this.writeCache.get(resource);
-    if (cached !== undefined) return cached;
-    const allowed = this.writeRegex.test(resource);
-    if (this.writeCache.size >= WRITE_CACHE_LIMIT) this.writeCache.clear();
-    this.writeCache.set(resource, allowed);
-    return allowed;
+    return this.writeRegex.test(resource);
   }
 
   read(resource: string): boolean {

@@ -28,8 +28,10 @@ const WRITE_CACHE_SIZE = 256;
 export class GuardedVhost {
   /** Unrestricted principals skip every check. */
   private readonly full: boolean;
-  /** Publish permission by exchange name: a publisher mostly repeats its exchange. */
+  /** Publish permission by exchange name, so a publisher pays a regex once per exchange. */
   private readonly writable = new Map<string, boolean>();
+  /** The last exchange published to: a publisher mostly repeats it, and then not even the map is asked. */
+  private lastExchange: string | undefined;
 
   constructor(
     readonly broker: Broker,
@@ -116,18 +118,21 @@ export class GuardedVhost {
   }
 
   private checkPublish(exchange: string, routingKey: string): void {
-    let allowed = this.writable.get(exchange);
-    if (allowed === undefined) {
-      allowed = this.access.write(exchange === '' ? DEFAULT_EXCHANGE : exchange);
-      if (this.writable.size >= WRITE_CACHE_SIZE) this.writable.clear();
-      this.writable.set(exchange, allowed);
+    if (exchange !== this.lastExchange) {
+      let allowed = this.writable.get(exchange);
+      if (allowed === undefined) {
+        allowed = this.access.write(exchange === '' ? DEFAULT_EXCHANGE : exchange);
+        if (this.writable.size >= WRITE_CACHE_SIZE) this.writable.clear();
+        this.writable.set(exchange, allowed);
+      }
+      if (!allowed) throw this.refusal('write', 'exchange', exchange);
+      this.lastExchange = exchange;
     }
-    if (!allowed) throw this.refusal('write', 'exchange', exchange);
     this.checkWriteTopic(exchange, routingKey);
   }
 
   private checkWriteTopic(exchange: string, routingKey: string): void {
-    if (this.full || this.broker.exchangeType(exchange) !== 'topic' || this.access.writeTopic(exchange, routingKey)) return;
+    if (!this.access.restrictsTopics || this.broker.exchangeType(exchange) !== 'topic' || this.access.writeTopic(exchange, routingKey)) return;
     throw new BrokerError(
       'ACCESS_REFUSED',
       `access refused: ${this.who} may not publish to topic exchange "${exchange}" with routing key "${routingKey}" in vhost "${this.vhost}" (topic permission)`,
@@ -135,7 +140,7 @@ export class GuardedVhost {
   }
 
   private checkReadTopic(exchange: string, routingKey: string): void {
-    if (this.full || this.broker.exchangeType(exchange) !== 'topic' || this.access.readTopic(exchange, routingKey)) return;
+    if (!this.access.restrictsTopics || this.broker.exchangeType(exchange) !== 'topic' || this.access.readTopic(exchange, routingKey)) return;
     throw new BrokerError(
       'ACCESS_REFUSED',
       `access refused: ${this.who} may not bind from topic exchange "${exchange}" with binding key "${routingKey}" in vhost "${this.vhost}" (topic permission)`,

@@ -196,19 +196,18 @@ interface CompiledGrant {
   readonly routingKey: Glob | null;
 }
 
-// As in access.ts: a bounded cache for the publish path, dropped whole when full.
-const WRITE_CACHE_LIMIT = 1024;
 
 class ScopeAccess implements VhostAccess {
   private readonly configures: readonly CompiledGrant[];
   private readonly writes: readonly CompiledGrant[];
   private readonly reads: readonly CompiledGrant[];
-  private readonly writeCache = new Map<string, boolean>();
+  readonly restrictsTopics: boolean;
 
   constructor(grants: readonly CompiledGrant[]) {
     this.configures = grants.filter((g) => g.action === 'configure');
     this.writes = grants.filter((g) => g.action === 'write');
     this.reads = grants.filter((g) => g.action === 'read');
+    this.restrictsTopics = grants.some((g) => g.routingKey !== null);
   }
 
   configure(resource: string): boolean {
@@ -216,12 +215,7 @@ class ScopeAccess implements VhostAccess {
   }
 
   write(resource: string): boolean {
-    const cached = this.writeCache.get(resource);
-    if (cached !== undefined) return cached;
-    const allowed = anyName(this.writes, resource);
-    if (this.writeCache.size >= WRITE_CACHE_LIMIT) this.writeCache.clear();
-    this.writeCache.set(resource, allowed);
-    return allowed;
+    return anyName(this.writes, resource);
   }
 
   read(resource: string): boolean {
