@@ -276,6 +276,18 @@ describe('security - transport', () => {
     expect(bad.stderr).toMatch(/TLS certificate .* cannot be used/);
   });
 
+  it('security - listening on every interface with anonymous access logs a warning at start', async () => {
+    const loopbackOnly = await startBroker({}, ['--host', '0.0.0.0']);
+    const open = await startBroker({ auth: { anonymous: true } }, ['--host', '0.0.0.0']);
+    try {
+      expect(loopbackOnly.logs).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringMatching(/clients from other machines will be refused/) }));
+      expect(open.logs).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringMatching(/anonymous access from any address/) }));
+    } finally {
+      await loopbackOnly.stop();
+      await open.stop();
+    }
+  });
+
   it('security - with anonymous access from loopback (the default), only pages served from this machine may open a socket', async () => {
     const broker = await startBroker({});
     try {

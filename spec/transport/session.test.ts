@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { SignJWT } from 'jose';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Authenticator, regexAccess, TokenVerifier } from '../../src/auth/index.js';
 import type { Message } from '../../src/broker/index.js';
 import { MemoryStore } from '../../src/store/index.js';
-import { Authenticator, regexAccess } from '../../src/auth/index.js';
 import { JSON_PROTOCOL, stompProtocol, type Session } from '../../src/transport/index.js';
 import { nextTurn, sessionRig, type FakeServerSocket } from './fake-server-socket.js';
 
@@ -323,5 +324,84 @@ describe('session - permissions under both codecs', () => {
       expect(socket.closed?.code).toBe(1000);
       expect(rig.broker.getQueue('other.q')?.messageCount).toBe(1);
     }
+  });
+});
+
+describe('session - token expiry on a fake clock', () => {
+  const SECRET = 'a-session-test-secret-of-32-bytes!!';
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A token for "ann" that may read and write everything, expiring `seconds` after the (fake) now. */
+  const token = (seconds: number, sub = 'ann') =>
+    new SignJWT({ sub, aud: 'warren', exp: Math.floor(Date.now() / 1000) + seconds, scope: 'warren.read:%2F/* warren.write:%2F/* warren.configure:%2F/*' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(SECRET));
+
+  async function tokenRig() {
+    const tokens = await TokenVerifier.create({ secret: SECRET, audience: 'warren', scopePrefix: 'warren.', clockToleranceSec: 0 });
+    return sessionRig({ auth: new Authenticator({ users: [], vhosts: new Set(['/']), tokens, anonymous: undefined }) });
+  }
+
+  /** Token checks run on libuv's pool: wait, turn by turn, until the socket has had `count` messages. */
+  async function sent(socket: FakeServerSocket, count: number): Promise<void> {
+    for (let turn = 0; socket.sent.length < count; turn++) {
+      if (turn > 500) throw new Error(`only ${socket.sent.length} of ${count} messages were sent`);
+      await nextTurn();
+    }
+  }
+
+  // Only timers and Date are faked: promises and setImmediate (the flush) run for real.
+  const fakeClock = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: Date.parse('2026-12-01T12:00:00Z') });
+
+  it('session - at exp the connection gets ACCESS_REFUSED and close 4401, not a moment before (JSON)', async () => {
+    fakeClock();
+    const rig = await tokenRig();
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, { op: 'connect', id: 1, version: 1, token: await token(60) });
+    await sent(socket, 1);
+    expect(jsonFrames(socket)[0]).toMatchObject({ op: 'ok', user: 'ann', expiresAt: Date.parse('2026-12-01T12:01:00Z') });
+    vi.advanceTimersByTime(59_999);
+    await nextTurn();
+    expect(socket.closed).toBeUndefined();
+    vi.advanceTimersByTime(1);
+    await nextTurn();
+    expect(jsonFrames(socket).at(-1)).toMatchObject({ op: 'error', code: 'ACCESS_REFUSED', message: expect.stringMatching(/expired at 2026-12-01T12:01:00.000Z/) });
+    expect(socket.closed?.code).toBe(4401);
+  });
+
+  it('session - auth.refresh moves the expiry; a refused refresh keeps the old one', async () => {
+    fakeClock();
+    const rig = await tokenRig();
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, { op: 'connect', id: 1, version: 1, token: await token(60) });
+    await sent(socket, 1);
+    vi.advanceTimersByTime(50_000);
+    send(session, { op: 'auth.refresh', id: 2, token: await token(120, 'bob') });
+    await sent(socket, 2);
+    expect(jsonFrames(socket).at(-1)).toMatchObject({ id: 2, code: 'ACCESS_REFUSED' });
+    send(session, { op: 'auth.refresh', id: 3, token: await token(120) });
+    await sent(socket, 3);
+    expect(jsonFrames(socket).at(-1)).toEqual({ op: 'ok', id: 3, expiresAt: Date.parse('2026-12-01T12:02:50Z') });
+    vi.advanceTimersByTime(110_000);
+    await nextTurn();
+    expect(socket.closed).toBeUndefined();
+    vi.advanceTimersByTime(10_000);
+    await nextTurn();
+    expect(socket.closed?.code).toBe(4401);
+  });
+
+  it('session - a STOMP token login ends with an ERROR and 4401 at exp', async () => {
+    fakeClock();
+    const rig = await tokenRig();
+    const { session, socket } = rig.open(STOMP, 'v12.stomp');
+    send(session, `CONNECT\naccept-version:1.2\nlogin:\npasscode:${await token(30)}\n\n\0`);
+    await sent(socket, 1);
+    expect(stompFrames(socket).map((frame) => frame.command)).toEqual(['CONNECTED']);
+    vi.advanceTimersByTime(30_000);
+    await nextTurn();
+    expect(stompFrames(socket).map((frame) => frame.command)).toEqual(['CONNECTED', 'ERROR']);
+    expect(socket.closed?.code).toBe(4401);
   });
 });
