@@ -56,7 +56,6 @@ export class Session implements CodecSession, DeliverySink {
   ended = false;
   readonly logger: Logger;
   private readonly codec: WireCodec;
-  private opened: Connection | undefined;
   loggedIn: LoggedIn | undefined;
   /** Has published: an alarm blocks it. */
   private publisher = false;
@@ -93,7 +92,7 @@ export class Session implements CodecSession, DeliverySink {
   }
 
   get connection(): Connection | undefined {
-    return this.opened;
+    return this.loggedIn?.connection;
   }
 
   get inputSuspended(): boolean {
@@ -122,7 +121,7 @@ export class Session implements CodecSession, DeliverySink {
     clearTimeout(this.expiryTimer);
     this.ended = true;
     this.codec.closed();
-    this.opened?.close();
+    this.loggedIn?.connection.close();
     this.logger.info({ code, ...this.identity }, 'connection closed');
   }
 
@@ -144,8 +143,7 @@ export class Session implements CodecSession, DeliverySink {
         return;
       }
       this.identity = { username: principal.username, vhost: principal.vhost, ...details };
-      this.opened = new Connection(this.id, broker, this);
-      const loggedIn = this.adopt(this.opened, broker, principal);
+      const loggedIn = this.adopt(new Connection(this.id, broker, this), broker, principal);
       this.logger.info(this.identity, 'connected');
       opened(loggedIn);
     });
@@ -277,8 +275,9 @@ export class Session implements CodecSession, DeliverySink {
     const text = this.codec.encodeBatch(out);
     out.length = 0;
     this.socket.send(text, this.afterSend);
-    if (this.socket.bufferedAmount > this.context.highWaterBytes && this.opened?.writable) {
-      this.opened.setWritable(false);
+    const connection = this.loggedIn?.connection;
+    if (this.socket.bufferedAmount > this.context.highWaterBytes && connection?.writable) {
+      connection.setWritable(false);
       this.drainTimer ??= setTimeout(() => this.onDrainTimeout(), this.context.drainTimeoutMs);
     }
     if (this.pendingClose !== undefined) this.closeIfSent();
@@ -352,7 +351,7 @@ export class Session implements CodecSession, DeliverySink {
   /** Shutdown: no more pushes; what is already queued for the socket goes out now. */
   stopPushing(): void {
     this.stopped = true;
-    this.opened?.setWritable(false);
+    this.loggedIn?.connection.setWritable(false);
     this.flush();
   }
 
@@ -369,7 +368,7 @@ export class Session implements CodecSession, DeliverySink {
     if (this.pendingClose !== undefined) return;
     this.pendingClose = { code, reason };
     this.stopped = true;
-    this.opened?.setWritable(false);
+    this.loggedIn?.connection.setWritable(false);
     if (this.held.length === 0 && this.out.length === 0) this.closeIfSent();
   }
 
@@ -386,7 +385,7 @@ export class Session implements CodecSession, DeliverySink {
     // resuming pushes then would pour the queue into a dead socket, to be requeued as redeliveries.
     if (error || this.socket.readyState !== OPEN) return;
     // Resume pushes once the socket has drained below half the high-water mark.
-    const connection = this.opened;
+    const connection = this.loggedIn?.connection;
     if (connection && !this.stopped && !connection.writable && this.socket.bufferedAmount <= this.context.highWaterBytes / 2) {
       clearTimeout(this.drainTimer);
       this.drainTimer = undefined;
