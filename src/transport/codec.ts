@@ -120,3 +120,27 @@ export interface CodecSession {
   /** Drops the socket at once; `reason` is logged. */
   terminate(reason: string): void;
 }
+
+/**
+ * Frames a codec put aside while its session's input was suspended (a login), in order: `replay`
+ * hands them on until the input is suspended again, and keeps the rest for the next resume.
+ */
+export class SetAside<T> {
+  private frames: T[] = [];
+
+  add(frame: T): void {
+    this.frames.push(frame);
+  }
+
+  replay(session: CodecSession, handle: (frame: T) => void): void {
+    const frames = this.frames;
+    this.frames = [];
+    for (let index = 0; index < frames.length && !session.ended; index++) {
+      if (session.inputSuspended) {
+        this.frames = frames.slice(index);
+        return;
+      }
+      handle(frames[index]);
+    }
+  }
+}

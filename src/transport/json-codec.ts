@@ -17,7 +17,7 @@ import {
   type Request,
   UNBLOCKED_FRAME,
 } from '../protocol/index.js';
-import type { CodecSession, LoggedIn, WireCodec, WireProtocol } from './codec.js';
+import { SetAside, type CodecSession, type LoggedIn, type WireCodec, type WireProtocol } from './codec.js';
 
 /** Warren's own protocol (docs/protocol.md): JSON frames, selected by `warren.v1` or by no subprotocol. */
 export const JSON_PROTOCOL: WireProtocol = {
@@ -33,7 +33,7 @@ class JsonCodec implements WireCodec {
   private lastConsumerTag = '';
   private lastConsumerTagJson = '""';
   /** Frames of a message that came after one that suspended input (a connect), with their payloads' text. */
-  private waiting: { raw: unknown; rawPayload: string | undefined }[] = [];
+  private readonly waiting = new SetAside<{ raw: unknown; rawPayload: string | undefined }>();
 
   constructor(private readonly session: CodecSession) {}
 
@@ -57,21 +57,13 @@ class JsonCodec implements WireCodec {
       return;
     }
     for (let index = 0; index < parsed.length && !this.session.ended; index++) {
-      if (this.session.inputSuspended) this.waiting.push({ raw: parsed[index], rawPayload: payloads[index] });
+      if (this.session.inputSuspended) this.waiting.add({ raw: parsed[index], rawPayload: payloads[index] });
       else this.handleFrame(parsed[index], payloads[index]);
     }
   }
 
   resume(): void {
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (let index = 0; index < waiting.length && !this.session.ended; index++) {
-      if (this.session.inputSuspended) {
-        this.waiting = waiting.slice(index);
-        return;
-      }
-      this.handleFrame(waiting[index].raw, waiting[index].rawPayload);
-    }
+    this.waiting.replay(this.session, ({ raw, rawPayload }) => this.handleFrame(raw, rawPayload));
   }
 
   deliverFrame(consumerTag: string, deliveryTag: number, entry: QueueEntry): string {

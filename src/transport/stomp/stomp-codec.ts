@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { BrokerError, PERSISTED, type QueueEntry, type QueueOptions } from '../../broker/index.js';
-import type { CodecSession, LoggedIn, WireCodec, WireProtocol } from '../codec.js';
+import { SetAside, type CodecSession, type LoggedIn, type WireCodec, type WireProtocol } from '../codec.js';
 import { CLOSE_INTERNAL_ERROR } from '../session.js';
 import { parseDestination, type Destination } from './destination.js';
 import { CLOSE_NORMAL, decodeHeaders, encodeFrame, errorFrame, escapeHeader, receiptFrame, STOMP_VERSIONS, StompError, type RawFrame, type StompVersion } from './frame.js';
@@ -67,7 +67,7 @@ class StompCodec implements WireCodec {
   /** Undefined until CONNECTED. */
   private connected: Connected | undefined;
   /** Frames that came while input was suspended (a CONNECT's login), handled at resume. */
-  private waiting: RawFrame[] = [];
+  private readonly waiting = new SetAside<RawFrame>();
 
   constructor(
     private readonly session: CodecSession,
@@ -131,22 +131,14 @@ class StompCodec implements WireCodec {
   }
 
   resume(): void {
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (let index = 0; index < waiting.length && !this.session.ended; index++) {
-      if (this.session.inputSuspended) {
-        this.waiting = waiting.slice(index);
-        return;
-      }
-      this.onFrame(waiting[index]);
-    }
+    this.waiting.replay(this.session, this.onFrame);
   }
 
   private readonly onFrame = (frame: RawFrame): void => {
     const { session } = this;
     if (session.ended) return;
     if (session.inputSuspended) {
-      this.waiting.push(frame);
+      this.waiting.add(frame);
       return;
     }
     let receipt: string | undefined;
