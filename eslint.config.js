@@ -11,12 +11,14 @@ const LAYERS = {
   auth: { may: ['broker'] },
   config: { may: ['broker', 'auth'] },
   transport: { may: ['broker', 'protocol', 'config', 'auth'] },
+  // The management API (docs/management.md): HTTP in, reads of the model and the app's services out.
+  http: { may: ['broker', 'auth', 'config', 'transport'] },
   // The client runs in browsers: the protocol's types only (erased at build), no broker code.
   client: { may: [], typesOnly: ['protocol'] },
 };
 const FOLDERS = Object.keys(LAYERS);
 // The model and the browser client stay free of I/O and of server packages.
-const SERVER_PACKAGES = ['ws', 'pino', 'ajv', 'yargs', 'node:*'];
+const SERVER_PACKAGES = ['ws', 'pino', 'ajv', 'yargs', 'fastify', 'node:*'];
 
 function layerRule(folder) {
   const { may, typesOnly = [] } = LAYERS[folder];

@@ -5,6 +5,7 @@ import { pino, type Logger } from 'pino';
 import { Authenticator, configUser, isLoopback, regexAccess, TokenVerifier, type User } from './auth/index.js';
 import { BrokerError, systemClock, VirtualHosts, type Broker, type Clock, type VhostStores } from './broker/index.js';
 import type { BrokerConfig, Definitions } from './config/index.js';
+import { openManagementApi, type ManagementApi } from './http/index.js';
 import { VhostJournals } from './store/index.js';
 import { LOOPBACK_ORIGINS, Transport, watchAlarms } from './transport/index.js';
 
@@ -32,7 +33,7 @@ export class DefinitionsError extends Error {
   override name = 'DefinitionsError';
 }
 
-/** Wires stores, vhosts and transport from a validated config, without listening. */
+/** Wires stores, vhosts, transport and the management API from a validated config, without listening. */
 export async function buildApp(config: BrokerConfig, options: BuildOptions = {}): Promise<App> {
   const logger = options.logger ?? pino({ level: config.log.level });
   const { server, limits } = config;
@@ -71,6 +72,13 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
       allowedOrigins: server.allowedOrigins ?? (auth.anonymousAllowed && config.auth.anonymous !== true ? LOOPBACK_ORIGINS : undefined),
     },
   );
+  let management: ManagementApi;
+  try {
+    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger });
+  } catch (error) {
+    await vhosts.close();
+    throw error;
+  }
   const stopAlarms = watchAlarms(config.flow, config.storage.dataDir, logger, (reason) => transport.setAlarm(reason));
   return {
     vhosts,
@@ -92,6 +100,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
       }),
     close: async () => {
       stopAlarms();
+      await management.close();
       await transport.close();
       vhosts.shutdown();
       await vhosts.close();

@@ -100,3 +100,33 @@ describe('authenticator - tokens', () => {
     expect(refusal(await auth.refresh(await token({ sub: 'bob', scope: 'warren.read:%2F/*' }), first.principal)).message).toMatch(/for user "bob"/);
   });
 });
+
+describe('authenticator - management API identities', () => {
+  it('authenticator - a user name and password give the user, its tags and its vhosts, with no vhost chosen', async () => {
+    const vhosts = new Map([['orders', FULL_ACCESS]]);
+    const auth = new Authenticator({ users: [configUser('cfg', 'plain-pw'), hashed('ann', 's3cret', vhosts)], vhosts: new Set(['/', 'orders']), tokens: undefined, anonymous: undefined });
+    const ann = await auth.authenticateUser('ann', 's3cret');
+    if (!ann.ok) throw new Error(ann.message);
+    expect(ann.identity).toMatchObject({ username: 'ann', tags: new Set(['management']), expiresAt: undefined });
+    expect([ann.identity.mayUse('orders'), ann.identity.mayUse('/')]).toEqual([true, false]);
+    const cfg = await auth.authenticateUser('cfg', 'plain-pw');
+    expect(cfg.ok && [...cfg.identity.tags]).toEqual(['administrator']);
+    for (const [username, password] of [['ann', 'nope'], ['nobody', 's3cret']]) {
+      expect(await auth.authenticateUser(username, password)).toEqual({ ok: false, message: 'access refused: unknown user or wrong password', reason: expect.any(String) });
+    }
+    expect(auth.failedLogins).toBe(2);
+  });
+
+  it('authenticator - a token gives its subject, the tags of its tag: scopes and the vhosts its scopes name', async () => {
+    const auth = new Authenticator({ users: [], vhosts: new Set(['/']), tokens: await tokens(), anonymous: undefined });
+    const outcome = await auth.authenticateToken(await token({ scope: 'warren.read:orders/* warren.tag:monitoring' }));
+    if (!outcome.ok) throw new Error(outcome.message);
+    expect(outcome.identity).toMatchObject({ username: 'ann', tags: new Set(['monitoring']) });
+    expect(outcome.identity.expiresAt).toBeGreaterThan(Date.now());
+    expect([outcome.identity.mayUse('orders'), outcome.identity.mayUse('/')]).toEqual([true, false]);
+    expect(await auth.authenticateToken('not.a.token')).toMatchObject({ ok: false, message: expect.stringMatching(/^access refused: /) });
+    const noTokens = new Authenticator({ users: [], vhosts: new Set(['/']), tokens: undefined, anonymous: undefined });
+    expect(await noTokens.authenticateToken(await token({}))).toMatchObject({ ok: false, message: expect.stringMatching(/no auth\.jwt is configured/) });
+    expect(auth.failedLogins + noTokens.failedLogins).toBe(2);
+  });
+});

@@ -34,6 +34,25 @@ export interface Principal {
   readonly expiresAt: number | undefined;
 }
 
+/**
+ * Who calls the management API (docs/management.md, "Authentication"): a user or a token's
+ * subject, its tags, and the vhosts it has permissions on. No vhost is chosen, unlike a Principal.
+ */
+export interface Identity {
+  /** Undefined for anonymous development access. */
+  readonly username: string | undefined;
+  readonly tags: ReadonlySet<string>;
+  /** Whether it has permissions on `vhost` (could log into it). */
+  mayUse(vhost: string): boolean;
+  /** When its token expires (ms since the epoch); undefined for a password. */
+  readonly expiresAt: number | undefined;
+}
+
+export type IdentifyOutcome =
+  | { ok: true; identity: Identity }
+  /** `message` goes to the client; `reason` only to the log. */
+  | { ok: false; message: string; reason: string };
+
 export interface LoginRequest {
   username: string | undefined;
   password: string | undefined;
@@ -109,12 +128,50 @@ export class Authenticator {
       }
       return this.enter(undefined, vhost, FULL_ACCESS, new Set(), undefined);
     }
-    const user = request.username === undefined ? undefined : this.users.get(request.username);
-    if (!user && request.password !== undefined) await matches(request.password, this.decoy);
-    if (!user || request.password === undefined || !(await matches(request.password, user.credential))) {
-      return refused(CLOSE_ACCESS_REFUSED, WRONG_CREDENTIALS, user ? 'wrong password' : request.username === undefined ? 'no user name' : 'unknown user');
+    const checked = await this.checkPassword(request.username, request.password);
+    if (typeof checked === 'string') return refused(CLOSE_ACCESS_REFUSED, WRONG_CREDENTIALS, checked);
+    return this.enter(checked.name, vhost, checked.vhosts.get(vhost), new Set(checked.tags), undefined);
+  }
+
+  /**
+   * A user name and password for the management API: the user with its tags, no vhost chosen.
+   * The same users, hashes, decoy and failure count as a client's login.
+   */
+  async authenticateUser(username: string, password: string): Promise<IdentifyOutcome> {
+    const checked = await this.checkPassword(username, password);
+    if (typeof checked === 'string') {
+      this.failedLogins++;
+      return { ok: false, message: WRONG_CREDENTIALS, reason: checked };
     }
-    return this.enter(user.name, vhost, user.vhosts.get(vhost), new Set(user.tags), undefined);
+    const tags = new Set(checked.tags);
+    return { ok: true, identity: { username: checked.name, tags, mayUse: (vhost) => checked.vhosts.has(vhost), expiresAt: undefined } };
+  }
+
+  /** A token for the management API: its subject, the tags of its `tag:` scopes, the vhosts its scopes name. */
+  async authenticateToken(token: string): Promise<IdentifyOutcome> {
+    const verifier = this.options.tokens;
+    const fail = (message: string, reason: string): IdentifyOutcome => {
+      this.failedLogins++;
+      return { ok: false, message, reason };
+    };
+    if (!verifier) return fail('access refused: this broker does not accept tokens (no auth.jwt is configured)', 'token login not configured');
+    try {
+      const { username, grants, expiresAt } = await verifier.verify(token);
+      return { ok: true, identity: { username, tags: grants.tags, mayUse: (vhost) => grants.access(vhost, { username }) !== undefined, expiresAt } };
+    } catch (error) {
+      if (error instanceof TokenError) return fail(`access refused: ${error.message}`, error.message);
+      throw error;
+    }
+  }
+
+  /** The user whose password this is, or why not (for the log only: the client is told no more than WRONG_CREDENTIALS). */
+  private async checkPassword(username: string | undefined, password: string | undefined): Promise<User | string> {
+    const user = username === undefined ? undefined : this.users.get(username);
+    if (!user && password !== undefined) await matches(password, this.decoy);
+    if (!user || password === undefined || !(await matches(password, user.credential))) {
+      return user ? 'wrong password' : username === undefined ? 'no user name' : 'unknown user';
+    }
+    return user;
   }
 
   /**

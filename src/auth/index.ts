@@ -8,6 +8,8 @@ export {
   isLoopback,
   type AuthenticatorOptions,
   type Credential,
+  type IdentifyOutcome,
+  type Identity,
   type LoginOutcome,
   type LoginRequest,
   type Principal,

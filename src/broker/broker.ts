@@ -3,7 +3,7 @@ import { deadLetteredCopy, isDeathCycle, type DeathReason } from './dead-letter.
 import { accessRefused, BrokerError, notFound, preconditionFailed, resourceError, resourceLocked } from './errors.js';
 import { Exchange, type Binding, type Destination } from './exchange.js';
 import { jsonEqual } from './json-equal.js';
-import { EnqueueResult, Queue, type QueueHost } from './queue.js';
+import { EnqueueResult, Queue, type QueueHost, type VhostTotals } from './queue.js';
 import type { MessageStore, StoredBinding } from './store-port.js';
 import { systemClock, type Clock, type ExchangeOptions, type ExchangeType, type Message, type QueueOptions } from './types.js';
 
@@ -49,6 +49,8 @@ const BUILT_IN_EXCHANGES: [string, ExchangeType][] = [
  * its own; every rule of docs/protocol.md is here and testable without I/O.
  */
 export class Broker implements QueueHost, ConnectionHost {
+  /** Counts the management API reads; queues and connections keep them up to date. */
+  readonly totals: VhostTotals = { messagesReady: 0, messagesUnacknowledged: 0, consumers: 0, connections: 0 };
   private readonly exchanges = new Map<string, Exchange>();
   private readonly queues = new Map<string, Queue>();
   /** Bindings by destination, made on a destination's first binding: what unbinding and deleting look up. */
@@ -240,6 +242,29 @@ export class Broker implements QueueHost, ConnectionHost {
   /** Names of the queues, for management and tests. */
   queueNames(): string[] {
     return [...this.queues.keys()];
+  }
+
+  /** Every queue, for management (read them, do not change them). */
+  allQueues(): IterableIterator<Queue> {
+    return this.queues.values();
+  }
+
+  get queueCount(): number {
+    return this.queues.size;
+  }
+
+  /** Every exchange, the built-in ones included, for management (read them, do not change them). */
+  allExchanges(): IterableIterator<Exchange> {
+    return this.exchanges.values();
+  }
+
+  /** An exchange by name ("" is the default exchange), for management. */
+  getExchange(name: string): Exchange | undefined {
+    return this.exchanges.get(name);
+  }
+
+  get exchangeCount(): number {
+    return this.exchanges.size;
   }
 
   /** The type of an exchange, or undefined when there is none by that name. */

@@ -1,6 +1,6 @@
 import type { QueueEntry } from './entry-deque.js';
 import { BrokerError, preconditionFailed, resourceError, resourceLocked } from './errors.js';
-import { Consumer, type ConsumerOwner, type Queue, type QueueOwner } from './queue.js';
+import { Consumer, type ConsumerOwner, type Queue, type QueueOwner, type VhostTotals } from './queue.js';
 import { UnackedLog } from './unacked-log.js';
 import type { Clock, ConsumeOptions, TimerHandle } from './types.js';
 
@@ -24,6 +24,8 @@ export interface ConnectionLimits {
 export interface ConnectionHost {
   readonly clock: Clock;
   readonly limits: ConnectionLimits;
+  /** The vhost's counts: a connection counts itself in while open. */
+  readonly totals: VhostTotals;
   /** The queue this connection may use; NOT_FOUND or RESOURCE_LOCKED otherwise. */
   queueFor(owner: Connection, name: string): Queue;
   /** Deletes a queue (an exclusive queue of this connection, when it closes). */
@@ -70,7 +72,9 @@ export class Connection implements ConsumerOwner, QueueOwner {
     readonly id: string,
     private readonly broker: ConnectionHost,
     private readonly sink: DeliverySink,
-  ) {}
+  ) {
+    broker.totals.connections++;
+  }
 
   /** Subscribes to a queue; returns the consumer tag (docs/protocol.md, "Consuming"). */
   consume(queueName: string, options: ConsumeOptions): string {
@@ -118,8 +122,12 @@ export class Connection implements ConsumerOwner, QueueOwner {
     const entry = queue.get();
     if (!entry) return { delivery: null, messageCount: queue.messageCount };
     const deliveryTag = this.nextDeliveryTag++;
-    if (noAck) queue.settle(entry);
-    else this.outstanding().add(deliveryTag, { queue, entry, consumer: undefined, deliveredAt: 0 });
+    if (noAck) {
+      queue.settle(entry);
+    } else {
+      this.outstanding().add(deliveryTag, { queue, entry, consumer: undefined, deliveredAt: 0 });
+      queue.countUnacked(1);
+    }
     return { delivery: { deliveryTag, entry }, messageCount: queue.messageCount };
   }
 
@@ -162,6 +170,7 @@ export class Connection implements ConsumerOwner, QueueOwner {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.broker.totals.connections--;
     // Nothing more is pushed to this connection while it is torn down, not even to a consumer of
     // it that a queue would serve next once another of its consumers is detached.
     this.writable = false;
@@ -183,6 +192,7 @@ export class Connection implements ConsumerOwner, QueueOwner {
       consumer.queue.settle(entry);
     } else {
       consumer.unacked++;
+      consumer.queue.countUnacked(1);
       const deliveredAt = consumer.timeoutMs > 0 ? this.broker.clock.now() : 0;
       this.outstanding().add(deliveryTag, { queue: consumer.queue, entry, consumer, deliveredAt });
       if (consumer.timeoutMs > 0 && this.timeoutTimer === undefined) this.scheduleTimeout(deliveredAt + consumer.timeoutMs);
@@ -234,7 +244,7 @@ export class Connection implements ConsumerOwner, QueueOwner {
     const taken: Unacked[] = [];
     if (multiple) this.unacked.removeUpTo(deliveryTag, taken);
     else taken.push(this.unacked.remove(deliveryTag) as Unacked);
-    for (const unacked of taken) if (unacked.consumer) unacked.consumer.unacked--;
+    uncount(taken);
     return taken;
   }
 
@@ -257,8 +267,16 @@ export class Connection implements ConsumerOwner, QueueOwner {
   private takeWhere(selected: (unacked: Unacked) => boolean): Unacked[] {
     const taken: Unacked[] = [];
     this.unacked.removeWhere(selected, taken);
-    for (const unacked of taken) if (unacked.consumer) unacked.consumer.unacked--;
+    uncount(taken);
     return taken;
+  }
+}
+
+/** Deliveries taken off the log are no longer unacknowledged, for their consumers' prefetch and their queues' counts. */
+function uncount(taken: Unacked[]): void {
+  for (const unacked of taken) {
+    if (unacked.consumer) unacked.consumer.unacked--;
+    unacked.queue.countUnacked(-1);
   }
 }
 

@@ -4,10 +4,26 @@ import { parseQueueArguments, type QueueArguments } from './queue-arguments.js';
 import type { MessageStore } from './store-port.js';
 import type { Clock, Message, QueueOptions, TimerHandle } from './types.js';
 
+/**
+ * Counts of one vhost that the management API reads (docs/management.md), kept up to date as they
+ * change so that no request scans the queues.
+ */
+export interface VhostTotals {
+  /** Ready messages in every queue. */
+  messagesReady: number;
+  /** Deliveries (to consumers and `get`s) not yet acknowledged. */
+  messagesUnacknowledged: number;
+  consumers: number;
+  /** Logged-in connections. */
+  connections: number;
+}
+
 /** What a queue needs from the broker that owns it. */
 export interface QueueHost {
   readonly store: MessageStore;
   readonly clock: Clock;
+  /** The vhost's counts, which the queue keeps up to date for its messages and consumers. */
+  readonly totals: VhostTotals;
   /** Republishes a copy to the queue's dead-letter exchange (docs/protocol.md, "Dead-lettering"). */
   deadLetter(queue: Queue, message: Message, reason: DeathReason): void;
   /** The queue removes itself: auto-delete after its last consumer, or `x-expires`. */
@@ -71,6 +87,7 @@ export class Queue {
   private readonly ready: EntryDeque[];
   private readyCount = 0;
   private readyBytes = 0;
+  private unackedCount = 0;
   private nextPosition = 0;
   private everHadConsumer = false;
   private nextConsumerIndex = 0;
@@ -99,6 +116,19 @@ export class Queue {
 
   get messageCount(): number {
     return this.readyCount;
+  }
+
+  /** Deliveries of this queue's messages (to consumers and `get`s) not yet acknowledged. */
+  get unacknowledgedCount(): number {
+    return this.unackedCount;
+  }
+
+  /** A delivery that needs an ack went out (+1), or was settled or returned (-1): its connection says. */
+  countUnacked(delta: 1 | -1): void {
+    // A deleted queue took its count out of the totals; deliveries that outlive it are only acked.
+    if (this.deleted) return;
+    this.unackedCount += delta;
+    this.host.totals.messagesUnacknowledged += delta;
   }
 
   get hasExclusiveConsumer(): boolean {
@@ -140,6 +170,7 @@ export class Queue {
     }
     this.ready[entry.priority].insertInOrder(entry);
     this.readyCount++;
+    this.host.totals.messagesReady++;
     this.readyBytes += entry.message.size;
     // As RabbitMQ does on a requeue: a drop-head queue back over its limit drops from the head.
     const { overflow, maxLength, maxLengthBytes } = this.args;
@@ -180,6 +211,7 @@ export class Queue {
 
   addConsumer(consumer: Consumer): void {
     this.consumers.push(consumer);
+    this.host.totals.consumers++;
     this.everHadConsumer = true;
     this.cancelUnusedExpiry();
     this.dispatch();
@@ -189,6 +221,7 @@ export class Queue {
     const index = this.consumers.indexOf(consumer);
     if (index < 0) return;
     this.consumers.splice(index, 1);
+    this.host.totals.consumers--;
     if (this.consumers.length > 0) {
       // With a single active consumer, the next one in line may now take over.
       this.dispatch();
@@ -212,6 +245,7 @@ export class Queue {
         count++;
       }
     }
+    this.host.totals.messagesReady -= this.readyCount;
     this.readyCount = 0;
     this.readyBytes = 0;
     return count;
@@ -222,6 +256,11 @@ export class Queue {
     const count = this.readyCount;
     this.deleted = true;
     this.clearTimers();
+    const totals = this.host.totals;
+    totals.consumers -= this.consumers.length;
+    totals.messagesReady -= this.readyCount;
+    totals.messagesUnacknowledged -= this.unackedCount;
+    this.unackedCount = 0;
     for (const consumer of this.consumers.splice(0)) consumer.owner.consumerGone(consumer, true);
     for (const deque of this.ready) deque.drain();
     this.readyCount = 0;
@@ -282,6 +321,7 @@ export class Queue {
     this.ready[entry.priority].push(entry);
     this.readyCount++;
     this.readyBytes += entry.message.size;
+    this.host.totals.messagesReady++;
   }
 
   private peekHead(): QueueEntry | undefined {
@@ -298,6 +338,7 @@ export class Queue {
       if (entry) {
         this.readyCount--;
         this.readyBytes -= entry.message.size;
+        this.host.totals.messagesReady--;
         return entry;
       }
     }

@@ -4,5 +4,5 @@ export type { CodecSession, WireCodec, WireProtocol } from './codec.js';
 export { JSON_PROTOCOL } from './json-codec.js';
 export { stompProtocol } from './stomp/index.js';
 export { OPEN, type ServerSocket } from './server-socket.js';
-export { LOOPBACK_ORIGINS } from './origins.js';
+export { LOOPBACK_ORIGINS, originPolicy } from './origins.js';
 export { watchAlarms } from './alarms.js';

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { WireProtocol } from './codec.js';
@@ -24,7 +25,10 @@ export interface TransportOptions {
 /** WebSocket close code for "try again later": a connection limit was reached. */
 const CLOSE_TRY_AGAIN_LATER = 1013;
 
-/** One http.Server carrying the WebSocket endpoint; sessions are created per socket. */
+/**
+ * One http.Server carrying the WebSocket endpoint (sessions are created per socket) and, under the
+ * prefixes given to `serveHttp`, plain HTTP handlers (docs/management.md); other plain requests get 426.
+ */
 export class Transport {
   readonly httpServer: Server;
   private readonly wss: WebSocketServer;
@@ -36,6 +40,8 @@ export class Transport {
   private closing = false;
   private readonly perAddress = new Map<string, number>();
   private readonly originAllowed: (origin: string | undefined) => boolean;
+  /** Plain HTTP handlers by path prefix, in the order given. */
+  private readonly httpHandlers: { prefix: string; listener: RequestListener }[] = [];
 
   constructor(
     private readonly context: SessionContext,
@@ -51,8 +57,11 @@ export class Transport {
         return false;
       },
     });
-    const plainHttp: RequestListener = (_request, response) => {
-      response.writeHead(426, { 'content-type': 'text/plain' }).end(`Warren speaks WebSocket at ${options.path}\n`);
+    const plainHttp: RequestListener = (request, response) => {
+      const path = (request.url ?? '').split('?')[0];
+      const handler = this.httpHandlers.find(({ prefix }) => path === prefix || path.startsWith(`${prefix}/`));
+      if (handler) handler.listener(request, response);
+      else response.writeHead(426, { 'content-type': 'text/plain' }).end(`Warren speaks WebSocket at ${options.path}\n`);
     };
     this.httpServer = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, plainHttp) : createServer(plainHttp);
     this.originAllowed = originPolicy(options.allowedOrigins);
@@ -61,6 +70,27 @@ export class Transport {
       this.pingTimer = setInterval(() => this.pingAll(), options.heartbeatMs);
       this.pingTimer.unref();
     }
+  }
+
+  /** Plain HTTP requests whose path is `prefix` or under `prefix/` go to `listener`; WebSocket upgrades never do. */
+  serveHttp(prefix: string, listener: RequestListener): void {
+    this.httpHandlers.push({ prefix, listener });
+  }
+
+  /** The memory or disk alarm in force, or null. */
+  get alarm(): string | null {
+    return this.context.flow.alarm;
+  }
+
+  /** Whether the port serves TLS (https:// and wss://). */
+  get secure(): boolean {
+    return this.options.tls !== undefined;
+  }
+
+  /** The address the server listens on, or null before `listen`. */
+  address(): AddressInfo | null {
+    const address = this.httpServer.address();
+    return typeof address === 'object' ? address : null;
   }
 
   /** A memory or disk alarm started (reason) or cleared (null): publishers are blocked or unblocked. */

@@ -1,0 +1,313 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, mkdtempSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT, type JWTPayload } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rabbitPasswordHash } from '../../src/auth/passwords.js';
+import { RawClient, startBroker, type RunningBroker } from './harness.js';
+import { StompPeer } from './stomp-peer.js';
+
+// docs/management.md through the real process: RabbitMQ's management API paths and JSON on the
+// broker's own port, beside the WebSocket endpoint, with basic and bearer authentication.
+
+const SECRET = 'a-management-secret-of-at-least-32-bytes';
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: unknown;
+}
+
+async function api(broker: RunningBroker, path: string, options: { user?: [string, string]; token?: string; method?: string } = {}): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (options.user) headers.authorization = `Basic ${Buffer.from(options.user.join(':')).toString('base64')}`;
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const response = await fetch(`http://127.0.0.1:${broker.port}${path}`, { method: options.method ?? 'GET', headers });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+}
+
+/** A GET with headers fetch will not send as given (Host). */
+function rawGet(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest({ host: '127.0.0.1', port, path, headers }, (response) => {
+      let text = '';
+      response.on('data', (chunk) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+function sign(claims: JWTPayload): Promise<string> {
+  return new SignJWT({ sub: 'ann', aud: 'warren', exp: Math.floor(Date.now() / 1000) + 600, ...claims }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
+}
+
+const NOT_FOUND = { error: 'Object Not Found', reason: 'Not Found' };
+
+const QUEUE_FIELDS = ['name', 'vhost', 'durable', 'auto_delete', 'exclusive', 'arguments', 'messages', 'messages_ready', 'messages_unacknowledged', 'consumers', 'state', 'type', 'node'];
+
+describe('management - anonymous development mode', () => {
+  let broker: RunningBroker;
+  beforeAll(async () => {
+    broker = await startBroker({
+      definitions: {
+        vhosts: [{ name: '/' }, { name: 'orders' }],
+        queues: [{ name: 'in/box', vhost: 'orders', durable: true, arguments: { 'x-max-length': 10 } }],
+        exchanges: [{ name: 'events', vhost: 'orders', type: 'topic', durable: false, internal: true }],
+      },
+    });
+  });
+  afterAll(async () => {
+    await broker.stop();
+  });
+
+  it('management - from this machine no credentials are needed: whoami is an administrator', async () => {
+    const whoami = await api(broker, '/api/whoami');
+    expect(whoami).toMatchObject({ status: 200, body: { name: 'anonymous', tags: ['administrator'] } });
+    expect(whoami.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(whoami.headers.get('cache-control')).toBe('no-cache');
+  });
+
+  it('management - anonymous access needs this machine in Host, and a page of this machine in Origin', async () => {
+    expect(await rawGet(broker.port, '/api/whoami', { host: `localhost:${broker.port}` })).toMatchObject({ status: 200 });
+    expect(await rawGet(broker.port, '/api/whoami', { host: `[::1]:${broker.port}`, origin: 'http://localhost:3000' })).toMatchObject({ status: 200 });
+    expect(await rawGet(broker.port, '/api/whoami', { host: `rebound.example.com:${broker.port}` })).toMatchObject({ status: 401, body: { error: 'not_authorized' } });
+    expect(await rawGet(broker.port, '/api/whoami', { host: `127.0.0.1:${broker.port}`, origin: 'https://evil.example.com' })).toMatchObject({ status: 401, body: { error: 'not_authorized' } });
+  });
+
+  it('management - queues, exchanges, vhosts and the overview count what clients do over WebSocket on the same port', async () => {
+    const client = await RawClient.connected(broker.url);
+    await client.request({ op: 'queue.declare', queue: 'work', durable: false, arguments: { 'x-message-ttl': 60000 } });
+    for (let i = 0; i < 5; i++) await client.request({ op: 'publish', routingKey: 'work', payload: i });
+    await client.request({ op: 'consume', queue: 'work', prefetch: 2 });
+    await client.waitFor((frame) => frame.op === 'deliver' && frame.deliveryTag === 2);
+    const stomp = await StompPeer.connect(broker.url);
+    try {
+      const queue = await api(broker, '/api/queues/%2F/work');
+      expect(queue.status).toBe(200);
+      expect(Object.keys(queue.body as object).sort()).toEqual([...QUEUE_FIELDS].sort());
+      expect(queue.body).toMatchObject({
+        name: 'work',
+        vhost: '/',
+        durable: false,
+        auto_delete: false,
+        exclusive: false,
+        arguments: { 'x-message-ttl': 60000 },
+        messages: 5,
+        messages_ready: 3,
+        messages_unacknowledged: 2,
+        consumers: 1,
+        state: 'running',
+        type: 'classic',
+        node: expect.stringMatching(/^warren@/),
+      });
+      expect((await api(broker, '/api/queues/orders/in%2Fbox')).body).toMatchObject({ name: 'in/box', vhost: 'orders', durable: true, arguments: { 'x-max-length': 10 }, messages: 0 });
+
+      const all = (await api(broker, '/api/queues')).body as { vhost: string; name: string }[];
+      expect(all.map((q) => [q.vhost, q.name])).toEqual([
+        ['/', 'work'],
+        ['orders', 'in/box'],
+      ]);
+      expect(((await api(broker, '/api/queues/orders')).body as { name: string }[]).map((q) => q.name)).toEqual(['in/box']);
+
+      const vhosts = await api(broker, '/api/vhosts');
+      expect(vhosts.body).toEqual([
+        { name: '/', messages: 5, messages_ready: 3, messages_unacknowledged: 2 },
+        { name: 'orders', messages: 0, messages_ready: 0, messages_unacknowledged: 0 },
+      ]);
+      expect((await api(broker, '/api/vhosts/%2F')).body).toEqual({ name: '/', messages: 5, messages_ready: 3, messages_unacknowledged: 2 });
+
+      const overview = await api(broker, '/api/overview');
+      expect(overview.body).toEqual({
+        management_version: expect.any(String),
+        product_name: 'Warren',
+        product_version: expect.any(String),
+        node: expect.stringMatching(/^warren@/),
+        object_totals: { connections: 2, channels: 0, exchanges: 11, queues: 2, consumers: 1 },
+        queue_totals: { messages: 5, messages_ready: 3, messages_unacknowledged: 2 },
+        message_stats: {},
+        listeners: ['http', 'http/warren', 'http/web-stomp'].map((protocol) => ({ node: expect.stringMatching(/^warren@/), protocol, ip_address: '127.0.0.1', port: broker.port })),
+      });
+    } finally {
+      client.close();
+      await stomp.close();
+    }
+  });
+
+  it('management - exchanges: the built-in ones, the default one as "" (amq.default in a path), each in its vhost', async () => {
+    const root = (await api(broker, '/api/exchanges/%2F')).body as { name: string }[];
+    expect(root.map((exchange) => exchange.name)).toEqual(['', 'amq.direct', 'amq.fanout', 'amq.headers', 'amq.topic']);
+    expect(await api(broker, '/api/exchanges/%2F/amq.default')).toMatchObject({
+      status: 200,
+      body: { name: '', vhost: '/', type: 'direct', durable: true, auto_delete: false, internal: false, arguments: {} },
+    });
+    expect((await api(broker, '/api/exchanges/orders/events')).body).toEqual({ name: 'events', vhost: 'orders', type: 'topic', durable: false, auto_delete: false, internal: true, arguments: {} });
+    const all = (await api(broker, '/api/exchanges')).body as { vhost: string; name: string }[];
+    expect(all).toHaveLength(11);
+    expect(all.filter((exchange) => exchange.vhost === 'orders').map((exchange) => exchange.name)).toEqual(['', 'amq.direct', 'amq.fanout', 'amq.headers', 'amq.topic', 'events']);
+  });
+
+  it('management - unknown vhosts, queues, exchanges and paths are 404; other methods 405; a malformed path 400; outside /api 426', async () => {
+    for (const path of ['/api/vhosts/nope', '/api/queues/nope', '/api/queues/nope/work', '/api/queues/%2F/nope', '/api/exchanges/nope', '/api/exchanges/%2F/nope', '/api/nothing', '/api']) {
+      expect(await api(broker, path), path).toMatchObject({ status: 404, body: NOT_FOUND });
+    }
+    const wrongMethod = await api(broker, '/api/queues/%2F/work', { method: 'DELETE' });
+    expect(wrongMethod).toMatchObject({ status: 405, body: { error: 'method_not_allowed', reason: expect.stringMatching(/DELETE/) } });
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
+    expect(await api(broker, '/api/overview', { method: 'POST' })).toMatchObject({ status: 405, body: { error: 'method_not_allowed' } });
+    // A wrong method is 405 before anything it carries is read.
+    const withBadJson = await fetch(`http://127.0.0.1:${broker.port}/api/vhosts/%2F`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{not json' });
+    expect([withBadJson.status, await withBadJson.json()]).toEqual([405, expect.objectContaining({ error: 'method_not_allowed' })]);
+    expect(await api(broker, '/api/queues/%E0%A4%A')).toMatchObject({ status: 400, body: { error: 'bad_request', reason: expect.any(String) } });
+    const outside = await fetch(`http://127.0.0.1:${broker.port}/`);
+    expect(outside.status).toBe(426);
+    expect(await outside.text()).toMatch(/WebSocket at \/ws/);
+  });
+
+  it('management - the alarms health check is ok while no alarm is in force', async () => {
+    expect(await api(broker, '/api/health/checks/alarms')).toMatchObject({ status: 200, body: { status: 'ok' } });
+  });
+});
+
+describe('management - users and tokens', () => {
+  const DEFINITIONS = {
+    users: [
+      { name: 'mgmt', password_hash: rabbitPasswordHash('mgmt-pw', 'rabbit_password_hashing_sha256'), tags: ['management'] },
+      { name: 'mon', password_hash: rabbitPasswordHash('mon-pw', 'rabbit_password_hashing_sha256'), tags: 'monitoring' },
+      { name: 'app', password_hash: rabbitPasswordHash('app-pw', 'rabbit_password_hashing_sha256'), tags: [] },
+    ],
+    vhosts: [{ name: '/' }, { name: 'orders' }],
+    permissions: [
+      { user: 'mgmt', vhost: 'orders', configure: '.*', write: '.*', read: '.*' },
+      { user: 'app', vhost: '/', configure: '.*', write: '.*', read: '.*' },
+    ],
+    queues: [
+      { name: 'root-q', vhost: '/', durable: true },
+      { name: 'orders-q', vhost: 'orders', durable: true },
+    ],
+  };
+  let broker: RunningBroker;
+  beforeAll(async () => {
+    broker = await startBroker({ users: [{ username: 'admin', password: 'admin-pw' }], auth: { jwt: { secret: SECRET } }, definitions: DEFINITIONS });
+  });
+  afterAll(async () => {
+    await broker.stop();
+  });
+
+  it('management - HTTP basic: a config user is an administrator', async () => {
+    expect(await api(broker, '/api/whoami', { user: ['admin', 'admin-pw'] })).toMatchObject({ status: 200, body: { name: 'admin', tags: ['administrator'] } });
+    const vhosts = (await api(broker, '/api/vhosts', { user: ['admin', 'admin-pw'] })).body as { name: string }[];
+    expect(vhosts.map((vhost) => vhost.name)).toEqual(['/', 'orders']);
+    expect(await api(broker, '/api/health/checks/alarms', { user: ['admin', 'admin-pw'] })).toMatchObject({ status: 200, body: { status: 'ok' } });
+  });
+
+  it('management - no credentials, a wrong password, an unknown user or a bad token: 401 not_authorized with a Basic challenge', async () => {
+    const answers = [
+      await api(broker, '/api/overview'),
+      await api(broker, '/api/overview', { user: ['admin', 'wrong'] }),
+      await api(broker, '/api/overview', { user: ['nobody', 'admin-pw'] }),
+      await api(broker, '/api/overview', { token: 'not.a.token' }),
+      await api(broker, '/api/overview', { token: await sign({ scope: 'warren.tag:administrator', aud: 'someone-else' }) }),
+    ];
+    for (const answer of answers) {
+      expect(answer).toMatchObject({ status: 401, body: { error: 'not_authorized', reason: expect.any(String) } });
+      expect(answer.headers.get('www-authenticate')).toBe('Basic realm="Warren"');
+    }
+    expect((answers[1].body as { reason: string }).reason).toBe((answers[2].body as { reason: string }).reason);
+    // Anonymous access is for brokers without users: here a request from this machine needs credentials too.
+    expect(await rawGet(broker.port, '/api/whoami', { host: `localhost:${broker.port}` })).toMatchObject({ status: 401 });
+  });
+
+  it('management - a user without a management tag: 401 not_authorised, "Not management user"', async () => {
+    const answer = await api(broker, '/api/whoami', { user: ['app', 'app-pw'] });
+    expect(answer).toMatchObject({ status: 401, body: { error: 'not_authorised', reason: expect.stringMatching(/^Not management user/) } });
+    expect(answer.headers.get('www-authenticate')).toBeNull();
+    expect(await api(broker, '/api/whoami', { token: await sign({ scope: 'warren.read:%2F/*' }) })).toMatchObject({ status: 401, body: { error: 'not_authorised' } });
+  });
+
+  it('management - a management user sees only the vhosts it has permissions on; another vhost is 401, an unknown one 404', async () => {
+    const user: [string, string] = ['mgmt', 'mgmt-pw'];
+    expect((await api(broker, '/api/vhosts', { user })).body).toEqual([{ name: 'orders', messages: 0, messages_ready: 0, messages_unacknowledged: 0 }]);
+    expect(((await api(broker, '/api/queues', { user })).body as { name: string }[]).map((q) => q.name)).toEqual(['orders-q']);
+    expect(((await api(broker, '/api/exchanges', { user })).body as { vhost: string }[]).every((exchange) => exchange.vhost === 'orders')).toBe(true);
+    expect(await api(broker, '/api/queues/orders/orders-q', { user })).toMatchObject({ status: 200, body: { name: 'orders-q' } });
+    for (const path of ['/api/vhosts/%2F', '/api/queues/%2F', '/api/queues/%2F/root-q', '/api/exchanges/%2F', '/api/exchanges/%2F/amq.topic']) {
+      expect(await api(broker, path, { user }), path).toMatchObject({ status: 401, body: { error: 'not_authorised', reason: 'User not authorised to access virtual host' } });
+    }
+    expect(await api(broker, '/api/queues/nope', { user })).toMatchObject({ status: 404, body: NOT_FOUND });
+    // As RabbitMQ: its overview counts its vhosts only, and leaves out the node and its listeners.
+    const overview = (await api(broker, '/api/overview', { user })).body as Record<string, unknown>;
+    expect(overview).toMatchObject({ object_totals: { queues: 1, exchanges: 5 } });
+    expect(overview).not.toHaveProperty('listeners');
+    expect(overview).not.toHaveProperty('node');
+  });
+
+  it('management - a monitoring user sees every vhost, permissions or not', async () => {
+    const user: [string, string] = ['mon', 'mon-pw'];
+    expect(((await api(broker, '/api/vhosts', { user })).body as { name: string }[]).map((vhost) => vhost.name)).toEqual(['/', 'orders']);
+    expect(await api(broker, '/api/queues/%2F/root-q', { user })).toMatchObject({ status: 200, body: { name: 'root-q', vhost: '/' } });
+    expect((await api(broker, '/api/overview', { user })).body).toMatchObject({ object_totals: { queues: 2, exchanges: 10 }, listeners: expect.any(Array) });
+  });
+
+  it('management - Authorization: Bearer with an HS256 token: its sub, its tag: scopes, the vhosts its scopes name', async () => {
+    const token = await sign({ scope: 'warren.tag:management warren.read:orders/*' });
+    expect(await api(broker, '/api/whoami', { token })).toMatchObject({ status: 200, body: { name: 'ann', tags: ['management'] } });
+    expect(((await api(broker, '/api/vhosts', { token })).body as { name: string }[]).map((vhost) => vhost.name)).toEqual(['orders']);
+    expect(await api(broker, '/api/queues/%2F', { token })).toMatchObject({ status: 401, body: { error: 'not_authorised' } });
+    const admin = await sign({ sub: 'root', scope: 'warren.tag:administrator' });
+    expect(((await api(broker, '/api/queues', { token: admin })).body as { name: string }[]).map((q) => q.name)).toEqual(['root-q', 'orders-q']);
+  });
+});
+
+describe('management - alarms and TLS', () => {
+  it('management - the alarms health check is 503 "failed" with the reason while an alarm is in force', async () => {
+    // A memory watermark every process is above: the alarm starts at the first check.
+    const broker = await startBroker({ flow: { memoryHighWatermark: 0.0001, checkIntervalMs: 10 } });
+    try {
+      let answer = await api(broker, '/api/health/checks/alarms');
+      for (let tries = 0; answer.status === 200 && tries < 100; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        answer = await api(broker, '/api/health/checks/alarms');
+      }
+      expect(answer).toMatchObject({ status: 503, body: { status: 'failed', reason: expect.stringMatching(/memory/) } });
+    } finally {
+      await broker.stop();
+    }
+  });
+
+  const hasOpenssl = (() => {
+    try {
+      execFileSync('openssl', ['version'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      console.warn('SKIPPED: openssl is not installed, so the management TLS test cannot make a certificate (apt-get install openssl; .ci/run does)');
+      return false;
+    }
+  })();
+
+  it.skipIf(!hasOpenssl)('management - with TLS the API answers over https:// on the port, and says so in its listeners', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warren-tls-'));
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const broker = await startBroker({ server: { tls: { cert, key } } });
+    try {
+      const answer = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+        httpsGet({ host: 'localhost', port: broker.port, path: '/api/overview', ca: readFileSync(cert) }, (response) => {
+          let text = '';
+          response.on('data', (chunk) => (text += chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+        }).on('error', reject);
+      });
+      expect(answer.status).toBe(200);
+      expect((answer.body as { listeners: { protocol: string }[] }).listeners.map((listener) => listener.protocol)).toEqual(['https', 'https/warren', 'https/web-stomp']);
+    } finally {
+      await broker.stop();
+    }
+  });
+});

@@ -1,0 +1,1 @@
+export { API_PREFIX, openManagementApi, type ManagementApi, type ManagementOptions } from './api.js';
