@@ -129,4 +129,19 @@ describe('authenticator - management API identities', () => {
     expect(await noTokens.authenticateToken(await token({}))).toMatchObject({ ok: false, message: expect.stringMatching(/no auth\.jwt is configured/) });
     expect(auth.failedLogins + noTokens.failedLogins).toBe(2);
   });
+  it('authenticator - an identity gives its VhostAccess per vhost, the one a login there gets, for the API\'s writes', async () => {
+    const orders = regexAccess({ configure: '^app\\.', write: '.*', read: '^$' }, [], { username: 'ann', vhost: 'orders' });
+    const auth = new Authenticator({ users: [hashed('ann', 's3cret', new Map([['orders', orders]]))], vhosts: new Set(['/', 'orders']), tokens: await tokens(), anonymous: undefined });
+    const ann = await auth.authenticateUser('ann', 's3cret');
+    if (!ann.ok) throw new Error(ann.message);
+    expect(ann.identity.access('orders')).toBe(orders);
+    expect(ann.identity.access('/')).toBeUndefined();
+    const login = await auth.login(request({ username: 'ann', password: 's3cret', vhost: 'orders' }));
+    expect(login.ok && login.principal.access).toBe(ann.identity.access('orders'));
+    const fromToken = await auth.authenticateToken(await token({ scope: 'warren.configure:orders/app.* warren.tag:management' }));
+    if (!fromToken.ok) throw new Error(fromToken.message);
+    const access = fromToken.identity.access('orders');
+    expect([access?.configure('app.q'), access?.configure('other'), access?.write('app.q')]).toEqual([true, false, false]);
+    expect(fromToken.identity.access('/')).toBeUndefined();
+  });
 });

@@ -21,11 +21,13 @@ interface Answer {
   body: unknown;
 }
 
-async function api(broker: RunningBroker, path: string, options: { user?: [string, string]; token?: string; method?: string } = {}): Promise<Answer> {
+async function api(broker: RunningBroker, path: string, options: { user?: [string, string]; token?: string; method?: string; body?: unknown; rawBody?: string } = {}): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (options.user) headers.authorization = `Basic ${Buffer.from(options.user.join(':')).toString('base64')}`;
   if (options.token) headers.authorization = `Bearer ${options.token}`;
-  const response = await fetch(`http://127.0.0.1:${broker.port}${path}`, { method: options.method ?? 'GET', headers });
+  const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`http://127.0.0.1:${broker.port}${path}`, { method: options.method ?? 'GET', headers, body });
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
 }
@@ -156,9 +158,10 @@ describe('management - anonymous development mode', () => {
     for (const path of ['/api/vhosts/nope', '/api/queues/nope', '/api/queues/nope/work', '/api/queues/%2F/nope', '/api/exchanges/nope', '/api/exchanges/%2F/nope', '/api/nothing', '/api']) {
       expect(await api(broker, path), path).toMatchObject({ status: 404, body: NOT_FOUND });
     }
-    const wrongMethod = await api(broker, '/api/queues/%2F/work', { method: 'DELETE' });
-    expect(wrongMethod).toMatchObject({ status: 405, body: { error: 'method_not_allowed', reason: expect.stringMatching(/DELETE/) } });
-    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
+    const wrongMethod = await api(broker, '/api/queues/%2F/work', { method: 'POST' });
+    expect(wrongMethod).toMatchObject({ status: 405, body: { error: 'method_not_allowed', reason: expect.stringMatching(/POST/) } });
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD, PUT, DELETE');
+    expect((await api(broker, '/api/vhosts/%2F', { method: 'DELETE' })).headers.get('allow')).toBe('GET, HEAD');
     expect(await api(broker, '/api/overview', { method: 'POST' })).toMatchObject({ status: 405, body: { error: 'method_not_allowed' } });
     // A wrong method is 405 before anything it carries is read.
     const withBadJson = await fetch(`http://127.0.0.1:${broker.port}/api/vhosts/%2F`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{not json' });
@@ -261,6 +264,234 @@ describe('management - users and tokens', () => {
     expect(await api(broker, '/api/queues/%2F', { token })).toMatchObject({ status: 401, body: { error: 'not_authorised' } });
     const admin = await sign({ sub: 'root', scope: 'warren.tag:administrator' });
     expect(((await api(broker, '/api/queues', { token: admin })).body as { name: string }[]).map((q) => q.name)).toEqual(['root-q', 'orders-q']);
+  });
+});
+
+/** A WebSocket client logged in as the config's admin. */
+async function adminClient(broker: RunningBroker): Promise<RawClient> {
+  const client = await RawClient.open(broker.url);
+  await client.request({ op: 'connect', version: 1, username: 'admin', password: 'admin-pw' });
+  return client;
+}
+
+describe('management - writes: queues, exchanges, bindings, publish', () => {
+  const DEFINITIONS = {
+    users: [
+      { name: 'mgmt', password_hash: rabbitPasswordHash('mgmt-pw', 'rabbit_password_hashing_sha256'), tags: ['management'] },
+      { name: 'mon', password_hash: rabbitPasswordHash('mon-pw', 'rabbit_password_hashing_sha256'), tags: ['monitoring'] },
+      { name: 'boss', password_hash: rabbitPasswordHash('boss-pw', 'rabbit_password_hashing_sha256'), tags: ['administrator'] },
+    ],
+    vhosts: [{ name: '/' }, { name: 'orders' }],
+    permissions: [{ user: 'mgmt', vhost: 'orders', configure: '^app\\.', write: '^app\\.', read: '^app\\.' }],
+  };
+  const admin: [string, string] = ['admin', 'admin-pw'];
+  const mgmt: [string, string] = ['mgmt', 'mgmt-pw'];
+  let broker: RunningBroker;
+  beforeAll(async () => {
+    broker = await startBroker({ users: [{ username: 'admin', password: 'admin-pw' }], definitions: DEFINITIONS });
+  });
+  afterAll(async () => {
+    await broker.stop();
+  });
+
+  it('management - PUT a queue: 201 created, 204 when it exists the same, 400 inequivalent arg when it differs; DELETE it 204, then 404', async () => {
+    const user = admin;
+    expect(await api(broker, '/api/queues/%2F/w1', { user, method: 'PUT', body: { durable: false, auto_delete: false, arguments: { 'x-max-length': 5 } } })).toMatchObject({ status: 201, body: undefined });
+    expect((await api(broker, '/api/queues/%2F/w1', { user })).body).toMatchObject({ name: 'w1', durable: false, auto_delete: false, arguments: { 'x-max-length': 5 } });
+    expect(await api(broker, '/api/queues/%2F/w1', { user, method: 'PUT', body: { durable: false, arguments: { 'x-max-length': 5 } } })).toMatchObject({ status: 204 });
+    expect(await api(broker, '/api/queues/%2F/w1', { user, method: 'PUT', body: { durable: true, arguments: { 'x-max-length': 5 } } })).toMatchObject({
+      status: 400,
+      body: { error: 'bad_request', reason: "inequivalent arg 'durable' for queue 'w1' in vhost '/': received 'true' but current is 'false'" },
+    });
+    expect((await api(broker, '/api/queues/%2F/w1', { user, method: 'PUT', body: { durable: false } })).body).toMatchObject({ reason: expect.stringMatching(/^inequivalent arg 'x-max-length'.*received none but current is '5'/) });
+    // No body: Warren's defaults (durable, not auto-delete).
+    expect(await api(broker, '/api/queues/%2F/w2', { user, method: 'PUT' })).toMatchObject({ status: 201 });
+    expect((await api(broker, '/api/queues/%2F/w2', { user })).body).toMatchObject({ durable: true, auto_delete: false, arguments: {} });
+    expect(await api(broker, '/api/queues/%2F/w2', { user, method: 'DELETE' })).toMatchObject({ status: 204 });
+    expect(await api(broker, '/api/queues/%2F/w2', { user })).toMatchObject({ status: 404, body: NOT_FOUND });
+    expect(await api(broker, '/api/queues/%2F/w2', { user, method: 'DELETE' })).toMatchObject({ status: 404, body: NOT_FOUND });
+    expect(await api(broker, '/api/queues/nope/w2', { user, method: 'PUT', body: {} })).toMatchObject({ status: 404, body: NOT_FOUND });
+    // Arguments the model refuses, reserved names, wrong types, bad JSON: 400 or 401 as RabbitMQ.
+    expect(await api(broker, '/api/queues/%2F/w3', { user, method: 'PUT', body: { arguments: { 'x-max-length': -1 } } })).toMatchObject({ status: 400, body: { error: 'bad_request' } });
+    expect(await api(broker, '/api/queues/%2F/w3', { user, method: 'PUT', body: { durable: 'yes' } })).toMatchObject({ status: 400, body: { error: 'bad_request', reason: expect.stringMatching(/durable/) } });
+    expect(await api(broker, '/api/queues/%2F/w3', { user, method: 'PUT', rawBody: '{"durable":' })).toMatchObject({ status: 400, body: { error: 'bad_request', reason: expect.stringMatching(/not JSON/) } });
+    expect(await api(broker, '/api/queues/%2F/w3', { user, method: 'PUT', rawBody: '[1]' })).toMatchObject({ status: 400, body: { error: 'bad_request' } });
+    expect(await api(broker, '/api/queues/%2F/amq.mine', { user, method: 'PUT', body: {} })).toMatchObject({ status: 401, body: { error: 'not_authorised' } });
+    expect(await api(broker, '/api/queues/%2F/w3', { user })).toMatchObject({ status: 404 });
+  });
+
+  it('management - DELETE a queue with if-empty / if-unused is 400 while the condition fails; DELETE /contents purges it', async () => {
+    const user = admin;
+    await api(broker, '/api/queues/%2F/full', { user, method: 'PUT', body: { durable: false } });
+    for (let i = 0; i < 3; i++) {
+      expect(await api(broker, '/api/exchanges/%2F/amq.default/publish', { user, method: 'POST', body: { routing_key: 'full', payload: `m${i}`, payload_encoding: 'string', properties: {} } })).toMatchObject({ status: 200, body: { routed: true } });
+    }
+    expect(await api(broker, '/api/queues/%2F/full?if-empty=true', { user, method: 'DELETE' })).toMatchObject({ status: 400, body: { error: 'bad_request', reason: expect.stringMatching(/ready messages/) } });
+    const client = await adminClient(broker);
+    try {
+      await client.request({ op: 'consume', queue: 'full', prefetch: 1 });
+      expect(await api(broker, '/api/queues/%2F/full?if-unused=true', { user, method: 'DELETE' })).toMatchObject({ status: 400, body: { reason: expect.stringMatching(/consumers/) } });
+    } finally {
+      client.close();
+    }
+    // The consumer's unacknowledged message goes back to the queue when it disconnects.
+    for (let tries = 0; tries < 50 && ((await api(broker, '/api/queues/%2F/full', { user })).body as { consumers: number }).consumers > 0; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect((await api(broker, '/api/queues/%2F/full', { user })).body).toMatchObject({ messages_ready: 3, consumers: 0 });
+    expect(await api(broker, '/api/queues/%2F/full/contents', { user, method: 'DELETE' })).toMatchObject({ status: 204 });
+    expect((await api(broker, '/api/queues/%2F/full', { user })).body).toMatchObject({ messages_ready: 0 });
+    expect(await api(broker, '/api/queues/%2F/full?if-empty=true&if-unused=true', { user, method: 'DELETE' })).toMatchObject({ status: 204 });
+    expect(await api(broker, '/api/queues/%2F/full/contents', { user, method: 'DELETE' })).toMatchObject({ status: 404 });
+  });
+
+  it('management - exchanges: PUT 201/204/400 inequivalent, type required, built-in ones refused, DELETE with if-unused, 404', async () => {
+    const user = admin;
+    expect(await api(broker, '/api/exchanges/%2F/ev', { user, method: 'PUT', body: { type: 'topic', durable: false, internal: false, arguments: {} } })).toMatchObject({ status: 201 });
+    expect((await api(broker, '/api/exchanges/%2F/ev', { user })).body).toEqual({ name: 'ev', vhost: '/', type: 'topic', durable: false, auto_delete: false, internal: false, arguments: {} });
+    expect(await api(broker, '/api/exchanges/%2F/ev', { user, method: 'PUT', body: { type: 'topic', durable: false } })).toMatchObject({ status: 204 });
+    expect(await api(broker, '/api/exchanges/%2F/ev', { user, method: 'PUT', body: { type: 'fanout', durable: false } })).toMatchObject({
+      status: 400,
+      body: { reason: "inequivalent arg 'type' for exchange 'ev' in vhost '/': received 'fanout' but current is 'topic'" },
+    });
+    expect(await api(broker, '/api/exchanges/%2F/ex2', { user, method: 'PUT', body: {} })).toMatchObject({ status: 400, body: { reason: expect.stringMatching(/key_missing: type/) } });
+    expect(await api(broker, '/api/exchanges/%2F/ex2', { user, method: 'PUT', body: { type: 'x-nope' } })).toMatchObject({ status: 400, body: { reason: expect.stringMatching(/^invalid type/) } });
+    expect(await api(broker, '/api/exchanges/%2F/amq.custom', { user, method: 'PUT', body: { type: 'direct' } })).toMatchObject({ status: 401, body: { error: 'not_authorised' } });
+    expect(await api(broker, '/api/exchanges/%2F/amq.topic', { user, method: 'DELETE' })).toMatchObject({ status: 401, body: { error: 'not_authorised' } });
+    expect(await api(broker, '/api/exchanges/%2F/amq.default', { user, method: 'DELETE' })).toMatchObject({ status: 401 });
+    await api(broker, '/api/queues/%2F/evq', { user, method: 'PUT', body: { durable: false } });
+    expect(await api(broker, '/api/bindings/%2F/e/ev/q/evq', { user, method: 'POST', body: { routing_key: 'a.*' } })).toMatchObject({ status: 201 });
+    expect(await api(broker, '/api/exchanges/%2F/ev?if-unused=true', { user, method: 'DELETE' })).toMatchObject({ status: 400, body: { reason: expect.stringMatching(/has bindings/) } });
+    expect(await api(broker, '/api/exchanges/%2F/ev', { user, method: 'DELETE' })).toMatchObject({ status: 204 });
+    expect(await api(broker, '/api/exchanges/%2F/ev', { user, method: 'DELETE' })).toMatchObject({ status: 404, body: NOT_FOUND });
+    expect((await api(broker, '/api/queues/%2F/evq/bindings', { user })).body).toEqual([
+      { source: '', vhost: '/', destination: 'evq', destination_type: 'queue', routing_key: 'evq', arguments: {}, properties_key: 'evq' },
+    ]);
+  });
+
+  it('management - bindings: POST 201 with Location, lists, GET and DELETE by properties_key, exchange to exchange', async () => {
+    const user = admin;
+    await api(broker, '/api/exchanges/%2F/hx', { user, method: 'PUT', body: { type: 'headers', durable: false } });
+    await api(broker, '/api/exchanges/%2F/fx', { user, method: 'PUT', body: { type: 'fanout', durable: false } });
+    await api(broker, '/api/queues/%2F/bq', { user, method: 'PUT', body: { durable: false } });
+    const created = await api(broker, '/api/bindings/%2F/e/amq.direct/q/bq', { user, method: 'POST', body: { routing_key: 'a b/c~d', arguments: {} } });
+    expect(created).toMatchObject({ status: 201, body: undefined });
+    expect(created.headers.get('location')).toBe('/api/bindings/%2F/e/amq.direct/q/bq/a%2Bb%252Fc%257Ed');
+    const withArgs = await api(broker, '/api/bindings/%2F/e/hx/q/bq', { user, method: 'POST', body: { routing_key: '', arguments: { 'x-match': 'any', kind: 'x' } } });
+    const propsKey = decodeURIComponent(withArgs.headers.get('location')!.split('/').pop()!);
+    expect(propsKey).toMatch(/^~[A-Za-z0-9_-]{6}$/);
+    expect(await api(broker, '/api/bindings/%2F/e/fx/q/bq', { user, method: 'POST' })).toMatchObject({ status: 201 });
+    expect(await api(broker, '/api/bindings/%2F/e/fx/e/hx', { user, method: 'POST', body: { routing_key: 'k' } })).toMatchObject({ status: 201 });
+
+    const expected = [
+      { source: '', vhost: '/', destination: 'bq', destination_type: 'queue', routing_key: 'bq', arguments: {}, properties_key: 'bq' },
+      { source: 'amq.direct', vhost: '/', destination: 'bq', destination_type: 'queue', routing_key: 'a b/c~d', arguments: {}, properties_key: 'a+b%2Fc%7Ed' },
+      { source: 'fx', vhost: '/', destination: 'bq', destination_type: 'queue', routing_key: '', arguments: {}, properties_key: '~' },
+      { source: 'hx', vhost: '/', destination: 'bq', destination_type: 'queue', routing_key: '', arguments: { 'x-match': 'any', kind: 'x' }, properties_key: propsKey },
+    ];
+    expect((await api(broker, '/api/queues/%2F/bq/bindings', { user })).body).toEqual(expected);
+    const inVhost = (await api(broker, '/api/bindings/%2F', { user })).body as { source: string; destination: string }[];
+    expect(inVhost).toEqual(expect.arrayContaining([...expected, { source: 'fx', vhost: '/', destination: 'hx', destination_type: 'exchange', routing_key: 'k', arguments: {}, properties_key: 'k' }]));
+    expect(((await api(broker, '/api/bindings', { user })).body as unknown[]).length).toBeGreaterThanOrEqual(inVhost.length);
+    expect((await api(broker, '/api/exchanges/%2F/fx/bindings/source', { user })).body).toHaveLength(2);
+    expect((await api(broker, '/api/exchanges/%2F/hx/bindings/destination', { user })).body).toEqual([expect.objectContaining({ source: 'fx', destination: 'hx' })]);
+
+    expect((await api(broker, '/api/bindings/%2F/e/amq.direct/q/bq', { user })).body).toEqual([expected[1]]);
+    expect(await api(broker, created.headers.get('location')!, { user })).toMatchObject({ status: 200, body: expected[1] });
+    expect(await api(broker, `/api/bindings/%2F/e/hx/q/bq/${encodeURIComponent(propsKey)}`, { user })).toMatchObject({ status: 200, body: expected[3] });
+    expect(await api(broker, '/api/bindings/%2F/e/fx/q/bq/~', { user })).toMatchObject({ status: 200, body: expected[2] });
+    expect(await api(broker, '/api/bindings/%2F/e/fx/e/hx/k', { user })).toMatchObject({ status: 200, body: { destination_type: 'exchange' } });
+    expect(await api(broker, '/api/bindings/%2F/e/fx/q/bq/other', { user })).toMatchObject({ status: 404, body: NOT_FOUND });
+    expect(await api(broker, '/api/bindings/%2F/e/nope/q/bq', { user })).toMatchObject({ status: 404 });
+    expect(await api(broker, '/api/bindings/%2F/e/fx/q/nope', { user, method: 'POST', body: {} })).toMatchObject({ status: 404 });
+    expect(await api(broker, '/api/bindings/%2F/e/amq.default/q/bq', { user, method: 'POST', body: { routing_key: 'x' } })).toMatchObject({ status: 401, body: { error: 'not_authorised' } });
+    expect(await api(broker, '/api/bindings/%2F/e/fx/q/bq', { user, method: 'POST', body: { arguments: 'no' } })).toMatchObject({ status: 400 });
+
+    expect(await api(broker, created.headers.get('location')!, { user, method: 'DELETE' })).toMatchObject({ status: 204 });
+    expect(await api(broker, `/api/bindings/%2F/e/hx/q/bq/${encodeURIComponent(propsKey)}`, { user, method: 'DELETE' })).toMatchObject({ status: 204 });
+    expect(await api(broker, '/api/bindings/%2F/e/fx/e/hx/k', { user, method: 'DELETE' })).toMatchObject({ status: 204 });
+    expect(await api(broker, '/api/bindings/%2F/e/fx/e/hx/k', { user, method: 'DELETE' })).toMatchObject({ status: 404 });
+    expect(((await api(broker, '/api/queues/%2F/bq/bindings', { user })).body as { source: string }[]).map((binding) => binding.source)).toEqual(['', 'fx']);
+  });
+
+  it('management - a queue made over the API gets a message published over the API, and a WebSocket consumer sees it', async () => {
+    const user = admin;
+    expect(await api(broker, '/api/exchanges/%2F/news', { user, method: 'PUT', body: { type: 'topic', durable: true } })).toMatchObject({ status: 201 });
+    expect(await api(broker, '/api/queues/%2F/inbox', { user, method: 'PUT', body: { durable: true } })).toMatchObject({ status: 201 });
+    expect(await api(broker, '/api/bindings/%2F/e/news/q/inbox', { user, method: 'POST', body: { routing_key: 'sport.#' } })).toMatchObject({ status: 201 });
+    const publish = (body: unknown) => api(broker, '/api/exchanges/%2F/news/publish', { user, method: 'POST', body });
+    expect(await publish({ routing_key: 'weather.today', payload: 'rain', payload_encoding: 'string', properties: {} })).toMatchObject({ status: 200, body: { routed: false } });
+    expect(await publish({ routing_key: 'sport.ski', payload: 'goal', payload_encoding: 'string', properties: { delivery_mode: 2, headers: { team: 'red' }, message_id: 'm-1', expiration: '60000' } })).toMatchObject({
+      status: 200,
+      body: { routed: true },
+    });
+    expect(await publish({ routing_key: 'sport.ski', payload: Buffer.from('héllo').toString('base64'), payload_encoding: 'base64', properties: {} })).toMatchObject({ body: { routed: true } });
+    expect(await publish({ routing_key: 'sport.ski', payload: Buffer.from([0xff, 0xfe]).toString('base64'), payload_encoding: 'base64', properties: {} })).toMatchObject({ status: 400, body: { reason: expect.stringMatching(/UTF-8/) } });
+    expect(await publish({ routing_key: 'sport.ski', payload: 'x', payload_encoding: 'hex', properties: {} })).toMatchObject({ status: 400 });
+    expect(await publish({ routing_key: 'sport.ski', payload: 'x', payload_encoding: 'string' })).toMatchObject({ status: 400, body: { reason: expect.stringMatching(/key_missing: properties/) } });
+    expect(await publish({ routing_key: 'sport.ski', payload: 'x', payload_encoding: 'string', properties: { delivery_mode: 3 } })).toMatchObject({ status: 400 });
+    expect(await api(broker, '/api/exchanges/%2F/nope/publish', { user, method: 'POST', body: { routing_key: '', payload: '', payload_encoding: 'string', properties: {} } })).toMatchObject({ status: 404 });
+    expect((await api(broker, '/api/queues/%2F/inbox', { user })).body).toMatchObject({ messages_ready: 2 });
+
+    const client = await adminClient(broker);
+    try {
+      await client.request({ op: 'consume', queue: 'inbox', prefetch: 10 });
+      const first = await client.waitFor((frame) => frame.op === 'deliver' && frame.deliveryTag === 1);
+      expect(first).toMatchObject({ exchange: 'news', routingKey: 'sport.ski', payload: 'goal', headers: { team: 'red' }, properties: { persistent: true, messageId: 'm-1', expiration: 60000 } });
+      expect(await client.waitFor((frame) => frame.op === 'deliver' && frame.deliveryTag === 2)).toMatchObject({ payload: 'héllo' });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('management - writes need permissions on the vhost, checked as for clients; monitoring users and administrators without them are refused', async () => {
+    const user = mgmt;
+    expect(await api(broker, '/api/queues/orders/app.q', { user, method: 'PUT', body: { durable: false } })).toMatchObject({ status: 201 });
+    expect(await api(broker, '/api/queues/orders/other', { user, method: 'PUT', body: {} })).toMatchObject({
+      status: 401,
+      body: { error: 'not_authorised', reason: 'access refused: user "mgmt" may not configure queue "other" in vhost "orders" (configure permission)' },
+    });
+    expect(await api(broker, '/api/exchanges/orders/other', { user, method: 'PUT', body: { type: 'direct' } })).toMatchObject({ status: 401 });
+    // Binding needs write on the queue and read on the exchange; publishing write on the exchange.
+    expect(await api(broker, '/api/bindings/orders/e/amq.direct/q/app.q', { user, method: 'POST', body: { routing_key: 'k' } })).toMatchObject({ status: 401, body: { reason: expect.stringMatching(/read exchange "amq.direct"/) } });
+    expect(await api(broker, '/api/exchanges/orders/amq.default/publish', { user, method: 'POST', body: { routing_key: 'app.q', payload: 'x', payload_encoding: 'string', properties: {} } })).toMatchObject({
+      status: 401,
+      body: { reason: expect.stringMatching(/write exchange ""/) },
+    });
+    expect(await api(broker, '/api/queues/%2F/anything', { user, method: 'PUT', body: {} })).toMatchObject({ status: 401, body: { reason: 'User not authorised to access virtual host' } });
+    expect(await api(broker, '/api/queues/orders/app.q/contents', { user, method: 'DELETE' })).toMatchObject({ status: 204 });
+    expect(await api(broker, '/api/queues/orders/app.q', { user, method: 'DELETE' })).toMatchObject({ status: 204 });
+
+    for (const other of [
+      ['mon', 'mon-pw'],
+      ['boss', 'boss-pw'],
+    ] as [string, string][]) {
+      expect(await api(broker, '/api/queues/%2F/mine', { user: other, method: 'PUT', body: {} }), other[0]).toMatchObject({
+        status: 401,
+        body: { error: 'not_authorised', reason: 'User not authorised to access virtual host' },
+      });
+      expect(await api(broker, '/api/exchanges/%2F/amq.direct/publish', { user: other, method: 'POST', body: { routing_key: '', payload: '', payload_encoding: 'string', properties: {} } })).toMatchObject({ status: 401 });
+      // Reading is still theirs.
+      expect(await api(broker, '/api/bindings/%2F', { user: other })).toMatchObject({ status: 200 });
+    }
+    expect(await api(broker, '/api/queues/%2F/mine', { user: ['admin', 'wrong'], method: 'PUT', body: {} })).toMatchObject({ status: 401, body: { error: 'not_authorized' } });
+  });
+
+  it('management - definitions made over the API are durable: they survive a restart', async () => {
+    const user = admin;
+    const first = await startBroker({ users: [{ username: 'admin', password: 'admin-pw' }] });
+    await api(first, '/api/exchanges/%2F/keep-x', { user, method: 'PUT', body: { type: 'direct', durable: true } });
+    await api(first, '/api/queues/%2F/keep-q', { user, method: 'PUT', body: { durable: true } });
+    await api(first, '/api/bindings/%2F/e/keep-x/q/keep-q', { user, method: 'POST', body: { routing_key: 'k' } });
+    expect(await api(first, '/api/exchanges/%2F/keep-x/publish', { user, method: 'POST', body: { routing_key: 'k', payload: 'kept', payload_encoding: 'string', properties: { delivery_mode: 2 } } })).toMatchObject({ body: { routed: true } });
+    await first.stop();
+    const second = await startBroker({ users: [{ username: 'admin', password: 'admin-pw' }] }, [], 0, { dataDir: first.dataDir });
+    try {
+      expect((await api(second, '/api/queues/%2F/keep-q', { user })).body).toMatchObject({ durable: true, messages_ready: 1 });
+      expect((await api(second, '/api/bindings/%2F/e/keep-x/q/keep-q', { user })).body).toEqual([expect.objectContaining({ routing_key: 'k', properties_key: 'k' })]);
+    } finally {
+      await second.stop();
+    }
   });
 });
 

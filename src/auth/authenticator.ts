@@ -44,6 +44,11 @@ export interface Identity {
   readonly tags: ReadonlySet<string>;
   /** Whether it has permissions on `vhost` (could log into it). */
   mayUse(vhost: string): boolean;
+  /**
+   * What it may do in `vhost` (the same VhostAccess a client's login there gets), or undefined
+   * without permissions on it: what the API's writes are checked against, through GuardedVhost.
+   */
+  access(vhost: string): VhostAccess | undefined;
   /** When its token expires (ms since the epoch); undefined for a password. */
   readonly expiresAt: number | undefined;
 }
@@ -144,7 +149,8 @@ export class Authenticator {
       return { ok: false, message: WRONG_CREDENTIALS, reason: checked };
     }
     const tags = new Set(checked.tags);
-    return { ok: true, identity: { username: checked.name, tags, mayUse: (vhost) => checked.vhosts.has(vhost), expiresAt: undefined } };
+    const access = (vhost: string) => checked.vhosts.get(vhost);
+    return { ok: true, identity: { username: checked.name, tags, mayUse: (vhost) => access(vhost) !== undefined, access, expiresAt: undefined } };
   }
 
   /** A token for the management API: its subject, the tags of its `tag:` scopes, the vhosts its scopes name. */
@@ -157,7 +163,8 @@ export class Authenticator {
     if (!verifier) return fail('access refused: this broker does not accept tokens (no auth.jwt is configured)', 'token login not configured');
     try {
       const { username, grants, expiresAt } = await verifier.verify(token);
-      return { ok: true, identity: { username, tags: grants.tags, mayUse: (vhost) => grants.access(vhost, { username }) !== undefined, expiresAt } };
+      const access = (vhost: string) => grants.access(vhost, { username });
+      return { ok: true, identity: { username, tags: grants.tags, mayUse: (vhost) => access(vhost) !== undefined, access, expiresAt } };
     } catch (error) {
       if (error instanceof TokenError) return fail(`access refused: ${error.message}`, error.message);
       throw error;

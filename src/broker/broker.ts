@@ -36,6 +36,8 @@ const UNLIMITED: BrokerLimits = {
   consumerTimeoutMs: 0,
 };
 
+const NO_BINDINGS: ReadonlySet<Binding> = new Set();
+
 const BUILT_IN_EXCHANGES: [string, ExchangeType][] = [
   ['', 'direct'],
   ['amq.direct', 'direct'],
@@ -261,6 +263,11 @@ export class Broker implements QueueHost, ConnectionHost {
   /** An exchange by name ("" is the default exchange), for management. */
   getExchange(name: string): Exchange | undefined {
     return this.exchanges.get(name);
+  }
+
+  /** The bindings into a queue or an exchange, for management (read them, do not change them). */
+  bindingsOf(destination: Destination): ReadonlySet<Binding> {
+    return this.bindingsInto.get(destination) ?? NO_BINDINGS;
   }
 
   get exchangeCount(): number {

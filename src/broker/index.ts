@@ -3,7 +3,7 @@ export { Connection, type DeliverySink, type GetResult } from './connection.js';
 export { type DeathReason, type DeathRecord } from './dead-letter.js';
 export { type QueueEntry } from './entry-deque.js';
 export { BrokerError, type ErrorCode } from './errors.js';
-export { type Exchange } from './exchange.js';
+export { type Binding, type Destination, type Exchange } from './exchange.js';
 export { type Queue, type VhostTotals } from './queue.js';
 export { bindingKey, type MessageStore, type RecoveredState, type StoredBinding, type StoredExchange, type StoredMessage, type StoredQueue, type VhostStores } from './store-port.js';
 export { topicWords, TopicTrie } from './topic-trie.js';

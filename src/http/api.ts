@@ -1,12 +1,27 @@
 import { hostname } from 'node:os';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { Authenticator, Identity } from '../auth/index.js';
-import type { Broker, VhostTotals, VirtualHosts } from '../broker/index.js';
+import { GuardedVhost, type Authenticator, type Identity } from '../auth/index.js';
+import {
+  BrokerError,
+  EXCHANGE_TYPES,
+  PERSISTED,
+  ROUTED,
+  type Broker,
+  type Exchange,
+  type ExchangeOptions,
+  type ExchangeType,
+  type Message,
+  type Queue,
+  type QueueOptions,
+  type VhostTotals,
+  type VirtualHosts,
+} from '../broker/index.js';
 import type { Transport } from '../transport/index.js';
 import { authenticate, mayView, seesEveryVhost } from './authenticate.js';
 import { ApiError, badRequest, internalError, methodNotAllowed, notAuthorised, notFound } from './errors.js';
-import { byVhostAndName, compare, exchangeView, messageTotals, queueView, vhostView } from './views.js';
+import { bodyObject, flag, fromBrokerError, inequivalence, messageProperties, payloadJson, propertiesKey, required, shortString, table, text } from './body.js';
+import { bindingView, byBinding, byVhostAndName, compare, defaultBindingView, exchangeView, messageTotals, queueView, vhostView, type BindingView } from './views.js';
 
 /** Where the management API lives on the broker's port (RabbitMQ's path). */
 export const API_PREFIX = '/api';
@@ -28,15 +43,17 @@ export interface ManagementApi {
   close(): Promise<void>;
 }
 
-const READ_METHODS = ['GET', 'HEAD'];
-const OTHER_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
+/** Every method a path answers or refuses; HEAD comes with GET. */
+const ALL_METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'PATCH'] as const;
 
-type Read = (request: FastifyRequest, identity: Identity, reply: FastifyReply) => unknown;
+type Handler = (request: FastifyRequest, identity: Identity, reply: FastifyReply) => unknown;
+type Methods = Partial<Record<'GET' | 'PUT' | 'POST' | 'DELETE', Handler>>;
 
 /**
- * RabbitMQ's management HTTP API, read-only so far (docs/management.md), on fastify, on the same
- * http.Server that WebSocket clients upgrade on. Handlers translate HTTP into reads of the vhosts
- * and their brokers and back; counts come from the totals the model keeps, not from scans.
+ * RabbitMQ's management HTTP API (docs/management.md), on fastify, on the same http.Server that
+ * WebSocket clients upgrade on. Handlers translate HTTP into reads of the vhosts and their brokers
+ * and back; counts come from the totals the model keeps, not from scans. Writes go through a
+ * GuardedVhost built from the caller's permissions on the vhost, as a client's operations do.
  */
 export async function openManagementApi(options: ManagementOptions): Promise<ManagementApi> {
   const { vhosts, auth, transport, version } = options;
@@ -54,29 +71,51 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
     frameworkErrors: (error, _request, reply) => send(reply, badRequest(error.message)),
   });
 
+  // Every body is JSON, whatever its Content-Type says (curl -d sends a form type); none is {}.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string) as unknown);
+    } catch (error) {
+      done(badRequest(`the request body is not JSON: ${(error as Error).message}`), undefined);
+    }
+  });
+
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof ApiError) return send(reply, error);
+    if (error instanceof BrokerError) {
+      const mapped = fromBrokerError(error);
+      if (mapped) return send(reply, mapped);
+    }
     const status = (error as { statusCode?: number }).statusCode;
-    // fastify's own refusals (a body that is not JSON, too large, of another type) are the client's.
+    // fastify's own refusals (a body too large, ...) are the client's.
     if (status !== undefined && status >= 400 && status < 500) return send(reply, new ApiError(status, 'bad_request', (error as Error).message));
     request.log.error({ err: error, method: request.method, url: request.url }, 'management API request failed');
     return send(reply, internalError());
   });
   app.setNotFoundHandler((_request, reply) => send(reply, notFound()));
 
-  /** A read-only resource: GET (and HEAD) for a management user; any other method is 405, before authentication, as RabbitMQ's. */
-  const resource = (url: string, read: Read): void => {
-    app.get(url, async (request, reply) => {
-      const identity = await authenticate({ headers: request.headers, remoteAddress: request.socket.remoteAddress }, auth, logger);
-      reply.header('cache-control', 'no-cache');
-      return read(request, identity, reply);
-    });
+  /** A resource and the methods it answers, each for a management user; any other method is 405, before authentication, as RabbitMQ's. */
+  const resource = (url: string, methods: Methods): void => {
+    const allowed = ALL_METHODS.filter((method) => (method === 'HEAD' ? methods.GET : methods[method as keyof Methods]) !== undefined);
+    for (const [method, handler] of Object.entries(methods)) {
+      app.route({
+        method,
+        url,
+        handler: async (request, reply) => {
+          const identity = await authenticate({ headers: request.headers, remoteAddress: request.socket.remoteAddress }, auth, logger);
+          reply.header('cache-control', 'no-cache');
+          return handler(request, identity, reply);
+        },
+      });
+    }
     app.route({
-      method: [...OTHER_METHODS],
+      method: ALL_METHODS.filter((method) => !allowed.includes(method)),
       url,
       // Before the body is read: a wrong method is 405 whatever it carries.
       onRequest: async (request) => {
-        throw methodNotAllowed(request.method, READ_METHODS);
+        throw methodNotAllowed(request.method, allowed);
       },
       handler: async () => undefined,
     });
@@ -109,7 +148,8 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
     return [scheme, `${scheme}/warren`, `${scheme}/web-stomp`].map((protocol) => ({ node, protocol, ip_address: address.address, port: address.port }));
   };
 
-  resource('/api/overview', (_request, identity) => {
+  resource('/api/overview', {
+    GET: (_request, identity) => {
     const brokers = visible(identity).map(([, broker]) => broker);
     const sum = (count: (broker: Broker) => number) => brokers.reduce((total, broker) => total + count(broker), 0);
     const totals: VhostTotals = {
@@ -136,43 +176,221 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
     };
     // As RabbitMQ: the node and its listeners are for monitoring users and administrators.
     return seesEveryVhost(identity) ? { ...overview, node, listeners: listeners() } : overview;
+    },
   });
 
-  resource('/api/whoami', (_request, identity) => ({ name: identity.username ?? 'anonymous', tags: [...identity.tags] }));
+  resource('/api/whoami', { GET: (_request, identity) => ({ name: identity.username ?? 'anonymous', tags: [...identity.tags] }) });
 
-  resource('/api/vhosts', (_request, identity) => visible(identity).map(([name, broker]) => vhostView(name, broker.totals)));
-  resource('/api/vhosts/:vhost', (request, identity) => {
-    const [name, broker] = vhostOf(request, identity);
-    return vhostView(name, broker.totals);
+  resource('/api/vhosts', { GET: (_request, identity) => visible(identity).map(([name, broker]) => vhostView(name, broker.totals)) });
+  resource('/api/vhosts/:vhost', {
+    GET: (request, identity) => {
+      const [name, broker] = vhostOf(request, identity);
+      return vhostView(name, broker.totals);
+    },
   });
+
+  /**
+   * The vhost named in the path, to change: 404 when there is none; 401 when the caller has no
+   * permissions on it (whatever its tags, administrators too, as RabbitMQ); then every operation
+   * is checked by the GuardedVhost, against the same permissions as a client's.
+   */
+  const guardedOf = (request: FastifyRequest, identity: Identity): [string, GuardedVhost] => {
+    const { vhost } = request.params as { vhost: string };
+    const broker = vhosts.get(vhost);
+    if (!broker) throw notFound();
+    const access = identity.access(vhost);
+    if (!access) throw notAuthorised('User not authorised to access virtual host');
+    return [vhost, new GuardedVhost(broker, access, identity.username, vhost)];
+  };
+
+  const queueOf = (broker: Broker, name: string): Queue => broker.getQueue(name) ?? throwNotFound();
+  /** RabbitMQ's name for the default exchange "" in a path is amq.default. */
+  const exchangeOf = (broker: Broker, name: string): Exchange => broker.getExchange(name === 'amq.default' ? '' : name) ?? throwNotFound();
+  const flagQuery = (request: FastifyRequest, name: string): boolean => (request.query as Record<string, unknown>)[name] === 'true';
 
   const queuesOf = ([vhost, broker]: [string, Broker]) => Array.from(broker.allQueues(), (queue) => queueView(queue, vhost, node));
-  resource('/api/queues', (_request, identity) => visible(identity).flatMap(queuesOf).sort(byVhostAndName));
-  resource('/api/queues/:vhost', (request, identity) => queuesOf(vhostOf(request, identity)).sort(byVhostAndName));
-  resource('/api/queues/:vhost/:name', (request, identity) => {
-    const [vhost, broker] = vhostOf(request, identity);
-    const queue = broker.getQueue(nameOf(request));
-    if (!queue) throw notFound();
-    return queueView(queue, vhost, node);
+  resource('/api/queues', { GET: (_request, identity) => visible(identity).flatMap(queuesOf).sort(byVhostAndName) });
+  resource('/api/queues/:vhost', { GET: (request, identity) => queuesOf(vhostOf(request, identity)).sort(byVhostAndName) });
+  resource('/api/queues/:vhost/:name', {
+    GET: (request, identity) => {
+      const [vhost, broker] = vhostOf(request, identity);
+      return queueView(queueOf(broker, nameOf(request)), vhost, node);
+    },
+    PUT: (request, identity, reply) => {
+      const [vhost, guarded] = guardedOf(request, identity);
+      const name = shortString(nameOf(request), 'the queue name');
+      const body = bodyObject(request.body);
+      const options: QueueOptions = { durable: flag(body, 'durable', true), exclusive: false, autoDelete: flag(body, 'auto_delete', false), arguments: table(body, 'arguments') };
+      const existing = guarded.broker.getQueue(name);
+      try {
+        guarded.declareQueue(null, name, options, false);
+      } catch (error) {
+        if (existing && error instanceof BrokerError && error.code === 'PRECONDITION_FAILED') {
+          throw badRequest(inequivalence('queue', name, vhost, queueFields(existing.options), queueFields(options)) ?? error.message);
+        }
+        throw error;
+      }
+      return reply.code(existing ? 204 : 201).send();
+    },
+    DELETE: (request, identity, reply) => {
+      const [, guarded] = guardedOf(request, identity);
+      const queue = queueOf(guarded.broker, nameOf(request));
+      guarded.deleteQueue(null, queue.name, flagQuery(request, 'if-unused'), flagQuery(request, 'if-empty'));
+      return reply.code(204).send();
+    },
+  });
+  resource('/api/queues/:vhost/:name/contents', {
+    DELETE: (request, identity, reply) => {
+      const [, guarded] = guardedOf(request, identity);
+      guarded.purgeQueue(null, queueOf(guarded.broker, nameOf(request)).name);
+      return reply.code(204).send();
+    },
+  });
+  resource('/api/queues/:vhost/:name/bindings', {
+    GET: (request, identity) => {
+      const [vhost, broker] = vhostOf(request, identity);
+      const queue = queueOf(broker, nameOf(request));
+      return [defaultBindingView(queue, vhost), ...Array.from(broker.bindingsOf(queue), (binding) => bindingView(binding, vhost))].sort(byBinding);
+    },
   });
 
   const exchangesOf = ([vhost, broker]: [string, Broker]) => Array.from(broker.allExchanges(), (exchange) => exchangeView(exchange, vhost));
-  resource('/api/exchanges', (_request, identity) => visible(identity).flatMap(exchangesOf).sort(byVhostAndName));
-  resource('/api/exchanges/:vhost', (request, identity) => exchangesOf(vhostOf(request, identity)).sort(byVhostAndName));
-  resource('/api/exchanges/:vhost/:name', (request, identity) => {
-    const [vhost, broker] = vhostOf(request, identity);
-    const name = nameOf(request);
-    // RabbitMQ's name for the default exchange "" in a path.
-    const exchange = broker.getExchange(name === 'amq.default' ? '' : name);
-    if (!exchange) throw notFound();
-    return exchangeView(exchange, vhost);
+  resource('/api/exchanges', { GET: (_request, identity) => visible(identity).flatMap(exchangesOf).sort(byVhostAndName) });
+  resource('/api/exchanges/:vhost', { GET: (request, identity) => exchangesOf(vhostOf(request, identity)).sort(byVhostAndName) });
+  resource('/api/exchanges/:vhost/:name', {
+    GET: (request, identity) => {
+      const [vhost, broker] = vhostOf(request, identity);
+      return exchangeView(exchangeOf(broker, nameOf(request)), vhost);
+    },
+    PUT: (request, identity, reply) => {
+      const [vhost, guarded] = guardedOf(request, identity);
+      const name = shortString(nameOf(request), 'the exchange name');
+      const body = bodyObject(request.body);
+      const type = required(text(body, 'type'), 'type');
+      if (!(EXCHANGE_TYPES as readonly string[]).includes(type)) throw badRequest(`invalid type '${type}' for exchange '${name}' in vhost '${vhost}': use one of ${EXCHANGE_TYPES.join(', ')}`);
+      const options: ExchangeOptions = {
+        durable: flag(body, 'durable', true),
+        autoDelete: flag(body, 'auto_delete', false),
+        internal: flag(body, 'internal', false),
+        arguments: table(body, 'arguments'),
+      };
+      const existing = guarded.broker.getExchange(name);
+      try {
+        guarded.declareExchange(name, type as ExchangeType, options, false);
+      } catch (error) {
+        if (existing && error instanceof BrokerError && error.code === 'PRECONDITION_FAILED') {
+          throw badRequest(inequivalence('exchange', name, vhost, exchangeFields(existing.type, existing.options), exchangeFields(type, options)) ?? error.message);
+        }
+        throw error;
+      }
+      return reply.code(existing ? 204 : 201).send();
+    },
+    DELETE: (request, identity, reply) => {
+      const [, guarded] = guardedOf(request, identity);
+      const exchange = exchangeOf(guarded.broker, nameOf(request));
+      guarded.deleteExchange(exchange.name, flagQuery(request, 'if-unused'));
+      return reply.code(204).send();
+    },
   });
+  resource('/api/exchanges/:vhost/:name/publish', {
+    POST: async (request, identity) => {
+      const [, guarded] = guardedOf(request, identity);
+      const exchange = exchangeOf(guarded.broker, nameOf(request));
+      // An alarm blocks publishers (docs/configuration.md): the API's too.
+      if (transport.alarm !== null) throw new ApiError(503, 'service_unavailable', `publishing is blocked while an alarm is in force: ${transport.alarm}`);
+      const body = bodyObject(request.body);
+      const routingKey = shortString(required(text(body, 'routing_key'), 'routing_key'), 'routing_key');
+      const payload = payloadJson(required(text(body, 'payload'), 'payload'), required(text(body, 'payload_encoding'), 'payload_encoding'));
+      const { properties, headers } = messageProperties(bodyObject(required(body.properties, 'properties')));
+      const message: Message = { exchange: exchange.name, routingKey, payload, size: Buffer.byteLength(payload, 'utf8'), headers, properties };
+      const outcome = guarded.publish(message);
+      // As a confirm: the answer waits until a persistent message is on disk.
+      if (outcome & PERSISTED) await guarded.broker.store.sync();
+      return { routed: (outcome & ROUTED) !== 0 };
+    },
+  });
+  const exchangeBindings = (which: 'source' | 'destination'): Handler => (request, identity) => {
+    const [vhost, broker] = vhostOf(request, identity);
+    const exchange = exchangeOf(broker, nameOf(request));
+    if (exchange.name === '') return which === 'source' ? Array.from(broker.allQueues(), (queue) => defaultBindingView(queue, vhost)).sort(byBinding) : [];
+    const bindings = which === 'source' ? exchange.bindings : broker.bindingsOf(exchange);
+    return Array.from(bindings, (binding) => bindingView(binding, vhost)).sort(byBinding);
+  };
+  resource('/api/exchanges/:vhost/:name/bindings/source', { GET: exchangeBindings('source') });
+  resource('/api/exchanges/:vhost/:name/bindings/destination', { GET: exchangeBindings('destination') });
 
-  resource('/api/health/checks/alarms', (_request, _identity, reply) => {
-    const alarm = transport.alarm;
-    if (alarm === null) return { status: 'ok' };
-    reply.code(503);
-    return { status: 'failed', reason: `There are alarms in effect: ${alarm}` };
+  const bindingsIn = ([vhost, broker]: [string, Broker]): BindingView[] => {
+    const views = Array.from(broker.allQueues(), (queue) => defaultBindingView(queue, vhost));
+    for (const exchange of broker.allExchanges()) for (const binding of exchange.bindings) views.push(bindingView(binding, vhost));
+    return views;
+  };
+  resource('/api/bindings', { GET: (_request, identity) => visible(identity).flatMap(bindingsIn).sort(byBinding) });
+  resource('/api/bindings/:vhost', { GET: (request, identity) => bindingsIn(vhostOf(request, identity)).sort(byBinding) });
+
+  for (const kind of ['q', 'e'] as const) {
+    /** The bindings from the path's source exchange to its destination; 404 when either is missing. */
+    const between = (vhost: string, broker: Broker, request: FastifyRequest) => {
+      const { source: sourceName, destination: destinationName } = request.params as { source: string; destination: string };
+      const source = exchangeOf(broker, sourceName);
+      const destination = kind === 'q' ? queueOf(broker, destinationName) : exchangeOf(broker, destinationName);
+      const views =
+        source.name === '' && destination.kind === 'queue'
+          ? [defaultBindingView(destination, vhost)]
+          : Array.from(broker.bindingsOf(destination), (binding) => binding).filter((binding) => binding.source === source).map((binding) => bindingView(binding, vhost));
+      return { source, destination, views: views.sort(byBinding) };
+    };
+    const unbindOrBind = (guarded: GuardedVhost, source: string, destination: string, routingKey: string, args: Record<string, unknown>, unbind: boolean) => {
+      if (kind === 'q') guarded.bindQueue(null, destination, source, routingKey, args, unbind);
+      else guarded.bindExchange(destination, source, routingKey, args, unbind);
+    };
+    /** The binding a properties_key names: as listed, or as the routing key itself when a client sent it unencoded. */
+    const named = (views: BindingView[], request: FastifyRequest): BindingView => {
+      const { props } = request.params as { props: string };
+      return views.find((view) => view.properties_key === props) ?? views.find((view) => decodeKey(view.properties_key) === props) ?? throwNotFound();
+    };
+    const url = `/api/bindings/:vhost/e/:source/${kind}/:destination`;
+    resource(url, {
+      GET: (request, identity) => {
+        const [vhost, broker] = vhostOf(request, identity);
+        return between(vhost, broker, request).views;
+      },
+      POST: (request, identity, reply) => {
+        const [vhost, guarded] = guardedOf(request, identity);
+        const { source, destination } = between(vhost, guarded.broker, request);
+        const body = bodyObject(request.body);
+        const routingKey = shortString(text(body, 'routing_key') ?? '', 'routing_key');
+        const args = table(body, 'arguments');
+        unbindOrBind(guarded, source.name, destination.name, routingKey, args, false);
+        const path = [vhost, source.name === '' ? 'amq.default' : source.name, kind, destination.name, propertiesKey(routingKey, args)].map(encodeURIComponent);
+        // RabbitMQ's answer: 201, and where the new binding is.
+        return reply
+          .code(201)
+          .header('location', `/api/bindings/${path[0]}/e/${path.slice(1).join('/')}`)
+          .send();
+      },
+    });
+    resource(`${url}/:props`, {
+      GET: (request, identity) => {
+        const [vhost, broker] = vhostOf(request, identity);
+        return named(between(vhost, broker, request).views, request);
+      },
+      DELETE: (request, identity, reply) => {
+        const [vhost, guarded] = guardedOf(request, identity);
+        const { source, destination, views } = between(vhost, guarded.broker, request);
+        const binding = named(views, request);
+        unbindOrBind(guarded, source.name, destination.name, binding.routing_key, binding.arguments, true);
+        return reply.code(204).send();
+      },
+    });
+  }
+
+  resource('/api/health/checks/alarms', {
+    GET: (_request, _identity, reply) => {
+      const alarm = transport.alarm;
+      if (alarm === null) return { status: 'ok' };
+      reply.code(503);
+      return { status: 'failed', reason: `There are alarms in effect: ${alarm}` };
+    },
   });
 
   await app.ready();
@@ -182,3 +400,25 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
 function send(reply: FastifyReply, error: ApiError): FastifyReply {
   return reply.code(error.status).headers({ ...error.headers, 'cache-control': 'no-cache' }).send(error.body);
 }
+
+function throwNotFound(): never {
+  throw notFound();
+}
+
+/** A properties_key with its percent-encoding undone; itself when it is not valid encoding. */
+function decodeKey(key: string): string {
+  try {
+    return decodeURIComponent(key.replace(/\+/g, ' '));
+  } catch {
+    return key;
+  }
+}
+
+const queueFields = (options: QueueOptions) => ({ durable: options.durable, auto_delete: options.autoDelete, exclusive: options.exclusive, arguments: options.arguments });
+const exchangeFields = (type: string, options: ExchangeOptions) => ({
+  type,
+  durable: options.durable,
+  auto_delete: options.autoDelete,
+  internal: options.internal,
+  arguments: options.arguments,
+});

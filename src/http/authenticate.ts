@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
-import { isLoopback, type Authenticator, type Identity } from '../auth/index.js';
+import { FULL_ACCESS, isLoopback, type Authenticator, type Identity } from '../auth/index.js';
 import { LOOPBACK_ORIGINS, originPolicy } from '../transport/index.js';
 import { notAuthenticated, notAuthorised } from './errors.js';
 
@@ -8,7 +8,7 @@ import { notAuthenticated, notAuthorised } from './errors.js';
 const MANAGEMENT_TAGS = ['management', 'policymaker', 'monitoring', 'administrator'];
 
 /** Anonymous development access: an administrator with every vhost (docs/management.md, "Authentication"). */
-const ANONYMOUS: Identity = { username: undefined, tags: new Set(['administrator']), mayUse: () => true, expiresAt: undefined };
+const ANONYMOUS: Identity = { username: undefined, tags: new Set(['administrator']), mayUse: () => true, access: () => FULL_ACCESS, expiresAt: undefined };
 
 const loopbackOrigin = originPolicy(LOOPBACK_ORIGINS);
 
