@@ -5,7 +5,7 @@ import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rabbitPasswordHash } from '../../src/auth/passwords.js';
 import { RawClient, startBroker, type RunningBroker } from './harness.js';
 import { StompPeer } from './stomp-peer.js';
@@ -539,6 +539,188 @@ describe('management - alarms and TLS', () => {
       expect((answer.body as { listeners: { protocol: string }[] }).listeners.map((listener) => listener.protocol)).toEqual(['https', 'https/warren', 'https/web-stomp']);
     } finally {
       await broker.stop();
+    }
+  });
+});
+
+const CONNECTION_FIELDS = ['name', 'node', 'type', 'state', 'user', 'vhost', 'protocol', 'peer_host', 'peer_port', 'host', 'port', 'ssl', 'connected_at', 'channels', 'client_properties'];
+
+describe('management - connections and consumers', () => {
+  const DEFINITIONS = {
+    users: [
+      { name: 'mgmt', password_hash: rabbitPasswordHash('mgmt-pw', 'rabbit_password_hashing_sha256'), tags: ['management'] },
+      { name: 'mon', password_hash: rabbitPasswordHash('mon-pw', 'rabbit_password_hashing_sha256'), tags: ['monitoring'] },
+    ],
+    vhosts: [{ name: '/' }, { name: 'orders' }],
+    permissions: [{ user: 'mgmt', vhost: 'orders', configure: '.*', write: '.*', read: '.*' }],
+    queues: [{ name: 'stomp-q', vhost: '/', durable: false }],
+  };
+  const admin: [string, string] = ['admin', 'admin-pw'];
+  const mgmt: [string, string] = ['mgmt', 'mgmt-pw'];
+  const mon: [string, string] = ['mon', 'mon-pw'];
+  let broker: RunningBroker;
+  beforeAll(async () => {
+    broker = await startBroker({ users: [{ username: 'admin', password: 'admin-pw' }], definitions: DEFINITIONS });
+  });
+  afterAll(async () => {
+    await broker.stop();
+  });
+  // Each test starts with no connections: those of the previous one have finished closing.
+  beforeEach(async () => {
+    for (let tries = 0; tries < 100 && (await connections(admin)).length > 0; tries++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await connections(admin)).toEqual([]);
+  });
+
+  type ConnectionJson = Record<string, unknown> & { name: string; user: string; peer_port: number };
+  const connections = async (user: [string, string], path = '/api/connections') => (await api(broker, path, { user })).body as ConnectionJson[];
+  const path = (name: string) => `/api/connections/${encodeURIComponent(name)}`;
+  /** The port the client's socket has on its side: the connection's peer_port. */
+  const localPort = (client: RawClient) => (client.socket as unknown as { _socket: { localPort: number } })._socket.localPort;
+
+  async function mgmtClient(): Promise<RawClient> {
+    const client = await RawClient.open(broker.url);
+    await client.request({ op: 'connect', version: 1, username: 'mgmt', password: 'mgmt-pw', vhost: 'orders', clientName: 'orders-app' });
+    return client;
+  }
+
+  it('management - connections of both protocols are listed with RabbitMQ fields; one is read by its name', async () => {
+    const before = Date.now();
+    const native = await mgmtClient();
+    const stomp = await StompPeer.connect(broker.url, { login: 'admin', passcode: 'admin-pw', host: '/' });
+    try {
+      const list = await connections(admin);
+      expect(list).toHaveLength(2);
+      for (const entry of list) expect(Object.keys(entry).sort()).toEqual([...CONNECTION_FIELDS].sort());
+      const json = list.find((entry) => entry.protocol === 'Warren/JSON') as ConnectionJson;
+      expect(json).toEqual({
+        name: `127.0.0.1:${localPort(native)} -> 127.0.0.1:${broker.port}`,
+        node: expect.stringMatching(/^warren@/),
+        type: 'network',
+        state: 'running',
+        user: 'mgmt',
+        vhost: 'orders',
+        protocol: 'Warren/JSON',
+        peer_host: '127.0.0.1',
+        peer_port: localPort(native),
+        host: '127.0.0.1',
+        port: broker.port,
+        ssl: false,
+        connected_at: expect.any(Number),
+        channels: 0,
+        client_properties: { connection_name: 'orders-app' },
+      });
+      expect(json.connected_at as number).toBeGreaterThanOrEqual(before - 1000);
+      expect(json.connected_at as number).toBeLessThanOrEqual(Date.now());
+      expect(list.find((entry) => entry.protocol !== 'Warren/JSON')).toMatchObject({ protocol: 'STOMP 1.2', user: 'admin', vhost: '/', client_properties: {}, peer_host: '127.0.0.1', port: broker.port });
+      // Sorted by name.
+      expect(list.map((entry) => entry.name)).toEqual(list.map((entry) => entry.name).sort());
+
+      expect(await api(broker, path(json.name), { user: admin })).toMatchObject({ status: 200, body: json });
+      expect((await connections(admin, '/api/vhosts/orders/connections')).map((entry) => entry.name)).toEqual([json.name]);
+      expect((await connections(admin, '/api/vhosts/%2F/connections')).map((entry) => entry.protocol)).toEqual(['STOMP 1.2']);
+      expect(await api(broker, path('127.0.0.1:1 -> 127.0.0.1:2'), { user: admin })).toMatchObject({ status: 404, body: NOT_FOUND });
+      expect(await api(broker, '/api/vhosts/nope/connections', { user: admin })).toMatchObject({ status: 404 });
+      expect((await api(broker, '/api/overview', { user: admin })).body).toMatchObject({ object_totals: { connections: 2 } });
+    } finally {
+      native.close();
+      await stomp.close();
+    }
+  });
+
+  it('management - a management user sees and closes only its own connections; monitoring sees all and closes none; an administrator closes any', async () => {
+    const own = await mgmtClient();
+    const other = await adminClient(broker);
+    try {
+      const mine = (await connections(mgmt))[0];
+      expect((await connections(mgmt)).map((entry) => entry.user)).toEqual(['mgmt']);
+      expect((await connections(mgmt, '/api/vhosts/orders/connections')).map((entry) => entry.user)).toEqual(['mgmt']);
+      const all = await connections(mon);
+      expect(all.map((entry) => entry.user).sort()).toEqual(['admin', 'mgmt']);
+      const theirs = all.find((entry) => entry.user === 'admin') as ConnectionJson;
+      const refused = { status: 401, body: { error: 'not_authorised', reason: 'User not authorised to access object' } };
+      expect(await api(broker, path(theirs.name), { user: mgmt })).toMatchObject(refused);
+      expect(await api(broker, path(theirs.name), { user: mgmt, method: 'DELETE' })).toMatchObject(refused);
+      expect(await api(broker, path(theirs.name), { user: mon })).toMatchObject({ status: 200, body: { user: 'admin' } });
+      expect(await api(broker, path(mine.name), { user: mon, method: 'DELETE' })).toMatchObject(refused);
+      expect(other.closeCode).toBeUndefined();
+
+      expect(await api(broker, path(mine.name), { user: mgmt, method: 'DELETE' })).toMatchObject({ status: 204, body: undefined });
+      expect(await own.waitForClose()).toBe(4320);
+      expect(await api(broker, path(theirs.name), { user: admin, method: 'DELETE' })).toMatchObject({ status: 204 });
+      expect(await other.waitForClose()).toBe(4320);
+      expect(await connections(admin)).toEqual([]);
+    } finally {
+      own.close();
+      other.close();
+    }
+  });
+
+  it('management - DELETE closes the socket with code 4320 and the X-Reason text; its unacknowledged deliveries are requeued', async () => {
+    const client = await adminClient(broker);
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => client.socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    await client.request({ op: 'queue.declare', queue: 'held', durable: false });
+    for (let i = 0; i < 3; i++) await client.request({ op: 'publish', routingKey: 'held', payload: i });
+    await client.request({ op: 'consume', queue: 'held', prefetch: 2 });
+    await client.waitFor((frame) => frame.op === 'deliver' && frame.deliveryTag === 2);
+    expect((await api(broker, '/api/queues/%2F/held', { user: admin })).body).toMatchObject({ messages_ready: 1, messages_unacknowledged: 2 });
+    const [entry] = await connections(admin);
+    const answer = await fetch(`http://127.0.0.1:${broker.port}${path(entry.name)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Basic ${Buffer.from('admin:admin-pw').toString('base64')}`, 'x-reason': 'maintenance window' },
+    });
+    expect(answer.status).toBe(204);
+    expect(await closed).toEqual({ code: 4320, reason: 'maintenance window' });
+    // The close is handled after the socket's closing handshake: wait for the requeue.
+    for (let tries = 0; tries < 100 && ((await api(broker, '/api/queues/%2F/held', { user: admin })).body as { messages_ready: number }).messages_ready !== 3; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect((await api(broker, '/api/queues/%2F/held', { user: admin })).body).toMatchObject({ messages_ready: 3, messages_unacknowledged: 0, consumers: 0 });
+    expect(broker.logs).toContainEqual(expect.objectContaining({ msg: 'connection closed by an administrator', reason: 'maintenance window', username: 'admin' }));
+  });
+
+  it('management - a STOMP connection closed without X-Reason gets 4320 "Closed via management plugin"', async () => {
+    const stomp = await StompPeer.connect(broker.url, { login: 'admin', passcode: 'admin-pw', host: '/' });
+    const [entry] = await connections(admin);
+    expect(await api(broker, path(entry.name), { user: admin, method: 'DELETE' })).toMatchObject({ status: 204 });
+    expect(await stomp.waitForClose()).toBe(4320);
+    expect(broker.logs).toContainEqual(expect.objectContaining({ msg: 'connection closed by an administrator', reason: 'Closed via management plugin' }));
+  });
+
+  it('management - consumers of both protocols are listed with RabbitMQ fields, filtered by the vhosts the caller sees', async () => {
+    const native = await mgmtClient();
+    const stomp = await StompPeer.connect(broker.url, { login: 'admin', passcode: 'admin-pw', host: '/' });
+    try {
+      await native.request({ op: 'queue.declare', queue: 'work', durable: false });
+      await native.request({ op: 'consume', queue: 'work', consumerTag: 'c1', prefetch: 5, arguments: { 'x-priority': 3 } });
+      await native.request({ op: 'consume', queue: 'work', consumerTag: 'c2', noAck: true, exclusive: false });
+      await stomp.subscribe('/amq/queue/stomp-q', { ack: 'client-individual' });
+      const nativeName = `127.0.0.1:${localPort(native)} -> 127.0.0.1:${broker.port}`;
+
+      const all = (await api(broker, '/api/consumers', { user: admin })).body as Record<string, unknown>[];
+      expect(all).toHaveLength(3);
+      expect(all[0]).toMatchObject({ queue: { name: 'stomp-q', vhost: '/' }, ack_required: true, active: true, channel_details: { user: 'admin', peer_host: '127.0.0.1' } });
+      expect(all[1]).toEqual({
+        consumer_tag: 'c1',
+        queue: { name: 'work', vhost: 'orders' },
+        channel_details: { connection_name: nativeName, peer_host: '127.0.0.1', peer_port: localPort(native), user: 'mgmt', node: expect.stringMatching(/^warren@/) },
+        ack_required: true,
+        prefetch_count: 5,
+        exclusive: false,
+        active: true,
+        activity_status: 'up',
+        arguments: { 'x-priority': 3 },
+      });
+      expect(all[2]).toMatchObject({ consumer_tag: 'c2', ack_required: false, arguments: {} });
+
+      expect(((await api(broker, '/api/consumers/orders', { user: admin })).body as { consumer_tag: string }[]).map((c) => c.consumer_tag)).toEqual(['c1', 'c2']);
+      // A management user sees the consumers of its vhosts (RabbitMQ filters consumers by vhost, not by user).
+      expect(((await api(broker, '/api/consumers', { user: mgmt })).body as { consumer_tag: string }[]).map((c) => c.consumer_tag)).toEqual(['c1', 'c2']);
+      expect(await api(broker, '/api/consumers/%2F', { user: mgmt })).toMatchObject({ status: 401, body: { error: 'not_authorised' } });
+      expect(await api(broker, '/api/consumers/nope', { user: admin })).toMatchObject({ status: 404 });
+      expect(await api(broker, '/api/consumers', { user: admin, method: 'DELETE' })).toMatchObject({ status: 405 });
+    } finally {
+      native.close();
+      await stomp.close();
     }
   });
 });

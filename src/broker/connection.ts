@@ -93,7 +93,7 @@ export class Connection implements ConsumerOwner, QueueOwner {
     }
     const timeoutMs = consumerTimeout(options.arguments, queue.args.consumerTimeout ?? this.broker.limits.consumerTimeoutMs);
     while (tag === undefined || this.consumers.has(tag)) tag = `amq.ctag-${this.id}-${this.nextConsumerTag++}`;
-    const consumer = new Consumer(tag, queue, this, options.prefetch, options.noAck, options.exclusive, options.priority, timeoutMs);
+    const consumer = new Consumer(tag, queue, this, options.prefetch, options.noAck, options.exclusive, options.priority, timeoutMs, options.arguments);
     this.consumers.set(tag, consumer);
     queue.addConsumer(consumer);
     return tag;

@@ -4,7 +4,7 @@ export { type DeathReason, type DeathRecord } from './dead-letter.js';
 export { type QueueEntry } from './entry-deque.js';
 export { BrokerError, type ErrorCode } from './errors.js';
 export { type Binding, type Destination, type Exchange } from './exchange.js';
-export { type Queue, type VhostTotals } from './queue.js';
+export { type Consumer, type Queue, type VhostTotals } from './queue.js';
 export { bindingKey, type MessageStore, type RecoveredState, type StoredBinding, type StoredExchange, type StoredMessage, type StoredQueue, type VhostStores } from './store-port.js';
 export { topicWords, TopicTrie } from './topic-trie.js';
 export {

@@ -60,6 +60,8 @@ export class Consumer {
     readonly priority: number,
     /** Acknowledgement timeout in ms; 0 = none. */
     readonly timeoutMs: number,
+    /** The consume's arguments, as given (for the management API). */
+    readonly consumeArguments: Readonly<Record<string, unknown>> = {},
   ) {}
 
   /** Room under the prefetch, and a connection that can take pushes. */

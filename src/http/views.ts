@@ -1,4 +1,5 @@
-import type { Binding, Exchange, Queue, VhostTotals } from '../broker/index.js';
+import type { Binding, Consumer, Exchange, Queue, VhostTotals } from '../broker/index.js';
+import type { ConnectionDetails } from '../transport/index.js';
 import { propertiesKey } from './body.js';
 
 // The JSON of each object as RabbitMQ's management API names its fields (docs/management.md).
@@ -84,4 +85,60 @@ export function byVhostAndName(a: { vhost: string; name: string }, b: { vhost: s
 
 export function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** An address as RabbitMQ writes it: an IPv4-mapped IPv6 address as plain IPv4. */
+function hostText(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped ? mapped[1] : address;
+}
+
+/** RabbitMQ's name for a connection: "peer_host:peer_port -> host:port". */
+export function connectionName({ endpoints }: ConnectionDetails): string {
+  return `${hostText(endpoints.peerHost)}:${endpoints.peerPort} -> ${hostText(endpoints.host)}:${endpoints.port}`;
+}
+
+export function connectionView(details: ConnectionDetails, node: string) {
+  const { endpoints } = details;
+  return {
+    name: connectionName(details),
+    node,
+    type: 'network',
+    state: 'running',
+    user: details.username ?? 'anonymous',
+    vhost: details.vhost,
+    protocol: details.protocol,
+    peer_host: hostText(endpoints.peerHost),
+    peer_port: endpoints.peerPort,
+    host: hostText(endpoints.host),
+    port: endpoints.port,
+    ssl: endpoints.ssl,
+    connected_at: details.connectedAt,
+    // Warren has no channels: a connection is its own single channel.
+    channels: 0,
+    client_properties: details.clientName === undefined ? {} : { connection_name: details.clientName },
+  };
+}
+
+export function consumerView(consumer: Consumer, details: ConnectionDetails, node: string) {
+  const { queue } = consumer;
+  // With x-single-active-consumer only the first consumer is served; the others wait.
+  const active = !queue.args.singleActiveConsumer || queue.consumers[0] === consumer;
+  return {
+    consumer_tag: consumer.tag,
+    queue: { name: queue.name, vhost: details.vhost },
+    channel_details: {
+      connection_name: connectionName(details),
+      peer_host: hostText(details.endpoints.peerHost),
+      peer_port: details.endpoints.peerPort,
+      user: details.username ?? 'anonymous',
+      node,
+    },
+    ack_required: !consumer.noAck,
+    prefetch_count: consumer.prefetch,
+    exclusive: consumer.exclusive,
+    active,
+    activity_status: active ? 'up' : 'waiting',
+    arguments: consumer.consumeArguments,
+  };
 }

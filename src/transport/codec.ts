@@ -90,7 +90,8 @@ export interface CodecSession {
   /**
    * Checks the credentials and opens the broker Connection, suspending input meanwhile; then
    * calls `opened`. A refusal sends `refusal(message)` and closes (4401, or 4403 for a vhost).
-   * `details` go into the log lines about the connection.
+   * `details` go into the log lines about the connection; its `protocol` ("Warren/JSON", "STOMP 1.2")
+   * and `clientName` are shown by the management API.
    */
   login(credentials: Credentials, details: Record<string, unknown>, refusal: (message: string) => string, opened: (loggedIn: LoggedIn) => void): void;
   /**

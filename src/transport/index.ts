@@ -1,5 +1,5 @@
 export { Transport, type TransportOptions } from './server.js';
-export { Session, type SessionContext } from './session.js';
+export { Session, CLOSE_CONNECTION_FORCED, type ConnectionDetails, type Endpoints, type SessionContext } from './session.js';
 export type { CodecSession, WireCodec, WireProtocol } from './codec.js';
 export { JSON_PROTOCOL } from './json-codec.js';
 export { stompProtocol } from './stomp/index.js';

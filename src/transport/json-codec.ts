@@ -145,7 +145,7 @@ class JsonCodec implements WireCodec {
     const { id } = frame;
     this.session.login(
       { username: frame.username, password: frame.password, token: frame.token, vhost: frame.vhost },
-      { clientName: frame.clientName },
+      { protocol: 'Warren/JSON', clientName: frame.clientName },
       (message) => errorFrame('ACCESS_REFUSED', message, id),
       ({ principal }) => {
         const server = { name: 'warren', version: this.session.serverVersion };

@@ -7,7 +7,7 @@ import type { WireProtocol } from './codec.js';
 import { JSON_PROTOCOL } from './json-codec.js';
 import { originPolicy } from './origins.js';
 import type { ServerSocket } from './server-socket.js';
-import { Session, type SessionContext } from './session.js';
+import { Session, type ConnectionDetails, type SessionContext } from './session.js';
 import { stompProtocol } from './stomp/index.js';
 
 export interface TransportOptions {
@@ -93,6 +93,16 @@ export class Transport {
     return typeof address === 'object' ? address : null;
   }
 
+  /** The logged-in connections, as the management API shows them (docs/management.md, "Connections"). */
+  connections(): ConnectionDetails[] {
+    const details: ConnectionDetails[] = [];
+    for (const session of this.sessions.values()) {
+      const one = session.details();
+      if (one) details.push(one);
+    }
+    return details;
+  }
+
   /** A memory or disk alarm started (reason) or cleared (null): publishers are blocked or unblocked. */
   setAlarm(reason: string | null): void {
     this.context.flow.alarm = reason;
@@ -166,7 +176,8 @@ export class Transport {
     const id = String(this.nextSessionId++);
     // ws's WebSocket has every member of the ServerSocket port.
     const socket: ServerSocket = ws;
-    const session = new Session(socket, id, this.context, protocol, address);
+    const endpoints = { peerHost: address, peerPort: request.socket.remotePort ?? 0, host: request.socket.localAddress ?? '', port: request.socket.localPort ?? 0, ssl: this.secure };
+    const session = new Session(socket, id, this.context, protocol, address, endpoints);
     this.sessions.set(ws, session);
     ws.on('message', (data, isBinary) => session.onMessage(toBuffer(data), isBinary));
     ws.on('pong', () => session.onPong());

@@ -19,6 +19,37 @@ export interface SessionContext {
 
 /** WebSocket close code when the broker ends a connection because of its own failure (RFC 6455). */
 export const CLOSE_INTERNAL_ERROR = 1011;
+/** WebSocket close code when an administrator closes a connection (AMQP's CONNECTION_FORCED, 320; docs/management.md). */
+export const CLOSE_CONNECTION_FORCED = 4320;
+/** The most UTF-8 bytes a WebSocket close reason may have (RFC 6455: 125 bytes of payload, 2 of them the code). */
+const MAX_CLOSE_REASON_BYTES = 123;
+
+/** Both ends of a socket, as they were when it opened. */
+export interface Endpoints {
+  readonly peerHost: string;
+  readonly peerPort: number;
+  readonly host: string;
+  readonly port: number;
+  readonly ssl: boolean;
+}
+
+/** A logged-in connection as the management API shows it (docs/management.md, "Connections"). */
+export interface ConnectionDetails {
+  /** Warren's connection id (the `connectionId` of the connect reply). */
+  readonly id: string;
+  readonly endpoints: Endpoints;
+  /** "Warren/JSON" or "STOMP 1.x". */
+  readonly protocol: string;
+  /** When the socket opened, in ms since the epoch. */
+  readonly connectedAt: number;
+  /** The `clientName` the client gave at connect, if any. */
+  readonly clientName: string | undefined;
+  readonly username: string | undefined;
+  readonly vhost: string;
+  readonly connection: Connection;
+  /** Closes it as an administrator would (code 4320, `reason`); its unacknowledged deliveries are requeued. */
+  close(reason: string): void;
+}
 /** The longest a Node timer waits. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -74,6 +105,10 @@ export class Session implements CodecSession, DeliverySink {
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set by closeAfterOutput: the close to make once everything queued and held has been sent. */
   private pendingClose: { code: number; reason: string } | undefined;
+  /** When the socket opened (ms since the epoch). */
+  readonly connectedAt = Date.now();
+  /** What the codec told about the client at login (its protocol, clientName, ...). */
+  private loginDetails: Record<string, unknown> = {};
 
   constructor(
     private readonly socket: ServerSocket,
@@ -81,6 +116,7 @@ export class Session implements CodecSession, DeliverySink {
     private readonly context: SessionContext,
     protocol: WireProtocol,
     private readonly remoteAddress: string | undefined,
+    readonly endpoints: Endpoints = { peerHost: remoteAddress ?? '', peerPort: 0, host: '', port: 0, ssl: false },
   ) {
     this.logger = context.logger.child({ conn: id });
     this.codec = protocol.open(this);
@@ -143,10 +179,36 @@ export class Session implements CodecSession, DeliverySink {
         return;
       }
       this.identity = { username: principal.username, vhost: principal.vhost, ...details };
+      this.loginDetails = details;
       const loggedIn = this.adopt(new Connection(this.id, broker, this), broker, principal);
       this.logger.info(this.identity, 'connected');
       opened(loggedIn);
     });
+  }
+
+  /** This connection for the management API; undefined before login and once it is ending. */
+  details(): ConnectionDetails | undefined {
+    const loggedIn = this.loggedIn;
+    if (!loggedIn || this.ended) return undefined;
+    const { protocol, clientName } = this.loginDetails;
+    return {
+      id: this.id,
+      endpoints: this.endpoints,
+      protocol: typeof protocol === 'string' ? protocol : 'unknown',
+      connectedAt: this.connectedAt,
+      clientName: typeof clientName === 'string' ? clientName : undefined,
+      username: loggedIn.principal.username,
+      vhost: loggedIn.principal.vhost,
+      connection: loggedIn.connection,
+      close: (reason) => this.forceClose(reason),
+    };
+  }
+
+  /** An administrator closes the connection: what is already queued goes out, then close 4320 with the reason. */
+  forceClose(reason: string): void {
+    if (this.ended) return;
+    this.logger.info({ reason, ...this.identity }, 'connection closed by an administrator');
+    this.closeAfterOutput(CLOSE_CONNECTION_FORCED, truncateUtf8(reason, MAX_CLOSE_REASON_BYTES));
   }
 
   refresh(token: string, reply: (expiresAt: number) => string, refusal: (message: string) => string): void {
@@ -438,4 +500,15 @@ export class Session implements CodecSession, DeliverySink {
     const { code, reason } = this.pendingClose;
     if (this.socket.readyState === OPEN) this.socket.close(code, reason);
   }
+}
+
+/** `text` cut to at most `maxBytes` UTF-8 bytes, never inside a character. */
+function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
+  let cut = '';
+  for (const char of text) {
+    if (Buffer.byteLength(cut + char, 'utf8') > maxBytes) break;
+    cut += char;
+  }
+  return cut;
 }

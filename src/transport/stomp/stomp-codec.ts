@@ -212,7 +212,7 @@ class StompCodec implements WireCodec {
     };
     this.session.login(
       credentials,
-      { version },
+      { protocol: `STOMP ${version}`, version },
       (message) => {
         this.session.logger.info({ message }, 'STOMP ERROR sent');
         return errorFrame(message, undefined, receipt);
