@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { pino, type Logger } from 'pino';
-import { Authenticator, configUser, isLoopback, regexAccess, TokenVerifier, type User } from './auth/index.js';
+import { Authenticator, configUser, DEFAULT_VHOST, isLoopback, rabbitPasswordHash, regexAccess, TokenVerifier, type User } from './auth/index.js';
 import { BrokerError, systemClock, VirtualHosts, type Broker, type Clock, type VhostStores } from './broker/index.js';
 import type { BrokerConfig, Definitions } from './config/index.js';
-import { openManagementApi, type ManagementApi } from './http/index.js';
+import { openManagementApi, type Accounts, type ManagementApi } from './http/index.js';
 import { VhostJournals } from './store/index.js';
 import { LOOPBACK_ORIGINS, Transport, watchAlarms } from './transport/index.js';
 
@@ -74,7 +74,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   );
   let management: ManagementApi;
   try {
-    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger });
+    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, accounts: accountsOf(config) });
   } catch (error) {
     await vhosts.close();
     throw error;
@@ -153,6 +153,28 @@ export async function openAuthenticator(config: BrokerConfig, vhosts: { has(name
   const users = [...config.users.map((user) => configUser(user.username, user.password)), ...definitionUsers];
   const tokens = config.auth.jwt === undefined ? undefined : await TokenVerifier.create(config.auth.jwt);
   return new Authenticator({ users, vhosts, tokens, anonymous: config.auth.anonymous });
+}
+
+/**
+ * The users and permissions as plain data for the management API's exports: the definitions'
+ * entries as given, and each of the config's plain `users` as a RabbitMQ SHA-256 hash made now
+ * (never its password), an administrator with full permissions on "/".
+ */
+export function accountsOf(config: BrokerConfig): Accounts {
+  const { definitions } = config;
+  return {
+    users: [
+      ...config.users.map((user) => ({
+        name: user.username,
+        passwordHash: rabbitPasswordHash(user.password, 'rabbit_password_hashing_sha256'),
+        hashingAlgorithm: 'rabbit_password_hashing_sha256' as const,
+        tags: ['administrator'],
+      })),
+      ...definitions.users,
+    ],
+    permissions: [...config.users.map((user) => ({ user: user.username, vhost: DEFAULT_VHOST, configure: '.*', write: '.*', read: '.*' })), ...definitions.permissions],
+    topicPermissions: definitions.topicPermissions,
+  };
 }
 
 /** Declares the definitions' exchanges, then queues, then bindings, each in its vhost, as RabbitMQ imports them. */

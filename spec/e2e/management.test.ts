@@ -310,6 +310,10 @@ describe('management - writes: queues, exchanges, bindings, publish', () => {
     expect(await api(broker, '/api/queues/%2F/w2', { user, method: 'DELETE' })).toMatchObject({ status: 204 });
     expect(await api(broker, '/api/queues/%2F/w2', { user })).toMatchObject({ status: 404, body: NOT_FOUND });
     expect(await api(broker, '/api/queues/%2F/w2', { user, method: 'DELETE' })).toMatchObject({ status: 404, body: NOT_FOUND });
+    // rabbitmqadmin sends booleans as strings, which RabbitMQ parses.
+    expect(await api(broker, '/api/queues/%2F/strings', { user, method: 'PUT', body: { durable: 'false', auto_delete: 'true' } })).toMatchObject({ status: 201 });
+    expect((await api(broker, '/api/queues/%2F/strings', { user })).body).toMatchObject({ durable: false, auto_delete: true });
+    expect(await api(broker, '/api/queues/%2F/strings-bad', { user, method: 'PUT', body: { durable: 'yes' } })).toMatchObject({ status: 400 });
     expect(await api(broker, '/api/queues/nope/w2', { user, method: 'PUT', body: {} })).toMatchObject({ status: 404, body: NOT_FOUND });
     // Arguments the model refuses, reserved names, wrong types, bad JSON: 400 or 401 as RabbitMQ.
     expect(await api(broker, '/api/queues/%2F/w3', { user, method: 'PUT', body: { arguments: { 'x-max-length': -1 } } })).toMatchObject({ status: 400, body: { error: 'bad_request' } });

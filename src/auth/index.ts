@@ -16,5 +16,5 @@ export {
   type User,
 } from './authenticator.js';
 export { GuardedVhost } from './guarded-vhost.js';
-export { DEFAULT_HASHING_ALGORITHM, describeBadHash, HASHING_ALGORITHMS, hashPassword, verifyPassword, type HashingAlgorithm } from './passwords.js';
+export { DEFAULT_HASHING_ALGORITHM, describeBadHash, HASHING_ALGORITHMS, hashPassword, rabbitPasswordHash, verifyPassword, type HashingAlgorithm } from './passwords.js';
 export { TokenError, TokenVerifier, type JwtConfig, type VerifiedToken } from './tokens.js';

@@ -19,6 +19,7 @@ import {
 } from '../broker/index.js';
 import type { ConnectionDetails, Transport } from '../transport/index.js';
 import { authenticate, mayView, seesEveryVhost } from './authenticate.js';
+import { byVhostAndUser, NO_ACCOUNTS, permissionView, topicPermissionView, topology, userView, type Accounts } from './definitions.js';
 import { ApiError, badRequest, internalError, methodNotAllowed, notAuthorised, notFound } from './errors.js';
 import { bodyObject, flag, fromBrokerError, inequivalence, messageProperties, payloadJson, propertiesKey, required, shortString, table, text } from './body.js';
 import {
@@ -50,6 +51,8 @@ export interface ManagementOptions {
   readonly logger: Logger;
   /** This broker's name in the API (RabbitMQ's `rabbit@host`); `warren@<hostname>` by default. */
   readonly node?: string;
+  /** The users and permissions, with their hashes and regexes, for /api/users, /api/permissions and /api/definitions; none by default. */
+  readonly accounts?: Accounts;
 }
 
 /** The management API, serving on the transport's port until closed. */
@@ -442,6 +445,91 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
       .sort((a, b) => compare(a.queue.vhost, b.queue.vhost) || compare(a.queue.name, b.queue.name) || compare(a.consumer_tag, b.consumer_tag));
   resource('/api/consumers', { GET: (_request, identity) => consumersOf(identity) });
   resource('/api/consumers/:vhost', { GET: (request, identity) => consumersOf(identity, vhostOf(request, identity)[0]) });
+
+  // Users, permissions and definitions: administrators only, as in RabbitMQ.
+  const accounts = options.accounts ?? NO_ACCOUNTS;
+  const administrator = (identity: Identity): void => {
+    if (!identity.tags.has('administrator')) throw notAuthorised('Not administrator user');
+  };
+  const userOf = (request: FastifyRequest) => {
+    const { user } = request.params as { user: string };
+    return accounts.users.find((one) => one.name === user) ?? throwNotFound();
+  };
+  const vhostNamed = (request: FastifyRequest): string => {
+    const { vhost } = request.params as { vhost: string };
+    if (!vhosts.get(vhost)) throw notFound();
+    return vhost;
+  };
+  const permissions = (keep: (entry: { user: string; vhost: string }) => boolean) => accounts.permissions.filter(keep).map(permissionView).sort(byVhostAndUser);
+  const topicPermissions = (keep: (entry: { user: string; vhost: string }) => boolean) =>
+    accounts.topicPermissions.filter(keep).map(topicPermissionView).sort(byVhostAndUser);
+  const users = () => accounts.users.map(userView).sort((a, b) => compare(a.name, b.name));
+  /** An administrator-only GET. */
+  const adminGet = (url: string, answer: (request: FastifyRequest) => unknown) =>
+    resource(url, {
+      GET: (request, identity) => {
+        administrator(identity);
+        return answer(request);
+      },
+    });
+
+  adminGet('/api/users', () => users());
+  adminGet('/api/users/:user', (request) => userView(userOf(request)));
+  adminGet('/api/users/:user/permissions', (request) => {
+    const { name } = userOf(request);
+    return permissions((entry) => entry.user === name);
+  });
+  adminGet('/api/users/:user/topic-permissions', (request) => {
+    const { name } = userOf(request);
+    return topicPermissions((entry) => entry.user === name);
+  });
+  adminGet('/api/permissions', () => permissions(() => true));
+  adminGet('/api/permissions/:vhost/:user', (request) => {
+    const vhost = vhostNamed(request);
+    const { name } = userOf(request);
+    return permissions((entry) => entry.user === name && entry.vhost === vhost)[0] ?? throwNotFound();
+  });
+  adminGet('/api/topic-permissions', () => topicPermissions(() => true));
+  adminGet('/api/topic-permissions/:vhost/:user', (request) => {
+    const vhost = vhostNamed(request);
+    const { name } = userOf(request);
+    const found = topicPermissions((entry) => entry.user === name && entry.vhost === vhost);
+    if (found.length === 0) throw notFound();
+    return found;
+  });
+  adminGet('/api/vhosts/:vhost/permissions', (request) => {
+    const vhost = vhostNamed(request);
+    return permissions((entry) => entry.vhost === vhost);
+  });
+  adminGet('/api/vhosts/:vhost/topic-permissions', (request) => {
+    const vhost = vhostNamed(request);
+    return topicPermissions((entry) => entry.vhost === vhost);
+  });
+
+  /** The header of a definitions export: whose and which version. */
+  const exportHeader = () => ({ rabbit_version: version, rabbitmq_version: version, product_name: 'Warren', product_version: version });
+  adminGet('/api/definitions', () => {
+    const names = vhosts.names().sort(compare);
+    const parts = names.map((name) => topology(vhosts.get(name) as Broker, name, true));
+    return {
+      ...exportHeader(),
+      users: users(),
+      vhosts: names.map((name) => ({ name, limits: [], metadata: { description: '', tags: [] } })),
+      permissions: permissions(() => true),
+      topic_permissions: topicPermissions(() => true),
+      parameters: [],
+      global_parameters: [],
+      policies: [],
+      queues: parts.flatMap((part) => part.queues),
+      exchanges: parts.flatMap((part) => part.exchanges),
+      bindings: parts.flatMap((part) => part.bindings),
+    };
+  });
+  adminGet('/api/definitions/:vhost', (request) => {
+    const vhost = vhostNamed(request);
+    const { queues, exchanges, bindings } = topology(vhosts.get(vhost) as Broker, vhost, false);
+    return { ...exportHeader(), parameters: [], policies: [], queues, exchanges, bindings };
+  });
 
   resource('/api/health/checks/alarms', {
     GET: (_request, _identity, reply) => {

@@ -15,9 +15,11 @@ export function bodyObject(body: unknown): Body {
   return body as Body;
 }
 
+/** A boolean field; "true" and "false" as strings too, as RabbitMQ parses them (rabbitmqadmin sends strings). */
 export function flag(body: Body, field: string, fallback: boolean): boolean {
   const value = body[field];
   if (value === undefined) return fallback;
+  if (value === 'true' || value === 'false') return value === 'true';
   if (typeof value !== 'boolean') throw badRequest(`${field} must be true or false (got ${JSON.stringify(value)})`);
   return value;
 }

@@ -1,0 +1,76 @@
+import type { Broker, Exchange, Queue } from '../broker/index.js';
+import type { DefinitionUser, PermissionDefinition, TopicPermissionDefinition } from '../config/index.js';
+import { compare } from './views.js';
+
+/**
+ * The users and permissions the broker started with, as plain data: the management API exports
+ * them with their original hashes and regexes (the Authenticator keeps only compiled forms). The
+ * config's plain `users` come as SHA-256 hashes made at start-up, never as their passwords.
+ */
+export interface Accounts {
+  readonly users: readonly DefinitionUser[];
+  readonly permissions: readonly PermissionDefinition[];
+  readonly topicPermissions: readonly TopicPermissionDefinition[];
+}
+
+export const NO_ACCOUNTS: Accounts = { users: [], permissions: [], topicPermissions: [] };
+
+// RabbitMQ's JSON for each, field names as its management API gives them (docs/management.md).
+
+export function userView(user: DefinitionUser) {
+  return { name: user.name, password_hash: user.passwordHash, hashing_algorithm: user.hashingAlgorithm, tags: [...user.tags], limits: {} };
+}
+
+export function permissionView(permission: PermissionDefinition) {
+  const { user, vhost, configure, write, read } = permission;
+  return { user, vhost, configure, write, read };
+}
+
+export function topicPermissionView(permission: TopicPermissionDefinition) {
+  const { user, vhost, exchange, write, read } = permission;
+  return { user, vhost, exchange, write, read };
+}
+
+/** Permissions sorted by vhost, then user (then exchange), as RabbitMQ lists them. */
+export function byVhostAndUser(a: { vhost: string; user: string; exchange?: string }, b: { vhost: string; user: string; exchange?: string }): number {
+  return compare(a.vhost, b.vhost) || compare(a.user, b.user) || compare(a.exchange ?? '', b.exchange ?? '');
+}
+
+/** What RabbitMQ exports: durable queues that are not exclusive (an exclusive queue cannot be restored). */
+const exported = (queue: Queue): boolean => queue.options.durable && !queue.options.exclusive;
+/** Durable exchanges other than the built-in ones ("" and amq.*), as RabbitMQ exports them. */
+const exportedExchange = (exchange: Exchange): boolean => exchange.options.durable && exchange.name !== '' && !exchange.name.startsWith('amq.');
+
+/**
+ * A vhost's queues, exchanges and bindings as a definitions export has them: each with its
+ * `vhost`, or without when `vhost` is undefined (RabbitMQ's per-vhost export). Bindings are those
+ * between exported ends (so never the default exchange's).
+ */
+export function topology(broker: Broker, vhost: string, withVhost: boolean) {
+  const at = withVhost ? { vhost } : {};
+  const queues = Array.from(broker.allQueues())
+    .filter(exported)
+    .map((queue) => ({ name: queue.name, ...at, durable: true, auto_delete: queue.options.autoDelete, arguments: queue.options.arguments, type: 'classic' }))
+    .sort((a, b) => compare(a.name, b.name));
+  const exchanges = Array.from(broker.allExchanges())
+    .filter(exportedExchange)
+    .map((exchange) => {
+      const { durable, autoDelete, internal, arguments: args } = exchange.options;
+      return { name: exchange.name, ...at, type: exchange.type, durable, auto_delete: autoDelete, internal, arguments: args };
+    })
+    .sort((a, b) => compare(a.name, b.name));
+  const bindings = Array.from(broker.allExchanges())
+    .filter(exportedExchange)
+    .flatMap((exchange) => Array.from(exchange.bindings))
+    .filter((binding) => (binding.destination.kind === 'queue' ? exported(binding.destination) : exportedExchange(binding.destination)))
+    .map((binding) => ({
+      source: binding.source.name,
+      ...at,
+      destination: binding.destination.name,
+      destination_type: binding.destination.kind,
+      routing_key: binding.routingKey,
+      arguments: binding.arguments,
+    }))
+    .sort((a, b) => compare(a.source, b.source) || compare(a.destination_type, b.destination_type) || compare(a.destination, b.destination) || compare(a.routing_key, b.routing_key));
+  return { queues, exchanges, bindings };
+}
