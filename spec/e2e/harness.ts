@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,26 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+/** TLS tests make their certificate with openssl; .ci/run installs it, elsewhere they say so and skip. */
+export const hasOpenssl = ((): boolean => {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    console.warn('SKIPPED: openssl is not installed, so the TLS tests cannot make a certificate (apt-get install openssl; .ci/run does)');
+    return false;
+  }
+})();
+
+/** A self-signed certificate for localhost and its key, as PEM files in a new temp dir. */
+export function selfSignedCertificate(): { dir: string; cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  return { dir, cert, key };
+}
 
 export interface RunningBroker {
   url: string;

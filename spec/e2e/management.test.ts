@@ -1,13 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rabbitPasswordHash } from '../../src/auth/passwords.js';
-import { RawClient, startBroker, type RunningBroker } from './harness.js';
+import { hasOpenssl, RawClient, selfSignedCertificate, startBroker, type RunningBroker } from './harness.js';
 import { StompPeer } from './stomp-peer.js';
 
 // docs/management.md through the real process: RabbitMQ's management API paths and JSON on the
@@ -515,21 +512,8 @@ describe('management - alarms and TLS', () => {
     }
   });
 
-  const hasOpenssl = (() => {
-    try {
-      execFileSync('openssl', ['version'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      console.warn('SKIPPED: openssl is not installed, so the management TLS test cannot make a certificate (apt-get install openssl; .ci/run does)');
-      return false;
-    }
-  })();
-
   it.skipIf(!hasOpenssl)('management - with TLS the API answers over https:// on the port, and says so in its listeners', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'warren-tls-'));
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const { cert, key } = selfSignedCertificate();
     const broker = await startBroker({ server: { tls: { cert, key } } });
     try {
       const answer = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {

@@ -1,13 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { rabbitPasswordHash } from '../../src/auth/passwords.js';
-import { RawClient, runCli, startBroker, type Frame, type RunningBroker } from './harness.js';
+import { hasOpenssl, RawClient, runCli, selfSignedCertificate, startBroker, type Frame, type RunningBroker } from './harness.js';
 import { StompPeer, until } from './stomp-peer.js';
 
 // docs/security.md through the real process: users from a RabbitMQ export confined to their
@@ -249,23 +247,9 @@ describe('security - tokens', () => {
   });
 });
 
-/** The TLS test makes its certificate with openssl; .ci/run installs it, elsewhere the test says so and skips. */
-const hasOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    console.warn('SKIPPED: openssl is not installed, so the TLS test cannot make a certificate (apt-get install openssl; .ci/run does)');
-    return false;
-  }
-})();
-
 describe('security - transport', () => {
   it.skipIf(!hasOpenssl)('security - with a certificate the port serves wss:// only; a bad key stops the broker at start with the reason', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'warren-tls-'));
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const { dir, cert, key } = selfSignedCertificate();
     const broker = await startBroker({ server: { tls: { cert, key } } });
     try {
       expect(broker.logs.find((line) => line.msg === 'listening')).toMatchObject({ url: expect.stringMatching(/^wss:\/\//) });

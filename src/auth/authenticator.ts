@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { FULL_ACCESS, type VhostAccess } from './access.js';
 import { verifyPassword, type HashingAlgorithm } from './passwords.js';
-import { TokenError, type TokenVerifier } from './tokens.js';
+import { TokenError, type TokenVerifier, type VerifiedToken } from './tokens.js';
 
 /** WebSocket close code after failed authentication (docs/protocol.md, "Connecting"). */
 export const CLOSE_ACCESS_REFUSED = 4401;
@@ -155,18 +155,24 @@ export class Authenticator {
 
   /** A token for the management API: its subject, the tags of its `tag:` scopes, the vhosts its scopes name. */
   async authenticateToken(token: string): Promise<IdentifyOutcome> {
-    const verifier = this.options.tokens;
-    const fail = (message: string, reason: string): IdentifyOutcome => {
+    const verified = await this.verifyToken(token);
+    if (!('grants' in verified)) {
       this.failedLogins++;
-      return { ok: false, message, reason };
-    };
-    if (!verifier) return fail('access refused: this broker does not accept tokens (no auth.jwt is configured)', 'token login not configured');
+      return { ok: false, ...verified };
+    }
+    const { username, grants, expiresAt } = verified;
+    const access = (vhost: string) => grants.access(vhost, { username });
+    return { ok: true, identity: { username, tags: grants.tags, mayUse: (vhost) => access(vhost) !== undefined, access, expiresAt } };
+  }
+
+  /** The token, verified; or why not: a message for the client and a reason for the log. */
+  private async verifyToken(token: string): Promise<VerifiedToken | { message: string; reason: string }> {
+    const verifier = this.options.tokens;
+    if (!verifier) return { message: 'access refused: this broker does not accept tokens (no auth.jwt is configured)', reason: 'token login not configured' };
     try {
-      const { username, grants, expiresAt } = await verifier.verify(token);
-      const access = (vhost: string) => grants.access(vhost, { username });
-      return { ok: true, identity: { username, tags: grants.tags, mayUse: (vhost) => access(vhost) !== undefined, access, expiresAt } };
+      return await verifier.verify(token);
     } catch (error) {
-      if (error instanceof TokenError) return fail(`access refused: ${error.message}`, error.message);
+      if (error instanceof TokenError) return { message: `access refused: ${error.message}`, reason: error.message };
       throw error;
     }
   }
@@ -198,15 +204,9 @@ export class Authenticator {
   }
 
   private async tokenLogin(token: string, vhost: string): Promise<LoginOutcome> {
-    const verifier = this.options.tokens;
-    if (!verifier) return refused(CLOSE_ACCESS_REFUSED, 'access refused: this broker does not accept tokens (no auth.jwt is configured)', 'token login not configured');
-    try {
-      const verified = await verifier.verify(token);
-      return this.enter(verified.username, vhost, verified.grants.access(vhost, { username: verified.username }), verified.grants.tags, verified.expiresAt);
-    } catch (error) {
-      if (error instanceof TokenError) return refused(CLOSE_ACCESS_REFUSED, `access refused: ${error.message}`, error.message);
-      throw error;
-    }
+    const verified = await this.verifyToken(token);
+    if (!('grants' in verified)) return refused(CLOSE_ACCESS_REFUSED, verified.message, verified.reason);
+    return this.enter(verified.username, vhost, verified.grants.access(vhost, { username: verified.username }), verified.grants.tags, verified.expiresAt);
   }
 
   private enter(username: string | undefined, vhost: string, access: VhostAccess | undefined, tags: ReadonlySet<string>, expiresAt: number | undefined): LoginOutcome {

@@ -1,4 +1,4 @@
-export { FULL_ACCESS, describeBadRegex, regexAccess, RegexError, type PermissionRegexes, type TopicPermissionRegexes, type VhostAccess } from './access.js';
+export { FULL_ACCESS, describeBadRegex, escapeRegex, regexAccess, RegexError, type PermissionRegexes, type TopicPermissionRegexes, type VhostAccess } from './access.js';
 export {
   Authenticator,
   CLOSE_ACCESS_REFUSED,

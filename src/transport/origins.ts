@@ -1,3 +1,5 @@
+import { escapeRegex } from '../auth/index.js';
+
 /**
  * Which browser origins may open a WebSocket (docs/security.md, "Transport security"): the
  * defence against Cross-Site WebSocket Hijacking, where a page on another site opens a socket
@@ -13,7 +15,6 @@ export function originPolicy(patterns: readonly string[] | undefined): (origin: 
   return (origin) => origin === undefined || allowed.some((regex) => regex.test(origin));
 }
 
-const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * Pages served from this machine. With anonymous access from loopback (the development default)

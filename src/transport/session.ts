@@ -107,8 +107,6 @@ export class Session implements CodecSession, DeliverySink {
   private pendingClose: { code: number; reason: string } | undefined;
   /** When the socket opened (ms since the epoch). */
   readonly connectedAt = Date.now();
-  /** What the codec told about the client at login (its protocol, clientName, ...). */
-  private loginDetails: Record<string, unknown> = {};
 
   constructor(
     private readonly socket: ServerSocket,
@@ -179,7 +177,6 @@ export class Session implements CodecSession, DeliverySink {
         return;
       }
       this.identity = { username: principal.username, vhost: principal.vhost, ...details };
-      this.loginDetails = details;
       const loggedIn = this.adopt(new Connection(this.id, broker, this), broker, principal);
       this.logger.info(this.identity, 'connected');
       opened(loggedIn);
@@ -190,7 +187,7 @@ export class Session implements CodecSession, DeliverySink {
   details(): ConnectionDetails | undefined {
     const loggedIn = this.loggedIn;
     if (!loggedIn || this.ended) return undefined;
-    const { protocol, clientName } = this.loginDetails;
+    const { protocol, clientName } = this.identity;
     return {
       id: this.id,
       endpoints: this.endpoints,
