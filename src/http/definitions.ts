@@ -17,22 +17,30 @@ export const NO_ACCOUNTS: Accounts = { users: [], permissions: [], topicPermissi
 
 // RabbitMQ's JSON for each, field names as its management API gives them (docs/management.md).
 
-export function userView(user: DefinitionUser) {
+function userView(user: DefinitionUser) {
   return { name: user.name, password_hash: user.passwordHash, hashing_algorithm: user.hashingAlgorithm, tags: [...user.tags], limits: {} };
 }
 
-export function permissionView(permission: PermissionDefinition) {
+function permissionView(permission: PermissionDefinition) {
   const { user, vhost, configure, write, read } = permission;
   return { user, vhost, configure, write, read };
 }
 
-export function topicPermissionView(permission: TopicPermissionDefinition) {
+function topicPermissionView(permission: TopicPermissionDefinition) {
   const { user, vhost, exchange, write, read } = permission;
   return { user, vhost, exchange, write, read };
 }
 
+type Keep = (entry: { user: string; vhost: string }) => boolean;
+const everyEntry: Keep = () => true;
+
+export const userList = (accounts: Accounts) => accounts.users.map(userView).sort((a, b) => compare(a.name, b.name));
+export const permissionList = (accounts: Accounts, keep: Keep = everyEntry) => accounts.permissions.filter(keep).map(permissionView).sort(byVhostAndUser);
+export const topicPermissionList = (accounts: Accounts, keep: Keep = everyEntry) =>
+  accounts.topicPermissions.filter(keep).map(topicPermissionView).sort(byVhostAndUser);
+
 /** Permissions sorted by vhost, then user (then exchange), as RabbitMQ lists them. */
-export function byVhostAndUser(a: { vhost: string; user: string; exchange?: string }, b: { vhost: string; user: string; exchange?: string }): number {
+function byVhostAndUser(a: { vhost: string; user: string; exchange?: string }, b: { vhost: string; user: string; exchange?: string }): number {
   return compare(a.vhost, b.vhost) || compare(a.user, b.user) || compare(a.exchange ?? '', b.exchange ?? '');
 }
 
