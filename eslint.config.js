@@ -15,6 +15,8 @@ const LAYERS = {
   http: { may: ['broker', 'auth', 'config', 'transport'] },
   // The client runs in browsers: the protocol's types only (erased at build), no broker code.
   client: { may: [], typesOnly: ['protocol'] },
+  // The admin CLI (docs/admin-cli.md): a client of the management API over fetch, no broker code.
+  admin: { may: [] },
 };
 const FOLDERS = Object.keys(LAYERS);
 // The model and the browser client stay free of I/O and of server packages.
@@ -36,6 +38,11 @@ function layerRule(folder) {
   ];
   if (folder === 'broker' || folder === 'client') {
     patterns.push({ group: SERVER_PACKAGES, message: `src/${folder} does no I/O and loads no server package (docs/design.md, "Layers")` });
+  }
+  if (folder === 'admin') {
+    // It reads and writes definitions files (node:fs) and is typed against yargs, but runs none of the server.
+    patterns.push({ group: ['ws', 'pino', 'ajv', 'fastify'], message: 'src/admin talks to the broker over HTTP (fetch) and loads no server package' });
+    patterns.push({ group: ['yargs', 'yargs/*'], allowTypeImports: true, message: 'src/admin is typed against yargs; src/cli.ts runs it' });
   }
   return { files: [`src/${folder}/**/*.ts`], rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns }] } };
 }

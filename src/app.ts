@@ -8,8 +8,9 @@ import type { BrokerConfig, Definitions } from './config/index.js';
 import { openManagementApi, type Accounts, type ManagementApi } from './http/index.js';
 import { VhostJournals } from './store/index.js';
 import { LOOPBACK_ORIGINS, Transport, watchAlarms } from './transport/index.js';
+import { VERSION } from './version.js';
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export { VERSION };
 
 /** A built broker: wired, definitions applied, not yet listening. */
 export interface App {
@@ -177,7 +178,7 @@ export function accountsOf(config: BrokerConfig): Accounts {
   };
 }
 
-/** Declares the definitions' exchanges, then queues, then bindings, each in its vhost, as RabbitMQ imports them. */
+/** Sets the definitions' policies, then declares their exchanges, queues and bindings, each in its vhost, as RabbitMQ imports them. */
 export function applyDefinitions(vhosts: VirtualHosts, definitions: Definitions): void {
   const attempt = (path: string, vhost: string, declare: (broker: Broker) => void) => {
     const broker = vhosts.get(vhost);
@@ -189,6 +190,9 @@ export function applyDefinitions(vhosts: VirtualHosts, definitions: Definitions)
       throw error;
     }
   };
+  definitions.policies.forEach(({ vhost, ...policy }, index) =>
+    attempt(`definitions.policies[${index}] (${policy.name})`, vhost, (broker) => broker.setPolicy(policy)),
+  );
   definitions.exchanges.forEach((exchange, index) =>
     attempt(`definitions.exchanges[${index}] (${exchange.name})`, exchange.vhost, (broker) =>
       broker.declareExchange(

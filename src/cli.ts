@@ -2,10 +2,11 @@
 import { createInterface } from 'node:readline';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { buildApp, DefinitionsError, VERSION } from './app.js';
+import { VERSION } from './version.js';
 import { connect, type WarrenClient } from './client/index.js';
 import { ConfigError, loadConfig, LOG_LEVELS, type LogLevel } from './config/index.js';
 import { hashPassword } from './auth/index.js';
+import { adminCommands } from './admin/index.js';
 
 const DEFAULT_URL = 'ws://127.0.0.1:5680/ws';
 /** A graceful shutdown that takes longer than this is cut short. */
@@ -18,13 +19,16 @@ function fail(message: string): never {
 }
 
 async function serve(argv: { host?: string; port?: number; dataDir?: string; config?: string; definitions?: string; logLevel?: LogLevel; tlsCert?: string; tlsKey?: string }) {
-  const { config, warnings } = loadConfig({
+  const { config, warnings, notices } = loadConfig({
     configFile: argv.config,
     definitionsFile: argv.definitions,
     overrides: { host: argv.host, port: argv.port, dataDir: argv.dataDir, logLevel: argv.logLevel, tlsCert: argv.tlsCert, tlsKey: argv.tlsKey },
   });
+  // Loaded here, not at the top: the client and admin commands start without the server's packages.
+  const { buildApp } = await import('./app.js');
   const app = await buildApp(config);
   for (const warning of warnings) app.logger.warn(warning);
+  for (const notice of notices) app.logger.info(notice);
   // Signal handlers before listening: whoever sees the 'listening' line may signal at once.
   let stopping = false;
   const stop = (signal: string) => {
@@ -62,7 +66,7 @@ interface ClientArgs {
 }
 
 /** `--token`, else `$WARREN_TOKEN` unless a user name or password is given (a token excludes them). */
-function tokenOf(argv: ClientArgs): string | undefined {
+function tokenOf(argv: Pick<ClientArgs, 'username' | 'password' | 'token'>): string | undefined {
   if (argv.token !== undefined) return argv.token;
   if (argv.username !== undefined || argv.password !== undefined) return undefined;
   const fromEnv = process.env.WARREN_TOKEN;
@@ -242,10 +246,13 @@ await yargs(hideBin(process.argv))
         .check(singleValued('password')),
     (argv) => hashPasswordCommand(argv as Parameters<typeof hashPasswordCommand>[0]),
   )
-  .demandCommand(1, 'name a command: serve, publish, consume or hash-password')
+  // list, definitions, queue, policy, close-connection: the management API's client (docs/admin-cli.md).
+  .command(adminCommands({ singleValued, tokenOf }))
+  .demandCommand(1, 'name a command: serve, publish, consume, hash-password, list, definitions, queue, policy or close-connection')
   .strict()
   .fail((message, error) => {
-    if (error instanceof ConfigError || error instanceof DefinitionsError) fail(error.message);
+    // A DefinitionsError (src/app.ts) by name: the app module is loaded only by `serve`.
+    if (error instanceof ConfigError || error?.name === 'DefinitionsError') fail(error.message);
     if (error) fail(error.message);
     fail(`${message}\nRun "warren --help" for the commands and options.`);
   })

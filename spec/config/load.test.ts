@@ -91,7 +91,7 @@ test('config - defaults apply when no file is given', () => {
     flow: { memoryHighWatermark: 0.4, diskFreeLimitBytes: 50000000, checkIntervalMs: 1000 },
     users: [],
     auth: { anonymous: undefined, jwt: undefined },
-    definitions: { exchanges: [], queues: [], bindings: [], users: [], permissions: [], topicPermissions: [], vhosts: ['/'] },
+    definitions: { exchanges: [], queues: [], bindings: [], users: [], permissions: [], topicPermissions: [], policies: [], vhosts: ['/'] },
   });
   expect(warnings).toEqual([]);
 });
@@ -160,12 +160,12 @@ test('config - the shipped config/broker.json loads with the notification topolo
   ]);
 });
 
-test('config - a real RabbitMQ export loads as a definitions file, users and permissions included, with warnings for what is ignored', () => {
+test('config - a real RabbitMQ export loads as a definitions file, users, permissions and policies included, with warnings for what is ignored', () => {
   const file = write('definitions.json', RABBITMQ_EXPORT);
   const { config, warnings } = loadConfig({ definitionsFile: file });
   expect(config.definitions.queues).toEqual([
-    // x-queue-type "classic" carries no information in Warren and is dropped.
-    { name: 'orders.created', vhost: '/', durable: true, autoDelete: false, arguments: { 'x-max-length': 1000 } },
+    // Kept as given, so that the export round-trips.
+    { name: 'orders.created', vhost: '/', durable: true, autoDelete: false, arguments: { 'x-queue-type': 'classic', 'x-max-length': 1000 } },
     { name: 'orders.audit', vhost: '/', durable: false, autoDelete: true, arguments: {} },
   ]);
   expect(config.definitions.exchanges).toEqual([
@@ -182,9 +182,9 @@ test('config - a real RabbitMQ export loads as a definitions file, users and per
   expect(config.definitions.permissions).toEqual([{ user: 'guest', vhost: '/', configure: '.*', write: '.*', read: '.*' }]);
   expect(config.definitions.topicPermissions).toEqual([{ user: 'guest', vhost: '/', exchange: 'orders', write: '.*', read: '.*' }]);
   expect(config.definitions.vhosts).toEqual(['/']);
-  expect(warnings).toHaveLength(2);
-  expect(warnings[0]).toMatch(new RegExp(`^${escape(file)}: policies: 1 policy ignored`));
-  expect(warnings[1]).toMatch(new RegExp(`^${escape(file)}: parameters: 1 runtime parameter ignored`));
+  expect(config.definitions.policies).toEqual([{ vhost: '/', name: 'ttl', pattern: '^orders', applyTo: 'queues', definition: { 'message-ttl': 60000 }, priority: 0 }]);
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toMatch(new RegExp(`^${escape(file)}: parameters: 1 runtime parameter ignored`));
 });
 
 test('config - the same export loads unchanged inside the config file', () => {
@@ -192,9 +192,8 @@ test('config - the same export loads unchanged inside the config file', () => {
   const { config, warnings } = loadConfig({ configFile: file });
   expect(config.definitions.queues.map((q) => q.name)).toEqual(['orders.created', 'orders.audit']);
   expect(config.definitions.users.map((u) => u.name)).toEqual(['guest']);
-  expect(warnings[0]).toBe(
-    `${file}: definitions.policies: 1 policy ignored; Warren has no policies, so set the equivalent arguments (x-message-ttl, x-dead-letter-exchange, ...) on each queue instead`,
-  );
+  expect(config.definitions.policies.map((p) => p.name)).toEqual(['ttl']);
+  expect(warnings).toEqual([`${file}: definitions.parameters: 1 runtime parameter ignored; Warren has no shovels, federation or other plugins`]);
 });
 
 test('config - a per-vhost management export without vhost fields means vhost "/"', () => {
@@ -224,6 +223,7 @@ test('config - hand-written definitions take the protocol defaults', () => {
     users: [],
     permissions: [],
     topicPermissions: [],
+    policies: [],
     vhosts: ['/'],
   });
 });
@@ -325,17 +325,48 @@ test('config - a vhost name must be 1 to 255 UTF-8 bytes', () => {
   ]);
 });
 
-test('config - quorum and stream queues are refused, by type or by x-queue-type', () => {
-  const file = write('definitions.json', {
+test('config - quorum queues load, by type or by x-queue-type; stream queues are refused until they are built', () => {
+  const quorum = write('quorum.json', {
     queues: [
-      { name: 'q1', vhost: '/', type: 'quorum', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'quorum' } },
-      { name: 's1', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'stream' } },
+      { name: 'q1', vhost: '/', type: 'quorum', durable: true, auto_delete: false, arguments: {} },
+      { name: 'q2', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': 5 } },
     ],
   });
+  expect(loadConfig({ definitionsFile: quorum }).config.definitions.queues.map((q) => q.arguments)).toEqual([
+    { 'x-queue-type': 'quorum' },
+    { 'x-queue-type': 'quorum', 'x-delivery-limit': 5 },
+  ]);
+  const file = write('definitions.json', {
+    queues: [
+      { name: 's1', vhost: '/', type: 'stream', durable: true, auto_delete: false, arguments: {} },
+      { name: 's2', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'stream' } },
+      { name: 'x1', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'lazy' } },
+    ],
+  });
+  const stream = 'queue type "stream" is not supported: stream queues are not built yet (they come with streams, protocol 1.2); use "classic" or "quorum"';
   expect(configError({ definitionsFile: file }).problems).toEqual([
-    `${file}: queues[0].type: queue type "quorum" is not supported; Warren has only classic queues (remove it or use "classic")`,
-    `${file}: queues[0].arguments["x-queue-type"]: queue type "quorum" is not supported; Warren has only classic queues (remove it or use "classic")`,
-    `${file}: queues[1].arguments["x-queue-type"]: queue type "stream" is not supported; Warren has only classic queues (remove it or use "classic")`,
+    `${file}: queues[0].type: ${stream}`,
+    `${file}: queues[1].arguments["x-queue-type"]: ${stream}`,
+    `${file}: queues[2].arguments["x-queue-type"]: queue type "lazy" is not supported: Warren has classic and quorum queues; use "classic" or "quorum"`,
+  ]);
+});
+
+test('config - mirroring keys of policies and x-queue-mode are accepted with one notice', () => {
+  const file = write('definitions.json', {
+    policies: [
+      { vhost: '/', name: 'ha', pattern: '.*', 'apply-to': 'all', definition: { 'ha-mode': 'all', 'ha-sync-mode': 'automatic' }, priority: 0 },
+      { vhost: '/', name: 'lazy', pattern: '^lazy', definition: { 'queue-mode': 'lazy', 'max-length': 5 } },
+    ],
+    queues: [{ name: 'lazy.q', arguments: { 'x-queue-mode': 'lazy' } }],
+  });
+  const { warnings, notices, config } = loadConfig({ definitionsFile: file });
+  expect(warnings).toEqual([]);
+  expect(notices).toEqual([
+    `${file}: policy keys ha-mode, ha-sync-mode, queue-mode (in 2 policies) and queue argument x-queue-mode (on 1 queue) accepted with no effect: Warren has no classic mirroring (replication comes with clustering) and one storage mode`,
+  ]);
+  expect(config.definitions.policies.map((p) => [p.name, p.applyTo, p.priority])).toEqual([
+    ['ha', 'all', 0],
+    ['lazy', 'all', 0],
   ]);
 });
 
@@ -609,7 +640,7 @@ test('config - an export of two vhosts loads with the vhost of every entry', () 
   expect(definitions.vhosts).toEqual(['/', 'prod']);
   expect(definitions.queues).toEqual([
     { name: 'jobs', vhost: '/', durable: true, autoDelete: false, arguments: {} },
-    { name: 'jobs', vhost: 'prod', durable: true, autoDelete: false, arguments: {} },
+    { name: 'jobs', vhost: 'prod', durable: true, autoDelete: false, arguments: { 'x-queue-type': 'classic' } },
     { name: 'audit', vhost: 'prod', durable: false, autoDelete: true, arguments: {} },
   ]);
   expect(definitions.exchanges).toEqual([

@@ -97,6 +97,25 @@ export async function startBroker(
   };
 }
 
+/** A management API answer: its status, headers and JSON body (undefined when empty). */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  body: unknown;
+}
+
+/** A request to the broker's management API (docs/management.md), as a user, with a token, or anonymously. */
+export async function api(broker: RunningBroker, path: string, options: { user?: [string, string]; token?: string; method?: string; body?: unknown; rawBody?: string } = {}): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (options.user) headers.authorization = `Basic ${Buffer.from(options.user.join(':')).toString('base64')}`;
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`http://127.0.0.1:${broker.port}${path}`, { method: options.method ?? 'GET', headers, body });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+}
+
 /** Runs the CLI to completion and returns its exit code and output. */
 export function runCli(args: string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -165,9 +165,9 @@ describe('management - users, permissions and definitions', () => {
       { name: 'prod', limits: [], metadata: { description: '', tags: [] } },
     ]);
     expect(body.queues).toEqual([
-      { name: 'alice.inbox', vhost: '/', durable: true, auto_delete: false, arguments: {}, type: 'classic' },
-      { name: 'bob.inbox', vhost: '/', durable: true, auto_delete: false, arguments: {}, type: 'classic' },
-      { name: 'alice.prod', vhost: 'prod', durable: true, auto_delete: false, arguments: {}, type: 'classic' },
+      { name: 'alice.inbox', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'classic' }, type: 'classic' },
+      { name: 'bob.inbox', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'classic' }, type: 'classic' },
+      { name: 'alice.prod', vhost: 'prod', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'classic' }, type: 'classic' },
     ]);
     expect(body.exchanges).toEqual([
       { name: 'audit', vhost: '/', type: 'headers', durable: true, auto_delete: false, internal: true, arguments: { 'alternate-exchange': 'none' } },

@@ -4,30 +4,13 @@ import { get as httpsGet } from 'node:https';
 import { SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rabbitPasswordHash } from '../../src/auth/passwords.js';
-import { hasOpenssl, RawClient, selfSignedCertificate, startBroker, type RunningBroker } from './harness.js';
+import { api, hasOpenssl, RawClient, selfSignedCertificate, startBroker, type RunningBroker } from './harness.js';
 import { StompPeer } from './stomp-peer.js';
 
 // docs/management.md through the real process: RabbitMQ's management API paths and JSON on the
 // broker's own port, beside the WebSocket endpoint, with basic and bearer authentication.
 
 const SECRET = 'a-management-secret-of-at-least-32-bytes';
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: unknown;
-}
-
-async function api(broker: RunningBroker, path: string, options: { user?: [string, string]; token?: string; method?: string; body?: unknown; rawBody?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (options.user) headers.authorization = `Basic ${Buffer.from(options.user.join(':')).toString('base64')}`;
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`http://127.0.0.1:${broker.port}${path}`, { method: options.method ?? 'GET', headers, body });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
-}
 
 /** A GET with headers fetch will not send as given (Host). */
 function rawGet(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
@@ -48,7 +31,7 @@ function sign(claims: JWTPayload): Promise<string> {
 
 const NOT_FOUND = { error: 'Object Not Found', reason: 'Not Found' };
 
-const QUEUE_FIELDS = ['name', 'vhost', 'durable', 'auto_delete', 'exclusive', 'arguments', 'messages', 'messages_ready', 'messages_unacknowledged', 'consumers', 'state', 'type', 'node'];
+const QUEUE_FIELDS = ['name', 'vhost', 'durable', 'auto_delete', 'exclusive', 'arguments', 'messages', 'messages_ready', 'messages_unacknowledged', 'consumers', 'policy', 'effective_policy_definition', 'state', 'type', 'node'];
 
 describe('management - anonymous development mode', () => {
   let broker: RunningBroker;

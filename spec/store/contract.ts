@@ -51,7 +51,7 @@ export function storeContract(driver: string, makeFactory: () => StoreFactory): 
     it('store - a new store recovers nothing and sync resolves', async () => {
       const factory = makeFactory();
       const store = await factory.open();
-      expect(await store.recover()).toEqual({ exchanges: [], queues: [], bindings: [], messages: [] });
+      expect(await store.recover()).toEqual({ exchanges: [], queues: [], bindings: [], policies: [], messages: [] });
       await expect(store.sync()).resolves.toBeUndefined();
       await store.close();
     });
@@ -79,6 +79,27 @@ export function storeContract(driver: string, makeFactory: () => StoreFactory): 
       expect(state.bindings).toHaveLength(2);
       expect(state.bindings).toContainEqual(binding('orders', 'billing', 'order.*', { 'x-match': 'any', n: [1, 2] }));
       expect(state.messages).toEqual([]);
+      await store.close();
+    });
+
+    it('store - policies come back as last written, replaced by name, deleted', async () => {
+      const factory = makeFactory();
+      const opened = await factory.open();
+      await opened.recover();
+      const policy = (name: string, priority: number) => ({ name, pattern: '^orders\\.', applyTo: 'queues' as const, priority, definition: { 'max-length': 10, 'ha-mode': 'all' } });
+      opened.putPolicy(policy('limits', 1));
+      opened.putPolicy(policy('limits', 7));
+      opened.putPolicy(policy('gone', 0));
+      opened.deletePolicy('gone');
+      opened.deletePolicy('never-set');
+      await opened.sync();
+      const first = await restart(factory, opened);
+      expect(first.state.policies).toEqual([policy('limits', 7)]);
+      // Kept across a second restart too, where the journal starts over from its checkpoint.
+      first.store.putPolicy(policy('more', 2));
+      await first.store.sync();
+      const { store, state } = await restart(factory, first.store);
+      expect(state.policies.map((stored) => stored.name).sort()).toEqual(['limits', 'more']);
       await store.close();
     });
 

@@ -3,6 +3,8 @@ import { deadLetteredCopy, isDeathCycle, type DeathReason } from './dead-letter.
 import { accessRefused, BrokerError, notFound, preconditionFailed, resourceError, resourceLocked } from './errors.js';
 import { Exchange, type Binding, type Destination } from './exchange.js';
 import { jsonEqual } from './json-equal.js';
+import { Policy, winningPolicy, type PolicyDefinition } from './policy.js';
+import { sameQueueOptions } from './queue-arguments.js';
 import { EnqueueResult, Queue, type QueueHost, type VhostTotals } from './queue.js';
 import type { MessageStore, StoredBinding } from './store-port.js';
 import { systemClock, type Clock, type ExchangeOptions, type ExchangeType, type Message, type QueueOptions } from './types.js';
@@ -55,6 +57,7 @@ export class Broker implements QueueHost, ConnectionHost {
   readonly totals: VhostTotals = { messagesReady: 0, messagesUnacknowledged: 0, consumers: 0, connections: 0 };
   private readonly exchanges = new Map<string, Exchange>();
   private readonly queues = new Map<string, Queue>();
+  private readonly policies = new Map<string, Policy>();
   /** Bindings by destination, made on a destination's first binding: what unbinding and deleting look up. */
   private readonly bindingsInto = new Map<Destination, Set<Binding>>();
   private seq = 0;
@@ -74,8 +77,9 @@ export class Broker implements QueueHost, ConnectionHost {
   static async open(store: MessageStore, clock: Clock = systemClock, limits: Partial<BrokerLimits> = {}): Promise<Broker> {
     const broker = new Broker(store, clock, { ...UNLIMITED, ...limits });
     const state = await store.recover();
-    for (const { name, type, options } of state.exchanges) broker.exchanges.set(name, new Exchange(name, type, options));
-    for (const { name, options } of state.queues) broker.queues.set(name, new Queue(name, options, null, broker));
+    for (const policy of state.policies) broker.policies.set(policy.name, new Policy(policy));
+    for (const { name, type, options } of state.exchanges) broker.exchanges.set(name, new Exchange(name, type, options, broker.exchangePolicy(name)));
+    for (const { name, options } of state.queues) broker.queues.set(name, broker.newQueue(name, options, null));
     for (const binding of state.bindings) {
       const source = broker.exchanges.get(binding.source);
       const destination = binding.destinationType === 'queue' ? broker.queues.get(binding.destination) : broker.exchanges.get(binding.destination);
@@ -114,7 +118,7 @@ export class Broker implements QueueHost, ConnectionHost {
     if (this.exchanges.size - BUILT_IN_EXCHANGES.length >= this.limits.maxExchanges) {
       throw resourceError(`cannot declare exchange "${name}": the broker has ${this.limits.maxExchanges} exchanges, the limit (limits.maxExchanges)`);
     }
-    this.exchanges.set(name, new Exchange(name, type, options));
+    this.exchanges.set(name, new Exchange(name, type, options, this.exchangePolicy(name)));
     if (options.durable) this.store.putExchange({ name, type, options });
   }
 
@@ -149,7 +153,7 @@ export class Broker implements QueueHost, ConnectionHost {
     const existing = this.queues.get(name);
     if (existing) {
       this.checkExclusiveAccess(owner, existing);
-      if (!jsonEqual(existing.options, options)) {
+      if (!sameQueueOptions(existing.options, options)) {
         throw preconditionFailed(`queue "${name}" already exists with other properties or arguments; redeclare it with the same ones, or delete it first`);
       }
       existing.touch();
@@ -159,7 +163,7 @@ export class Broker implements QueueHost, ConnectionHost {
       throw resourceError(`cannot declare queue "${name}": the broker has ${this.limits.maxQueues} queues, the limit (limits.maxQueues)`);
     }
     if (options.exclusive && !owner) throw preconditionFailed(`queue "${name}" cannot be exclusive: only a connection can own an exclusive queue`);
-    const queue = new Queue(name, options, options.exclusive ? owner : null, this);
+    const queue = this.newQueue(name, options, options.exclusive ? owner : null);
     this.queues.set(name, queue);
     if (queue.owner) queue.owner.exclusiveQueues.add(queue);
     if (queue.stored) this.store.putQueue({ name, options });
@@ -241,6 +245,37 @@ export class Broker implements QueueHost, ConnectionHost {
     for (const target of targets) target.enqueue(copy, seq);
   }
 
+  /**
+   * Sets a policy (docs/management.md, "Policies"): kept in the store, and applied at once to the
+   * queues and exchanges it now matches and to those it no longer does. Throws
+   * PRECONDITION_FAILED when it is invalid. Returns whether it replaced one of the same name.
+   */
+  setPolicy(definition: PolicyDefinition): boolean {
+    const policy = new Policy(definition);
+    const replaced = this.policies.has(policy.name);
+    this.policies.set(policy.name, policy);
+    this.store.putPolicy(policy.definition);
+    this.applyPolicies();
+    return replaced;
+  }
+
+  /** Removes a policy, and its effects; false when there is none by that name. */
+  deletePolicy(name: string): boolean {
+    if (!this.policies.delete(name)) return false;
+    this.store.deletePolicy(name);
+    this.applyPolicies();
+    return true;
+  }
+
+  /** The policies, for management (read them, do not change them). */
+  allPolicies(): IterableIterator<Policy> {
+    return this.policies.values();
+  }
+
+  getPolicy(name: string): Policy | undefined {
+    return this.policies.get(name);
+  }
+
   /** Names of the queues, for management and tests. */
   queueNames(): string[] {
     return [...this.queues.keys()];
@@ -287,6 +322,28 @@ export class Broker implements QueueHost, ConnectionHost {
   /** Stops every timer, so the process can exit; the state stays in the store. */
   shutdown(): void {
     for (const queue of this.queues.values()) queue.clearTimers();
+  }
+
+  /** Throws PRECONDITION_FAILED for invalid arguments. */
+  private newQueue(name: string, options: QueueOptions, owner: Connection | null): Queue {
+    const queue = new Queue(name, options, owner, this);
+    // The policy is looked up once the queue's type is known from its arguments.
+    queue.applyPolicy(this.queuePolicy(queue));
+    return queue;
+  }
+
+  private queuePolicy(queue: Queue): Policy | undefined {
+    return this.policies.size === 0 ? undefined : winningPolicy(this.policies.values(), (policy) => policy.appliesToQueue(queue.name, queue.type));
+  }
+
+  private exchangePolicy(name: string): Policy | undefined {
+    // The default exchange routes by queue name only: nothing of a policy applies to it.
+    return this.policies.size === 0 || name === '' ? undefined : winningPolicy(this.policies.values(), (policy) => policy.appliesToExchange(name));
+  }
+
+  private applyPolicies(): void {
+    for (const queue of this.queues.values()) queue.applyPolicy(this.queuePolicy(queue));
+    for (const exchange of this.exchanges.values()) exchange.applyPolicy(this.exchangePolicy(exchange.name));
   }
 
   /** Every queue the message reaches from `exchange`, once each, with alternate exchanges for what routes nowhere. */

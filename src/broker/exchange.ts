@@ -1,4 +1,5 @@
 import { headersMatch, parseXMatch, type XMatch } from './headers-match.js';
+import type { Policy } from './policy.js';
 import type { Queue } from './queue.js';
 import { TopicTrie } from './topic-trie.js';
 import type { ExchangeOptions, ExchangeType, Message } from './types.js';
@@ -40,14 +41,21 @@ export class Exchange {
     readonly name: string,
     readonly type: ExchangeType,
     readonly options: ExchangeOptions,
+    policy?: Policy,
   ) {
     if (type === 'topic') this.trie = new TopicTrie();
+    this.applyPolicy(policy);
   }
 
-  /** `alternate-exchange`: where messages go that route nowhere from here. */
-  get alternateExchange(): string | undefined {
+  /** `alternate-exchange`: where messages go that route nowhere from here; the argument's, else the policy's. */
+  alternateExchange: string | undefined;
+  /** The policy that applies to it, if any. */
+  policy: Policy | undefined;
+
+  applyPolicy(policy: Policy | undefined): void {
+    this.policy = policy;
     const alternate = this.options.arguments['alternate-exchange'];
-    return typeof alternate === 'string' ? alternate : undefined;
+    this.alternateExchange = typeof alternate === 'string' ? alternate : policy?.alternateExchange;
   }
 
   /** Throws PRECONDITION_FAILED for an invalid `x-match` on a headers exchange. */

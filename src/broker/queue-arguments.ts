@@ -1,14 +1,24 @@
+import { jsonEqual } from './json-equal.js';
 import { preconditionFailed } from './errors.js';
+import type { QueueOptions } from './types.js';
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 
+/** `classic`, or `quorum`: durable only, with a delivery limit by default (RabbitMQ 4's rules that one node can honour). */
+export type QueueType = 'classic' | 'quorum';
+
+/** A quorum queue's `x-delivery-limit` when neither an argument nor a policy sets one (RabbitMQ 4's default). */
+export const QUORUM_DELIVERY_LIMIT = 20;
+
 /** A queue's `x-` arguments, checked once at declare time (docs/protocol.md, "Queue arguments"). */
 export interface QueueArguments {
+  type: QueueType;
   messageTtl?: number;
   expires?: number;
   maxLength?: number;
   maxLengthBytes?: number;
-  overflow: Overflow;
+  /** Undefined when the argument is absent (the policy's, or the default, then applies). */
+  overflow?: Overflow;
   deadLetterExchange?: string;
   deadLetterRoutingKey?: string;
   deliveryLimit?: number;
@@ -18,30 +28,34 @@ export interface QueueArguments {
   consumerTimeout?: number;
 }
 
+/** What a queue works by: its arguments and its policy's, combined; `overflow` has its default. */
+export type EffectiveArguments = QueueArguments & { overflow: Overflow };
+
+/** The part of a queue's arguments a policy may set (docs/management.md, "Policies"), validated the same way. */
+export type PolicyQueueArguments = Pick<QueueArguments, 'messageTtl' | 'expires' | 'maxLength' | 'maxLengthBytes' | 'overflow' | 'deadLetterExchange' | 'deadLetterRoutingKey' | 'deliveryLimit'>;
+
 const OVERFLOWS: readonly string[] = ['drop-head', 'reject-publish', 'reject-publish-dlx'];
 
 /** What a queue declared without arguments has; one object for all of them. */
-const NO_ARGUMENTS: QueueArguments = Object.freeze({ overflow: 'drop-head', singleActiveConsumer: false });
+const NO_ARGUMENTS: QueueArguments = Object.freeze({ type: 'classic', singleActiveConsumer: false });
 
-/** Validates a queue's arguments; an invalid value is PRECONDITION_FAILED, unknown keys are ignored as RabbitMQ does. */
-export function parseQueueArguments(args: Record<string, unknown>): QueueArguments {
+/** Arguments a quorum queue refuses, as RabbitMQ's do. */
+const NOT_FOR_QUORUM = ['x-max-priority', 'x-queue-mode', 'x-queue-version'];
+
+/**
+ * Validates a queue's properties and arguments; an invalid value is PRECONDITION_FAILED, unknown
+ * keys are ignored as RabbitMQ does.
+ */
+export function parseQueueArguments(name: string, options: QueueOptions): QueueArguments {
+  const args = options.arguments;
   if (Object.keys(args).length === 0) return NO_ARGUMENTS;
-  // Only absent arguments take their defaults; `null` is an invalid value like any other.
-  const overflow = args['x-overflow'] === undefined ? 'drop-head' : args['x-overflow'];
-  if (typeof overflow !== 'string' || !OVERFLOWS.includes(overflow)) {
-    throw invalid('x-overflow', overflow, `one of ${OVERFLOWS.join(', ')}`);
-  }
+  const type = queueType(args['x-queue-type']);
+  if (type === 'quorum') checkQuorum(name, options);
   const sac = args['x-single-active-consumer'] === undefined ? false : args['x-single-active-consumer'];
-  if (typeof sac !== 'boolean') throw invalid('x-single-active-consumer', sac, 'true or false');
+  if (typeof sac !== 'boolean') throw invalid('queue argument x-single-active-consumer', sac, 'true or false');
   const parsed: QueueArguments = {
-    messageTtl: integer(args, 'x-message-ttl', 0),
-    expires: integer(args, 'x-expires', 1),
-    maxLength: integer(args, 'x-max-length', 0),
-    maxLengthBytes: integer(args, 'x-max-length-bytes', 0),
-    overflow: overflow as Overflow,
-    deadLetterExchange: string(args, 'x-dead-letter-exchange'),
-    deadLetterRoutingKey: string(args, 'x-dead-letter-routing-key'),
-    deliveryLimit: integer(args, 'x-delivery-limit', 0),
+    type,
+    ...limitArguments(args, (key) => `queue argument ${key}`),
     maxPriority: integer(args, 'x-max-priority', 1, 255),
     singleActiveConsumer: sac,
     consumerTimeout: integer(args, 'x-consumer-timeout', 1),
@@ -52,21 +66,92 @@ export function parseQueueArguments(args: Record<string, unknown>): QueueArgumen
   return parsed;
 }
 
-function integer(args: Record<string, unknown>, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+/**
+ * The limits, overflow and dead-lettering of `args`, keyed `x-<key>`; `describe` names a key in
+ * an error (a queue argument, or a policy key).
+ */
+export function limitArguments(args: Record<string, unknown>, describe: (key: string) => string): PolicyQueueArguments {
+  const overflow = args['x-overflow'];
+  if (overflow !== undefined && (typeof overflow !== 'string' || !OVERFLOWS.includes(overflow))) {
+    throw invalid(describe('x-overflow'), overflow, `one of ${OVERFLOWS.join(', ')}`);
+  }
+  return {
+    messageTtl: integer(args, 'x-message-ttl', 0, Number.MAX_SAFE_INTEGER, describe),
+    expires: integer(args, 'x-expires', 1, Number.MAX_SAFE_INTEGER, describe),
+    maxLength: integer(args, 'x-max-length', 0, Number.MAX_SAFE_INTEGER, describe),
+    maxLengthBytes: integer(args, 'x-max-length-bytes', 0, Number.MAX_SAFE_INTEGER, describe),
+    overflow: overflow as Overflow | undefined,
+    deadLetterExchange: string(args, 'x-dead-letter-exchange', describe),
+    deadLetterRoutingKey: string(args, 'x-dead-letter-routing-key', describe),
+    deliveryLimit: integer(args, 'x-delivery-limit', 0, Number.MAX_SAFE_INTEGER, describe),
+  };
+}
+
+/**
+ * A queue's arguments with its policy's applied, as RabbitMQ combines them: of two numeric limits
+ * the lower wins; for the others the queue's own argument wins over the policy's.
+ */
+export function effectiveArguments(declared: QueueArguments, policy: PolicyQueueArguments | undefined): EffectiveArguments {
+  const deliveryLimit = lower(declared.deliveryLimit, policy?.deliveryLimit) ?? (declared.type === 'quorum' ? QUORUM_DELIVERY_LIMIT : undefined);
+  const overflow = declared.overflow ?? policy?.overflow ?? 'drop-head';
+  if (!policy) return { ...declared, overflow, deliveryLimit };
+  return {
+    ...declared,
+    messageTtl: lower(declared.messageTtl, policy.messageTtl),
+    expires: lower(declared.expires, policy.expires),
+    maxLength: lower(declared.maxLength, policy.maxLength),
+    maxLengthBytes: lower(declared.maxLengthBytes, policy.maxLengthBytes),
+    overflow,
+    deadLetterExchange: declared.deadLetterExchange ?? policy.deadLetterExchange,
+    deadLetterRoutingKey: declared.deadLetterRoutingKey ?? policy.deadLetterRoutingKey,
+    deliveryLimit,
+  };
+}
+
+/** A redeclare is equivalent when everything is the same, an absent `x-queue-type` meaning `classic` (as RabbitMQ treats it). */
+export function sameQueueOptions(a: QueueOptions, b: QueueOptions): boolean {
+  return jsonEqual(withoutClassicType(a), withoutClassicType(b));
+}
+
+function withoutClassicType(options: QueueOptions): QueueOptions {
+  if (options.arguments['x-queue-type'] !== 'classic') return options;
+  const { 'x-queue-type': _classic, ...rest } = options.arguments;
+  return { ...options, arguments: rest };
+}
+
+function queueType(value: unknown): QueueType {
+  if (value === undefined || value === 'classic' || value === 'quorum') return value ?? 'classic';
+  if (value === 'stream') throw preconditionFailed('queue argument x-queue-type "stream": stream queues are not built yet (they come with streams, protocol 1.2); use "classic" or "quorum"');
+  throw invalid('queue argument x-queue-type', value, '"classic" or "quorum"');
+}
+
+function checkQuorum(name: string, options: QueueOptions): void {
+  const refuse = (what: string) => preconditionFailed(`queue "${name}" cannot be a quorum queue ${what}`);
+  if (!options.durable) throw refuse('that is not durable: quorum queues are always durable');
+  if (options.exclusive) throw refuse('that is exclusive');
+  if (options.autoDelete) throw refuse('that is auto-delete');
+  const refused = NOT_FOR_QUORUM.find((key) => options.arguments[key] !== undefined);
+  if (refused) throw refuse(`with argument ${refused}: quorum queues do not support it`);
+}
+
+const lower = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined ? b : b === undefined ? a : Math.min(a, b));
+
+const asArgument = (key: string) => `queue argument ${key}`;
+
+function integer(args: Record<string, unknown>, key: string, min: number, max = Number.MAX_SAFE_INTEGER, describe = asArgument): number | undefined {
   const value = args[key];
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(key, value, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`);
+    throw invalid(describe(key), value, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`);
   }
   return value;
 }
 
-function string(args: Record<string, unknown>, key: string): string | undefined {
+function string(args: Record<string, unknown>, key: string, describe = asArgument): string | undefined {
   const value = args[key];
   if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw invalid(key, value, 'a string');
+  if (typeof value !== 'string') throw invalid(describe(key), value, 'a string');
   return value;
 }
 
-const invalid = (key: string, value: unknown, expected: string) =>
-  preconditionFailed(`queue argument ${key} must be ${expected} (got ${JSON.stringify(value)})`);
+const invalid = (what: string, value: unknown, expected: string) => preconditionFailed(`${what} must be ${expected} (got ${JSON.stringify(value)})`);

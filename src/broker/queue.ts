@@ -1,6 +1,7 @@
 import type { DeathReason } from './dead-letter.js';
 import { EntryDeque, type QueueEntry } from './entry-deque.js';
-import { parseQueueArguments, type QueueArguments } from './queue-arguments.js';
+import type { Policy } from './policy.js';
+import { effectiveArguments, parseQueueArguments, type EffectiveArguments, type QueueArguments, type QueueType } from './queue-arguments.js';
 import type { MessageStore } from './store-port.js';
 import type { Clock, Message, QueueOptions, TimerHandle } from './types.js';
 
@@ -81,7 +82,12 @@ export enum EnqueueResult {
 export class Queue {
   /** Tells a binding's destination apart from an exchange. */
   readonly kind = 'queue';
-  readonly args: QueueArguments;
+  /** What its own arguments say. */
+  readonly declaredArgs: QueueArguments;
+  /** What it works by: its arguments with its policy's (docs/management.md, "Policies"). */
+  args: EffectiveArguments;
+  /** The policy that applies to it, if any. */
+  policy: Policy | undefined;
   readonly consumers: Consumer[] = [];
   /** Set by routing so that one publish reaches a queue at most once. */
   routeMark = 0;
@@ -105,8 +111,11 @@ export class Queue {
     /** The connection that owns an exclusive queue. */
     readonly owner: QueueOwner | null,
     private readonly host: QueueHost,
+    policy?: Policy,
   ) {
-    this.args = parseQueueArguments(options.arguments);
+    this.declaredArgs = parseQueueArguments(name, options);
+    this.policy = policy;
+    this.args = effectiveArguments(this.declaredArgs, policy?.queueArguments);
     this.ready = Array.from({ length: (this.args.maxPriority ?? 0) + 1 }, () => new EntryDeque());
     this.scheduleUnusedExpiry();
   }
@@ -114,6 +123,28 @@ export class Queue {
   /** Kept in the store: durable, and not exclusive (an exclusive queue dies with its connection). */
   get stored(): boolean {
     return this.options.durable && !this.options.exclusive;
+  }
+
+  get type(): QueueType {
+    return this.declaredArgs.type;
+  }
+
+  /**
+   * Applies a policy (or none) at once: lower limits drop heads now (on a drop-head queue), a new
+   * `expires` restarts the countdown; a new `message-ttl` applies to messages enqueued from now on,
+   * as in RabbitMQ, whose classic queues fix each message's expiry when it arrives.
+   */
+  applyPolicy(policy: Policy | undefined): void {
+    if (policy === this.policy) return;
+    this.policy = policy;
+    const before = this.args;
+    this.args = effectiveArguments(this.declaredArgs, policy?.queueArguments);
+    if (this.args.expires !== before.expires) {
+      this.cancelUnusedExpiry();
+      this.touch();
+    }
+    if (this.args.overflow === 'drop-head') this.dropHeadsOverLimit();
+    this.dispatch();
   }
 
   get messageCount(): number {

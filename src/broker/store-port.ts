@@ -1,3 +1,4 @@
+import type { PolicyDefinition } from './policy.js';
 import type { ExchangeOptions, ExchangeType, Message, QueueOptions } from './types.js';
 
 export interface StoredExchange {
@@ -19,6 +20,9 @@ export interface StoredBinding {
   arguments: Record<string, unknown>;
 }
 
+/** A policy as the store keeps it: as it was set. */
+export type StoredPolicy = PolicyDefinition;
+
 /** A binding's identity in a store: all of its fields (two bindings that differ only in arguments are two bindings). */
 export const bindingKey = (binding: StoredBinding): string =>
   JSON.stringify([binding.source, binding.destinationType, binding.destination, binding.routingKey, binding.arguments]);
@@ -37,6 +41,7 @@ export interface RecoveredState {
   exchanges: StoredExchange[];
   queues: StoredQueue[];
   bindings: StoredBinding[];
+  policies: StoredPolicy[];
   /** Ordered by `seq`. */
   messages: StoredMessage[];
 }
@@ -55,6 +60,9 @@ export interface MessageStore {
   deleteQueue(name: string): void;
   putBinding(binding: StoredBinding): void;
   deleteBinding(binding: StoredBinding): void;
+  /** Adds or replaces the policy of that name. */
+  putPolicy(policy: StoredPolicy): void;
+  deletePolicy(name: string): void;
   /** `message.encoded` is a cache of the wire form: do not store it. */
   putMessage(queue: string, seq: number, message: Message, expiresAt: number | null): void;
   removeMessage(queue: string, seq: number): void;

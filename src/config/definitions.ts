@@ -1,4 +1,5 @@
 import { DEFAULT_HASHING_ALGORITHM, describeBadHash, describeBadRegex } from '../auth/index.js';
+import { IGNORED_POLICY_KEYS, type PolicyApplyTo } from '../broker/index.js';
 import { DEFINITIONS_KEYS, type RawDefinitions } from './schema.js';
 import type { Definitions, UserConfig } from './types.js';
 
@@ -8,9 +9,9 @@ const DEFAULT_VHOST = '/';
 /**
  * Maps a validated RabbitMQ definitions export to Warren's camelCase definitions. Fields a
  * hand-written file leaves out take the protocol's declare defaults (durable true, autoDelete and
- * internal false, routing key "", destination type "queue", arguments {}). `x-queue-type` is dropped
- * from queue arguments: validation let only "classic" through, and Warren's queues are all classic,
- * so keeping it would only make a client's redeclare without it look like a different queue.
+ * internal false, routing key "", destination type "queue", arguments {}; a policy's apply-to "all"
+ * and priority 0). A queue's `type` "quorum" (newer exports) becomes its `x-queue-type` argument,
+ * which is how a declare says it.
  */
 export function toDefinitions(raw: RawDefinitions): Definitions {
   return {
@@ -24,7 +25,8 @@ export function toDefinitions(raw: RawDefinitions): Definitions {
       arguments: table(e.arguments),
     })),
     queues: (raw.queues ?? []).map((q) => {
-      const { 'x-queue-type': _queueType, ...args } = table(q.arguments);
+      const args = table(q.arguments);
+      if (q.type === 'quorum' && args['x-queue-type'] === undefined) args['x-queue-type'] = 'quorum';
       return { name: q.name, vhost: q.vhost ?? DEFAULT_VHOST, durable: q.durable ?? true, autoDelete: q.auto_delete ?? false, arguments: args };
     }),
     bindings: (raw.bindings ?? []).map((b) => ({
@@ -49,6 +51,14 @@ export function toDefinitions(raw: RawDefinitions): Definitions {
       write: p.write,
       read: p.read,
     })),
+    policies: (raw.policies ?? []).map((p) => ({
+      vhost: p.vhost ?? DEFAULT_VHOST,
+      name: p.name,
+      pattern: p.pattern,
+      applyTo: (p['apply-to'] ?? 'all') as PolicyApplyTo,
+      priority: p.priority ?? 0,
+      definition: p.definition,
+    })),
     vhosts: unique([DEFAULT_VHOST, ...(raw.vhosts ?? []).map((v) => v.name)]),
   };
 }
@@ -63,6 +73,7 @@ export function concatDefinitions(a: Definitions, b: Definitions | undefined): D
     users: [...a.users, ...b.users],
     permissions: [...a.permissions, ...b.permissions],
     topicPermissions: [...a.topicPermissions, ...b.topicPermissions],
+    policies: [...a.policies, ...b.policies],
     vhosts: unique([...a.vhosts, ...b.vhosts]),
   };
 }
@@ -164,7 +175,7 @@ export function definitionsProblems(sources: readonly DefinitionsSource[], optio
         );
       }
     });
-    for (const section of ['queues', 'exchanges', 'bindings'] as const) {
+    for (const section of ['queues', 'exchanges', 'bindings', 'policies'] as const) {
       (source.raw[section] ?? []).forEach((entry, i) => checkVhost({ file: source.file, path: `${source.at}${section}[${i}]` }, entry.vhost));
     }
   }
@@ -200,12 +211,6 @@ function reference(earlier: Place, from: Place): string {
  */
 export function definitionsWarnings(raw: RawDefinitions, at: string): string[] {
   const warnings: string[] = [];
-  const policies = raw.policies?.length ?? 0;
-  if (policies > 0) {
-    warnings.push(
-      `${at}policies: ${count(policies, 'policy', 'policies')} ignored; Warren has no policies, so set the equivalent arguments (x-message-ttl, x-dead-letter-exchange, ...) on each queue instead`,
-    );
-  }
   const parameters = raw.parameters?.length ?? 0;
   if (parameters > 0) {
     warnings.push(
@@ -216,6 +221,27 @@ export function definitionsWarnings(raw: RawDefinitions, at: string): string[] {
     if (!DEFINITIONS_KEYS.includes(key)) warnings.push(`${at === '' ? '' : `${at.slice(0, -1)}: `}unknown field ${JSON.stringify(key)} ignored`);
   }
   return warnings;
+}
+
+/**
+ * What a RabbitMQ export holds that Warren accepts and that has no effect (mirroring and storage
+ * keys of policies, `x-queue-mode` on queues): one sentence for all of it, or none.
+ */
+export function definitionsNotices(raw: RawDefinitions, at: string): string[] {
+  const keys = new Set<string>();
+  let policies = 0;
+  for (const policy of raw.policies ?? []) {
+    const ignored = Object.keys(policy.definition).filter((key) => IGNORED_POLICY_KEYS.includes(key));
+    for (const key of ignored) keys.add(key);
+    if (ignored.length > 0) policies++;
+  }
+  const queues = (raw.queues ?? []).filter((queue) => !Array.isArray(queue.arguments) && queue.arguments?.['x-queue-mode'] !== undefined).length;
+  const parts = [
+    ...(policies > 0 ? [`policy keys ${[...keys].sort().join(', ')} (in ${count(policies, 'policy', 'policies')})`] : []),
+    ...(queues > 0 ? [`queue argument x-queue-mode (on ${count(queues, 'queue', 'queues')})`] : []),
+  ];
+  if (parts.length === 0) return [];
+  return [`${at === '' ? '' : `${at.slice(0, -1)}: `}${parts.join(' and ')} accepted with no effect: Warren has no classic mirroring (replication comes with clustering) and one storage mode`];
 }
 
 function table(args: Record<string, unknown> | [] | undefined): Record<string, unknown> {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import type { JwtConfig } from '../auth/index.js';
-import { concatDefinitions, definitionsProblems, definitionsWarnings, toDefinitions, type DefinitionsSource } from './definitions.js';
+import { concatDefinitions, definitionsNotices, definitionsProblems, definitionsWarnings, toDefinitions, type DefinitionsSource } from './definitions.js';
 import { describeErrors } from './describe-errors.js';
 import {
   JWT_KEY_SOURCES,
@@ -40,6 +40,8 @@ export interface LoadedConfig {
   config: BrokerConfig;
   /** One sentence each, naming the file and JSON path; meant to be logged at start-up. */
   warnings: string[];
+  /** What was accepted with no effect (RabbitMQ mirroring keys, ...), to log at info. */
+  notices: string[];
 }
 
 /**
@@ -73,7 +75,7 @@ const DEFAULTS: BrokerConfig = {
   flow: { memoryHighWatermark: 0.4, diskFreeLimitBytes: 50_000_000, checkIntervalMs: 1000 },
   users: [],
   auth: { anonymous: undefined, jwt: undefined },
-  definitions: { exchanges: [], queues: [], bindings: [], users: [], permissions: [], topicPermissions: [], vhosts: ['/'] },
+  definitions: { exchanges: [], queues: [], bindings: [], users: [], permissions: [], topicPermissions: [], policies: [], vhosts: ['/'] },
 };
 
 /** What `auth.jwt` fields left out take. */
@@ -94,6 +96,7 @@ const FLAGS: Record<string, string> = { host: '--host', port: '--port', dataDir:
 export function loadConfig(options: LoadConfigOptions): LoadedConfig {
   const problems: string[] = [];
   const warnings: string[] = [];
+  const notices: string[] = [];
   const sources: DefinitionsSource[] = [];
   let complete = true;
 
@@ -106,6 +109,7 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
       problems.push(...prefixed(options.configFile, authProblems(file.auth)));
       if (file.definitions) {
         warnings.push(...prefixed(options.configFile, definitionsWarnings(file.definitions, 'definitions.')));
+        notices.push(...prefixed(options.configFile, definitionsNotices(file.definitions, 'definitions.')));
         sources.push({ raw: file.definitions, file: options.configFile, at: 'definitions.' });
       }
     } else complete = false;
@@ -116,6 +120,7 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     extra = readValidated(options.definitionsFile, validateDefinitionsFile, problems);
     if (extra !== undefined) {
       warnings.push(...prefixed(options.definitionsFile, definitionsWarnings(extra, '')));
+      notices.push(...prefixed(options.definitionsFile, definitionsNotices(extra, '')));
       sources.push({ raw: extra, file: options.definitionsFile, at: '' });
     } else complete = false;
   }
@@ -147,7 +152,7 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     auth: toAuth(file.auth),
     definitions: concatDefinitions(toDefinitions(file.definitions ?? {}), extra === undefined ? undefined : toDefinitions(extra)),
   };
-  return { config, warnings };
+  return { config, warnings, notices };
 }
 
 /** Reads, parses and validates one JSON file; on failure records the problems and returns undefined. */

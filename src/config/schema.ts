@@ -5,9 +5,9 @@ import { LOG_LEVELS, type FlowConfig, type LimitsConfig, type LogLevel, type Ser
 
 /**
  * The schema of a queue's `type` and `arguments["x-queue-type"]`. The error formatter recognises it
- * by identity and says why quorum and stream queues are refused, instead of ajv's "must be equal to constant".
+ * by identity and says why stream queues are refused, instead of ajv's "must be equal to one of".
  */
-export const QUEUE_TYPE_SCHEMA: SchemaObject = { type: 'string', const: 'classic' };
+export const QUEUE_TYPE_SCHEMA: SchemaObject = { type: 'string', enum: ['classic', 'quorum'] };
 
 /**
  * The schema of `auth.jwt.secret`, recognised by identity: its messages give the length, never the
@@ -22,7 +22,7 @@ export const MIN_SECRET_BYTES = 32;
 export interface RawQueue {
   name: string;
   vhost?: string;
-  type?: 'classic';
+  type?: 'classic' | 'quorum';
   durable?: boolean;
   auto_delete?: boolean;
   arguments?: Record<string, unknown> | [];
@@ -84,13 +84,23 @@ export interface RawTopicPermission {
   [key: string]: unknown;
 }
 
+/** A policy as RabbitMQ exports it; its keys are checked by the broker when it is set. */
+export interface RawPolicy {
+  vhost?: string;
+  name: string;
+  pattern: string;
+  'apply-to'?: string;
+  definition: Record<string, unknown>;
+  priority?: number;
+}
+
 /** A RabbitMQ definitions export after validation; the sections Warren ignores are kept only to warn about them. */
 export interface RawDefinitions {
   users?: RawUser[];
   vhosts?: RawVhost[];
   permissions?: RawPermission[];
   topic_permissions?: RawTopicPermission[];
-  policies?: object[];
+  policies?: RawPolicy[];
   parameters?: object[];
   queues?: RawQueue[];
   exchanges?: RawExchange[];
@@ -289,6 +299,18 @@ const TOPIC_PERMISSION = open(
   ['user', 'exchange', 'write', 'read'],
 );
 
+const POLICY = open(
+  {
+    vhost: VHOST_NAME,
+    name: nonEmpty('a non-empty policy name'),
+    pattern: text,
+    'apply-to': text,
+    definition: { type: 'object', description: 'an object of policy keys' },
+    priority: { type: 'integer', description: 'an integer' },
+  },
+  ['name', 'pattern', 'definition'],
+);
+
 const QUEUE = closed(
   {
     name: { type: 'string', format: 'declarable-name', description: 'a name of 1 to 255 UTF-8 bytes not starting with "amq." (reserved)' },
@@ -344,7 +366,7 @@ const DEFINITIONS: SchemaObject = {
     topic_permissions: listOf(TOPIC_PERMISSION, 'an array of topic permissions'),
     parameters: ignoredList,
     global_parameters: ignoredList,
-    policies: ignoredList,
+    policies: listOf(POLICY, 'an array of policies'),
     queues: { type: 'array', items: QUEUE, description: 'an array of queues' },
     exchanges: { type: 'array', items: EXCHANGE, description: 'an array of exchanges' },
     bindings: { type: 'array', items: BINDING, description: 'an array of bindings' },

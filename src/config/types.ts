@@ -1,5 +1,5 @@
 import type { HashingAlgorithm, JwtConfig } from '../auth/index.js';
-import type { ExchangeOptions, ExchangeType } from '../broker/index.js';
+import type { ExchangeOptions, ExchangeType, PolicyDefinition } from '../broker/index.js';
 
 /** The broker's validated configuration: defaults < config file < command-line flags. */
 export interface BrokerConfig {
@@ -95,6 +95,8 @@ export interface Definitions {
   users: DefinitionUser[];
   permissions: PermissionDefinition[];
   topicPermissions: TopicPermissionDefinition[];
+  /** Set before the queues and exchanges they match are declared; checked by the broker when set. */
+  policies: (PolicyDefinition & { vhost: string })[];
   /** Vhost names from every `vhosts` section, without repeats; "/" is always there, and first. */
   vhosts: string[];
 }

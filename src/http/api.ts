@@ -15,6 +15,7 @@ import { connectionRoutes } from './routes/connections.js';
 import { definitionRoutes } from './routes/definitions.js';
 import { exchangeRoutes } from './routes/exchanges.js';
 import { overviewRoutes } from './routes/overview.js';
+import { policyRoutes } from './routes/policies.js';
 import { queueRoutes } from './routes/queues.js';
 
 /** Where the management API lives on the broker's port (RabbitMQ's path). */
@@ -115,7 +116,7 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
   };
 
   const context: RouteContext = { vhosts, transport, accounts: options.accounts ?? NO_ACCOUNTS, version, node, logger, resource };
-  for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, accountRoutes, definitionRoutes]) routes(context);
+  for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, policyRoutes, accountRoutes, definitionRoutes]) routes(context);
 
   await app.ready();
   return { close: () => app.close() };

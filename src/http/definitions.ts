@@ -58,7 +58,7 @@ export function topology(broker: Broker, vhost: string, withVhost: boolean) {
   const at = withVhost ? { vhost } : {};
   const queues = Array.from(broker.allQueues())
     .filter(exported)
-    .map((queue) => ({ name: queue.name, ...at, durable: true, auto_delete: queue.options.autoDelete, arguments: queue.options.arguments, type: 'classic' }))
+    .map((queue) => ({ name: queue.name, ...at, durable: true, auto_delete: queue.options.autoDelete, arguments: queue.options.arguments, type: queue.type }))
     .sort((a, b) => compare(a.name, b.name));
   const exchanges = Array.from(broker.allExchanges())
     .filter(exportedExchange)
@@ -80,5 +80,9 @@ export function topology(broker: Broker, vhost: string, withVhost: boolean) {
       arguments: binding.arguments,
     }))
     .sort((a, b) => compare(a.source, b.source) || compare(a.destination_type, b.destination_type) || compare(a.destination, b.destination) || compare(a.routing_key, b.routing_key));
-  return { queues, exchanges, bindings };
+  const policies = Array.from(broker.allPolicies(), (policy) => {
+    const { name, pattern, applyTo, definition, priority } = policy.definition;
+    return { ...at, name, pattern, 'apply-to': applyTo, definition, priority };
+  }).sort((a, b) => compare(a.name, b.name));
+  return { policies, queues, exchanges, bindings };
 }

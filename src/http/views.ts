@@ -19,15 +19,20 @@ export function queueView(queue: Queue, vhost: string, node: string) {
     messages_ready: ready,
     messages_unacknowledged: unacknowledged,
     consumers: queue.consumers.length,
+    // RabbitMQ's: null without a policy, {} for its definition then.
+    policy: queue.policy?.name ?? null,
+    effective_policy_definition: queue.policy?.definition.definition ?? {},
     state: 'running',
-    type: 'classic',
+    type: queue.type,
     node,
   };
 }
 
 export function exchangeView(exchange: Exchange, vhost: string) {
   const { durable, autoDelete, internal, arguments: args } = exchange.options;
-  return { name: exchange.name, vhost, type: exchange.type, durable, auto_delete: autoDelete, internal, arguments: args };
+  const view = { name: exchange.name, vhost, type: exchange.type, durable, auto_delete: autoDelete, internal, arguments: args };
+  // As RabbitMQ: the field is there only when a policy applies.
+  return exchange.policy ? { ...view, policy: exchange.policy.name } : view;
 }
 
 export interface BindingView {

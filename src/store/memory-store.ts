@@ -1,4 +1,4 @@
-import { bindingKey, type Message, type MessageStore, type VhostStores, type RecoveredState, type StoredBinding, type StoredExchange, type StoredQueue } from '../broker/index.js';
+import { bindingKey, type Message, type MessageStore, type VhostStores, type RecoveredState, type StoredBinding, type StoredExchange, type StoredPolicy, type StoredQueue } from '../broker/index.js';
 
 /**
  * Keeps the durable state in memory: nothing survives the process, but a broker reopened on the
@@ -8,12 +8,13 @@ export class MemoryStore implements MessageStore {
   private readonly exchanges = new Map<string, StoredExchange>();
   private readonly queues = new Map<string, StoredQueue>();
   private readonly bindings = new Map<string, StoredBinding>();
+  private readonly policies = new Map<string, StoredPolicy>();
   private readonly messages = new Map<string, Map<number, { message: Message; expiresAt: number | null }>>();
 
   async recover(): Promise<RecoveredState> {
     const messages = [...this.messages].flatMap(([queue, stored]) => [...stored].map(([seq, { message, expiresAt }]) => ({ queue, seq, message, expiresAt })));
     messages.sort((a, b) => a.seq - b.seq);
-    return { exchanges: [...this.exchanges.values()], queues: [...this.queues.values()], bindings: [...this.bindings.values()], messages };
+    return { exchanges: [...this.exchanges.values()], queues: [...this.queues.values()], bindings: [...this.bindings.values()], policies: [...this.policies.values()], messages };
   }
 
   putExchange(exchange: StoredExchange): void {
@@ -40,6 +41,14 @@ export class MemoryStore implements MessageStore {
 
   deleteBinding(binding: StoredBinding): void {
     this.bindings.delete(bindingKey(binding));
+  }
+
+  putPolicy(policy: StoredPolicy): void {
+    this.policies.set(policy.name, policy);
+  }
+
+  deletePolicy(name: string): void {
+    this.policies.delete(name);
   }
 
   putMessage(queue: string, seq: number, message: Message, expiresAt: number | null): void {

@@ -30,7 +30,7 @@ export function definitionRoutes(context: RouteContext): void {
         topic_permissions: topicPermissionList(accounts),
         parameters: [],
         global_parameters: [],
-        policies: [],
+        policies: parts.flatMap((part) => part.policies),
         queues: parts.flatMap((part) => part.queues),
         exchanges: parts.flatMap((part) => part.exchanges),
         bindings: parts.flatMap((part) => part.bindings),
@@ -40,8 +40,8 @@ export function definitionRoutes(context: RouteContext): void {
   resource('/api/definitions/:vhost', {
     GET: administratorsOnly((request) => {
       const [vhost, broker] = vhostNamed(request);
-      const { queues, exchanges, bindings } = topology(broker, vhost, false);
-      return { ...exportHeader(), parameters: [], policies: [], queues, exchanges, bindings };
+      const { policies, queues, exchanges, bindings } = topology(broker, vhost, false);
+      return { ...exportHeader(), parameters: [], policies, queues, exchanges, bindings };
     }),
   });
 }

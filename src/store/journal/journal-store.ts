@@ -2,7 +2,7 @@ import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
-import type { Message, MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredQueue } from '../../broker/index.js';
+import type { Message, MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredPolicy, StoredQueue } from '../../broker/index.js';
 import { findLivePuts } from './compaction.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { describeFsError, syncDirectory } from './file-sync.js';
@@ -128,6 +128,7 @@ export class JournalStore implements MessageStore {
           exchanges: snapshot.exchanges.length,
           queues: snapshot.queues.length,
           bindings: snapshot.bindings.length,
+          policies: snapshot.policies.length,
           messages: messages.length,
           segments: store.segments.length,
           ms: Math.round(performance.now() - started),
@@ -182,6 +183,17 @@ export class JournalStore implements MessageStore {
   deleteBinding(binding: StoredBinding): void {
     if (!this.writable() || !this.topology.deleteBinding(binding)) return;
     this.append(format.encodeBindingDelete(binding));
+  }
+
+  putPolicy(policy: StoredPolicy): void {
+    if (!this.writable()) return;
+    this.topology.policies.set(policy.name, policy);
+    this.append(format.encodePolicyPut(policy));
+  }
+
+  deletePolicy(name: string): void {
+    if (!this.writable() || !this.topology.policies.delete(name)) return;
+    this.append(format.encodePolicyDelete(name));
   }
 
   putMessage(queue: string, seq: number, message: Message, expiresAt: number | null): void {

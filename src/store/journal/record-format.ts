@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import type { Message, StoredBinding, StoredExchange, StoredQueue } from '../../broker/index.js';
+import type { Message, StoredBinding, StoredExchange, StoredPolicy, StoredQueue } from '../../broker/index.js';
 import type { TopologySnapshot } from './topology.js';
 
 /*
@@ -26,6 +26,8 @@ const BINDING_PUT = 6;
 const BINDING_DELETE = 7;
 const MESSAGE_PUT = 8;
 const MESSAGE_REMOVE = 9;
+const POLICY_PUT = 10;
+const POLICY_DELETE = 11;
 
 /** A decoded record. */
 export type JournalRecord =
@@ -37,6 +39,8 @@ export type JournalRecord =
   | { kind: 'queue.delete'; name: string }
   | { kind: 'binding.put'; binding: StoredBinding }
   | { kind: 'binding.delete'; binding: StoredBinding }
+  | { kind: 'policy.put'; policy: StoredPolicy }
+  | { kind: 'policy.delete'; name: string }
   /** One message in one or more queues (a fan-out is stored once), each with its own expiry. */
   | { kind: 'message.put'; seq: number; targets: MessageTargets; message: Message }
   | { kind: 'message.remove'; queue: string; seqs: number[] };
@@ -78,6 +82,8 @@ export const encodeQueuePut = (queue: StoredQueue): Buffer => jsonRecord(QUEUE_P
 export const encodeQueueDelete = (name: string): Buffer => jsonRecord(QUEUE_DELETE, name);
 export const encodeBindingPut = (binding: StoredBinding): Buffer => jsonRecord(BINDING_PUT, binding);
 export const encodeBindingDelete = (binding: StoredBinding): Buffer => jsonRecord(BINDING_DELETE, binding);
+export const encodePolicyPut = (policy: StoredPolicy): Buffer => jsonRecord(POLICY_PUT, policy);
+export const encodePolicyDelete = (name: string): Buffer => jsonRecord(POLICY_DELETE, name);
 
 /**
  * body: type | f64 seq | u32 meta length | meta JSON | payload (the rest).
@@ -133,6 +139,10 @@ function decodeBody(body: Buffer, cache: MetaCache): JournalRecord {
       return { kind: 'binding.put', binding: json() as StoredBinding };
     case BINDING_DELETE:
       return { kind: 'binding.delete', binding: json() as StoredBinding };
+    case POLICY_PUT:
+      return { kind: 'policy.put', policy: json() as StoredPolicy };
+    case POLICY_DELETE:
+      return { kind: 'policy.delete', name: json() as string };
     case MESSAGE_PUT: {
       const seq = body.readDoubleLE(1);
       const metaEnd = 13 + body.readUInt32LE(9);

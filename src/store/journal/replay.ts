@@ -98,6 +98,12 @@ class ReplayState {
       case 'binding.delete':
         topology.deleteBinding(record.binding);
         break;
+      case 'policy.put':
+        topology.policies.set(record.policy.name, record.policy);
+        break;
+      case 'policy.delete':
+        topology.policies.delete(record.name);
+        break;
       case 'message.put': {
         const targets = record.targets;
         for (let i = 0; i < targets.length; i += 2) {

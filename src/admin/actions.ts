@@ -1,0 +1,113 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { headerText, integer, jsonObject, positiveInteger } from './arguments.js';
+import { LISTINGS, tableOf, type Listable } from './lists.js';
+import { AdminError, apiPath, type ManagementClient } from './management-client.js';
+import { aligned, tabSeparated } from './table.js';
+
+// What each admin command does over the management API (docs/admin-cli.md). Each returns the text
+// for stdout; it throws AdminError, with nothing printed, when an argument or the API refuses.
+
+/** `vhost` for the commands that work in one vhost: "/" unless given. */
+const DEFAULT_VHOST = '/';
+
+const pretty = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
+
+/** `warren list <what>`: the API's JSON as it came, or its table, aligned for a terminal or tab-separated for a pipe. */
+export async function list(api: ManagementClient, what: Listable, options: { vhost?: string; json: boolean; tty: boolean }): Promise<string> {
+  const answer = await api.request('GET', LISTINGS[what].path(options.vhost));
+  // `/api/vhosts/{vhost}` answers the one vhost: a list of one, so that the output is always a list.
+  const rows: unknown[] = Array.isArray(answer) ? answer : answer === undefined ? [] : [answer];
+  if (options.json) return pretty(rows);
+  const table = tableOf(what, rows);
+  return options.tty ? aligned(table) : tabSeparated(table);
+}
+
+const definitionsPath = (vhost: string | undefined) => (vhost === undefined ? apiPath('definitions') : apiPath('definitions', vhost));
+
+/** `warren definitions export [FILE]`: the export, pretty-printed, to FILE or else stdout. */
+export async function exportDefinitions(api: ManagementClient, options: { file?: string; vhost?: string }): Promise<string> {
+  const text = pretty(await api.request('GET', definitionsPath(options.vhost)));
+  if (options.file === undefined) return text;
+  await writeFile(options.file, text).catch((error: Error) => {
+    throw new AdminError(`cannot write ${options.file}: ${error.message}`);
+  });
+  return `exported the definitions of ${options.vhost === undefined ? 'every vhost' : `vhost "${options.vhost}"`} to ${options.file}\n`;
+}
+
+/** `warren definitions import FILE`: the file's JSON object, checked before it is sent. */
+export async function importDefinitions(api: ManagementClient, options: { file: string; vhost?: string }): Promise<string> {
+  const text = await readFile(options.file, 'utf8').catch((error: Error) => {
+    throw new AdminError(`cannot read ${options.file}: ${error.message}`);
+  });
+  let definitions: unknown;
+  try {
+    definitions = JSON.parse(text);
+  } catch (error) {
+    throw new AdminError(`${options.file} is not JSON (${(error as Error).message}); give a definitions export`);
+  }
+  if (typeof definitions !== 'object' || definitions === null || Array.isArray(definitions)) {
+    throw new AdminError(`${options.file} is not a definitions export: a JSON object is expected`);
+  }
+  await api.request('POST', definitionsPath(options.vhost), { body: text });
+  return `imported the definitions in ${options.file}${options.vhost === undefined ? '' : ` into vhost "${options.vhost}"`}\n`;
+}
+
+/** `warren queue purge NAME`: the queue's ready messages are dropped. */
+export async function purgeQueue(api: ManagementClient, options: { name: string; vhost?: string }): Promise<string> {
+  const vhost = options.vhost ?? DEFAULT_VHOST;
+  await api.request('DELETE', apiPath('queues', vhost, options.name, 'contents'));
+  return `purged queue "${options.name}" in vhost "${vhost}"\n`;
+}
+
+/** `warren queue delete NAME`, refused by the broker while `--if-empty` or `--if-unused` does not hold. */
+export async function deleteQueue(api: ManagementClient, options: { name: string; vhost?: string; ifEmpty: boolean; ifUnused: boolean }): Promise<string> {
+  const vhost = options.vhost ?? DEFAULT_VHOST;
+  const query: Record<string, string> = {};
+  if (options.ifEmpty) query['if-empty'] = 'true';
+  if (options.ifUnused) query['if-unused'] = 'true';
+  await api.request('DELETE', apiPath('queues', vhost, options.name), { query });
+  return `deleted queue "${options.name}" in vhost "${vhost}"\n`;
+}
+
+/** `warren queue move --from Q --to Q2 [--count N]`: ready messages of Q go to Q2, all of them or the first N. */
+export async function moveMessages(api: ManagementClient, options: { from: string; to: string; count?: string; vhost?: string }): Promise<string> {
+  const count = options.count === undefined ? undefined : positiveInteger('count', options.count);
+  const vhost = options.vhost ?? DEFAULT_VHOST;
+  const body = JSON.stringify({ destination: options.to, ...(count === undefined ? {} : { count }) });
+  const answer = await api.request('POST', apiPath('queues', vhost, options.from, 'move'), { body });
+  const moved = (answer as { moved?: unknown } | undefined)?.moved;
+  if (typeof moved !== 'number') throw new AdminError(`the broker answered the move without a count of messages moved: ${JSON.stringify(answer)}`);
+  return `moved ${moved} message(s) from ${options.from} to ${options.to}\n`;
+}
+
+/** `warren policy set NAME`: RabbitMQ's policy body; the broker's defaults for what is not given. */
+export async function setPolicy(
+  api: ManagementClient,
+  options: { name: string; vhost?: string; pattern: string; definition: string; priority?: string; applyTo?: string },
+): Promise<string> {
+  const definition = jsonObject('definition', options.definition);
+  const priority = options.priority === undefined ? undefined : integer('priority', options.priority);
+  const vhost = options.vhost ?? DEFAULT_VHOST;
+  const body = JSON.stringify({
+    pattern: options.pattern,
+    definition,
+    ...(priority === undefined ? {} : { priority }),
+    ...(options.applyTo === undefined ? {} : { 'apply-to': options.applyTo }),
+  });
+  await api.request('PUT', apiPath('policies', vhost, options.name), { body });
+  return `set policy "${options.name}" in vhost "${vhost}"\n`;
+}
+
+/** `warren policy clear NAME`. */
+export async function clearPolicy(api: ManagementClient, options: { name: string; vhost?: string }): Promise<string> {
+  const vhost = options.vhost ?? DEFAULT_VHOST;
+  await api.request('DELETE', apiPath('policies', vhost, options.name));
+  return `cleared policy "${options.name}" in vhost "${vhost}"\n`;
+}
+
+/** `warren close-connection NAME`: the broker closes it with the reason (docs/management.md, "Connections"). */
+export async function closeConnection(api: ManagementClient, options: { name: string; reason?: string }): Promise<string> {
+  const headers = options.reason === undefined ? undefined : { 'x-reason': headerText('reason', options.reason) };
+  await api.request('DELETE', apiPath('connections', options.name), { headers });
+  return `closed connection "${options.name}"\n`;
+}
