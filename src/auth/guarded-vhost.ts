@@ -106,6 +106,13 @@ export class GuardedVhost {
     return connection.get(queue, noAck);
   }
 
+  /** A move (docs/management.md): taking from the source is a read, putting into the destination a write, as a binding's. */
+  moveMessages(source: string, destination: string, count?: number): number {
+    this.check('read', 'queue', source);
+    this.check('write', 'queue', destination);
+    return this.broker.moveMessages(source, destination, count);
+  }
+
   /** Returns the broker's outcome bits, as Broker.publish. */
   publish(message: Message): number {
     if (!this.full) this.checkPublish(message.exchange, message.routingKey);

@@ -5,7 +5,7 @@ import { Exchange, type Binding, type Destination } from './exchange.js';
 import { jsonEqual } from './json-equal.js';
 import { Policy, winningPolicy, type PolicyDefinition } from './policy.js';
 import { sameQueueOptions } from './queue-arguments.js';
-import { EnqueueResult, Queue, type QueueHost, type VhostTotals } from './queue.js';
+import { EnqueueResult, newCounters, Queue, type QueueHost, type VhostTotals } from './queue.js';
 import type { MessageStore, StoredBinding } from './store-port.js';
 import { systemClock, type Clock, type ExchangeOptions, type ExchangeType, type Message, type QueueOptions } from './types.js';
 
@@ -55,6 +55,8 @@ const BUILT_IN_EXCHANGES: [string, ExchangeType][] = [
 export class Broker implements QueueHost, ConnectionHost {
   /** Counts the management API reads; queues and connections keep them up to date. */
   readonly totals: VhostTotals = { messagesReady: 0, messagesUnacknowledged: 0, consumers: 0, connections: 0 };
+  /** What happened to messages since start-up; the management API makes rates of them. */
+  readonly counters = newCounters();
   private readonly exchanges = new Map<string, Exchange>();
   private readonly queues = new Map<string, Queue>();
   private readonly policies = new Map<string, Policy>();
@@ -205,7 +207,11 @@ export class Broker implements QueueHost, ConnectionHost {
     if (!exchange) throw notFound(`exchange "${exchangeName}"`);
     if (exchange.options.internal) throw accessRefused(`exchange "${exchangeName}" is internal: publish to an exchange bound to it instead`);
     const queues = this.route(exchange, message);
-    if (queues.length === 0) return 0;
+    this.counters.published++;
+    if (queues.length === 0) {
+      this.counters.unroutable++;
+      return 0;
+    }
     const seq = ++this.seq;
     let outcome = ROUTED;
     for (const queue of queues) {
@@ -214,6 +220,32 @@ export class Broker implements QueueHost, ConnectionHost {
       else if (result === EnqueueResult.Persisted) outcome |= PERSISTED;
     }
     return outcome;
+  }
+
+  /**
+   * Moves up to `count` ready messages from the head of `sourceName` to `destinationName`, as they
+   * are (headers, `x-death` included), in order; returns how many moved. A message is in the
+   * destination (and its store) before it leaves the source, so a crash in between duplicates it
+   * rather than losing it. Stops early when the destination refuses one (it is full), which stays
+   * at the source's head. Unacknowledged deliveries are not moved.
+   */
+  moveMessages(sourceName: string, destinationName: string, count = Infinity): number {
+    const source = this.queueFor(null, sourceName);
+    const destination = this.queueFor(null, destinationName);
+    if (source === destination) throw preconditionFailed(`cannot move messages from queue "${sourceName}" to itself`);
+    let moved = 0;
+    while (moved < count) {
+      const entry = source.get();
+      if (!entry) break;
+      if (destination.refuses(entry.message)) {
+        source.putBack(entry);
+        break;
+      }
+      destination.enqueue(entry.message, ++this.seq);
+      source.settle(entry);
+      moved++;
+    }
+    return moved;
   }
 
   /** The queue a connection may use; NOT_FOUND or RESOURCE_LOCKED otherwise. */

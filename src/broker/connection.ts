@@ -1,6 +1,6 @@
 import type { QueueEntry } from './entry-deque.js';
 import { BrokerError, preconditionFailed, resourceError, resourceLocked } from './errors.js';
-import { Consumer, type ConsumerOwner, type Queue, type QueueOwner, type VhostTotals } from './queue.js';
+import { Consumer, type ConsumerOwner, type MessageCounters, type Queue, type QueueOwner, type VhostTotals } from './queue.js';
 import { UnackedLog } from './unacked-log.js';
 import type { Clock, ConsumeOptions, TimerHandle } from './types.js';
 
@@ -26,6 +26,8 @@ export interface ConnectionHost {
   readonly limits: ConnectionLimits;
   /** The vhost's counts: a connection counts itself in while open. */
   readonly totals: VhostTotals;
+  /** What its deliveries, gets and acks add to. */
+  readonly counters: MessageCounters;
   /** The queue this connection may use; NOT_FOUND or RESOURCE_LOCKED otherwise. */
   queueFor(owner: Connection, name: string): Queue;
   /** Deletes a queue (an exclusive queue of this connection, when it closes). */
@@ -122,6 +124,10 @@ export class Connection implements ConsumerOwner, QueueOwner {
     const entry = queue.get();
     if (!entry) return { delivery: null, messageCount: queue.messageCount };
     const deliveryTag = this.nextDeliveryTag++;
+    const counters = this.broker.counters;
+    if (noAck) counters.gotNoAck++;
+    else counters.got++;
+    if (entry.returns > 0) counters.redelivered++;
     if (noAck) {
       queue.settle(entry);
     } else {
@@ -134,6 +140,7 @@ export class Connection implements ConsumerOwner, QueueOwner {
   ack(deliveryTag: number, multiple: boolean): void {
     const wasAtLimit = !this.underUnackedLimit;
     const taken = this.take(deliveryTag, multiple);
+    this.broker.counters.acknowledged += taken.length;
     for (const unacked of taken) unacked.queue.settle(unacked.entry);
     this.dispatchAfterSettle(taken, wasAtLimit);
   }
@@ -188,9 +195,13 @@ export class Connection implements ConsumerOwner, QueueOwner {
   /** Called by a queue's dispatch: one push to one of this connection's consumers. */
   deliver(consumer: Consumer, entry: QueueEntry): void {
     const deliveryTag = this.nextDeliveryTag++;
+    const counters = this.broker.counters;
+    if (entry.returns > 0) counters.redelivered++;
     if (consumer.noAck) {
+      counters.deliveredNoAck++;
       consumer.queue.settle(entry);
     } else {
+      counters.delivered++;
       consumer.unacked++;
       consumer.queue.countUnacked(1);
       const deliveredAt = consumer.timeoutMs > 0 ? this.broker.clock.now() : 0;

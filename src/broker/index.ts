@@ -4,7 +4,7 @@ export { type DeathReason, type DeathRecord } from './dead-letter.js';
 export { type QueueEntry } from './entry-deque.js';
 export { BrokerError, type ErrorCode } from './errors.js';
 export { type Binding, type Destination, type Exchange } from './exchange.js';
-export { type Consumer, type Queue, type VhostTotals } from './queue.js';
+export { type Consumer, type MessageCounters, type Queue, type VhostTotals } from './queue.js';
 export { IGNORED_POLICY_KEYS, POLICY_APPLY_TO, type Policy, type PolicyApplyTo, type PolicyDefinition } from './policy.js';
 export { QUORUM_DELIVERY_LIMIT, type QueueType } from './queue-arguments.js';
 export { bindingKey, type MessageStore, type RecoveredState, type StoredBinding, type StoredPolicy, type StoredExchange, type StoredMessage, type StoredQueue, type VhostStores } from './store-port.js';

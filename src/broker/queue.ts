@@ -19,6 +19,29 @@ export interface VhostTotals {
   connections: number;
 }
 
+/**
+ * Running totals of what happened to messages in one vhost since start-up (RabbitMQ's
+ * `message_stats` counts): plain increments on the paths that do it, read by the management API
+ * and metrics, which turn them into rates.
+ */
+export interface MessageCounters {
+  /** Messages published to an exchange (routed or not). */
+  published: number;
+  /** Published messages that reached no queue. */
+  unroutable: number;
+  /** Pushed to consumers that ack, and to `noAck` ones. */
+  delivered: number;
+  deliveredNoAck: number;
+  /** Taken with `get`, to ack and `noAck`. */
+  got: number;
+  gotNoAck: number;
+  /** Deliveries and gets of messages that had been returned before. */
+  redelivered: number;
+  acknowledged: number;
+}
+
+export const newCounters = (): MessageCounters => ({ published: 0, unroutable: 0, delivered: 0, deliveredNoAck: 0, got: 0, gotNoAck: 0, redelivered: 0, acknowledged: 0 });
+
 /** What a queue needs from the broker that owns it. */
 export interface QueueHost {
   readonly store: MessageStore;
@@ -168,10 +191,15 @@ export class Queue {
     return this.consumers.length > 0 && this.consumers[0].exclusive;
   }
 
+  /** Full, with an overflow that refuses publishes: `enqueue` would reject `message`. */
+  refuses(message: Message): boolean {
+    return this.args.overflow !== 'drop-head' && this.isFull(message.size);
+  }
+
   /** Enqueues a routed message unless the queue is full and refuses publishes. */
   enqueue(message: Message, seq: number): EnqueueResult {
     const args = this.args;
-    if (args.overflow !== 'drop-head' && this.isFull(message.size)) {
+    if (this.refuses(message)) {
       if (args.overflow === 'reject-publish-dlx') this.host.deadLetter(this, message, 'maxlen');
       return EnqueueResult.Rejected;
     }
@@ -201,6 +229,16 @@ export class Queue {
       this.discard(entry, 'delivery_limit');
       return;
     }
+    this.reinsert(entry);
+  }
+
+  /** Puts back a ready message taken but not delivered (a move the destination refused): not a return. */
+  putBack(entry: QueueEntry): void {
+    this.reinsert(entry);
+    this.scheduleHeadExpiry();
+  }
+
+  private reinsert(entry: QueueEntry): void {
     this.ready[entry.priority].insertInOrder(entry);
     this.readyCount++;
     this.host.totals.messagesReady++;

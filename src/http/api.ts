@@ -2,12 +2,13 @@ import { hostname } from 'node:os';
 import Fastify, { LogController, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/index.js';
-import { BrokerError, type VirtualHosts } from '../broker/index.js';
+import { BrokerError, type Broker, type VirtualHosts } from '../broker/index.js';
 import type { Transport } from '../transport/index.js';
 import { authenticate } from './authenticate.js';
 import { fromBrokerError } from './body.js';
 import type { Methods, RouteContext } from './context.js';
 import { NO_ACCOUNTS, type Accounts } from './definitions.js';
+import { MessageStats } from './message-stats.js';
 import { ApiError, badRequest, internalError, methodNotAllowed, notFound } from './errors.js';
 import { accountRoutes } from './routes/accounts.js';
 import { bindingRoutes } from './routes/bindings.js';
@@ -115,11 +116,17 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
     });
   };
 
-  const context: RouteContext = { vhosts, transport, accounts: options.accounts ?? NO_ACCOUNTS, version, node, logger, resource };
+  const messageStats = new MessageStats(() => vhosts.names().map((name) => vhosts.get(name) as Broker));
+  const context: RouteContext = { vhosts, transport, accounts: options.accounts ?? NO_ACCOUNTS, version, node, logger, messageStats, resource };
   for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, policyRoutes, accountRoutes, definitionRoutes]) routes(context);
 
   await app.ready();
-  return { close: () => app.close() };
+  return {
+    close: async () => {
+      messageStats.close();
+      await app.close();
+    },
+  };
 }
 
 function send(reply: FastifyReply, error: ApiError): FastifyReply {

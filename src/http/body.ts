@@ -104,6 +104,34 @@ export function messageProperties(properties: Body): { properties: MessageProper
   return { properties: out, headers: table(properties, 'headers') };
 }
 
+/** A message's properties and headers as RabbitMQ's `properties` (the inverse of messageProperties). */
+export function propertiesView(properties: MessageProperties, headers: Record<string, unknown>): Record<string, unknown> {
+  const view: Record<string, unknown> = { delivery_mode: properties.persistent ? 2 : 1, headers };
+  if (properties.priority !== undefined) view.priority = properties.priority;
+  // AMQP's expiration is a string of milliseconds.
+  if (properties.expiration !== undefined) view.expiration = String(properties.expiration);
+  if (properties.timestamp !== undefined) view.timestamp = properties.timestamp;
+  for (const [field, property] of Object.entries(PROPERTY_STRINGS)) {
+    const value = properties[property];
+    if (value !== undefined) view[field] = value;
+  }
+  return view;
+}
+
+/**
+ * A payload (JSON text) as the text RabbitMQ's `get` gives back: a string payload as its own text
+ * (what a publish with `payload_encoding` "string" sent), any other as its JSON, as STOMP gives
+ * them (docs/stomp.md); base64 of that text's UTF-8 when asked.
+ */
+export function payloadView(payload: string, encoding: 'auto' | 'base64', truncate: number | undefined) {
+  const parsed: unknown = payload.startsWith('"') ? JSON.parse(payload) : undefined;
+  const bytes = Buffer.from(typeof parsed === 'string' ? parsed : payload, 'utf8');
+  const shown = truncate === undefined ? bytes : bytes.subarray(0, truncate);
+  return encoding === 'base64'
+    ? { payload_bytes: bytes.length, payload: shown.toString('base64'), payload_encoding: 'base64' }
+    : { payload_bytes: bytes.length, payload: shown.toString('utf8'), payload_encoding: 'string' };
+}
+
 /**
  * A binding's `properties_key`, its name in a path: the routing key, percent-encoded as RabbitMQ
  * does (`quote_plus`, and `~` as `%7E`); `~` alone for the empty key; with arguments, `~` and a

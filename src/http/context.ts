@@ -1,10 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { GuardedVhost, type Identity } from '../auth/index.js';
-import type { Broker, Exchange, Queue, VirtualHosts } from '../broker/index.js';
+import type { Broker, DeliverySink, Exchange, Queue, VirtualHosts } from '../broker/index.js';
 import type { Transport } from '../transport/index.js';
 import { mayView } from './authenticate.js';
 import type { Accounts } from './definitions.js';
+import type { MessageStats } from './message-stats.js';
 import { notAuthorised, notFound } from './errors.js';
 import { compare } from './views.js';
 
@@ -19,9 +20,13 @@ export interface RouteContext {
   readonly version: string;
   readonly node: string;
   readonly logger: Logger;
+  readonly messageStats: MessageStats;
   /** A resource and the methods it answers, each for an authenticated management user; any other method is 405. */
   resource(url: string, methods: Methods): void;
 }
+
+/** The sink of a connection a request makes for a `get` of its own: it never consumes, so nothing is pushed. */
+export const NO_PUSHES: DeliverySink = { deliver: () => {}, cancelled: () => {} };
 
 export function throwNotFound(): never {
   throw notFound();

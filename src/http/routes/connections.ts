@@ -4,6 +4,7 @@ import type { ConnectionDetails } from '../../transport/index.js';
 import { mayView, seesEveryVhost } from '../authenticate.js';
 import { nameOf, throwNotFound, vhostOf, type RouteContext } from '../context.js';
 import { notAuthorised } from '../errors.js';
+import { listing } from '../listing.js';
 import { compare, connectionName, connectionView, consumerView } from '../views.js';
 
 /** Connections (list, get, close) and consumers. */
@@ -31,9 +32,9 @@ export function connectionRoutes(context: RouteContext): void {
     return details;
   };
 
-  resource('/api/connections', { GET: (_request, identity) => connectionsFor(identity).map((details) => connectionView(details, node)) });
+  resource('/api/connections', { GET: (request, identity) => listing(request, connectionsFor(identity).map((details) => connectionView(details, node))) });
   resource('/api/vhosts/:vhost/connections', {
-    GET: (request, identity) => connectionsFor(identity, vhostOf(vhosts, request, identity)[0]).map((details) => connectionView(details, node)),
+    GET: (request, identity) => listing(request, connectionsFor(identity, vhostOf(vhosts, request, identity)[0]).map((details) => connectionView(details, node))),
   });
   resource('/api/connections/:name', {
     GET: (request, identity) => connectionView(connectionNamed(request, identity, false), node),

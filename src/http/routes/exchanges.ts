@@ -2,6 +2,7 @@ import { BrokerError, EXCHANGE_TYPES, PERSISTED, ROUTED, type ExchangeOptions, t
 import { bodyObject, flag, inequivalence, messageProperties, payloadJson, required, shortString, table, text } from '../body.js';
 import { exchangeOf, flagQuery, guardedOf, nameOf, vhostOf, visible, type RouteContext } from '../context.js';
 import { ApiError, badRequest } from '../errors.js';
+import { listing } from '../listing.js';
 import { byVhostAndName, exchangeView } from '../views.js';
 import type { Broker } from '../../broker/index.js';
 
@@ -10,8 +11,8 @@ export function exchangeRoutes(context: RouteContext): void {
   const { resource, vhosts, transport } = context;
 
   const exchangesOf = ([vhost, broker]: [string, Broker]) => Array.from(broker.allExchanges(), (exchange) => exchangeView(exchange, vhost));
-  resource('/api/exchanges', { GET: (_request, identity) => visible(vhosts, identity).flatMap(exchangesOf).sort(byVhostAndName) });
-  resource('/api/exchanges/:vhost', { GET: (request, identity) => exchangesOf(vhostOf(vhosts, request, identity)).sort(byVhostAndName) });
+  resource('/api/exchanges', { GET: (request, identity) => listing(request, visible(vhosts, identity).flatMap(exchangesOf).sort(byVhostAndName)) });
+  resource('/api/exchanges/:vhost', { GET: (request, identity) => listing(request, exchangesOf(vhostOf(vhosts, request, identity)).sort(byVhostAndName)) });
   resource('/api/exchanges/:vhost/:name', {
     GET: (request, identity) => {
       const [vhost, broker] = vhostOf(vhosts, request, identity);

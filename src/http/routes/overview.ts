@@ -1,12 +1,26 @@
 import type { Identity } from '../../auth/index.js';
-import type { Broker, VhostTotals } from '../../broker/index.js';
+import { availableParallelism } from 'node:os';
+import { Connection, EXCHANGE_TYPES, type Broker, type ExchangeType, type VhostTotals } from '../../broker/index.js';
 import { seesEveryVhost } from '../authenticate.js';
-import { vhostOf, visible, type RouteContext } from '../context.js';
+import { guardedOf, nameOf, NO_PUSHES, vhostOf, visible, type RouteContext } from '../context.js';
+import { notAuthorised, notFound } from '../errors.js';
+import { listing } from '../listing.js';
 import { messageTotals, vhostView } from '../views.js';
 
-/** The overview, whoami, vhosts and the health check. */
+/** RabbitMQ's descriptions of its exchange types. */
+const EXCHANGE_DESCRIPTIONS: Record<ExchangeType, string> = {
+  direct: 'AMQP direct exchange',
+  fanout: 'AMQP fanout exchange',
+  topic: 'AMQP topic exchange',
+  headers: 'AMQP headers exchange',
+};
+
+/** The queue RabbitMQ's aliveness test uses. */
+const ALIVENESS_QUEUE = 'aliveness-test';
+
+/** The overview, whoami, vhosts, nodes and the health checks. */
 export function overviewRoutes(context: RouteContext): void {
-  const { resource, vhosts, transport, node, version } = context;
+  const { resource, vhosts, transport, node, version, messageStats } = context;
 
   const listeners = () => {
     const address = transport.address();
@@ -39,8 +53,8 @@ export function overviewRoutes(context: RouteContext): void {
           consumers: totals.consumers,
         },
         queue_totals: messageTotals(totals),
-        // Rates are not kept yet.
-        message_stats: {},
+        message_stats: messageStats.of(brokers),
+        exchange_types: EXCHANGE_TYPES.map((name) => ({ name, description: EXCHANGE_DESCRIPTIONS[name], enabled: true })),
       };
       // As RabbitMQ: the node and its listeners are for monitoring users and administrators.
       return seesEveryVhost(identity) ? { ...overview, node, listeners: listeners() } : overview;
@@ -49,11 +63,71 @@ export function overviewRoutes(context: RouteContext): void {
 
   resource('/api/whoami', { GET: (_request, identity) => ({ name: identity.username ?? 'anonymous', tags: [...identity.tags] }) });
 
-  resource('/api/vhosts', { GET: (_request, identity) => visible(vhosts, identity).map(([name, broker]) => vhostView(name, broker.totals)) });
+  resource('/api/vhosts', { GET: (request, identity) => listing(request, visible(vhosts, identity).map(([name, broker]) => vhostView(name, broker.totals))) });
   resource('/api/vhosts/:vhost', {
     GET: (request, identity) => {
       const [name, broker] = vhostOf(vhosts, request, identity);
       return vhostView(name, broker.totals);
+    },
+  });
+
+  const started = Date.now();
+  /** This process as RabbitMQ describes a node; the fields Warren can fill truthfully. */
+  const nodeView = () => {
+    const alarm = transport.alarm ?? '';
+    return {
+      name: node,
+      type: 'disc',
+      running: true,
+      uptime: Date.now() - started,
+      os_pid: String(process.pid),
+      mem_used: process.memoryUsage().rss,
+      mem_alarm: alarm.startsWith('memory'),
+      disk_free_alarm: alarm.startsWith('disk'),
+      sockets_used: transport.connections().length,
+      processors: availableParallelism(),
+      partitions: [],
+      rates_mode: 'none',
+    };
+  };
+  /** As RabbitMQ: nodes are for monitoring users and administrators. */
+  const monitor = (identity: Identity) => {
+    if (!seesEveryVhost(identity)) throw notAuthorised('Not monitor user');
+  };
+  resource('/api/nodes', {
+    GET: (_request, identity) => {
+      monitor(identity);
+      return [nodeView()];
+    },
+  });
+  resource('/api/nodes/:name', {
+    GET: (request, identity) => {
+      monitor(identity);
+      if (nameOf(request) !== node) throw notFound();
+      return nodeView();
+    },
+  });
+
+  let alivenessChecks = 0;
+  resource('/api/aliveness-test/:vhost', {
+    /**
+     * RabbitMQ's: declares the queue `aliveness-test` in the vhost (and leaves it), publishes a
+     * message to it and gets it back, as the caller (so it takes permissions on the vhost).
+     */
+    GET: (request, identity, reply) => {
+      const [, guarded] = guardedOf(vhosts, request, identity);
+      guarded.declareQueue(null, ALIVENESS_QUEUE, { durable: false, exclusive: false, autoDelete: false, arguments: {} }, false);
+      const payload = JSON.stringify(`aliveness-${++alivenessChecks}`);
+      guarded.publish({ exchange: '', routingKey: ALIVENESS_QUEUE, payload, size: Buffer.byteLength(payload), headers: {}, properties: {} });
+      const connection = new Connection(`management-aliveness-${alivenessChecks}`, guarded.broker, NO_PUSHES);
+      try {
+        const { delivery } = guarded.get(connection, ALIVENESS_QUEUE, true);
+        if (delivery?.entry.message.payload === payload) return { status: 'ok' };
+      } finally {
+        connection.close();
+      }
+      reply.code(503);
+      return { status: 'failed', reason: `the message published to queue "${ALIVENESS_QUEUE}" did not come back` };
     },
   });
 

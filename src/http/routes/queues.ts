@@ -1,7 +1,8 @@
-import { BrokerError, type Broker, type QueueOptions } from '../../broker/index.js';
-import { bodyObject, flag, inequivalence, shortString, table } from '../body.js';
-import { flagQuery, guardedOf, nameOf, queueOf, vhostOf, visible, type RouteContext } from '../context.js';
+import { BrokerError, Connection, type Broker, type QueueOptions } from '../../broker/index.js';
+import { bodyObject, flag, inequivalence, payloadView, propertiesView, required, shortString, table, text, type Body } from '../body.js';
+import { flagQuery, guardedOf, nameOf, NO_PUSHES, queueOf, vhostOf, visible, type RouteContext } from '../context.js';
 import { badRequest } from '../errors.js';
+import { listing } from '../listing.js';
 import { byVhostAndName, queueView } from '../views.js';
 
 /** Queues: list, get, declare, delete, purge. */
@@ -9,8 +10,8 @@ export function queueRoutes(context: RouteContext): void {
   const { resource, vhosts, node } = context;
 
   const queuesOf = ([vhost, broker]: [string, Broker]) => Array.from(broker.allQueues(), (queue) => queueView(queue, vhost, node));
-  resource('/api/queues', { GET: (_request, identity) => visible(vhosts, identity).flatMap(queuesOf).sort(byVhostAndName) });
-  resource('/api/queues/:vhost', { GET: (request, identity) => queuesOf(vhostOf(vhosts, request, identity)).sort(byVhostAndName) });
+  resource('/api/queues', { GET: (request, identity) => listing(request, visible(vhosts, identity).flatMap(queuesOf).sort(byVhostAndName)) });
+  resource('/api/queues/:vhost', { GET: (request, identity) => listing(request, queuesOf(vhostOf(vhosts, request, identity)).sort(byVhostAndName)) });
   resource('/api/queues/:vhost/:name', {
     GET: (request, identity) => {
       const [vhost, broker] = vhostOf(vhosts, request, identity);
@@ -39,6 +40,62 @@ export function queueRoutes(context: RouteContext): void {
       return reply.code(204).send();
     },
   });
+  let gets = 0;
+  resource('/api/queues/:vhost/:name/get', {
+    /**
+     * RabbitMQ's: takes up to `count` messages as deliveries of a connection of the request's own,
+     * then settles them all as `ackmode` says (so a requeue gives back the same messages, in order,
+     * redelivered), and closes that connection.
+     */
+    POST: (request, identity) => {
+      const [, guarded] = guardedOf(vhosts, request, identity);
+      const queue = queueOf(guarded.broker, nameOf(request));
+      const body = bodyObject(request.body);
+      const count = positiveInteger(body, 'count', true) as number;
+      const ackmode = required(text(body, 'ackmode'), 'ackmode');
+      if (!ACKMODES.includes(ackmode)) throw badRequest(`ackmode must be one of ${ACKMODES.join(', ')} (got ${JSON.stringify(ackmode)})`);
+      const encoding = required(text(body, 'encoding'), 'encoding');
+      if (encoding !== 'auto' && encoding !== 'base64') throw badRequest(`encoding must be "auto" or "base64" (got ${JSON.stringify(encoding)})`);
+      const truncate = positiveInteger(body, 'truncate', false);
+      const connection = new Connection(`management-get-${++gets}`, guarded.broker, NO_PUSHES);
+      try {
+        const taken = [];
+        let lastTag = 0;
+        for (let i = 0; i < count; i++) {
+          const { delivery, messageCount } = guarded.get(connection, queue.name, false);
+          if (!delivery) break;
+          lastTag = delivery.deliveryTag;
+          const { message, returns } = delivery.entry;
+          taken.push({
+            ...payloadView(message.payload, encoding, truncate),
+            redelivered: returns > 0,
+            exchange: message.exchange,
+            routing_key: message.routingKey,
+            message_count: messageCount,
+            properties: propertiesView(message.properties, message.headers),
+          });
+        }
+        if (lastTag > 0) {
+          if (ackmode === 'ack_requeue_false') connection.ack(lastTag, true);
+          else connection.nack(lastTag, true, ackmode.endsWith('requeue_true'));
+        }
+        return taken;
+      } finally {
+        connection.close();
+      }
+    },
+  });
+  resource('/api/queues/:vhost/:name/move', {
+    /** Warren's own (docs/management.md, "Reading and moving messages"): RabbitMQ moves messages with a shovel. */
+    POST: (request, identity) => {
+      const [, guarded] = guardedOf(vhosts, request, identity);
+      const queue = queueOf(guarded.broker, nameOf(request));
+      const body = bodyObject(request.body);
+      const destination = queueOf(guarded.broker, required(text(body, 'destination'), 'destination'));
+      const count = positiveInteger(body, 'count', false);
+      return { moved: guarded.moveMessages(queue.name, destination.name, count) };
+    },
+  });
   resource('/api/queues/:vhost/:name/contents', {
     DELETE: (request, identity, reply) => {
       const [, guarded] = guardedOf(vhosts, request, identity);
@@ -46,6 +103,20 @@ export function queueRoutes(context: RouteContext): void {
       return reply.code(204).send();
     },
   });
+}
+
+const ACKMODES = ['ack_requeue_true', 'reject_requeue_true', 'ack_requeue_false', 'reject_requeue_false'];
+
+/** An integer >= 1, or its digits as a string (rabbitmqadmin sends `count` so). */
+function positiveInteger(body: Body, field: string, isRequired: boolean): number | undefined {
+  const value = body[field];
+  if (value === undefined) {
+    if (isRequired) throw badRequest(`key_missing: ${field} is required`);
+    return undefined;
+  }
+  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 1) throw badRequest(`${field} must be an integer >= 1 (got ${JSON.stringify(value)})`);
+  return number;
 }
 
 const queueFields = (options: QueueOptions) => ({ durable: options.durable, auto_delete: options.autoDelete, exclusive: options.exclusive, arguments: options.arguments });
