@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { pino, type Logger } from 'pino';
-import { Authenticator, configUser, DEFAULT_VHOST, isLoopback, rabbitPasswordHash, regexAccess, TokenVerifier, type User } from './auth/index.js';
-import { BrokerError, systemClock, VirtualHosts, type Broker, type Clock, type VhostStores } from './broker/index.js';
-import type { BrokerConfig, Definitions } from './config/index.js';
-import { openManagementApi, type Accounts, type ManagementApi } from './http/index.js';
-import { VhostJournals } from './store/index.js';
+import { AccountBook, Authenticator, DEFAULT_VHOST, isLoopback, rabbitPasswordHash, TokenVerifier } from './auth/index.js';
+import { systemClock, VirtualHosts, type Clock, type VhostStores } from './broker/index.js';
+import { accountsDocument, applyDefinitions, parseDefinitions, type BrokerConfig } from './config/index.js';
+import { openManagementApi, type ManagementApi } from './http/index.js';
+import { DurableFile, MemoryFile, VhostJournals, type TextFile } from './store/index.js';
 import { LOOPBACK_ORIGINS, Transport, watchAlarms } from './transport/index.js';
 import { VERSION } from './version.js';
 
@@ -26,12 +27,9 @@ export interface BuildOptions {
   logger?: Logger;
   /** The vhosts' stores: the journals in the data dir unless given (tests pass MemoryVhostStores). */
   stores?: VhostStores;
+  /** Where users and permissions made at run time are kept: the data dir's accounts file unless given (in memory with `stores`). */
+  accountsFile?: TextFile;
   clock?: Clock;
-}
-
-/** Thrown when the config's definitions cannot be applied; the message names the definition. */
-export class DefinitionsError extends Error {
-  override name = 'DefinitionsError';
 }
 
 /** Wires stores, vhosts, transport and the management API from a validated config, without listening. */
@@ -42,11 +40,15 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   // An open failure is an Error a person can act on; a failed VirtualHosts.open closes the stores.
   const stores = options.stores ?? (await VhostJournals.open({ dataDir: config.storage.dataDir, sync: config.storage.sync, logger }));
   const vhosts = await VirtualHosts.open(stores, options.clock ?? systemClock, limits);
+  const accountsPath = join(config.storage.dataDir, ACCOUNTS_FILE);
+  const accountsFile = options.accountsFile ?? (options.stores ? new MemoryFile() : new DurableFile(accountsPath));
+  let accounts: AccountBook;
   let auth: Authenticator;
   try {
-    for (const name of config.definitions.vhosts) await vhosts.add(name);
-    auth = await openAuthenticator(config, vhosts);
-    applyDefinitions(vhosts, config.definitions);
+    accounts = await loadAccounts(accountsFile, accountsPath, config);
+    await applyDefinitions({ vhosts, accounts }, config.definitions, 'definitions.');
+    const tokens = config.auth.jwt === undefined ? undefined : await TokenVerifier.create(config.auth.jwt);
+    auth = new Authenticator({ users: accounts, vhosts, tokens, anonymous: config.auth.anonymous });
   } catch (error) {
     // Release the data dir's lock: the broker never started.
     await vhosts.close();
@@ -75,7 +77,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   );
   let management: ManagementApi;
   try {
-    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, accounts: accountsOf(config) });
+    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, accounts, saveAccounts: accountsSaver(accounts, accountsFile) });
   } catch (error) {
     await vhosts.close();
     throw error;
@@ -91,11 +93,12 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
           const { address, port } = transport.httpServer.address() as AddressInfo;
           const host = address.includes(':') ? `[${address}]` : address;
           const url = `${tls ? 'wss' : 'ws'}://${host}:${port}${config.server.path}`;
-          logger.info({ host: address, port, url }, 'listening');
+          // Before 'listening', which whoever started the broker may act on at once.
           if (auth.anonymousAllowed && !isLoopback(address)) {
             if (config.auth.anonymous === true) logger.warn({ host: address }, 'anonymous access from any address (auth.anonymous is true): anyone who reaches this port can read and write every queue');
             else logger.warn({ host: address }, 'no users or tokens are configured: clients from other machines will be refused; configure users or auth.jwt, or set auth.anonymous');
           }
+          logger.info({ host: address, port, url }, 'listening');
           resolve({ host: address, port, url });
         });
       }),
@@ -130,88 +133,44 @@ function readTls(paths: { cert: string; key: string }): { cert: Buffer; key: Buf
   return tls;
 }
 
-/**
- * Who may connect: the config's `users` (full access to "/"), the definitions' users with their
- * permissions (each regex compiled once, here), and tokens when `auth.jwt` is set.
- */
-export async function openAuthenticator(config: BrokerConfig, vhosts: { has(name: string): boolean }): Promise<Authenticator> {
-  const { definitions } = config;
-  const definitionUsers = definitions.users.map(
-    (user): User => ({
-      name: user.name,
-      tags: user.tags,
-      credential: { kind: 'hash', hash: user.passwordHash, algorithm: user.hashingAlgorithm },
-      vhosts: new Map(
-        definitions.permissions
-          .filter((permission) => permission.user === user.name)
-          .map((permission) => {
-            const topics = definitions.topicPermissions.filter((topic) => topic.user === user.name && topic.vhost === permission.vhost);
-            return [permission.vhost, regexAccess(permission, topics, { username: user.name, vhost: permission.vhost })];
-          }),
-      ),
-    }),
-  );
-  const users = [...config.users.map((user) => configUser(user.username, user.password)), ...definitionUsers];
-  const tokens = config.auth.jwt === undefined ? undefined : await TokenVerifier.create(config.auth.jwt);
-  return new Authenticator({ users, vhosts, tokens, anonymous: config.auth.anonymous });
-}
+/** Where the users and permissions made at run time are kept, in the data dir (RabbitMQ's definitions format). */
+export const ACCOUNTS_FILE = 'accounts.json';
 
 /**
- * The users and permissions as plain data for the management API's exports: the definitions'
- * entries as given, and each of the config's plain `users` as a RabbitMQ SHA-256 hash made now
- * (never its password), an administrator with full permissions on "/".
+ * The users and permissions: those kept in the accounts file (made through the management API),
+ * then the config's plain `users` (administrators with full permissions on "/", their passwords
+ * hashed now) on top. The config's definitions are applied on top of these by applyDefinitions.
  */
-export function accountsOf(config: BrokerConfig): Accounts {
-  const { definitions } = config;
-  return {
-    users: [
-      ...config.users.map((user) => ({
-        name: user.username,
-        passwordHash: rabbitPasswordHash(user.password, 'rabbit_password_hashing_sha256'),
-        hashingAlgorithm: 'rabbit_password_hashing_sha256' as const,
-        tags: ['administrator'],
-      })),
-      ...definitions.users,
-    ],
-    permissions: [...config.users.map((user) => ({ user: user.username, vhost: DEFAULT_VHOST, configure: '.*', write: '.*', read: '.*' })), ...definitions.permissions],
-    topicPermissions: definitions.topicPermissions,
-  };
-}
-
-/** Sets the definitions' policies, then declares their exchanges, queues and bindings, each in its vhost, as RabbitMQ imports them. */
-export function applyDefinitions(vhosts: VirtualHosts, definitions: Definitions): void {
-  const attempt = (path: string, vhost: string, declare: (broker: Broker) => void) => {
-    const broker = vhosts.get(vhost);
-    if (!broker) throw new DefinitionsError(`${path}: vhost ${JSON.stringify(vhost)} does not exist`);
+async function loadAccounts(file: TextFile, label: string, config: BrokerConfig): Promise<AccountBook> {
+  const text = await file.read();
+  let accounts: AccountBook;
+  if (text === undefined) accounts = new AccountBook();
+  else {
+    let value: unknown;
     try {
-      declare(broker);
+      value = JSON.parse(text);
     } catch (error) {
-      if (error instanceof BrokerError) throw new DefinitionsError(`${path}: ${error.message}`);
-      throw error;
+      throw new Error(`${label}: invalid JSON (${(error as Error).message}); restore it from a backup or a definitions export, or remove it to start without the users made through the management API`, { cause: error });
     }
+    // Permissions may name vhosts deleted by hand since: they are kept, harmless.
+    const permissions = (value as { permissions?: { vhost?: string }[] }).permissions;
+    const knownVhosts = new Set(Array.isArray(permissions) ? permissions.map((permission) => String(permission?.vhost)) : []);
+    const { definitions } = parseDefinitions(value, { label, knownVhosts });
+    accounts = new AccountBook({ users: definitions.users, permissions: definitions.permissions, topicPermissions: definitions.topicPermissions });
+  }
+  for (const { username, password } of config.users) {
+    accounts.putUser({ name: username, passwordHash: rabbitPasswordHash(password, 'rabbit_password_hashing_sha256'), hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'] });
+    accounts.putPermission({ user: username, vhost: DEFAULT_VHOST, configure: '.*', write: '.*', read: '.*' });
+  }
+  return accounts;
+}
+
+/** Writes the accounts file after each change, one write at a time; each caller learns whether its change is on disk. */
+function accountsSaver(accounts: AccountBook, file: TextFile): () => Promise<void> {
+  let last: Promise<void> = Promise.resolve();
+  return () => {
+    const write = () => file.write(`${JSON.stringify(accountsDocument(accounts.snapshot()), null, 2)}\n`);
+    last = last.then(write, write);
+    return last;
   };
-  definitions.policies.forEach(({ vhost, ...policy }, index) =>
-    attempt(`definitions.policies[${index}] (${policy.name})`, vhost, (broker) => broker.setPolicy(policy)),
-  );
-  definitions.exchanges.forEach((exchange, index) =>
-    attempt(`definitions.exchanges[${index}] (${exchange.name})`, exchange.vhost, (broker) =>
-      broker.declareExchange(
-        exchange.name,
-        exchange.type,
-        { durable: exchange.durable, autoDelete: exchange.autoDelete, internal: exchange.internal, arguments: exchange.arguments },
-        false,
-      ),
-    ),
-  );
-  definitions.queues.forEach((queue, index) =>
-    attempt(`definitions.queues[${index}] (${queue.name})`, queue.vhost, (broker) =>
-      broker.declareQueue(null, queue.name, { durable: queue.durable, exclusive: false, autoDelete: queue.autoDelete, arguments: queue.arguments }, false),
-    ),
-  );
-  definitions.bindings.forEach((binding, index) =>
-    attempt(`definitions.bindings[${index}] (${binding.source} -> ${binding.destination})`, binding.vhost, (broker) => {
-      if (binding.destinationType === 'queue') broker.bindQueue(null, binding.destination, binding.source, binding.routingKey, binding.arguments);
-      else broker.bindExchange(binding.destination, binding.source, binding.routingKey, binding.arguments);
-    }),
-  );
 }

@@ -205,8 +205,7 @@ describe('admin cli - against a broker', () => {
     }
   });
 
-  // enabled once POST /api/definitions lands (docs/management.md, "Not built yet": the import is not built)
-  it.skip('admin cli - definitions import brings back a deleted queue', async () => {
+  it('admin cli - definitions import brings back a deleted queue', async () => {
     await declareQueue(broker, 'restored');
     const file = tempFile('definitions.json');
     expect((await admin(broker, 'definitions', 'export', file)).code).toBe(0);
@@ -219,8 +218,7 @@ describe('admin cli - against a broker', () => {
     expect(await queueOf(broker, 'restored')).toMatchObject({ name: 'restored', durable: true });
   });
 
-  // enabled once POST .../move and /api/policies land
-  it.skip('admin cli - queue move moves the first --count ready messages, then the rest', async () => {
+  it('admin cli - queue move moves the first --count ready messages, then the rest', async () => {
     await declareQueue(broker, 'move-from', 5);
     await declareQueue(broker, 'move-to');
     const some = await admin(broker, 'queue', 'move', '--from', 'move-from', '--to', 'move-to', '--count', '2');

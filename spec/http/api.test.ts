@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AccountBook } from '../../src/auth/index.js';
 import { openManagementApi, type ManagementApi } from '../../src/http/index.js';
 import { Transport } from '../../src/transport/index.js';
 import { memoryVhosts, usersAuth } from '../transport/fake-server-socket.js';
@@ -23,7 +24,7 @@ async function listening() {
     { vhosts, auth, highWaterBytes: 1 << 20, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger },
     { path: '/ws', maxMessageBytes: 1 << 20, heartbeatMs: 0, maxConnections: 100, maxConnectionsPerAddress: 100 },
   );
-  api = await openManagementApi({ vhosts, auth, transport, version: '9.9.9', logger, node: 'warren@test' });
+  api = await openManagementApi({ vhosts, auth, transport, version: '9.9.9', logger, node: 'warren@test', accounts: new AccountBook(), saveAccounts: async () => {} });
   const server = transport.httpServer;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${transport.address()?.port}`;

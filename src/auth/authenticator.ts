@@ -72,8 +72,17 @@ export type LoginOutcome =
   /** `message` goes to the client; `reason` only to the log (it may say which part was wrong). */
   | { ok: false; closeCode: number; message: string; reason: string };
 
+/** Where the Authenticator finds users: an AccountBook, which changes at run time. */
+export interface UserSource {
+  get(name: string): User | undefined;
+  readonly size: number;
+  /** Whether any user has a scrypt hash (then an unknown name is checked against a scrypt decoy). */
+  readonly hasScrypt: boolean;
+}
+
 export interface AuthenticatorOptions {
-  users: readonly User[];
+  /** A fixed list (tests), or a source that changes. */
+  users: readonly User[] | UserSource;
   /** The vhosts that exist now (they may come and go while running). */
   vhosts: { has(name: string): boolean };
   /** Undefined when no token key is configured. */
@@ -100,13 +109,10 @@ const DECOYS: Record<'scrypt' | 'fast', Credential> = {
 export class Authenticator {
   /** Failed logins since start, for logs and metrics. */
   failedLogins = 0;
-  private readonly users: ReadonlyMap<string, User>;
-  private readonly decoy: Credential;
+  private readonly users: UserSource;
 
   constructor(private readonly options: AuthenticatorOptions) {
-    this.users = new Map(options.users.map((user) => [user.name, user]));
-    const scrypt = options.users.some(({ credential }) => credential.kind === 'hash' && credential.algorithm === 'warren_password_hashing_scrypt');
-    this.decoy = scrypt ? DECOYS.scrypt : DECOYS.fast;
+    this.users = 'get' in options.users ? options.users : fixedUsers(options.users);
   }
 
   /** Whether a client with no user name and no token is let in, from some address. */
@@ -180,7 +186,7 @@ export class Authenticator {
   /** The user whose password this is, or why not (for the log only: the client is told no more than WRONG_CREDENTIALS). */
   private async checkPassword(username: string | undefined, password: string | undefined): Promise<User | string> {
     const user = username === undefined ? undefined : this.users.get(username);
-    if (!user && password !== undefined) await matches(password, this.decoy);
+    if (!user && password !== undefined) await matches(password, this.users.hasScrypt ? DECOYS.scrypt : DECOYS.fast);
     if (!user || password === undefined || !(await matches(password, user.credential))) {
       return user ? 'wrong password' : username === undefined ? 'no user name' : 'unknown user';
     }
@@ -226,6 +232,12 @@ export class Authenticator {
  */
 export function configUser(username: string, password: string): User {
   return { name: username, tags: ['administrator'], credential: { kind: 'plain', password }, vhosts: new Map([[DEFAULT_VHOST, FULL_ACCESS]]) };
+}
+
+function fixedUsers(list: readonly User[]): UserSource {
+  const users = new Map(list.map((user) => [user.name, user]));
+  const hasScrypt = list.some(({ credential }) => credential.kind === 'hash' && credential.algorithm === 'warren_password_hashing_scrypt');
+  return { get: (name) => users.get(name), size: users.size, hasScrypt };
 }
 
 function refused(closeCode: number, message: string, reason: string): LoginOutcome {

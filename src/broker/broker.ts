@@ -4,7 +4,7 @@ import { accessRefused, BrokerError, notFound, preconditionFailed, resourceError
 import { Exchange, type Binding, type Destination } from './exchange.js';
 import { jsonEqual } from './json-equal.js';
 import { Policy, winningPolicy, type PolicyDefinition } from './policy.js';
-import { sameQueueOptions } from './queue-arguments.js';
+import { parseQueueArguments, sameQueueOptions } from './queue-arguments.js';
 import { EnqueueResult, newCounters, Queue, type QueueHost, type VhostTotals } from './queue.js';
 import type { MessageStore, StoredBinding } from './store-port.js';
 import { systemClock, type Clock, type ExchangeOptions, type ExchangeType, type Message, type QueueOptions } from './types.js';
@@ -101,16 +101,29 @@ export class Broker implements QueueHost, ConnectionHost {
       if (!existing) throw notFound(`exchange "${name}"`);
       return;
     }
+    if (this.checkExchangeDeclare(name, type, options)) return;
+    // The check refused an undefined type.
+    const exchangeType = type as ExchangeType;
+    this.exchanges.set(name, new Exchange(name, exchangeType, options, this.exchangePolicy(name)));
+    if (options.durable) this.store.putExchange({ name, type: exchangeType, options });
+  }
+
+  /**
+   * Throws what declaring the exchange would throw, changing nothing (a definitions import checks
+   * every entry before it applies any); true when an equivalent exchange exists already.
+   */
+  checkExchangeDeclare(name: string, type: ExchangeType | undefined, options: ExchangeOptions): boolean {
     if (name === '') throw accessRefused('the default exchange "" always exists and cannot be declared');
     if (name.startsWith('amq.')) throw accessRefused(`exchange names starting with "amq." are reserved; "${name}" cannot be declared`);
     if (type === undefined) throw new BrokerError('SYNTAX_ERROR', 'exchange.declare needs a "type" unless it is passive');
+    const existing = this.exchanges.get(name);
     if (existing) {
       if (existing.type !== type || !jsonEqual(existing.options, options)) {
         throw preconditionFailed(
           `exchange "${name}" already exists as ${describeExchange(existing.type, existing.options)}; redeclare it with the same properties, or delete it first`,
         );
       }
-      return;
+      return true;
     }
     const alternate = options.arguments['alternate-exchange'];
     if (alternate !== undefined && typeof alternate !== 'string') {
@@ -120,8 +133,7 @@ export class Broker implements QueueHost, ConnectionHost {
     if (this.exchanges.size - BUILT_IN_EXCHANGES.length >= this.limits.maxExchanges) {
       throw resourceError(`cannot declare exchange "${name}": the broker has ${this.limits.maxExchanges} exchanges, the limit (limits.maxExchanges)`);
     }
-    this.exchanges.set(name, new Exchange(name, type, options, this.exchangePolicy(name)));
-    if (options.durable) this.store.putExchange({ name, type, options });
+    return false;
   }
 
   deleteExchange(name: string, ifUnused: boolean): void {
@@ -152,24 +164,37 @@ export class Broker implements QueueHost, ConnectionHost {
     }
     if (requestedName.startsWith('amq.')) throw accessRefused(`queue names starting with "amq." are reserved; "${requestedName}" cannot be declared`);
     const name = requestedName === '' ? serverName : requestedName;
+    const existing = this.checkQueueDeclare(owner, name, options);
+    if (existing) {
+      existing.touch();
+      return declared(existing);
+    }
+    const queue = this.newQueue(name, options, options.exclusive ? owner : null);
+    this.queues.set(name, queue);
+    if (queue.owner) queue.owner.exclusiveQueues.add(queue);
+    if (queue.stored) this.store.putQueue({ name, options });
+    return declared(queue);
+  }
+
+  /**
+   * Throws what declaring the queue would throw, changing nothing (invalid arguments included);
+   * returns the equivalent queue that exists already, if any.
+   */
+  checkQueueDeclare(owner: Connection | null, name: string, options: QueueOptions): Queue | undefined {
     const existing = this.queues.get(name);
     if (existing) {
       this.checkExclusiveAccess(owner, existing);
       if (!sameQueueOptions(existing.options, options)) {
         throw preconditionFailed(`queue "${name}" already exists with other properties or arguments; redeclare it with the same ones, or delete it first`);
       }
-      existing.touch();
-      return declared(existing);
+      return existing;
     }
     if (this.queues.size >= this.limits.maxQueues) {
       throw resourceError(`cannot declare queue "${name}": the broker has ${this.limits.maxQueues} queues, the limit (limits.maxQueues)`);
     }
     if (options.exclusive && !owner) throw preconditionFailed(`queue "${name}" cannot be exclusive: only a connection can own an exclusive queue`);
-    const queue = this.newQueue(name, options, options.exclusive ? owner : null);
-    this.queues.set(name, queue);
-    if (queue.owner) queue.owner.exclusiveQueues.add(queue);
-    if (queue.stored) this.store.putQueue({ name, options });
-    return declared(queue);
+    parseQueueArguments(name, options);
+    return undefined;
   }
 
   bindQueue(owner: Connection | null, queueName: string, exchangeName: string, routingKey: string, args: Record<string, unknown>): void {

@@ -89,6 +89,11 @@ export class Policy {
   }
 }
 
+/** Throws what setting the policy would throw (PRECONDITION_FAILED naming the policy and the field), changing nothing. */
+export function checkPolicy(definition: PolicyDefinition): void {
+  new Policy(definition);
+}
+
 /** The policy that applies: of those that match, the highest priority; between equal ones, the first by name (RabbitMQ leaves that order unspecified). */
 export function winningPolicy(policies: Iterable<Policy>, matches: (policy: Policy) => boolean): Policy | undefined {
   let best: Policy | undefined;

@@ -1,4 +1,4 @@
-import { DEFAULT_HASHING_ALGORITHM, describeBadHash, describeBadRegex } from '../auth/index.js';
+import { DEFAULT_HASHING_ALGORITHM, describeBadHash, describeBadRegex, type AccountsSnapshot } from '../auth/index.js';
 import { IGNORED_POLICY_KEYS, type PolicyApplyTo } from '../broker/index.js';
 import { DEFINITIONS_KEYS, type RawDefinitions } from './schema.js';
 import type { Definitions, UserConfig } from './types.js';
@@ -63,6 +63,15 @@ export function toDefinitions(raw: RawDefinitions): Definitions {
   };
 }
 
+/** Users, permissions and topic permissions in RabbitMQ's definitions format: the inverse of toDefinitions for them. */
+export function accountsDocument(snapshot: AccountsSnapshot) {
+  return {
+    users: snapshot.users.map((user) => ({ name: user.name, password_hash: user.passwordHash, hashing_algorithm: user.hashingAlgorithm, tags: [...user.tags], limits: {} })),
+    permissions: snapshot.permissions.map(({ user, vhost, configure, write, read }) => ({ user, vhost, configure, write, read })),
+    topic_permissions: snapshot.topicPermissions.map(({ user, vhost, exchange, write, read }) => ({ user, vhost, exchange, write, read })),
+  };
+}
+
 /** Appends `b`'s entries to `a`'s (vhosts without repeats); `a` is not changed. */
 export function concatDefinitions(a: Definitions, b: Definitions | undefined): Definitions {
   if (b === undefined) return a;
@@ -94,6 +103,9 @@ export interface DefinitionsCheckOptions {
   configFile: string | undefined;
   /** False when a source could not be read or validated: then a user or vhost it may define is not called unknown. */
   complete: boolean;
+  /** Users and vhosts that exist already (an import into a running broker): entries may name them. */
+  knownUsers?: ReadonlySet<string>;
+  knownVhosts?: ReadonlySet<string>;
 }
 
 /** Where one entry is: its file and JSON path. */
@@ -112,7 +124,7 @@ interface Place {
  * exchange). One sentence each, starting with the file.
  */
 export function definitionsProblems(sources: readonly DefinitionsSource[], options: DefinitionsCheckOptions): string[] {
-  const { plainUsers, configFile, complete } = options;
+  const { plainUsers, configFile, complete, knownUsers = new Set<string>(), knownVhosts = new Set<string>() } = options;
   const problems: string[] = [];
   const report = (place: Place, sentence: string) => problems.push(`${place.file}: ${place.path}${sentence}`);
   const plain = new Map(plainUsers.map((user, i) => [user.username, i]));
@@ -138,7 +150,7 @@ export function definitionsProblems(sources: readonly DefinitionsSource[], optio
     });
   }
 
-  const vhosts = new Set([DEFAULT_VHOST, ...sources.flatMap((source) => (source.raw.vhosts ?? []).map((vhost) => vhost.name))]);
+  const vhosts = new Set([DEFAULT_VHOST, ...knownVhosts, ...sources.flatMap((source) => (source.raw.vhosts ?? []).map((vhost) => vhost.name))]);
   const checkVhost = (place: Place, vhost: string | undefined) => {
     if (complete && vhost !== undefined && !vhosts.has(vhost)) {
       report(place, `.vhost: vhost ${JSON.stringify(vhost)} is not defined; add {"name": ${JSON.stringify(vhost)}} to the definitions' "vhosts"`);
@@ -152,7 +164,7 @@ export function definitionsProblems(sources: readonly DefinitionsSource[], optio
       const place = { file: source.file, path: `${source.at}permissions[${i}]` };
       const vhost = permission.vhost ?? DEFAULT_VHOST;
       checkRegexes(place, permission, ['configure', 'write', 'read'], report);
-      if (complete) checkUser(place, permission.user, users, plain, report);
+      if (complete && !knownUsers.has(permission.user)) checkUser(place, permission.user, users, plain, report);
       checkVhost(place, permission.vhost);
       const key = JSON.stringify([permission.user, vhost]);
       const earlier = permissions.get(key);
@@ -163,7 +175,7 @@ export function definitionsProblems(sources: readonly DefinitionsSource[], optio
       const place = { file: source.file, path: `${source.at}topic_permissions[${i}]` };
       const vhost = permission.vhost ?? DEFAULT_VHOST;
       checkRegexes(place, permission, ['write', 'read'], report);
-      if (complete) checkUser(place, permission.user, users, plain, report);
+      if (complete && !knownUsers.has(permission.user)) checkUser(place, permission.user, users, plain, report);
       checkVhost(place, permission.vhost);
       const key = JSON.stringify([permission.user, vhost, permission.exchange]);
       const earlier = topicPermissions.get(key);

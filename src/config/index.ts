@@ -16,5 +16,7 @@ export type {
   UserConfig,
 } from './types.js';
 export { LOG_LEVELS } from './types.js';
-export { ConfigError, loadConfig } from './load.js';
-export type { ConfigOverrides, LoadConfigOptions, LoadedConfig } from './load.js';
+export { ConfigError, loadConfig, parseDefinitions } from './load.js';
+export type { ConfigOverrides, LoadConfigOptions, LoadedConfig, ParseDefinitionsOptions } from './load.js';
+export { accountsDocument } from './definitions.js';
+export { applyDefinitions, DefinitionsError, type DefinitionsTarget } from './apply.js';

@@ -13,7 +13,7 @@ import {
   type RawConfigFile,
   type RawDefinitions,
 } from './schema.js';
-import type { AuthConfig, BrokerConfig, LogLevel, UserConfig } from './types.js';
+import type { AuthConfig, BrokerConfig, Definitions, LogLevel, UserConfig } from './types.js';
 
 /** Values given on the command line; each beats the config file. */
 export interface ConfigOverrides {
@@ -153,6 +153,27 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     definitions: concatDefinitions(toDefinitions(file.definitions ?? {}), extra === undefined ? undefined : toDefinitions(extra)),
   };
   return { config, warnings, notices };
+}
+
+/** A definitions document from elsewhere than the config files: an import through the API, the accounts file. */
+export interface ParseDefinitionsOptions {
+  /** How problems name the document: a file, or "the request body". */
+  label: string;
+  /** Users and vhosts that exist already, which its entries may name. */
+  knownUsers?: ReadonlySet<string>;
+  knownVhosts?: ReadonlySet<string>;
+}
+
+/**
+ * Validates a parsed RabbitMQ definitions document as loadConfig validates a definitions file, and
+ * maps it. Throws ConfigError with every problem, each naming the label and the JSON path.
+ */
+export function parseDefinitions(value: unknown, options: ParseDefinitionsOptions): { definitions: Definitions; warnings: string[]; notices: string[] } {
+  const { label } = options;
+  if (!validateDefinitionsFile(value)) throw new ConfigError(describeErrors(validateDefinitionsFile.errors ?? [], value, { prefix: `${label}: ` }));
+  const problems = definitionsProblems([{ raw: value, file: label, at: '' }], { plainUsers: [], configFile: undefined, complete: true, knownUsers: options.knownUsers, knownVhosts: options.knownVhosts });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { definitions: toDefinitions(value), warnings: prefixed(label, definitionsWarnings(value, '')), notices: prefixed(label, definitionsNotices(value, '')) };
 }
 
 /** Reads, parses and validates one JSON file; on failure records the problems and returns undefined. */

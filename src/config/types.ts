@@ -1,4 +1,4 @@
-import type { HashingAlgorithm, JwtConfig } from '../auth/index.js';
+import type { AccountPermission, AccountTopicPermission, AccountUser, JwtConfig } from '../auth/index.js';
 import type { ExchangeOptions, ExchangeType, PolicyDefinition } from '../broker/index.js';
 
 /** The broker's validated configuration: defaults < config file < command-line flags. */
@@ -102,32 +102,13 @@ export interface Definitions {
 }
 
 /** A RabbitMQ definitions user; its hash was checked to be well-formed for its algorithm. */
-export interface DefinitionUser {
-  name: string;
-  /** "" means the user cannot log in with a password (RabbitMQ's convention). */
-  passwordHash: string;
-  hashingAlgorithm: HashingAlgorithm;
-  /** Without empty entries; RabbitMQ 3.x's comma-separated string is split. */
-  tags: string[];
-}
+export type DefinitionUser = AccountUser;
 
 /** RabbitMQ permissions of one (user, vhost): three regexes, each checked to compile. */
-export interface PermissionDefinition {
-  user: string;
-  vhost: string;
-  configure: string;
-  write: string;
-  read: string;
-}
+export type PermissionDefinition = AccountPermission;
 
 /** RabbitMQ topic permissions of one (user, vhost, exchange). */
-export interface TopicPermissionDefinition {
-  user: string;
-  vhost: string;
-  exchange: string;
-  write: string;
-  read: string;
-}
+export type TopicPermissionDefinition = AccountTopicPermission;
 
 export interface ExchangeDefinition extends ExchangeOptions {
   name: string;

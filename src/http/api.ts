@@ -1,13 +1,12 @@
 import { hostname } from 'node:os';
 import Fastify, { LogController, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import type { Authenticator } from '../auth/index.js';
+import type { AccountBook, Authenticator } from '../auth/index.js';
 import { BrokerError, type Broker, type VirtualHosts } from '../broker/index.js';
 import type { Transport } from '../transport/index.js';
 import { authenticate } from './authenticate.js';
 import { fromBrokerError } from './body.js';
 import type { Methods, RouteContext } from './context.js';
-import { NO_ACCOUNTS, type Accounts } from './definitions.js';
 import { MessageStats } from './message-stats.js';
 import { ApiError, badRequest, internalError, methodNotAllowed, notFound } from './errors.js';
 import { accountRoutes } from './routes/accounts.js';
@@ -32,8 +31,10 @@ export interface ManagementOptions {
   readonly logger: Logger;
   /** This broker's name in the API (RabbitMQ's `rabbit@host`); `warren@<hostname>` by default. */
   readonly node?: string;
-  /** The users and permissions, with their hashes and regexes, for /api/users, /api/permissions and /api/definitions; none by default. */
-  readonly accounts?: Accounts;
+  /** The users and permissions, which the API reads and changes. */
+  readonly accounts: AccountBook;
+  /** Makes the accounts' current state durable; a change is answered once it resolves. */
+  readonly saveAccounts: () => Promise<void>;
 }
 
 /** The management API, serving on the transport's port until closed. */
@@ -117,7 +118,7 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
   };
 
   const messageStats = new MessageStats(() => vhosts.names().map((name) => vhosts.get(name) as Broker));
-  const context: RouteContext = { vhosts, transport, accounts: options.accounts ?? NO_ACCOUNTS, version, node, logger, messageStats, resource };
+  const context: RouteContext = { vhosts, transport, accounts: options.accounts, saveAccounts: options.saveAccounts, version, node, logger, messageStats, resource };
   for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, policyRoutes, accountRoutes, definitionRoutes]) routes(context);
 
   await app.ready();

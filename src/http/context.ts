@@ -1,10 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { GuardedVhost, type Identity } from '../auth/index.js';
+import { GuardedVhost, type AccountBook, type Identity } from '../auth/index.js';
 import type { Broker, DeliverySink, Exchange, Queue, VirtualHosts } from '../broker/index.js';
 import type { Transport } from '../transport/index.js';
 import { mayView } from './authenticate.js';
-import type { Accounts } from './definitions.js';
 import type { MessageStats } from './message-stats.js';
 import { notAuthorised, notFound } from './errors.js';
 import { compare } from './views.js';
@@ -16,7 +15,8 @@ export type Methods = Partial<Record<'GET' | 'PUT' | 'POST' | 'DELETE', Handler>
 export interface RouteContext {
   readonly vhosts: VirtualHosts;
   readonly transport: Transport;
-  readonly accounts: Accounts;
+  readonly accounts: AccountBook;
+  readonly saveAccounts: () => Promise<void>;
   readonly version: string;
   readonly node: string;
   readonly logger: Logger;

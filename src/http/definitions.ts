@@ -1,43 +1,15 @@
 import type { Broker, Exchange, Queue } from '../broker/index.js';
-import type { DefinitionUser, PermissionDefinition, TopicPermissionDefinition } from '../config/index.js';
+import type { AccountBook } from '../auth/index.js';
+import { accountsDocument } from '../config/index.js';
 import { compare } from './views.js';
-
-/**
- * The users and permissions the broker started with, as plain data: the management API exports
- * them with their original hashes and regexes (the Authenticator keeps only compiled forms). The
- * config's plain `users` come as SHA-256 hashes made at start-up, never as their passwords.
- */
-export interface Accounts {
-  readonly users: readonly DefinitionUser[];
-  readonly permissions: readonly PermissionDefinition[];
-  readonly topicPermissions: readonly TopicPermissionDefinition[];
-}
-
-export const NO_ACCOUNTS: Accounts = { users: [], permissions: [], topicPermissions: [] };
-
-// RabbitMQ's JSON for each, field names as its management API gives them (docs/management.md).
-
-function userView(user: DefinitionUser) {
-  return { name: user.name, password_hash: user.passwordHash, hashing_algorithm: user.hashingAlgorithm, tags: [...user.tags], limits: {} };
-}
-
-function permissionView(permission: PermissionDefinition) {
-  const { user, vhost, configure, write, read } = permission;
-  return { user, vhost, configure, write, read };
-}
-
-function topicPermissionView(permission: TopicPermissionDefinition) {
-  const { user, vhost, exchange, write, read } = permission;
-  return { user, vhost, exchange, write, read };
-}
 
 type Keep = (entry: { user: string; vhost: string }) => boolean;
 const everyEntry: Keep = () => true;
 
-export const userList = (accounts: Accounts) => accounts.users.map(userView).sort((a, b) => compare(a.name, b.name));
-export const permissionList = (accounts: Accounts, keep: Keep = everyEntry) => accounts.permissions.filter(keep).map(permissionView).sort(byVhostAndUser);
-export const topicPermissionList = (accounts: Accounts, keep: Keep = everyEntry) =>
-  accounts.topicPermissions.filter(keep).map(topicPermissionView).sort(byVhostAndUser);
+// The users and permissions as RabbitMQ's API and exports give them, from the one AccountBook.
+export const userList = (accounts: AccountBook) => accountsDocument(accounts.snapshot()).users.sort((a, b) => compare(a.name, b.name));
+export const permissionList = (accounts: AccountBook, keep: Keep = everyEntry) => accountsDocument(accounts.snapshot()).permissions.filter(keep).sort(byVhostAndUser);
+export const topicPermissionList = (accounts: AccountBook, keep: Keep = everyEntry) => accountsDocument(accounts.snapshot()).topic_permissions.filter(keep).sort(byVhostAndUser);
 
 /** Permissions sorted by vhost, then user (then exchange), as RabbitMQ lists them. */
 function byVhostAndUser(a: { vhost: string; user: string; exchange?: string }, b: { vhost: string; user: string; exchange?: string }): number {

@@ -2,8 +2,10 @@ import type { Identity } from '../../auth/index.js';
 import { availableParallelism } from 'node:os';
 import { Connection, EXCHANGE_TYPES, type Broker, type ExchangeType, type VhostTotals } from '../../broker/index.js';
 import { seesEveryVhost } from '../authenticate.js';
-import { guardedOf, nameOf, NO_PUSHES, vhostOf, visible, type RouteContext } from '../context.js';
-import { notAuthorised, notFound } from '../errors.js';
+import { DEFAULT_VHOST } from '../../auth/index.js';
+import { bodyObject, shortString } from '../body.js';
+import { administratorsOnly, guardedOf, nameOf, NO_PUSHES, vhostOf, visible, type RouteContext } from '../context.js';
+import { badRequest, notAuthorised, notFound } from '../errors.js';
 import { listing } from '../listing.js';
 import { messageTotals, vhostView } from '../views.js';
 
@@ -20,7 +22,7 @@ const ALIVENESS_QUEUE = 'aliveness-test';
 
 /** The overview, whoami, vhosts, nodes and the health checks. */
 export function overviewRoutes(context: RouteContext): void {
-  const { resource, vhosts, transport, node, version, messageStats } = context;
+  const { resource, vhosts, transport, node, version, messageStats, accounts, saveAccounts, logger } = context;
 
   const listeners = () => {
     const address = transport.address();
@@ -69,6 +71,32 @@ export function overviewRoutes(context: RouteContext): void {
       const [name, broker] = vhostOf(vhosts, request, identity);
       return vhostView(name, broker.totals);
     },
+    /** Administrators only, as in RabbitMQ; the body (description, tags, ...) is accepted and not kept. */
+    PUT: administratorsOnly(async (request, identity, reply) => {
+      const { vhost } = request.params as { vhost: string };
+      if (vhost === '') throw badRequest('the vhost name must not be empty');
+      shortString(vhost, 'the vhost name');
+      bodyObject(request.body);
+      if (vhosts.has(vhost)) return reply.code(204).send();
+      await vhosts.add(vhost);
+      logger.info({ vhost, by: identity.username ?? 'anonymous' }, 'vhost created');
+      return reply.code(201).send();
+    }),
+    /**
+     * Deletes the vhost with everything in it (its journal too) and the permissions on it; its
+     * connections are closed first, as in RabbitMQ.
+     */
+    DELETE: administratorsOnly(async (request, identity, reply) => {
+      const { vhost } = request.params as { vhost: string };
+      if (!vhosts.has(vhost)) throw notFound();
+      if (vhost === DEFAULT_VHOST) throw badRequest('the default vhost "/" cannot be deleted: clients that name no vhost use it');
+      for (const details of transport.connections()) if (details.vhost === vhost) details.close(`vhost "${vhost}" was deleted`);
+      await vhosts.delete(vhost);
+      accounts.deleteVhost(vhost);
+      await saveAccounts();
+      logger.info({ vhost, by: identity.username ?? 'anonymous' }, 'vhost deleted');
+      return reply.code(204).send();
+    }),
   });
 
   const started = Date.now();

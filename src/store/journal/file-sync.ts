@@ -1,4 +1,5 @@
-import { open } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 /** Makes a directory's entries durable: a created, renamed or deleted file survives a power cut. */
 export async function syncDirectory(dir: string): Promise<void> {
@@ -8,6 +9,24 @@ export async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Replaces a small file whole and durably: written aside, synced, renamed over the old one, and
+ * the directory synced, so that a crash or a power cut leaves the old file or the new one, never
+ * a part of either.
+ */
+export async function writeFileDurably(path: string, text: string): Promise<void> {
+  const aside = `${path}.tmp`;
+  const handle = await open(aside, 'w');
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await rename(aside, path);
+  await syncDirectory(dirname(path));
 }
 
 /** A person's words for the file system errors a data dir runs into. */

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { MessageStore, VhostStores } from '../../broker/index.js';
 import type { DataDirLock } from './data-dir-lock.js';
-import { describeFsError, syncDirectory } from './file-sync.js';
+import { describeFsError, syncDirectory, writeFileDurably } from './file-sync.js';
 import { JournalStore, lockDataDir, type JournalStoreOptions } from './journal-store.js';
 
 const DEFAULT_VHOST = '/';
@@ -59,13 +59,8 @@ export class VhostJournals implements VhostStores {
     const nameFile = join(dir, NAME_FILE);
     try {
       await mkdir(dir, { recursive: true });
-      // Written aside and renamed: a crash leaves either no name file or a whole one.
-      await writeFile(`${nameFile}.tmp`, JSON.stringify(vhost));
-      await rename(`${nameFile}.tmp`, nameFile);
-      if (this.options.sync === 'always') {
-        await syncDirectory(dir);
-        await syncDirectory(this.vhostsDir);
-      }
+      await writeFileDurably(nameFile, JSON.stringify(vhost));
+      await syncDirectory(this.vhostsDir);
     } catch (error) {
       throw new Error(`cannot create the directory of vhost ${JSON.stringify(vhost)} in "${dir}": ${describeFsError(error)}`, { cause: error });
     }
