@@ -26,15 +26,14 @@
  * The broker's RSS (VmRSS of /proc/<pid>/status) after setup and at the end, and its peak (VmHWM).
  * Prints a table (or with --json one JSON object). The broker is killed at the end, on error too.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { startServer, stop } from './bench/processes.mjs';
 import { summary } from './bench/stats.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -89,50 +88,15 @@ function parseArgs(argv) {
  */
 async function startBroker(options) {
   const dir = mkdtempSync(join(tmpdir(), 'warren-bench-mgmt-'));
-  const nodeArgs = options.brokerProf ? ['--cpu-prof', '--cpu-prof-dir', options.brokerProf, '--cpu-prof-name', 'warren-management.cpuprofile'] : [];
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--port', '0', '--data-dir', join(dir, 'data'), '--log-level', 'info'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs = { warnings: 0, errors: 0 };
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the broker did not log "listening" within 20 s')), 20_000);
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      let entry;
-      try {
-        entry = JSON.parse(line);
-      } catch {
-        return;
-      }
-      if (entry.level >= 40) {
-        if (entry.level >= 50) logs.errors++;
-        else logs.warnings++;
-        process.stderr.write(`broker: ${line}\n`);
-      }
-      if (entry.msg === 'listening') {
-        clearTimeout(timer);
-        resolve(entry.port);
-      }
-    });
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`the broker exited (code ${code}, signal ${signal}) before listening: ${stderr}`));
-    });
-  });
+  const nodeOptions = options.brokerProf ? ['--cpu-prof', '--cpu-prof-dir', options.brokerProf, '--cpu-prof-name', 'warren-management.cpuprofile'] : [];
+  const { child, pid, port, logs } = await startServer([CLI, 'serve', '--port', '0', '--data-dir', join(dir, 'data'), '--log-level', 'info'], { nodeOptions });
   return {
     port,
-    pid: child.pid,
+    pid,
     logs,
     /** SIGTERM (so a --cpu-prof profile is written), SIGKILL after 10 s; the data dir is removed. */
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await stop(child, 10_000);
       rmSync(dir, { recursive: true, force: true });
     },
     /** SIGKILL and the data dir removed, synchronously: for Ctrl-C. */

@@ -163,9 +163,9 @@ async function readPasswordLine(): Promise<string> {
 async function hashPasswordCommand(argv: { password?: string }) {
   const password = argv.password ?? (await readPasswordLine());
   if (password === '') fail('the password is empty; give --password or one line on stdin (an empty password_hash is how a definitions user is kept from logging in)');
-  const hash = await hashPassword(password);
+  const { hash, algorithm } = await hashPassword(password);
   process.stdout.write(`${hash}\n`);
-  const user = { name: '<username>', password_hash: hash, hashing_algorithm: 'warren_password_hashing_scrypt', tags: [] };
+  const user = { name: '<username>', password_hash: hash, hashing_algorithm: algorithm, tags: [] };
   process.stderr.write(`warren: put it in a definitions user: ${JSON.stringify(user)}\n`);
 }
 
@@ -239,7 +239,7 @@ await yargs(hideBin(process.argv))
   )
   .command(
     'hash-password',
-    'print a scrypt hash of a password (the first line of stdin, or --password) for a definitions user; only the hash goes to stdout',
+    'print a password hash (argon2id on Node 24.7+, scrypt before) (the first line of stdin, or --password) for a definitions user; only the hash goes to stdout',
     (y) =>
       y
         .option('password', { type: 'string', describe: 'the password (seen by ps and kept in the shell history: prefer stdin)' })

@@ -50,12 +50,17 @@ describe('account book - users and permissions as they change', () => {
     expect(book.deleteUser('ann')).toBe(false);
   });
 
-  it('account book - counts its scrypt users, for the decoy an unknown name is checked against', async () => {
+  it('account book - knows its costliest slow hash, for the decoy an unknown name is checked against', async () => {
     const book = new AccountBook();
-    expect(book.hasScrypt).toBe(false);
-    book.putUser({ name: 's', passwordHash: await hashPassword('pw'), hashingAlgorithm: 'warren_password_hashing_scrypt', tags: [] });
-    expect(book.hasScrypt).toBe(true);
-    book.putUser(user('s'));
-    expect(book.hasScrypt).toBe(false);
+    expect(book.slowHash).toBeUndefined();
+    const made = await hashPassword('pw');
+    book.putUser({ name: 's', passwordHash: made.hash, hashingAlgorithm: made.algorithm, tags: [] });
+    expect(book.slowHash).toBe(made.algorithm);
+    const scrypt = await hashPassword('pw', 'warren_password_hashing_scrypt');
+    book.putUser({ name: 't', passwordHash: scrypt.hash, hashingAlgorithm: scrypt.algorithm, tags: [] });
+    expect(book.slowHash).toBe('warren_password_hashing_scrypt');
+    book.putUser(user('t'));
+    book.deleteUser('s');
+    expect(book.slowHash).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 import { SignJWT, type JWTPayload } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { Authenticator, configUser, FULL_ACCESS, isLoopback, regexAccess, TokenVerifier, type LoginOutcome, type LoginRequest, type User } from '../../src/auth/index.js';
-import { rabbitPasswordHash } from '../../src/auth/passwords.js';
+import { hashPassword, rabbitPasswordHash } from '../../src/auth/passwords.js';
 
 // docs/security.md, "Who may connect": users, tokens, anonymous access and vhosts.
 
@@ -60,6 +60,16 @@ describe('authenticator - users', () => {
     }
     expect(auth.failedLogins).toBe(4);
     expect(auth.anonymousAllowed).toBe(false);
+  });
+
+  it('authenticator - a user with a hash from hashPassword (argon2id on Node 24.7+, scrypt before) logs in; an unknown name is refused', async () => {
+    const { hash, algorithm } = await hashPassword('slow-pw');
+    const slow: User = { name: 'sam', tags: [], credential: { kind: 'hash', hash, algorithm }, vhosts: new Map([['/', FULL_ACCESS]]) };
+    const auth = new Authenticator({ users: [slow], vhosts: new Set(['/']), tokens: undefined, anonymous: undefined });
+    expect(await auth.login(request({ username: 'sam', password: 'slow-pw' }))).toMatchObject({ ok: true });
+    expect(refusal(await auth.login(request({ username: 'sam', password: 'nope' }))).closeCode).toBe(4401);
+    // Checked against a decoy of the same algorithm, so that it takes as long as a wrong password.
+    expect(refusal(await auth.login(request({ username: 'nobody', password: 'slow-pw' }))).closeCode).toBe(4401);
   });
 
   it('authenticator - an unknown vhost, or one the user has no permissions on, is refused with 4403', async () => {

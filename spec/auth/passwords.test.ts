@@ -2,6 +2,7 @@ import { createHash, scrypt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  ARGON2_AVAILABLE,
   DEFAULT_HASHING_ALGORITHM,
   describeBadHash,
   HASHING_ALGORITHMS,
@@ -60,7 +61,7 @@ describe('passwords - RabbitMQ hashes', () => {
 
   it('passwords - sha256 is the default, and every algorithm is listed', () => {
     expect(DEFAULT_HASHING_ALGORITHM).toBe('rabbit_password_hashing_sha256');
-    expect(HASHING_ALGORITHMS).toEqual([...RABBIT_ALGORITHMS, 'warren_password_hashing_scrypt']);
+    expect(HASHING_ALGORITHMS).toEqual([...RABBIT_ALGORITHMS, 'warren_password_hashing_scrypt', 'warren_password_hashing_argon2id']);
   });
 });
 
@@ -137,19 +138,42 @@ describe('passwords - describeBadHash', () => {
 
   it('passwords - digests are compared with crypto.timingSafeEqual, never === or Buffer.equals', () => {
     const source = readFileSync(new URL('../../src/auth/passwords.ts', import.meta.url), 'utf8');
-    expect(source.match(/return timingSafeEqual\(/g)).toHaveLength(2);
+    expect(source.match(/return timingSafeEqual\(/g)).toHaveLength(3);
     expect(source).not.toMatch(/\.equals\(|\.compare\(|scryptSync\(/);
   });
 });
 
+describe('passwords - Warren argon2id hashes (Node.js 24.7 and later)', () => {
+  it.runIf(ARGON2_AVAILABLE)('passwords - new hashes are argon2id at OWASP strength, verify, and keep their parameters', async () => {
+    const made = await hashPassword('correct horse');
+    expect(made.algorithm).toBe('warren_password_hashing_argon2id');
+    expect(made.hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
+    expect(describeBadHash(made.hash, made.algorithm)).toBeUndefined();
+    expect(await verifyPassword('correct horse', made.hash, made.algorithm)).toBe(true);
+    expect(await verifyPassword('correct horsf', made.hash, made.algorithm)).toBe(false);
+    // A cheaper hash (as another tool may write) verifies with its own parameters.
+    const cheap = made.hash.replace('m=19456,t=2', 'm=8192,t=1');
+    expect(await verifyPassword('correct horse', cheap, made.algorithm)).toBe(false);
+    expect(describeBadHash(made.hash.replace('m=19456', 'm=999999'), made.algorithm)).toMatch(/m=999999 is outside 8192\.\.262144/);
+    expect(describeBadHash('$argon2i$v=19$m=19456,t=2,p=1$a$b', made.algorithm)).toMatch(/looks like "\$argon2id\$v=19/);
+  });
+
+  it.runIf(!ARGON2_AVAILABLE)('passwords - on a Node.js without argon2, new hashes are scrypt, and an argon2id hash is refused saying why', async () => {
+    expect((await hashPassword('pw')).algorithm).toBe('warren_password_hashing_scrypt');
+    const hash = '$argon2id$v=19$m=19456,t=2,p=1$WK/Tc4hkxjMLpJNoq6991w$1rQL9Efjrgj412PcfCJf96SN11ZQvJzAutnpUBYDsZ0';
+    expect(describeBadHash(hash, 'warren_password_hashing_argon2id')).toMatch(/argon2id hashes need Node.js 24.7 or later, and this broker runs on Node.js 20\./);
+    await expect(hashPassword('pw', 'warren_password_hashing_argon2id')).rejects.toThrow(/needs Node.js 24.7/);
+  });
+});
+
 describe('passwords - Warren scrypt hashes', () => {
-  it('passwords - hashPassword makes an OWASP-strength PHC string with a fresh salt that verifies, and a wrong password does not', async () => {
-    const [first, second] = await Promise.all([hashPassword('correct horse'), hashPassword('correct horse')]);
-    expect(first).toMatch(/^\$scrypt\$ln=17,r=8,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
-    expect(first).not.toBe(second);
-    expect(describeBadHash(first, 'warren_password_hashing_scrypt')).toBeUndefined();
-    expect(await verifyPassword('correct horse', first, 'warren_password_hashing_scrypt')).toBe(true);
-    expect(await verifyPassword('correct horsf', first, 'warren_password_hashing_scrypt')).toBe(false);
+  it('passwords - hashPassword with scrypt makes an OWASP-strength PHC string with a fresh salt that verifies, and a wrong password does not', async () => {
+    const [first, second] = await Promise.all([hashPassword('correct horse', 'warren_password_hashing_scrypt'), hashPassword('correct horse', 'warren_password_hashing_scrypt')]);
+    expect(first.hash).toMatch(/^\$scrypt\$ln=17,r=8,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
+    expect(first.hash).not.toBe(second.hash);
+    expect(describeBadHash(first.hash, 'warren_password_hashing_scrypt')).toBeUndefined();
+    expect(await verifyPassword('correct horse', first.hash, 'warren_password_hashing_scrypt')).toBe(true);
+    expect(await verifyPassword('correct horsf', first.hash, 'warren_password_hashing_scrypt')).toBe(false);
   });
 
   it('passwords - the parameters are read from the stored hash, not assumed', async () => {

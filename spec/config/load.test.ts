@@ -510,7 +510,7 @@ test('config - users and permissions from the config file and the definitions fi
 test('config - an unknown hashing algorithm is refused with the known ones', () => {
   const file = write('broker.json', { definitions: { users: [{ name: 'u', password_hash: '', hashing_algorithm: 'rabbit_password_hashing_sha1' }] } });
   expect(configError({ configFile: file }).problems).toEqual([
-    `${file}: definitions.users[0].hashing_algorithm must be one of rabbit_password_hashing_sha256, rabbit_password_hashing_sha512, rabbit_password_hashing_md5, warren_password_hashing_scrypt (got "rabbit_password_hashing_sha1")`,
+    `${file}: definitions.users[0].hashing_algorithm must be one of rabbit_password_hashing_sha256, rabbit_password_hashing_sha512, rabbit_password_hashing_md5, warren_password_hashing_scrypt, warren_password_hashing_argon2id (got "rabbit_password_hashing_sha1")`,
   ]);
 });
 

@@ -5,12 +5,11 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aligned, tabSeparated } from '../../src/admin/table.js';
-import { api as managementApi, RawClient, runCli, startBroker, type RunningBroker } from './harness.js';
+import { ADMIN, api as managementApi, RawClient, runCli, startBroker, type RunningBroker } from './harness.js';
 
 // docs/admin-cli.md through the real processes: the broker on a free port, and `warren list`,
 // `definitions`, `queue`, `policy` and `close-connection` run as a person runs them.
 
-const ADMIN: [string, string] = ['admin', 'admin-pw'];
 const SECRET = 'an-admin-cli-secret-of-at-least-32-bytes';
 
 type Json = Record<string, unknown>;

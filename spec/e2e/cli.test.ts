@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient, runCli, startBroker, type RunningBroker } from './harness.js';
-import { verifyPassword } from '../../src/auth/passwords.js';
+import { ARGON2_AVAILABLE, verifyPassword } from '../../src/auth/passwords.js';
 
 const shippedConfig = fileURLToPath(new URL('../../config/broker.json', import.meta.url));
 
@@ -118,14 +118,15 @@ describe('cli - hash-password', () => {
       child.stdin.end(input);
     });
 
-  it('cli - hash-password reads the password from stdin and prints only a scrypt hash that verifies', async () => {
+  it('cli - hash-password reads the password from stdin and prints only a hash that verifies: argon2id where Node has it, scrypt otherwise', async () => {
     const result = await hashWithStdin('s3cret pass\n');
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^\$scrypt\$ln=17,r=8,p=1\$[^$\s]+\$[^$\s]+\n$/);
+    const algorithm = ARGON2_AVAILABLE ? 'warren_password_hashing_argon2id' : 'warren_password_hashing_scrypt';
+    expect(result.stdout).toMatch(ARGON2_AVAILABLE ? /^\$argon2id\$v=19\$m=19456,t=2,p=1\$[^$\s]+\$[^$\s]+\n$/ : /^\$scrypt\$ln=17,r=8,p=1\$[^$\s]+\$[^$\s]+\n$/);
     const hash = result.stdout.trim();
-    expect(await verifyPassword('s3cret pass', hash, 'warren_password_hashing_scrypt')).toBe(true);
-    expect(await verifyPassword('s3cret pass\n', hash, 'warren_password_hashing_scrypt')).toBe(false);
-    expect(result.stderr).toContain('"hashing_algorithm":"warren_password_hashing_scrypt"');
+    expect(await verifyPassword('s3cret pass', hash, algorithm)).toBe(true);
+    expect(await verifyPassword('s3cret pass\n', hash, algorithm)).toBe(false);
+    expect(result.stderr).toContain(`"hashing_algorithm":"${algorithm}"`);
   });
 
   it('cli - hash-password refuses an empty password with a non-zero exit', async () => {

@@ -1,3 +1,4 @@
+import { rabbitPasswordHash } from '../../src/auth/passwords.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,6 +115,32 @@ export async function api(broker: RunningBroker, path: string, options: { user?:
   const response = await fetch(`http://127.0.0.1:${broker.port}${path}`, { method: options.method ?? 'GET', headers, body });
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+}
+
+/** The administrator of ADMIN_CONFIG: user and password. */
+export const ADMIN: [string, string] = ['admin', 'admin-pw'];
+
+/** A definitions user whose password is hashed as RabbitMQ hashes it by default. */
+export function definitionsUser(name: string, password: string, tags: string[]) {
+  return { name, password_hash: rabbitPasswordHash(password, 'rabbit_password_hashing_sha256'), hashing_algorithm: 'rabbit_password_hashing_sha256', tags };
+}
+
+/** A config in which ADMIN is an administrator with full permissions on "/". */
+export const ADMIN_CONFIG = {
+  definitions: { users: [definitionsUser(...ADMIN, ['administrator'])], permissions: [{ user: ADMIN[0], vhost: '/', configure: '.*', write: '.*', read: '.*' }] },
+};
+
+/** A list as a set, to compare exports whatever their order: its entries' JSON with sorted keys, sorted. */
+export function asSet(list: unknown): string[] {
+  const canonical = (value: unknown): string => {
+    if (value === null || typeof value !== 'object') return JSON.stringify(value);
+    if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+    return `{${Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
+      .join(',')}}`;
+  };
+  return (list as unknown[]).map(canonical).sort();
 }
 
 /** Runs the CLI to completion and returns its exit code and output. */

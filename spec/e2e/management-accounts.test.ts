@@ -2,22 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rabbitPasswordHash } from '../../src/auth/passwords.js';
-import { api, RawClient, startBroker, type RunningBroker } from './harness.js';
+import { ADMIN, ADMIN_CONFIG as config, api, RawClient, startBroker, type RunningBroker } from './harness.js';
 
 // docs/management.md, "Users, permissions and vhosts": the writes, through the real process; what
 // they change for logins at once, what a deleted user or vhost takes with it, and that the changes
 // survive a restart.
 
-const ADMIN: [string, string] = ['admin', 'admin-pw'];
 const NOT_FOUND = { error: 'Object Not Found', reason: 'Not Found' };
 const SHA256 = 'rabbit_password_hashing_sha256';
-
-const config = {
-  definitions: {
-    users: [{ name: 'admin', password_hash: rabbitPasswordHash('admin-pw', SHA256), hashing_algorithm: SHA256, tags: ['administrator'] }],
-    permissions: [{ user: 'admin', vhost: '/', configure: '.*', write: '.*', read: '.*' }],
-  },
-};
 
 let broker: RunningBroker;
 beforeAll(async () => {

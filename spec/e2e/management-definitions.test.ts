@@ -4,13 +4,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rabbitPasswordHash, verifyPassword } from '../../src/auth/passwords.js';
-import { startBroker, type RunningBroker } from './harness.js';
+import { ADMIN, asSet, startBroker, type RunningBroker } from './harness.js';
 
 // docs/management.md, "Users, permissions and definitions", through the real process: the exports
 // keep the original hashes and regexes, are for administrators only, and load back unchanged.
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/rabbitmq-3.10.8-export.json', import.meta.url));
-const ADMIN: [string, string] = ['admin', 'admin-pw'];
 const MONA: [string, string] = ['mona', 'mona-pw'];
 const NOT_FOUND = { error: 'Object Not Found', reason: 'Not Found' };
 const SHA256 = 'rabbit_password_hashing_sha256';
@@ -31,19 +30,6 @@ async function put(broker: RunningBroker, path: string, body: unknown): Promise<
   });
   await response.text();
   return response.status;
-}
-
-/** A list as a set: its entries' JSON with sorted keys, sorted. */
-function asSet(list: unknown): string[] {
-  const canonical = (value: unknown): string => {
-    if (value === null || typeof value !== 'object') return JSON.stringify(value);
-    if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-    return `{${Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonical((value as Json)[key])}`)
-      .join(',')}}`;
-  };
-  return (list as unknown[]).map(canonical).sort();
 }
 
 describe('management - users, permissions and definitions', () => {

@@ -1,21 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rabbitPasswordHash } from '../../src/auth/passwords.js';
-import { api, RawClient, startBroker, type RunningBroker } from './harness.js';
+import { ADMIN, ADMIN_CONFIG as config, api, asSet, RawClient, startBroker, type RunningBroker } from './harness.js';
 
 // docs/management.md, "Importing definitions": POST /api/definitions merges a RabbitMQ export
 // into the running broker, all of it or none; export, import, export gives the same document.
 
 const FIXTURE = JSON.parse(readFileSync(new URL('../fixtures/rabbitmq-3.10.8-policies-quorum.json', import.meta.url), 'utf8')) as Record<string, unknown[]>;
-const ADMIN: [string, string] = ['admin', 'admin-pw'];
-const SHA256 = 'rabbit_password_hashing_sha256';
-const config = {
-  definitions: {
-    users: [{ name: 'admin', password_hash: rabbitPasswordHash('admin-pw', SHA256), hashing_algorithm: SHA256, tags: ['administrator'] }],
-    permissions: [{ user: 'admin', vhost: '/', configure: '.*', write: '.*', read: '.*' }],
-  },
-};
-
 let broker: RunningBroker;
 beforeAll(async () => {
   broker = await startBroker(config);
@@ -25,19 +15,6 @@ afterAll(async () => {
 });
 
 const admin = (on: RunningBroker, path: string, method = 'GET', body?: unknown) => api(on, path, { user: ADMIN, method, body });
-
-/** A list as a set: its entries' JSON with sorted keys, sorted. */
-function asSet(list: unknown): string[] {
-  const canonical = (value: unknown): string => {
-    if (value === null || typeof value !== 'object') return JSON.stringify(value);
-    if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-    return `{${Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
-      .join(',')}}`;
-  };
-  return (list as unknown[]).map(canonical).sort();
-}
 
 describe('management - definitions import', () => {
   it('management - a RabbitMQ 3.10.8 export with quorum queues, policies and mirroring keys is imported, merged, and in effect', async () => {

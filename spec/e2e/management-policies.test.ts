@@ -1,26 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, WarrenError } from '../../src/client/index.js';
-import { api, startBroker, type RunningBroker } from './harness.js';
+import { ADMIN, api, definitionsUser, startBroker, type RunningBroker } from './harness.js';
 
 // docs/management.md, "Policies", through the real process: set, read, clear, their effect on
 // queues and exchanges at once, the tags they take, and their survival of a restart.
 
-const ADMIN: [string, string] = ['admin', 'admin-pw'];
 const POLLY: [string, string] = ['polly', 'polly-pw'];
 const MONA: [string, string] = ['mona', 'mona-pw'];
 const MANNY: [string, string] = ['manny', 'manny-pw'];
 const NOT_FOUND = { error: 'Object Not Found', reason: 'Not Found' };
 
-const user = (name: string, tags: string[]) => ({ name, password_hash: '', hashing_algorithm: 'rabbit_password_hashing_sha256', tags });
-
 let broker: RunningBroker;
 beforeAll(async () => {
-  const { rabbitPasswordHash } = await import('../../src/auth/passwords.js');
-  const hashed = (name: string, password: string, tags: string[]) => ({ ...user(name, tags), password_hash: rabbitPasswordHash(password, 'rabbit_password_hashing_sha256') });
   const all = { vhost: '/', configure: '.*', write: '.*', read: '.*' };
   broker = await startBroker({
     definitions: {
-      users: [hashed(...ADMIN, ['administrator']), hashed(...POLLY, ['policymaker']), hashed(...MONA, ['monitoring']), hashed(...MANNY, ['management'])],
+      users: [definitionsUser(...ADMIN, ['administrator']), definitionsUser(...POLLY, ['policymaker']), definitionsUser(...MONA, ['monitoring']), definitionsUser(...MANNY, ['management'])],
       permissions: ['admin', 'polly', 'mona', 'manny'].map((name) => ({ ...all, user: name })),
     },
   });

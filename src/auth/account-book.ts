@@ -1,6 +1,6 @@
 import { regexAccess, RegexError, type VhostAccess } from './access.js';
 import type { User, UserSource } from './authenticator.js';
-import { describeBadHash, type HashingAlgorithm } from './passwords.js';
+import { describeBadHash, type HashingAlgorithm, type SlowAlgorithm } from './passwords.js';
 
 /** A user as RabbitMQ's definitions and management API give it, with its hash as given. */
 export interface AccountUser {
@@ -56,7 +56,8 @@ export class AccountBook implements UserSource {
   private readonly permissions = new Map<string, AccountPermission>();
   private readonly topicPermissions = new Map<string, AccountTopicPermission>();
   private readonly compiled = new Map<string, User>();
-  private scryptUsers = 0;
+  /** Users per slow hashing algorithm, for the decoy an unknown name is checked against. */
+  private readonly slowUsers = new Map<string, number>();
 
   /** Throws AccountError for an entry the book would refuse one by one. */
   constructor(snapshot: AccountsSnapshot = { users: [], permissions: [], topicPermissions: [] }) {
@@ -74,8 +75,14 @@ export class AccountBook implements UserSource {
     return this.users.size;
   }
 
-  get hasScrypt(): boolean {
-    return this.scryptUsers > 0;
+  get slowHash(): SlowAlgorithm | undefined {
+    // Scrypt costs the most: while any user has it, an unknown name must cost as much.
+    for (const algorithm of ['warren_password_hashing_scrypt', 'warren_password_hashing_argon2id'] as const) if (this.slowUsers.get(algorithm)) return algorithm;
+    return undefined;
+  }
+
+  private countSlow(algorithm: HashingAlgorithm, delta: 1 | -1): void {
+    this.slowUsers.set(algorithm, (this.slowUsers.get(algorithm) ?? 0) + delta);
   }
 
   user(name: string): AccountUser | undefined {
@@ -91,8 +98,8 @@ export class AccountBook implements UserSource {
     const problem = describeBadHash(user.passwordHash, user.hashingAlgorithm);
     if (problem !== undefined) throw new AccountError(`user ${JSON.stringify(user.name)}: ${problem}`);
     const earlier = this.users.get(user.name);
-    if (earlier?.hashingAlgorithm === 'warren_password_hashing_scrypt') this.scryptUsers--;
-    if (user.hashingAlgorithm === 'warren_password_hashing_scrypt') this.scryptUsers++;
+    if (earlier) this.countSlow(earlier.hashingAlgorithm, -1);
+    this.countSlow(user.hashingAlgorithm, 1);
     this.users.set(user.name, { ...user, tags: [...user.tags] });
     this.compile(user.name);
     return earlier === undefined;
@@ -102,7 +109,7 @@ export class AccountBook implements UserSource {
   deleteUser(name: string): boolean {
     const user = this.users.get(name);
     if (!user) return false;
-    if (user.hashingAlgorithm === 'warren_password_hashing_scrypt') this.scryptUsers--;
+    this.countSlow(user.hashingAlgorithm, -1);
     this.users.delete(name);
     this.compiled.delete(name);
     for (const [key, entry] of this.permissions) if (entry.user === name) this.permissions.delete(key);

@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { FULL_ACCESS, type VhostAccess } from './access.js';
-import { verifyPassword, type HashingAlgorithm } from './passwords.js';
+import { hashPassword, verifyPassword, type HashingAlgorithm, type SlowAlgorithm } from './passwords.js';
 import { TokenError, type TokenVerifier, type VerifiedToken } from './tokens.js';
 
 /** WebSocket close code after failed authentication (docs/protocol.md, "Connecting"). */
@@ -76,8 +76,8 @@ export type LoginOutcome =
 export interface UserSource {
   get(name: string): User | undefined;
   readonly size: number;
-  /** Whether any user has a scrypt hash (then an unknown name is checked against a scrypt decoy). */
-  readonly hasScrypt: boolean;
+  /** The costliest slow hash a user has, if any: an unknown name is checked against a decoy of it. */
+  readonly slowHash: SlowAlgorithm | undefined;
 }
 
 export interface AuthenticatorOptions {
@@ -95,12 +95,23 @@ const WRONG_CREDENTIALS = 'access refused: unknown user or wrong password';
 
 /**
  * Checked for an unknown user name, so that its refusal takes as long as a wrong password of a
- * real user (who would otherwise be told apart by timing): the costliest scheme in use.
+ * real user (who would otherwise be told apart by timing): the costliest scheme in use. The
+ * argon2id one is made when first needed, on a Node that has argon2 (no such user exists otherwise).
  */
-const DECOYS: Record<'scrypt' | 'fast', Credential> = {
-  scrypt: { kind: 'hash', hash: '$scrypt$ln=17,r=8,p=1$WK/Tc4hkxjMLpJNoq6991w$1rQL9Efjrgj412PcfCJf96SN11ZQvJzAutnpUBYDsZ0', algorithm: 'warren_password_hashing_scrypt' },
-  fast: { kind: 'hash', hash: 'UKSOHCeVU/zbGKVR/daNgdxzjzrX4xR332S8SmZo7VcOiIzk', algorithm: 'rabbit_password_hashing_sha256' },
+const SCRYPT_DECOY: Credential = {
+  kind: 'hash',
+  hash: '$scrypt$ln=17,r=8,p=1$WK/Tc4hkxjMLpJNoq6991w$1rQL9Efjrgj412PcfCJf96SN11ZQvJzAutnpUBYDsZ0',
+  algorithm: 'warren_password_hashing_scrypt',
 };
+const FAST_DECOY: Credential = { kind: 'hash', hash: 'UKSOHCeVU/zbGKVR/daNgdxzjzrX4xR332S8SmZo7VcOiIzk', algorithm: 'rabbit_password_hashing_sha256' };
+let argon2Decoy: Promise<Credential> | undefined;
+
+function decoyFor(slowHash: SlowAlgorithm | undefined): Credential | Promise<Credential> {
+  if (slowHash === 'warren_password_hashing_scrypt') return SCRYPT_DECOY;
+  if (slowHash === undefined) return FAST_DECOY;
+  argon2Decoy ??= hashPassword(randomUUID(), slowHash).then(({ hash, algorithm }) => ({ kind: 'hash', hash, algorithm }));
+  return argon2Decoy;
+}
 
 /**
  * Decides who may connect (docs/security.md): users with passwords, tokens, or anonymous
@@ -186,7 +197,7 @@ export class Authenticator {
   /** The user whose password this is, or why not (for the log only: the client is told no more than WRONG_CREDENTIALS). */
   private async checkPassword(username: string | undefined, password: string | undefined): Promise<User | string> {
     const user = username === undefined ? undefined : this.users.get(username);
-    if (!user && password !== undefined) await matches(password, this.users.hasScrypt ? DECOYS.scrypt : DECOYS.fast);
+    if (!user && password !== undefined) await matches(password, await decoyFor(this.users.slowHash));
     if (!user || password === undefined || !(await matches(password, user.credential))) {
       return user ? 'wrong password' : username === undefined ? 'no user name' : 'unknown user';
     }
@@ -236,8 +247,9 @@ export function configUser(username: string, password: string): User {
 
 function fixedUsers(list: readonly User[]): UserSource {
   const users = new Map(list.map((user) => [user.name, user]));
-  const hasScrypt = list.some(({ credential }) => credential.kind === 'hash' && credential.algorithm === 'warren_password_hashing_scrypt');
-  return { get: (name) => users.get(name), size: users.size, hasScrypt };
+  const algorithms = new Set(list.map(({ credential }) => (credential.kind === 'hash' ? credential.algorithm : undefined)));
+  const slowHash = (['warren_password_hashing_scrypt', 'warren_password_hashing_argon2id'] as const).find((algorithm) => algorithms.has(algorithm));
+  return { get: (name) => users.get(name), size: users.size, slowHash };
 }
 
 function refused(closeCode: number, message: string, reason: string): LoginOutcome {

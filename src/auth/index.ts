@@ -18,5 +18,5 @@ export {
 } from './authenticator.js';
 export { AccountBook, AccountError, type AccountPermission, type AccountsSnapshot, type AccountTopicPermission, type AccountUser } from './account-book.js';
 export { GuardedVhost } from './guarded-vhost.js';
-export { DEFAULT_HASHING_ALGORITHM, describeBadHash, HASHING_ALGORITHMS, hashPassword, rabbitPasswordHash, verifyPassword, type HashingAlgorithm } from './passwords.js';
+export { ARGON2_AVAILABLE, DEFAULT_HASHING_ALGORITHM, describeBadHash, HASHING_ALGORITHMS, hashPassword, rabbitPasswordHash, verifyPassword, type HashingAlgorithm, type SlowAlgorithm } from './passwords.js';
 export { TokenError, TokenVerifier, type JwtConfig, type VerifiedToken } from './tokens.js';

@@ -1,12 +1,31 @@
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 /** The values of a RabbitMQ definitions user's `hashing_algorithm`, plus Warren's own. */
-export const HASHING_ALGORITHMS = ['rabbit_password_hashing_sha256', 'rabbit_password_hashing_sha512', 'rabbit_password_hashing_md5', 'warren_password_hashing_scrypt'] as const;
+export const HASHING_ALGORITHMS = [
+  'rabbit_password_hashing_sha256',
+  'rabbit_password_hashing_sha512',
+  'rabbit_password_hashing_md5',
+  'warren_password_hashing_scrypt',
+  'warren_password_hashing_argon2id',
+] as const;
 export type HashingAlgorithm = (typeof HASHING_ALGORITHMS)[number];
 /** RabbitMQ's default when a definitions user has no hashing_algorithm. */
 export const DEFAULT_HASHING_ALGORITHM: HashingAlgorithm = 'rabbit_password_hashing_sha256';
+/** Warren's own: costly on purpose, run on libuv's thread pool, at most MAX_CONCURRENT_SLOW at once. */
+export type SlowAlgorithm = 'warren_password_hashing_scrypt' | 'warren_password_hashing_argon2id';
 
-type RabbitAlgorithm = Exclude<HashingAlgorithm, 'warren_password_hashing_scrypt'>;
+type RabbitAlgorithm = Exclude<HashingAlgorithm, SlowAlgorithm>;
+
+/** crypto.argon2, from Node 24.7 (absent from Node 20's types and runtime). */
+type Argon2 = (
+  algorithm: 'argon2id',
+  parameters: { message: string; nonce: Buffer; parallelism: number; tagLength: number; memory: number; passes: number },
+  callback: (error: Error | null, key: Buffer) => void,
+) => void;
+const argon2: Argon2 | undefined = (crypto as unknown as { argon2?: Argon2 }).argon2;
+/** Whether this Node has crypto.argon2 (24.7 and later): then new hashes are argon2id, and argon2id hashes verify. */
+export const ARGON2_AVAILABLE = typeof argon2 === 'function';
 
 /** RabbitMQ's salt is 32 bits (rabbit_password.erl, generate_salt/0). */
 const RABBIT_SALT_BYTES = 4;
@@ -34,6 +53,15 @@ const PADDED_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]
 const UNPADDED_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2,3})?$/;
 const SCRYPT_FORMAT = /^\$scrypt\$ln=(0|[1-9]\d{0,2}),r=(0|[1-9]\d{0,2}),p=(0|[1-9]\d{0,2})\$([^$]*)\$([^$]*)$/;
 const SCRYPT_EXAMPLE = '$scrypt$ln=17,r=8,p=1$<salt>$<hash>';
+
+// OWASP's password storage cheat sheet's first choice: argon2id, m=19 MiB, t=2, p=1.
+const ARGON2_MEMORY_KIB = 19_456;
+const ARGON2_PASSES = 2;
+const ARGON2_PARALLELISM = 1;
+// As for scrypt: a stored hash may not make a login allocate more than 256 MiB or spin for long.
+const ARGON2_BOUNDS = { m: [8_192, 262_144], t: [1, 10], p: [1, 16], salt: [16, 64], key: [16, 64] } as const;
+const ARGON2_FORMAT = /^\$argon2id\$v=19\$m=(\d{1,7}),t=(\d{1,3}),p=(\d{1,3})\$([^$]*)\$([^$]*)$/;
+const ARGON2_EXAMPLE = '$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>';
 
 const isHashingAlgorithm = (algorithm: string): algorithm is HashingAlgorithm => (HASHING_ALGORITHMS as readonly string[]).includes(algorithm);
 
@@ -66,18 +94,55 @@ function parseScrypt(passwordHash: string): ScryptHash | string {
   if (memory > SCRYPT_MAX_MEMORY) {
     return `the scrypt parameters ln=${ln},r=${r},p=${p} need ${Math.ceil(memory / 2 ** 20)} MiB per login, over Warren's limit of ${SCRYPT_MAX_MEMORY / 2 ** 20} MiB`;
   }
+  const decoded = saltAndKey('scrypt', match[4], match[5], SCRYPT_BOUNDS);
+  return typeof decoded === 'string' ? decoded : { n, r, p, ...decoded };
+}
+
+/** A PHC string's salt and key, unpadded base64, each within its bounds; or why not. */
+function saltAndKey(
+  scheme: string,
+  saltText: string,
+  keyText: string,
+  bounds: { salt: readonly [number, number]; key: readonly [number, number] },
+): { salt: Buffer; key: Buffer } | string {
   const parts = [
-    ['salt', match[4], SCRYPT_BOUNDS.salt],
-    ['hash', match[5], SCRYPT_BOUNDS.key],
+    ['salt', saltText, bounds.salt],
+    ['hash', keyText, bounds.key],
   ] as const;
   const decoded: Buffer[] = [];
   for (const [name, text, [min, max]] of parts) {
-    if (!UNPADDED_BASE64.test(text)) return `the scrypt ${name} is not unpadded base64 (A-Z, a-z, 0-9, + and /, without "=")`;
+    if (!UNPADDED_BASE64.test(text)) return `the ${scheme} ${name} is not unpadded base64 (A-Z, a-z, 0-9, + and /, without "=")`;
     const bytes = Buffer.from(text, 'base64');
-    if (bytes.length < min || bytes.length > max) return `the scrypt ${name} is ${bytes.length} bytes; Warren accepts ${min} to ${max}`;
+    if (bytes.length < min || bytes.length > max) return `the ${scheme} ${name} is ${bytes.length} bytes; Warren accepts ${min} to ${max}`;
     decoded.push(bytes);
   }
-  return { n, r, p, salt: decoded[0], key: decoded[1] };
+  return { salt: decoded[0], key: decoded[1] };
+}
+
+interface Argon2Hash {
+  memory: number;
+  passes: number;
+  parallelism: number;
+  salt: Buffer;
+  key: Buffer;
+}
+
+function parseArgon2(passwordHash: string): Argon2Hash | string {
+  if (!ARGON2_AVAILABLE) {
+    return `argon2id hashes need Node.js 24.7 or later, and this broker runs on Node.js ${process.versions.node}: run it on a newer Node, or give this user a scrypt hash made here with "warren hash-password"`;
+  }
+  const match = ARGON2_FORMAT.exec(passwordHash);
+  if (!match) return `a warren_password_hashing_argon2id hash looks like "${ARGON2_EXAMPLE}" (as "warren hash-password" prints on Node.js 24.7 and later), and this one does not`;
+  const [m, t, p] = [match[1], match[2], match[3]].map(Number);
+  const named = [
+    ['m', m],
+    ['t', t],
+    ['p', p],
+  ] as const;
+  const outside = named.find(([name, value]) => value < ARGON2_BOUNDS[name][0] || value > ARGON2_BOUNDS[name][1]);
+  if (outside) return `the argon2id parameter ${outside[0]}=${outside[1]} is outside ${ARGON2_BOUNDS[outside[0]][0]}..${ARGON2_BOUNDS[outside[0]][1]}`;
+  const decoded = saltAndKey('argon2id', match[4], match[5], ARGON2_BOUNDS);
+  return typeof decoded === 'string' ? decoded : { memory: m, passes: t, parallelism: p, ...decoded };
 }
 
 /** The salt and digest, or why they are not: the length names the algorithm, so a mismatch is most likely the wrong `hashing_algorithm`. */
@@ -103,25 +168,32 @@ const rabbitDigest = (password: string, algorithm: RabbitAlgorithm, salt: Buffer
     .digest();
 
 /**
- * Scrypt derivations running at once, at most. Each holds one of libuv's four threads for a few
- * hundred milliseconds, and the journal's file writes need that pool too: a burst of logins (or
- * of wrong passwords) must queue behind these two rather than stall every publisher's confirm.
+ * Scrypt and argon2id derivations running at once, at most. Each holds one of libuv's four threads
+ * for tens to hundreds of milliseconds, and the journal's file writes need that pool too: a burst
+ * of logins (or of wrong passwords) must queue behind these two rather than stall every
+ * publisher's confirm.
  */
-const MAX_CONCURRENT_SCRYPT = 2;
-let scryptRunning = 0;
-const scryptWaiting: (() => void)[] = [];
+const MAX_CONCURRENT_SLOW = 2;
+let slowRunning = 0;
+const slowWaiting: (() => void)[] = [];
 
-async function scryptAsync(password: string, salt: Buffer, keyLength: number, options: ScryptOptions): Promise<Buffer> {
-  while (scryptRunning >= MAX_CONCURRENT_SCRYPT) await new Promise<void>((resolve) => scryptWaiting.push(resolve));
-  scryptRunning++;
+async function slowHash(derive: (done: (error: Error | null, key: Buffer) => void) => void): Promise<Buffer> {
+  while (slowRunning >= MAX_CONCURRENT_SLOW) await new Promise<void>((resolve) => slowWaiting.push(resolve));
+  slowRunning++;
   try {
-    // Not util.promisify: its typing picks scrypt's overload without options.
-    return await new Promise((resolve, reject) => scrypt(password, salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key))));
+    return await new Promise((resolve, reject) => derive((error, key) => (error ? reject(error) : resolve(key))));
   } finally {
-    scryptRunning--;
-    scryptWaiting.shift()?.();
+    slowRunning--;
+    slowWaiting.shift()?.();
   }
 }
+
+// Not util.promisify: its typing picks scrypt's overload without options.
+const scryptAsync = (password: string, salt: Buffer, keyLength: number, options: ScryptOptions): Promise<Buffer> =>
+  slowHash((done) => scrypt(password, salt, keyLength, options, done));
+
+const argon2Async = (password: string, salt: Buffer, keyLength: number, memory: number, passes: number, parallelism: number): Promise<Buffer> =>
+  slowHash((done) => (argon2 as Argon2)('argon2id', { message: password, nonce: salt, parallelism, tagLength: keyLength, memory, passes }, done));
 
 const scryptOptions = (n: number, r: number, p: number): ScryptOptions => ({ N: n, r, p, maxmem: SCRYPT_MAX_MEMORY });
 
@@ -133,7 +205,8 @@ const scryptOptions = (n: number, r: number, p: number): ScryptOptions => ({ N: 
 export function describeBadHash(passwordHash: string, algorithm: string): string | undefined {
   if (!isHashingAlgorithm(algorithm)) return `unknown hashing_algorithm "${algorithm}"; Warren knows ${HASHING_ALGORITHMS.join(', ')}`;
   if (passwordHash === '') return undefined;
-  const parsed = algorithm === 'warren_password_hashing_scrypt' ? parseScrypt(passwordHash) : parseRabbit(passwordHash, algorithm);
+  const parsed =
+    algorithm === 'warren_password_hashing_scrypt' ? parseScrypt(passwordHash) : algorithm === 'warren_password_hashing_argon2id' ? parseArgon2(passwordHash) : parseRabbit(passwordHash, algorithm);
   return typeof parsed === 'string' ? parsed : undefined;
 }
 
@@ -151,17 +224,31 @@ export async function verifyPassword(password: string, passwordHash: string, alg
     const key = await scryptAsync(password, parsed.salt, parsed.key.length, scryptOptions(parsed.n, parsed.r, parsed.p));
     return timingSafeEqual(key, parsed.key);
   }
+  if (algorithm === 'warren_password_hashing_argon2id') {
+    const parsed = parseArgon2(passwordHash);
+    if (typeof parsed === 'string') throw new Error(parsed);
+    const key = await argon2Async(password, parsed.salt, parsed.key.length, parsed.memory, parsed.passes, parsed.parallelism);
+    return timingSafeEqual(key, parsed.key);
+  }
   const parsed = parseRabbit(passwordHash, algorithm);
   if (typeof parsed === 'string') throw new Error(parsed);
   return timingSafeEqual(rabbitDigest(password, algorithm, parsed.salt), parsed.digest);
 }
 
-/** A new Warren scrypt hash of `password` (a fresh random salt), for `warren_password_hashing_scrypt`. */
-export async function hashPassword(password: string): Promise<string> {
+/**
+ * A new Warren hash of `password` (a fresh random salt): argon2id where this Node has it (24.7
+ * and later), scrypt otherwise; `algorithm` is the `hashing_algorithm` to store with it.
+ */
+export async function hashPassword(password: string, algorithm: SlowAlgorithm = ARGON2_AVAILABLE ? 'warren_password_hashing_argon2id' : 'warren_password_hashing_scrypt'): Promise<{ hash: string; algorithm: SlowAlgorithm }> {
   const salt = randomBytes(SCRYPT_SALT_BYTES);
-  const key = await scryptAsync(password, salt, SCRYPT_KEY_BYTES, scryptOptions(2 ** SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P));
   const unpadded = (bytes: Buffer) => bytes.toString('base64').replace(/=+$/, '');
-  return `$scrypt$ln=${SCRYPT_LOG_N},r=${SCRYPT_R},p=${SCRYPT_P}$${unpadded(salt)}$${unpadded(key)}`;
+  if (algorithm === 'warren_password_hashing_argon2id') {
+    if (!ARGON2_AVAILABLE) throw new Error(`argon2id needs Node.js 24.7 or later (this is ${process.versions.node})`);
+    const key = await argon2Async(password, salt, SCRYPT_KEY_BYTES, ARGON2_MEMORY_KIB, ARGON2_PASSES, ARGON2_PARALLELISM);
+    return { hash: `$argon2id$v=19$m=${ARGON2_MEMORY_KIB},t=${ARGON2_PASSES},p=${ARGON2_PARALLELISM}$${unpadded(salt)}$${unpadded(key)}`, algorithm };
+  }
+  const key = await scryptAsync(password, salt, SCRYPT_KEY_BYTES, scryptOptions(2 ** SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P));
+  return { hash: `$scrypt$ln=${SCRYPT_LOG_N},r=${SCRYPT_R},p=${SCRYPT_P}$${unpadded(salt)}$${unpadded(key)}`, algorithm };
 }
 
 /**

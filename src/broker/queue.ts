@@ -134,11 +134,10 @@ export class Queue {
     /** The connection that owns an exclusive queue. */
     readonly owner: QueueOwner | null,
     private readonly host: QueueHost,
-    policy?: Policy,
   ) {
     this.declaredArgs = parseQueueArguments(name, options);
-    this.policy = policy;
-    this.args = effectiveArguments(this.declaredArgs, policy?.queueArguments);
+    // Without its policy until the broker applies one (which takes the queue's type).
+    this.args = effectiveArguments(this.declaredArgs, undefined);
     this.ready = Array.from({ length: (this.args.maxPriority ?? 0) + 1 }, () => new EntryDeque());
     this.scheduleUnusedExpiry();
   }
