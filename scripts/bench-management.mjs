@@ -50,6 +50,8 @@ const ENDPOINTS = [
   '/api/overview',
   '/api/definitions',
   '/api/queues/%2F?page=1&page_size=100',
+  '/metrics',
+  '/metrics/per-object',
 ];
 
 function parseArgs(argv) {
@@ -251,6 +253,8 @@ async function setupOverWebSocket(port, options) {
 
 /** What a list answer holds: its items, or RabbitMQ's paginated object. */
 function describe(path, body) {
+  // Prometheus text: a series per line that is not a comment.
+  if (path.startsWith('/metrics')) return { items: `${body.toString().split('\n').filter((line) => line !== '' && !line.startsWith('#')).length} series`, paginated: false };
   const json = JSON.parse(body.toString());
   if (Array.isArray(json)) return { items: json.length, paginated: false };
   if (json && Array.isArray(json.items)) return { items: json.items.length, paginated: true, total: json.total_count, page: json.page, pageCount: json.page_count };

@@ -38,9 +38,26 @@ export interface MessageCounters {
   /** Deliveries and gets of messages that had been returned before. */
   redelivered: number;
   acknowledged: number;
+  /** Messages that died (expired, over a length limit, rejected, over the delivery limit) in a queue with a dead-letter exchange, by reason. */
+  deadLettered: Record<DeathReason, number>;
+  /** The same, in a queue without one: they were dropped. */
+  deadDropped: Record<DeathReason, number>;
 }
 
-export const newCounters = (): MessageCounters => ({ published: 0, unroutable: 0, delivered: 0, deliveredNoAck: 0, got: 0, gotNoAck: 0, redelivered: 0, acknowledged: 0 });
+const byReason = (): Record<DeathReason, number> => ({ expired: 0, maxlen: 0, rejected: 0, delivery_limit: 0 });
+
+export const newCounters = (): MessageCounters => ({
+  published: 0,
+  unroutable: 0,
+  delivered: 0,
+  deliveredNoAck: 0,
+  got: 0,
+  gotNoAck: 0,
+  redelivered: 0,
+  acknowledged: 0,
+  deadLettered: byReason(),
+  deadDropped: byReason(),
+});
 
 /** What a queue needs from the broker that owns it. */
 export interface QueueHost {
@@ -48,6 +65,8 @@ export interface QueueHost {
   readonly clock: Clock;
   /** The vhost's counts, which the queue keeps up to date for its messages and consumers. */
   readonly totals: VhostTotals;
+  /** What its dead messages add to. */
+  readonly counters: MessageCounters;
   /** Republishes a copy to the queue's dead-letter exchange (docs/protocol.md, "Dead-lettering"). */
   deadLetter(queue: Queue, message: Message, reason: DeathReason): void;
   /** The queue removes itself: auto-delete after its last consumer, or `x-expires`. */
@@ -199,7 +218,7 @@ export class Queue {
   enqueue(message: Message, seq: number): EnqueueResult {
     const args = this.args;
     if (this.refuses(message)) {
-      if (args.overflow === 'reject-publish-dlx') this.host.deadLetter(this, message, 'maxlen');
+      if (args.overflow === 'reject-publish-dlx') this.died(message, 'maxlen');
       return EnqueueResult.Rejected;
     }
     const persisted = this.stored && message.properties.persistent === true;
@@ -426,7 +445,17 @@ export class Queue {
 
   private discard(entry: QueueEntry, reason?: DeathReason): void {
     if (entry.persisted) this.host.store.removeMessage(this.name, entry.seq);
-    if (reason && this.args.deadLetterExchange !== undefined) this.host.deadLetter(this, entry.message, reason);
+    if (reason) this.died(entry.message, reason);
+  }
+
+  /** A message died: dead-lettered when the queue has a dead-letter exchange, dropped otherwise; counted either way. */
+  private died(message: Message, reason: DeathReason): void {
+    if (this.args.deadLetterExchange === undefined) {
+      this.host.counters.deadDropped[reason]++;
+      return;
+    }
+    this.host.counters.deadLettered[reason]++;
+    this.host.deadLetter(this, message, reason);
   }
 
   /** One timer per queue, for the head's expiry: expired messages leave without waiting for a consumer. */

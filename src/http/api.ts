@@ -1,14 +1,16 @@
 import { hostname } from 'node:os';
-import Fastify, { LogController, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { AccountBook, Authenticator } from '../auth/index.js';
 import { BrokerError, type Broker, type VirtualHosts } from '../broker/index.js';
 import type { Transport } from '../transport/index.js';
-import { authenticate } from './authenticate.js';
+import { authenticate, seesEveryVhost } from './authenticate.js';
 import { fromBrokerError } from './body.js';
 import type { Methods, RouteContext } from './context.js';
 import { MessageStats } from './message-stats.js';
-import { ApiError, badRequest, internalError, methodNotAllowed, notFound } from './errors.js';
+import { ApiError, badRequest, internalError, methodNotAllowed, notAuthorised, notFound } from './errors.js';
+import { metricsRegistries } from './metrics.js';
 import { accountRoutes } from './routes/accounts.js';
 import { bindingRoutes } from './routes/bindings.js';
 import { connectionRoutes } from './routes/connections.js';
@@ -20,6 +22,8 @@ import { queueRoutes } from './routes/queues.js';
 
 /** Where the management API lives on the broker's port (RabbitMQ's path). */
 export const API_PREFIX = '/api';
+/** Where Prometheus scrapes (rabbitmq_prometheus's path, on the broker's port). */
+export const METRICS_PREFIX = '/metrics';
 
 export interface ManagementOptions {
   readonly vhosts: VirtualHosts;
@@ -61,6 +65,7 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
     logController: new LogController({ disableRequestLogging: true }),
     serverFactory: (handler) => {
       transport.serveHttp(API_PREFIX, handler);
+      transport.serveHttp(METRICS_PREFIX, handler);
       return transport.httpServer;
     },
     // A URL fastify cannot decode (a malformed %-escape) is the client's mistake.
@@ -116,6 +121,19 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
       handler: async () => undefined,
     });
   };
+
+  const metrics = metricsRegistries({ vhosts, transport, auth });
+  const scrape = (registry: Registry) => async (_request: FastifyRequest, reply: FastifyReply) => reply.type(registry.contentType).header('cache-control', 'no-cache').send(await registry.metrics());
+  // As rabbitmq_prometheus: the node's totals for anyone who reaches the port (no names in them)...
+  app.get(METRICS_PREFIX, scrape(metrics.aggregated));
+  // ...and the series per queue, which name the queues, for monitoring users and administrators.
+  app.get(`${METRICS_PREFIX}/per-object`, {
+    onRequest: async (request) => {
+      const identity = await authenticate({ headers: request.headers, remoteAddress: request.socket.remoteAddress }, auth, logger);
+      if (!seesEveryVhost(identity)) throw notAuthorised('Not monitor user');
+    },
+    handler: scrape(metrics.perObject),
+  });
 
   const messageStats = new MessageStats(() => vhosts.names().map((name) => vhosts.get(name) as Broker));
   const context: RouteContext = { vhosts, transport, accounts: options.accounts, saveAccounts: options.saveAccounts, version, node, logger, messageStats, resource };
