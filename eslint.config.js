@@ -17,6 +17,8 @@ const LAYERS = {
   client: { may: [], typesOnly: ['protocol'] },
   // The admin CLI (docs/admin-cli.md): a client of the management API over fetch, no broker code.
   admin: { may: [] },
+  // The dashboard (docs/dashboard.md) runs in browsers: the management API over fetch, nothing else of src.
+  dashboard: { may: [] },
 };
 const FOLDERS = Object.keys(LAYERS);
 // The model and the browser client stay free of I/O and of server packages.
@@ -36,7 +38,7 @@ function layerRule(folder) {
     })),
     { group: ['**/app.js', '**/cli.js'], message: 'only the CLI imports the app (docs/design.md, "Layers")' },
   ];
-  if (folder === 'broker' || folder === 'client') {
+  if (folder === 'broker' || folder === 'client' || folder === 'dashboard') {
     patterns.push({ group: SERVER_PACKAGES, message: `src/${folder} does no I/O and loads no server package (docs/design.md, "Layers")` });
   }
   if (folder === 'admin') {

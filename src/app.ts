@@ -17,10 +17,22 @@ export { VERSION };
 export interface App {
   readonly vhosts: VirtualHosts;
   readonly logger: Logger;
-  /** Starts listening; resolves with the bound address (port 0 picks a free port). */
-  listen(): Promise<{ host: string; port: number; url: string }>;
+  /** Starts listening; resolves with the bound address (port 0 picks a free port) and who may connect. */
+  listen(): Promise<Listening>;
   /** Graceful shutdown: refuse new sockets, close the open ones (requeueing their deliveries), close the stores. */
   close(): Promise<void>;
+}
+
+/** Where the broker listens, and who may connect: for the start-up banner. */
+export interface Listening {
+  host: string;
+  port: number;
+  /** The WebSocket URL. */
+  url: string;
+  /** `http(s)://host:port`: the management API, the dashboard and /metrics are under it. */
+  httpUrl: string;
+  /** How many users there are, whether tokens are accepted, and where anonymous clients may connect from. */
+  access: { users: number; tokens: boolean; anonymous: 'no' | 'this machine' | 'anywhere' };
 }
 
 export interface BuildOptions {
@@ -93,13 +105,16 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
           const { address, port } = transport.httpServer.address() as AddressInfo;
           const host = address.includes(':') ? `[${address}]` : address;
           const url = `${tls ? 'wss' : 'ws'}://${host}:${port}${config.server.path}`;
+          const httpUrl = `${tls ? 'https' : 'http'}://${host}:${port}`;
+          const anonymous = !auth.anonymousAllowed ? 'no' : config.auth.anonymous === true ? 'anywhere' : 'this machine';
+          const access = { users: accounts.size, tokens: config.auth.jwt !== undefined, anonymous } as const;
           // Before 'listening', which whoever started the broker may act on at once.
           if (auth.anonymousAllowed && !isLoopback(address)) {
             if (config.auth.anonymous === true) logger.warn({ host: address }, 'anonymous access from any address (auth.anonymous is true): anyone who reaches this port can read and write every queue');
             else logger.warn({ host: address }, 'no users or tokens are configured: clients from other machines will be refused; configure users or auth.jwt, or set auth.anonymous');
           }
-          logger.info({ host: address, port, url }, 'listening');
-          resolve({ host: address, port, url });
+          logger.info({ host: address, port, url, management: `${httpUrl}/api`, metrics: `${httpUrl}/metrics` }, 'listening');
+          resolve({ host: address, port, url, httpUrl, access });
         });
       }),
     close: async () => {

@@ -4,7 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { VERSION } from './version.js';
 import { connect, type WarrenClient } from './client/index.js';
-import { ConfigError, loadConfig, LOG_LEVELS, type LogLevel } from './config/index.js';
+import { ConfigError, loadConfig, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './config/index.js';
 import { hashPassword } from './auth/index.js';
 import { adminCommands } from './admin/index.js';
 
@@ -18,7 +18,17 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-async function serve(argv: { host?: string; port?: number; dataDir?: string; config?: string; definitions?: string; logLevel?: LogLevel; tlsCert?: string; tlsKey?: string }) {
+async function serve(argv: {
+  host?: string;
+  port?: number;
+  dataDir?: string;
+  config?: string;
+  definitions?: string;
+  logLevel?: LogLevel;
+  logFormat?: LogFormat;
+  tlsCert?: string;
+  tlsKey?: string;
+}) {
   const { config, warnings, notices } = loadConfig({
     configFile: argv.config,
     definitionsFile: argv.definitions,
@@ -26,7 +36,9 @@ async function serve(argv: { host?: string; port?: number; dataDir?: string; con
   });
   // Loaded here, not at the top: the client and admin commands start without the server's packages.
   const { buildApp } = await import('./app.js');
-  const app = await buildApp(config);
+  const { banner, brokerLogger } = await import('./console-output.js');
+  const logger = brokerLogger(config.log.level, argv.logFormat);
+  const app = await buildApp(config, { logger });
   for (const warning of warnings) app.logger.warn(warning);
   for (const notice of notices) app.logger.info(notice);
   // Signal handlers before listening: whoever sees the 'listening' line may signal at once.
@@ -49,12 +61,14 @@ async function serve(argv: { host?: string; port?: number; dataDir?: string; con
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  await app.listen().catch((error: NodeJS.ErrnoException) => {
+  const listening = await app.listen().catch((error: NodeJS.ErrnoException) => {
     const where = `${config.server.host}:${config.server.port}`;
     if (error.code === 'EADDRINUSE') fail(`cannot listen on ${where}: the address is in use; stop the other process or pass another --port`);
     if (error.code === 'EACCES') fail(`cannot listen on ${where}: permission denied; use a port above 1023`);
     throw error;
   });
+  // For a person at a terminal; machines read the 'listening' line, which has the same URLs.
+  if (process.stdout.isTTY) process.stdout.write(`${banner(listening, { dataDir: config.storage.dataDir, configFile: argv.config, definitionsFile: argv.definitions })}\n`);
 }
 
 interface ClientArgs {
@@ -204,9 +218,10 @@ await yargs(hideBin(process.argv))
         .option('config', { type: 'string', describe: 'broker config file (JSON), e.g. config/broker.json' })
         .option('definitions', { type: 'string', describe: 'a RabbitMQ definitions export to declare at start-up (vhost "/")' })
         .option('log-level', { choices: LOG_LEVELS, describe: 'log level (default info)' })
+        .option('log-format', { choices: LOG_FORMATS, describe: 'json lines for machines, or pretty lines for a person (default: pretty on a terminal, json otherwise)' })
         .option('tls-cert', { type: 'string', describe: 'PEM certificate file: serve wss:// and https:// only (with --tls-key)' })
         .option('tls-key', { type: 'string', describe: 'PEM private key file of --tls-cert' })
-        .check(singleValued('host', 'port', 'data-dir', 'config', 'definitions', 'log-level', 'tls-cert', 'tls-key')),
+        .check(singleValued('host', 'port', 'data-dir', 'config', 'definitions', 'log-level', 'log-format', 'tls-cert', 'tls-key')),
     (argv) => serve(argv as Parameters<typeof serve>[0]),
   )
   .command(

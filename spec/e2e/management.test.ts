@@ -148,7 +148,7 @@ describe('management - anonymous development mode', () => {
     const withBadJson = await fetch(`http://127.0.0.1:${broker.port}/api/overview`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{not json' });
     expect([withBadJson.status, await withBadJson.json()]).toEqual([405, expect.objectContaining({ error: 'method_not_allowed' })]);
     expect(await api(broker, '/api/queues/%E0%A4%A')).toMatchObject({ status: 400, body: { error: 'bad_request', reason: expect.any(String) } });
-    const outside = await fetch(`http://127.0.0.1:${broker.port}/`);
+    const outside = await fetch(`http://127.0.0.1:${broker.port}/outside`);
     expect(outside.status).toBe(426);
     expect(await outside.text()).toMatch(/WebSocket at \/ws/);
   });

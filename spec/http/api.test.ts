@@ -49,12 +49,15 @@ describe('http - management API on the transport', () => {
     expect(await get('/api/health/checks/alarms')).toMatchObject({ status: 200, body: { status: 'ok' } });
   });
 
-  it('http - only /api, /metrics and paths under them reach the API; the rest of plain HTTP gets 426 as before', async () => {
+  it('http - only /api, /metrics, /dashboard and paths under them reach the API; / redirects to the dashboard; the rest of plain HTTP gets 426 as before', async () => {
     const { get } = await listening();
     expect(await get('/api?columns=name')).toMatchObject({ status: 404, body: { error: 'Object Not Found' } });
     expect(await get('/api/overview?x=1')).toMatchObject({ status: 200, body: { product_name: 'Warren', management_version: '9.9.9', node: 'warren@test' } });
     expect((await get('/metrics')).status).toBe(200);
-    for (const path of ['/apix', '/', '/ws', '/metricsx']) expect(await get(path), path).toMatchObject({ status: 426, text: 'Warren speaks WebSocket at /ws\n' });
+    for (const path of ['/apix', '/ws', '/metricsx', '/dashboardx']) expect(await get(path), path).toMatchObject({ status: 426, text: 'Warren speaks WebSocket at /ws\n' });
+    // The bare '/' sends a browser to the dashboard (docs/dashboard.md); '//...' stays 426.
+    expect(await get('/')).toMatchObject({ status: 200, text: expect.stringContaining('<title>Warren</title>') });
+    expect((await get('//x')).status).toBe(426);
   });
 
   it('http - a handler that fails answers 500 internal_server_error and logs why', async () => {

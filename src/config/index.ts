@@ -7,6 +7,7 @@ export type {
   ExchangeDefinition,
   FlowConfig,
   LimitsConfig,
+  LogFormat,
   LogLevel,
   PermissionDefinition,
   QueueDefinition,
@@ -15,7 +16,7 @@ export type {
   TopicPermissionDefinition,
   UserConfig,
 } from './types.js';
-export { LOG_LEVELS } from './types.js';
+export { LOG_FORMATS, LOG_LEVELS } from './types.js';
 export { ConfigError, loadConfig, parseDefinitions } from './load.js';
 export type { ConfigOverrides, LoadConfigOptions, LoadedConfig, ParseDefinitionsOptions } from './load.js';
 export { accountsDocument } from './definitions.js';

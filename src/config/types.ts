@@ -27,6 +27,10 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** `json`: one JSON object per line, for machines; `pretty`: readable lines for a person (the default on a terminal). */
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export interface ServerConfig {
   /** Interface to listen on, `127.0.0.1` by default. */
   host: string;

@@ -6,6 +6,7 @@ import type { AccountBook, Authenticator } from '../auth/index.js';
 import { BrokerError, type Broker, type VirtualHosts } from '../broker/index.js';
 import type { Transport } from '../transport/index.js';
 import { authenticate, seesEveryVhost } from './authenticate.js';
+import { DASHBOARD_PREFIX, dashboardHandlers, rootRedirect } from './dashboard.js';
 import { fromBrokerError } from './body.js';
 import type { Methods, RouteContext } from './context.js';
 import { MessageStats } from './message-stats.js';
@@ -66,6 +67,9 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
     serverFactory: (handler) => {
       transport.serveHttp(API_PREFIX, handler);
       transport.serveHttp(METRICS_PREFIX, handler);
+      transport.serveHttp(DASHBOARD_PREFIX, handler);
+      // The transport gives the prefix '/' the bare '/' (and '//...' paths): a redirect to the dashboard.
+      transport.serveHttp('/', rootRedirect);
       return transport.httpServer;
     },
     // A URL fastify cannot decode (a malformed %-escape) is the client's mistake.
@@ -137,6 +141,9 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
 
   const messageStats = new MessageStats(() => vhosts.names().map((name) => vhosts.get(name) as Broker));
   const context: RouteContext = { vhosts, transport, accounts: options.accounts, saveAccounts: options.saveAccounts, version, node, logger, messageStats, resource };
+  const dashboard = await dashboardHandlers();
+  app.get(DASHBOARD_PREFIX, dashboard.redirect);
+  app.get(`${DASHBOARD_PREFIX}/*`, dashboard.asset);
   for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, policyRoutes, accountRoutes, definitionRoutes]) routes(context);
 
   await app.ready();
