@@ -235,6 +235,23 @@ describe('admin cli - against a broker', () => {
     expect(missing.stderr).toMatch(/^warren: 40\d /);
   });
 
+  it('admin cli - queue move goes in batches of 10,000, so that no request holds the broker long, and moves what the queue held when it started', async () => {
+    await declareQueue(broker, 'big-from');
+    await declareQueue(broker, 'big-to');
+    const client = await RawClient.open(broker.url);
+    await client.request({ op: 'connect', version: 1, username: ADMIN[0], password: ADMIN[1] });
+    for (let i = 0; i < 25_000; i++) client.send({ op: 'publish', id: 100 + i, exchange: '', routingKey: 'big-from', payload: i });
+    await client.waitFor((frame) => frame.id === 100 + 24_999, 20_000);
+    client.socket.close();
+    const moved = await admin(broker, 'queue', 'move', '--from', 'big-from', '--to', 'big-to');
+    expect(moved).toMatchObject({ code: 0, stdout: 'moved 25000 message(s) from big-from to big-to\n' });
+    // Not a terminal: no progress line.
+    expect(moved.stderr).toBe('');
+    expect(await queueOf(broker, 'big-to')).toMatchObject({ messages_ready: 25_000 });
+    const requests = broker.logs.filter((line) => line.msg === 'messages moved' && line.queue === 'big-from');
+    expect(requests.map((line) => line.moved)).toEqual([10_000, 10_000, 5_000]);
+  });
+
   it('admin cli - policy set shows in list policies; policy clear removes it', async () => {
     const set = await admin(broker, 'policy', 'set', 'ttl', '--pattern', '^orders\\.', '--definition', '{"message-ttl": 60000}', '--priority', '5', '--apply-to', 'queues');
     expect(set.stderr).toBe('');

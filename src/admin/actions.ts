@@ -69,14 +69,41 @@ export async function deleteQueue(api: ManagementClient, options: { name: string
   return `deleted queue "${options.name}" in vhost "${vhost}"\n`;
 }
 
-/** `warren queue move --from Q --to Q2 [--count N]`: ready messages of Q go to Q2, all of them or the first N. */
-export async function moveMessages(api: ManagementClient, options: { from: string; to: string; count?: string; vhost?: string }): Promise<string> {
+/**
+ * Messages per move request: the broker moves a request's messages in one go, so a bounded batch
+ * keeps it from holding its event loop (and every other client) for long, and lets a person see
+ * progress.
+ */
+export const MOVE_BATCH = 10_000;
+
+/**
+ * `warren queue move --from Q --to Q2 [--count N]`: ready messages of Q go to Q2, the first N or
+ * (without --count) as many as Q holds when the move starts, so that a queue still being filled
+ * does not keep it going; MOVE_BATCH at a time; `progress` hears the count after each batch.
+ */
+export async function moveMessages(
+  api: ManagementClient,
+  options: { from: string; to: string; count?: string; vhost?: string },
+  progress: (moved: number, wanted: number) => void = () => {},
+): Promise<string> {
   const count = options.count === undefined ? undefined : positiveInteger('count', options.count);
   const vhost = options.vhost ?? DEFAULT_VHOST;
-  const body = JSON.stringify({ destination: options.to, ...(count === undefined ? {} : { count }) });
-  const answer = await api.request('POST', apiPath('queues', vhost, options.from, 'move'), { body });
-  const moved = (answer as { moved?: unknown } | undefined)?.moved;
-  if (typeof moved !== 'number') throw new AdminError(`the broker answered the move without a count of messages moved: ${JSON.stringify(answer)}`);
+  const path = apiPath('queues', vhost, options.from, 'move');
+  const ready = async () => ((await api.request('GET', apiPath('queues', vhost, options.from))) as { messages_ready?: number }).messages_ready ?? 0;
+  const wanted = count ?? (await ready());
+  // Said now, even with nothing to move: the destination must exist (404 otherwise).
+  await api.request('GET', apiPath('queues', vhost, options.to));
+  let moved = 0;
+  while (moved < wanted) {
+    const batch = Math.min(MOVE_BATCH, wanted - moved);
+    const answer = await api.request('POST', path, { body: JSON.stringify({ destination: options.to, count: batch }) });
+    const done = (answer as { moved?: unknown } | undefined)?.moved;
+    if (typeof done !== 'number') throw new AdminError(`the broker answered the move without a count of messages moved: ${JSON.stringify(answer)}`);
+    moved += done;
+    progress(moved, wanted);
+    // Fewer than asked: the source is empty, or the destination is full and refuses more.
+    if (done < batch) break;
+  }
   return `moved ${moved} message(s) from ${options.from} to ${options.to}\n`;
 }
 

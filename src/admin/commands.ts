@@ -3,6 +3,21 @@ import { clearPolicy, closeConnection, deleteQueue, exportDefinitions, importDef
 import { LISTABLE, type Listable } from './lists.js';
 import { ManagementClient } from './management-client.js';
 
+/** Runs `work` with a progress line on stderr, rewritten at each step, on a terminal only (nothing in a pipe or a log). */
+async function withProgress<T>(work: (progress: (done: number, total: number) => void) => Promise<T>): Promise<T> {
+  let shown = false;
+  const progress = (done: number, total: number) => {
+    if (!process.stderr.isTTY) return;
+    process.stderr.write(`\r${done} of ${total}...`);
+    shown = true;
+  };
+  try {
+    return await work(progress);
+  } finally {
+    if (shown) process.stderr.write('\n');
+  }
+}
+
 /** The management API on the broker's default port (docs/management.md). */
 export const DEFAULT_API_URL = 'http://127.0.0.1:5680';
 
@@ -125,7 +140,7 @@ export function adminCommands(helpers: CliHelpers): CommandModule[] {
                 .option('to', { type: 'string', demandOption: true, describe: 'the queue to put them in' })
                 .option('count', { type: 'string', describe: 'move this many at most (default: all)' })
                 .check(check('from', 'to', 'count')),
-            (argv) => run(() => moveMessages(client(argv), { from: argv.from, to: argv.to, count: argv.count, vhost: argv.vhost })),
+            (argv) => run(() => withProgress((progress) => moveMessages(client(argv), { from: argv.from, to: argv.to, count: argv.count, vhost: argv.vhost }, progress))),
           )
           .demandCommand(1, 'name a queue command: purge, delete or move'),
       handler: () => undefined,

@@ -7,7 +7,7 @@ import { byVhostAndName, queueView } from '../views.js';
 
 /** Queues: list, get, declare, delete, purge. */
 export function queueRoutes(context: RouteContext): void {
-  const { resource, vhosts, node } = context;
+  const { resource, vhosts, node, logger } = context;
 
   const queuesOf = ([vhost, broker]: [string, Broker]) => Array.from(broker.allQueues(), (queue) => queueView(queue, vhost, node));
   resource('/api/queues', { GET: (request, identity) => listing(request, visible(vhosts, identity).flatMap(queuesOf).sort(byVhostAndName)) });
@@ -88,12 +88,14 @@ export function queueRoutes(context: RouteContext): void {
   resource('/api/queues/:vhost/:name/move', {
     /** Warren's own (docs/management.md, "Reading and moving messages"): RabbitMQ moves messages with a shovel. */
     POST: (request, identity) => {
-      const [, guarded] = guardedOf(vhosts, request, identity);
+      const [vhost, guarded] = guardedOf(vhosts, request, identity);
       const queue = queueOf(guarded.broker, nameOf(request));
       const body = bodyObject(request.body);
       const destination = queueOf(guarded.broker, required(text(body, 'destination'), 'destination'));
       const count = positiveInteger(body, 'count', false);
-      return { moved: guarded.moveMessages(queue.name, destination.name, count) };
+      const moved = guarded.moveMessages(queue.name, destination.name, count);
+      logger.info({ vhost, queue: queue.name, destination: destination.name, moved, by: identity.username ?? 'anonymous' }, 'messages moved');
+      return { moved };
     },
   });
   resource('/api/queues/:vhost/:name/contents', {
