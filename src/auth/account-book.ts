@@ -1,6 +1,6 @@
 import { regexAccess, RegexError, type VhostAccess } from './access.js';
 import type { User, UserSource } from './authenticator.js';
-import { describeBadHash, type HashingAlgorithm, type SlowAlgorithm } from './passwords.js';
+import { describeBadHash, SLOW_ALGORITHMS, type HashingAlgorithm, type SlowAlgorithm } from './passwords.js';
 
 /** A user as RabbitMQ's definitions and management API give it, with its hash as given. */
 export interface AccountUser {
@@ -77,8 +77,7 @@ export class AccountBook implements UserSource {
 
   get slowHash(): SlowAlgorithm | undefined {
     // Scrypt costs the most: while any user has it, an unknown name must cost as much.
-    for (const algorithm of ['warren_password_hashing_scrypt', 'warren_password_hashing_argon2id'] as const) if (this.slowUsers.get(algorithm)) return algorithm;
-    return undefined;
+    return SLOW_ALGORITHMS.find((algorithm) => this.slowUsers.get(algorithm));
   }
 
   private countSlow(algorithm: HashingAlgorithm, delta: 1 | -1): void {

@@ -1,6 +1,6 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { FULL_ACCESS, type VhostAccess } from './access.js';
-import { hashPassword, verifyPassword, type HashingAlgorithm, type SlowAlgorithm } from './passwords.js';
+import { hashPassword, SLOW_ALGORITHMS, verifyPassword, type HashingAlgorithm, type SlowAlgorithm } from './passwords.js';
 import { TokenError, type TokenVerifier, type VerifiedToken } from './tokens.js';
 
 /** WebSocket close code after failed authentication (docs/protocol.md, "Connecting"). */
@@ -248,7 +248,7 @@ export function configUser(username: string, password: string): User {
 function fixedUsers(list: readonly User[]): UserSource {
   const users = new Map(list.map((user) => [user.name, user]));
   const algorithms = new Set(list.map(({ credential }) => (credential.kind === 'hash' ? credential.algorithm : undefined)));
-  const slowHash = (['warren_password_hashing_scrypt', 'warren_password_hashing_argon2id'] as const).find((algorithm) => algorithms.has(algorithm));
+  const slowHash = SLOW_ALGORITHMS.find((algorithm) => algorithms.has(algorithm));
   return { get: (name) => users.get(name), size: users.size, slowHash };
 }
 

@@ -12,8 +12,9 @@ export const HASHING_ALGORITHMS = [
 export type HashingAlgorithm = (typeof HASHING_ALGORITHMS)[number];
 /** RabbitMQ's default when a definitions user has no hashing_algorithm. */
 export const DEFAULT_HASHING_ALGORITHM: HashingAlgorithm = 'rabbit_password_hashing_sha256';
-/** Warren's own: costly on purpose, run on libuv's thread pool, at most MAX_CONCURRENT_SLOW at once. */
-export type SlowAlgorithm = 'warren_password_hashing_scrypt' | 'warren_password_hashing_argon2id';
+/** Warren's own: costly on purpose, run on libuv's thread pool, at most MAX_CONCURRENT_SLOW at once; the costliest first. */
+export const SLOW_ALGORITHMS = ['warren_password_hashing_scrypt', 'warren_password_hashing_argon2id'] as const;
+export type SlowAlgorithm = (typeof SLOW_ALGORITHMS)[number];
 
 type RabbitAlgorithm = Exclude<HashingAlgorithm, SlowAlgorithm>;
 

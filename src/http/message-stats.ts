@@ -13,9 +13,10 @@ const FIELDS: [string, (counters: MessageCounters) => number][] = [
   ['drop_unroutable', (c) => c.unroutable],
 ];
 
+/** The FIELDS' counts at one moment. */
 interface Sample {
   at: number;
-  counters: MessageCounters;
+  counts: number[];
 }
 
 /**
@@ -43,7 +44,7 @@ export class MessageStats {
     const seen = new Set<Broker>();
     for (const broker of this.brokers()) {
       seen.add(broker);
-      const latest = { at, counters: { ...broker.counters } };
+      const latest = { at, counts: FIELDS.map(([, count]) => count(broker.counters)) };
       const known = this.samples.get(broker);
       this.samples.set(broker, { previous: known?.latest ?? latest, latest });
     }
@@ -61,10 +62,10 @@ export class MessageStats {
     for (const broker of brokers) {
       const sample = this.samples.get(broker);
       const seconds = sample ? (sample.latest.at - sample.previous.at) / 1000 : 0;
-      for (const [name, count] of FIELDS) {
+      FIELDS.forEach(([name, count], i) => {
         (stats[name] as number) += count(broker.counters);
-        if (sample && seconds > 0) (stats[`${name}_details`] as { rate: number }).rate += (count(sample.latest.counters) - count(sample.previous.counters)) / seconds;
-      }
+        if (sample && seconds > 0) (stats[`${name}_details`] as { rate: number }).rate += (sample.latest.counts[i] - sample.previous.counts[i]) / seconds;
+      });
     }
     for (const [name] of FIELDS) {
       const details = stats[`${name}_details`] as { rate: number };
