@@ -3,10 +3,10 @@ import { createInterface } from 'node:readline';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { VERSION } from './version.js';
-import { connect, type WarrenClient } from './client/index.js';
+import { connect, type ClientCloseEvent, type WarrenClient } from './client/index.js';
 import { ConfigError, loadConfig, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './config/index.js';
 import { hashPassword } from './auth/index.js';
-import { adminCommands } from './admin/index.js';
+import { adminCommands, positiveInteger } from './admin/index.js';
 
 const DEFAULT_URL = 'ws://127.0.0.1:5680/ws';
 /** A graceful shutdown that takes longer than this is cut short. */
@@ -61,7 +61,9 @@ async function serve(argv: {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  const listening = await app.listen().catch((error: NodeJS.ErrnoException) => {
+  const listening = await app.listen().catch(async (error: NodeJS.ErrnoException) => {
+    // Release the data dir's lock (and write nothing half-done) before saying why.
+    await app.close();
     const where = `${config.server.host}:${config.server.port}`;
     if (error.code === 'EADDRINUSE') fail(`cannot listen on ${where}: the address is in use; stop the other process or pass another --port`);
     if (error.code === 'EACCES') fail(`cannot listen on ${where}: permission denied; use a port above 1023`);
@@ -90,16 +92,23 @@ function tokenOf(argv: Pick<ClientArgs, 'username' | 'password' | 'token'>): str
 const openClient = (argv: ClientArgs): Promise<WarrenClient> =>
   connect(argv.url, { username: argv.username, password: argv.password, token: tokenOf(argv), vhost: argv.vhost, clientName: 'warren-cli' });
 
-/** `--payload` is JSON when it parses, otherwise the text itself. */
-function parsePayload(text: string): unknown {
+/**
+ * `--payload` as JSON when it parses, else as text; text that looks like JSON (starts with `{` or
+ * `[`) but does not parse is a mistake to report, not a string to send, unless `--string`.
+ */
+function parsePayload(text: string, asString: boolean): unknown {
+  if (asString) return text;
   try {
     return JSON.parse(text);
-  } catch {
+  } catch (error) {
+    if (/^\s*[[{]/.test(text)) fail(`--payload looks like JSON but does not parse (${(error as Error).message}); fix it, or pass --string to send it as text`);
     return text;
   }
 }
 
-async function publish(argv: ClientArgs & { exchange: string; routingKey: string; payload: string; persistent: boolean; header?: string[]; count: number }) {
+async function publish(argv: ClientArgs & { exchange: string; routingKey: string; payload: string; string: boolean; persistent: boolean; mandatory: boolean; header?: string[]; count: string }) {
+  const count = positiveInteger('count', argv.count);
+  const payload = parsePayload(argv.payload, argv.string);
   const headers: Record<string, string> = {};
   for (const pair of argv.header ?? []) {
     const at = pair.indexOf('=');
@@ -107,24 +116,47 @@ async function publish(argv: ClientArgs & { exchange: string; routingKey: string
     headers[pair.slice(0, at)] = pair.slice(at + 1);
   }
   const client = await openClient(argv);
-  client.on('return', (returned) => process.stderr.write(`warren: message returned unroutable: ${JSON.stringify(returned)}\n`));
+  // The broker sends a return before the confirm of the same message.
+  let returned = 0;
+  client.on('return', () => returned++);
   try {
-    const payload = parsePayload(argv.payload);
     const sends: Promise<void>[] = [];
-    for (let i = 0; i < argv.count; i++) {
-      sends.push(client.publish(argv.exchange, argv.routingKey, payload, { headers, properties: argv.persistent ? { persistent: true } : undefined, mandatory: true }));
+    for (let i = 0; i < count; i++) {
+      sends.push(client.publish(argv.exchange, argv.routingKey, payload, { headers, properties: argv.persistent ? { persistent: true } : undefined, mandatory: argv.mandatory }));
     }
     await Promise.all(sends);
-    process.stdout.write(`published ${argv.count} message(s) to exchange "${argv.exchange}" with routing key "${argv.routingKey}" (confirmed)\n`);
   } finally {
     await client.close();
   }
+  const where = `exchange "${argv.exchange}" with routing key "${argv.routingKey}"`;
+  if (returned > 0) fail(`${returned} of ${count} message(s) to ${where} reached no queue and were returned; bind a queue that matches the routing key`);
+  process.stdout.write(`published ${count} message(s) to ${where} (confirmed${argv.mandatory ? ', each reached a queue' : ''})\n`);
 }
 
-async function consume(argv: ClientArgs & { queue: string; prefetch: number; count?: number; requeue: boolean }) {
+/** Why the broker's side ended the connection, for a consumer that did not ask it to. */
+function closedByBroker(event: ClientCloseEvent): Error {
+  if (event.error) return new Error(`the broker closed the connection (code ${event.code}${event.reason ? `, ${event.reason}` : ''}): ${event.error.message}`);
+  if (event.code === 1001) return new Error('the broker is shutting down (close code 1001); messages not printed stay in the queue');
+  return new Error(`the connection to the broker was lost (close code ${event.code}${event.reason ? `, ${event.reason}` : ''}); messages not printed stay in the queue`);
+}
+
+/**
+ * Prints each message as a JSON line and acks it only once the line is written: a message that
+ * was not output (stdout closed, `--count` reached, the process stopped) is never acked, so the
+ * broker requeues it when the connection closes. With `--count` the prefetch is at most the count.
+ */
+async function consume(argv: ClientArgs & { queue: string; prefetch: string; count?: string; requeue: boolean }) {
+  const wanted = argv.count === undefined ? undefined : positiveInteger('count', argv.count);
+  const prefetch = positiveInteger('prefetch', argv.prefetch);
   const client = await openClient(argv);
-  let received = 0;
+  let written = 0;
+  let settled = 0;
+  let done = false;
   await new Promise<void>((resolve, reject) => {
+    const finish = () => {
+      done = true;
+      resolve();
+    };
     client.on('cancelled', (event) =>
       reject(
         new Error(
@@ -135,28 +167,32 @@ async function consume(argv: ClientArgs & { queue: string; prefetch: number; cou
       ),
     );
     client.on('error', (error) => process.stderr.write(`warren: ${error.message}\n`));
-    // E.g. the token expired (after an error, the broker closes with 4401): fail rather than exit 0.
-    client.on('close', (event) =>
-      event.error ? reject(new Error(`the broker closed the connection (code ${event.code}${event.reason ? `, ${event.reason}` : ''})`)) : resolve(),
-    );
+    client.on('close', (event) => {
+      if (!event.byClient) reject(closedByBroker(event));
+    });
+    // `| head -5`: the reader went away; what was not written stays unacked and goes back to the queue.
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' ? finish() : reject(error)));
     client
       .consume(
         argv.queue,
         (message) => {
+          // Counted as written, not as settled: one frame can carry more deliveries than are wanted.
+          if (done || (wanted !== undefined && written >= wanted)) return;
+          written++;
           const { ack: _ack, nack: _nack, reject: _reject, ...fields } = message;
-          process.stdout.write(`${JSON.stringify(fields)}\n`);
-          if (argv.requeue) message.nack({ requeue: true });
-          else message.ack();
-          if (argv.count !== undefined && ++received >= argv.count) resolve();
+          process.stdout.write(`${JSON.stringify(fields)}\n`, (error) => {
+            if (error) return;
+            if (argv.requeue) message.nack({ requeue: true });
+            else message.ack();
+            if (wanted !== undefined && ++settled >= wanted) finish();
+          });
         },
-        { prefetch: argv.prefetch },
+        { prefetch: wanted === undefined ? prefetch : Math.min(prefetch, wanted) },
       )
       .catch(reject);
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  await client.close();
+    process.once('SIGINT', finish);
+    process.once('SIGTERM', finish);
+  }).finally(() => client.close());
 }
 
 /** The first line of stdin, line ending stripped: the password then stays out of the shell history and `ps`. */
@@ -232,10 +268,12 @@ await yargs(hideBin(process.argv))
         .options(clientOptions)
         .option('exchange', { type: 'string', default: '', describe: 'exchange to publish to ("" is the default exchange)' })
         .option('routing-key', { type: 'string', default: '', describe: 'routing key' })
-        .option('payload', { type: 'string', demandOption: true, describe: 'message payload: JSON, or else taken as a string' })
+        .option('payload', { type: 'string', demandOption: true, describe: 'message payload: JSON, or else taken as a string (text starting with { or [ must parse, unless --string)' })
+        .option('string', { type: 'boolean', default: false, describe: 'send --payload as a string, even when it is JSON' })
         .option('header', { type: 'string', array: true, describe: 'a header as name=value; repeat for more' })
-        .option('persistent', { type: 'boolean', default: false, describe: 'mark the message persistent' })
-        .option('count', { type: 'number', default: 1, describe: 'how many copies to publish' })
+        .option('persistent', { type: 'boolean', default: false, describe: 'mark the message persistent: only persistent messages in durable queues survive a restart' })
+        .option('mandatory', { type: 'boolean', default: true, describe: 'a message that reaches no queue is returned, and the command exits 1 (--no-mandatory: drop it silently, as the broker does)' })
+        .option('count', { type: 'string', default: '1', describe: 'how many copies to publish' })
         .check(singleValued('url', 'username', 'password', 'token', 'vhost', 'exchange', 'routing-key', 'payload', 'count')),
     (argv) => publish(argv as Parameters<typeof publish>[0]),
   )
@@ -246,8 +284,8 @@ await yargs(hideBin(process.argv))
       y
         .options(clientOptions)
         .option('queue', { type: 'string', demandOption: true, describe: 'queue to consume from' })
-        .option('prefetch', { type: 'number', default: 10, describe: 'unacknowledged messages in flight at most' })
-        .option('count', { type: 'number', describe: 'exit after this many messages' })
+        .option('prefetch', { type: 'string', default: '10', describe: 'unacknowledged messages in flight at most (at least 1)' })
+        .option('count', { type: 'string', describe: 'exit after printing this many messages; the prefetch is at most this, and no message that was not printed is acked' })
         .option('requeue', { type: 'boolean', default: false, describe: 'nack with requeue instead of acking (for trying redelivery)' })
         .check(singleValued('url', 'username', 'password', 'token', 'vhost', 'queue', 'prefetch', 'count')),
     (argv) => consume(argv as Parameters<typeof consume>[0]),

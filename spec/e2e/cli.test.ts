@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient, runCli, startBroker, type RunningBroker } from './harness.js';
+import { RawClient, runCli, spawnCli, startBroker, type RunningBroker } from './harness.js';
 import { ARGON2_AVAILABLE, verifyPassword } from '../../src/auth/passwords.js';
 
 const shippedConfig = fileURLToPath(new URL('../../config/broker.json', import.meta.url));
@@ -51,6 +51,108 @@ describe('cli - with the shipped config', () => {
   });
 });
 
+/** Polls until `check` holds (a closed consumer's messages are requeued as the broker sees the socket go). */
+async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+describe('cli - consume and publish lose nothing and say what went wrong', () => {
+  let broker: RunningBroker;
+  let watcher: RawClient;
+  const ready = async (queue: string) => (await watcher.request({ op: 'queue.declare', queue, passive: true })).messageCount as number;
+  const fill = async (queue: string, count: number) => {
+    await watcher.request({ op: 'queue.declare', queue, durable: false });
+    for (let i = 1; i <= count; i++) await watcher.request({ op: 'publish', exchange: '', routingKey: queue, payload: i });
+  };
+  beforeAll(async () => {
+    broker = await startBroker();
+    watcher = await RawClient.connected(broker.url);
+  });
+  afterAll(async () => {
+    watcher.close();
+    await broker.stop();
+  });
+
+  it('cli - consume --count 1 prints and acks one message and leaves the rest in the queue, whatever the prefetch', async () => {
+    await fill('five', 5);
+    const one = await runCli(['consume', '--url', broker.url, '--queue', 'five', '--count', '1']);
+    expect(one.code).toBe(0);
+    expect(one.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { payload: unknown }).payload)).toEqual([1]);
+    await eventually(async () => (await ready('five')) === 4, 'four messages are back in "five"');
+    const two = await runCli(['consume', '--url', broker.url, '--queue', 'five', '--count', '2', '--prefetch', '100']);
+    expect(two.stdout.trim().split('\n')).toHaveLength(2);
+    await eventually(async () => (await ready('five')) === 2, 'two messages are left in "five"');
+  });
+
+  it('cli - consume whose stdout reader went away exits 0 quietly and acks nothing it could not write', async () => {
+    await fill('piped', 0);
+    const child = spawnCli(['consume', '--url', broker.url, '--queue', 'piped']);
+    let stderr = '';
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    // As `| head` does once it has what it wants: the read end closes before anything is written.
+    child.stdout!.destroy();
+    await eventually(async () => (await watcher.request({ op: 'queue.declare', queue: 'piped', passive: true })).consumerCount === 1, 'the consumer is subscribed');
+    for (let i = 1; i <= 3; i++) await watcher.request({ op: 'publish', exchange: '', routingKey: 'piped', payload: i });
+    expect(await exited).toBe(0);
+    expect(stderr).toBe('');
+    await eventually(async () => (await ready('piped')) === 3, 'the three messages are back in "piped"');
+  });
+
+  for (const [signal, said] of [
+    ['SIGTERM', /the broker is shutting down \(close code 1001\)/],
+    ['SIGKILL', /the connection to the broker was lost/],
+  ] as const) {
+    it(`cli - consume exits 1 with a reason when the broker goes away (${signal})`, async () => {
+      const own = await startBroker();
+      const client = await RawClient.connected(own.url);
+      await client.request({ op: 'queue.declare', queue: 'gone', durable: false });
+      const child = spawnCli(['consume', '--url', own.url, '--queue', 'gone']);
+      let stderr = '';
+      child.stderr!.on('data', (chunk) => (stderr += chunk));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      await eventually(async () => (await client.request({ op: 'queue.declare', queue: 'gone', passive: true })).consumerCount === 1, 'the consumer is subscribed');
+      client.close();
+      await own.stop(signal);
+      expect(await exited).toBe(1);
+      expect(stderr).toMatch(said);
+    });
+  }
+
+  it('cli - publish exits 1 when a message reaches no queue, and --no-mandatory drops it as asked', async () => {
+    const lost = await runCli(['publish', '--url', broker.url, '--routing-key', 'no-such-queue', '--payload', '1', '--count', '3']);
+    expect(lost.code).toBe(1);
+    expect(lost.stdout).toBe('');
+    expect(lost.stderr).toMatch(/3 of 3 message\(s\) to exchange "" with routing key "no-such-queue" reached no queue/);
+    const dropped = await runCli(['publish', '--url', broker.url, '--routing-key', 'no-such-queue', '--payload', '1', '--no-mandatory']);
+    expect(dropped.code).toBe(0);
+    expect(dropped.stdout).toMatch(/published 1 message\(s\)/);
+  });
+
+  it('cli - publish refuses a count that is not a positive integer, and broken JSON unless --string', async () => {
+    await fill('texts', 0);
+    for (const count of ['abc', '0', '-1', '1.5']) {
+      const result = await runCli(['publish', '--url', broker.url, '--routing-key', 'texts', '--payload', '1', '--count', count]);
+      expect(result.code, count).toBe(1);
+      expect(result.stderr).toMatch(/--count takes a whole number above 0/);
+    }
+    const broken = await runCli(['publish', '--url', broker.url, '--routing-key', 'texts', '--payload', '{"text":hi}']);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/--payload looks like JSON but does not parse .*pass --string/);
+    expect(await ready('texts')).toBe(0);
+    const asText = await runCli(['publish', '--url', broker.url, '--routing-key', 'texts', '--payload', '{"text":hi}', '--string']);
+    expect(asText.code).toBe(0);
+    const plain = await runCli(['publish', '--url', broker.url, '--routing-key', 'texts', '--payload', 'just words']);
+    expect(plain.code).toBe(0);
+    const got = await runCli(['consume', '--url', broker.url, '--queue', 'texts', '--count', '2']);
+    expect(got.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { payload: unknown }).payload)).toEqual(['{"text":hi}', 'just words']);
+  });
+});
+
 describe('cli - bad input', () => {
   it('cli - an invalid config exits non-zero naming the JSON path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warren-cli-'));
@@ -83,12 +185,14 @@ describe('cli - bad input', () => {
     expect(twice.stderr).toMatch(/--port is given more than once/);
   });
 
-  it('cli - a second broker on a taken port exits with a clear error', async () => {
+  it('cli - a second broker on a taken port exits with a clear error, and leaves its data dir unlocked', async () => {
     const first = await startBroker();
     try {
-      const result = await runCli(['serve', '--port', String(first.port)]);
+      const dataDir = join(mkdtempSync(join(tmpdir(), 'warren-cli-')), 'data');
+      const result = await runCli(['serve', '--port', String(first.port), '--data-dir', dataDir]);
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(/the address is in use; stop the other process or pass another --port/);
+      expect(existsSync(join(dataDir, 'LOCK'))).toBe(false);
     } finally {
       await first.stop();
     }

@@ -75,11 +75,14 @@ describe('durability - kill -9', () => {
       await declareTopology(client);
       client.close();
       const killAfterMs = 150 + Math.floor(Math.random() * 350);
+      const killedPid = broker.process.pid;
       const result = await publishUntilKilled(broker, next, killAfterMs);
       next += result.sent;
       expect(result.confirmed.length, `round ${round}, killed after ${killAfterMs} ms`).toBeGreaterThan(0);
       confirmed.push(...result.confirmed);
       broker = await startBroker({}, [], 0, { dataDir });
+      // The killed broker's pid under its own key: `pid` is the new broker's, in every line.
+      expect(broker.logs.find((line) => line.msg === 'took over the lock of a broker that is no longer running')).toMatchObject({ previousPid: killedPid, pid: broker.process.pid });
       const check = await RawClient.connected(broker.url);
       expect(await check.request({ op: 'queue.declare', queue: 'scratch', passive: true })).toMatchObject({ op: 'error', code: 'NOT_FOUND' });
       expect(await check.request({ op: 'exchange.declare', exchange: 'orders', passive: true })).toMatchObject({ op: 'ok' });

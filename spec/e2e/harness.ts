@@ -1,6 +1,6 @@
 import { rabbitPasswordHash } from '../../src/auth/passwords.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -143,19 +143,32 @@ export function asSet(list: unknown): string[] {
   return (list as unknown[]).map(canonical).sort();
 }
 
+/**
+ * Starts the CLI in a fresh temp dir (removed when it exits): a command that falls back on the
+ * default ./data never meets the lock of a broker run from the clone (`npm start`), nor leaves one.
+ */
+export function spawnCli(args: string[]): ChildProcess {
+  const cwd = mkdtempSync(join(tmpdir(), 'warren-cli-cwd-'));
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => {
+    running.delete(child);
+    rmSync(cwd, { recursive: true, force: true });
+  });
+  return child;
+}
+
 /** Runs the CLI to completion and returns its exit code and output. */
 export function runCli(args: string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(child);
+    const child = spawnCli(args);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.stdout!.on('data', (chunk) => (stdout += chunk));
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      running.delete(child);
       resolve({ code, stdout, stderr });
     });
   });

@@ -390,6 +390,6 @@ export async function lockDataDir(dataDir: string, logger: Logger): Promise<Data
     if (error.code === undefined) throw error;
     throw new Error(`cannot use data dir "${dataDir}": ${describeFsError(error)}; give a writable directory (--data-dir or storage.dataDir)`, { cause: error });
   });
-  if (staleHolder !== null) logger.child({ component: 'journal' }).info({ dataDir, pid: staleHolder }, 'took over the lock of a broker that is no longer running');
+  if (staleHolder !== null) logger.child({ component: 'journal' }).info({ dataDir, previousPid: staleHolder }, 'took over the lock of a broker that is no longer running');
   return lock;
 }
