@@ -51,7 +51,11 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   const tls = server.tls && readTls(server.tls);
   // An open failure is an Error a person can act on; a failed VirtualHosts.open closes the stores.
   const stores = options.stores ?? (await VhostJournals.open({ dataDir: config.storage.dataDir, sync: config.storage.sync, logger }));
-  const vhosts = await VirtualHosts.open(stores, options.clock ?? systemClock, limits);
+  const vhosts = await VirtualHosts.open(stores, options.clock ?? systemClock, limits, ({ kind, vhost, queue, exchange }) => {
+    if (kind === 'dead-letter-exchange-missing') {
+      logger.warn({ vhost, queue, exchange }, `queue "${queue}" dead-letters into exchange "${exchange}", which does not exist: its dead messages are dropped (counted in the queue's message_stats.dead_letter_dropped) until the exchange is declared`);
+    }
+  });
   const accountsPath = join(config.storage.dataDir, ACCOUNTS_FILE);
   const accountsFile = options.accountsFile ?? (options.stores ? new MemoryFile() : new DurableFile(accountsPath));
   let accounts: AccountBook;

@@ -320,3 +320,57 @@ describe('dead-letter - cycles', () => {
     expect([broker.getQueue('a')?.messageCount, broker.getQueue('b')?.messageCount]).toEqual([0, 0]);
   });
 });
+
+describe('dead-letter - dropped dead letters are counted and told', () => {
+  it('dead-letter - a missing dead-letter exchange drops the message, counts it on the queue and the vhost, and is told once per queue', async () => {
+    const { broker, publish, connect, notices } = await withDeadLetterQueue();
+    broker.declareQueue(null, 'orders', queueOptions({ arguments: { 'x-dead-letter-exchange': 'orders.dlx' } }), false);
+    const reader = connect().connection;
+    publish('', 'orders', 1);
+    publish('', 'orders', 2);
+    rejectNext(reader, 'orders');
+    rejectNext(reader, 'orders');
+    const orders = broker.getQueue('orders')!;
+    expect(orders.counters.deadLettered.rejected).toBe(2);
+    expect(orders.counters.deadLetterDropped).toBe(2);
+    expect(broker.counters.deadLetterDropped).toBe(2);
+    expect(notices).toEqual([{ kind: 'dead-letter-exchange-missing', queue: 'orders', exchange: 'orders.dlx' }]);
+    // Once the exchange exists the messages go there; should it go again, that is told again.
+    broker.declareExchange('orders.dlx', 'fanout', exchangeOptions(), false);
+    broker.declareQueue(null, 'orders.dead', queueOptions(), false);
+    broker.bindQueue(null, 'orders.dead', 'orders.dlx', '', {});
+    publish('', 'orders', 3);
+    rejectNext(reader, 'orders');
+    expect(take(reader, 'orders.dead').payload).toBe('3');
+    expect(orders.counters.deadLetterDropped).toBe(2);
+    broker.deleteExchange('orders.dlx', false);
+    publish('', 'orders', 4);
+    rejectNext(reader, 'orders');
+    expect(notices).toHaveLength(2);
+    expect(orders.counters.deadLetterDropped).toBe(3);
+  });
+
+  it('dead-letter - a dead-letter exchange that routes the message nowhere counts it dropped, silently (the exchange exists)', async () => {
+    const { broker, publish, reader, notices } = await withDeadLetterQueue();
+    broker.unbindQueue(null, 'dlq', 'dlx', '', {});
+    publish('work', 'job', 1);
+    rejectNext(reader, 'q');
+    expect(broker.getQueue('q')!.counters.deadLetterDropped).toBe(1);
+    expect(notices).toEqual([]);
+  });
+
+  it('dead-letter - a queue counts what happens to its own messages; the vhost counts them all', async () => {
+    const { broker, publish, connect } = await withDeadLetterQueue();
+    const { connection } = connect();
+    publish('work', 'job', 'a');
+    publish('work', 'job', 'b');
+    publish('work', 'job', 'c');
+    connection.consume('q', consumeOptions({ prefetch: 2 }));
+    connection.ack(1, false);
+    connection.nack(2, false, true);
+    const q = broker.getQueue('q')!.counters;
+    expect([q.published, q.delivered, q.acknowledged, q.redelivered]).toEqual([3, 4, 1, 1]);
+    expect(broker.getQueue('dlq')!.counters.published).toBe(0);
+    expect(broker.counters.published).toBe(3);
+  });
+});

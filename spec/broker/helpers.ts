@@ -1,4 +1,4 @@
-import { Broker, BrokerError, Connection, type Clock, type DeliverySink, type Message, type QueueEntry, type TimerHandle } from '../../src/broker/index.js';
+import { Broker, BrokerError, Connection, type BrokerNotice, type Clock, type DeliverySink, type Message, type QueueEntry, type TimerHandle } from '../../src/broker/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 
 /** A clock whose time moves only when a test says so. */
@@ -70,7 +70,8 @@ export function message(payload: unknown, fields: Partial<Omit<Message, 'payload
 export async function setup() {
   const clock = new FakeClock();
   const store = new MemoryStore();
-  const broker = await Broker.open(store, clock);
+  const notices: BrokerNotice[] = [];
+  const broker = await Broker.open(store, clock, {}, (notice) => notices.push(notice));
   let connections = 0;
   const connect = () => {
     const sink = new RecordingSink();
@@ -79,7 +80,7 @@ export async function setup() {
   };
   const publish = (exchange: string, routingKey: string, payload: unknown, fields: Partial<Omit<Message, 'payload' | 'size'>> = {}) =>
     broker.publish(exchange, message(payload, { exchange, routingKey, ...fields }));
-  return { clock, store, broker, connect, publish };
+  return { clock, store, broker, connect, publish, notices };
 }
 
 export const queueOptions = (overrides: Record<string, unknown> = {}) => ({ durable: true, exclusive: false, autoDelete: false, arguments: {}, ...overrides });

@@ -96,12 +96,16 @@ describe.skipIf(!hasChromium)('dashboard - in headless Chromium against a real b
     expect(await page.locator('section[aria-label=Queues] img').count()).toBe(0);
     const ready = row.locator('td[data-column=messages_ready]');
     expect(await ready.textContent()).toBe('0');
+    // The queue's own rates, from its message_stats: none before anything happened in it.
+    const inRate = row.locator('td[data-column="message_stats.publish_details.rate"]');
+    expect(await inRate.textContent()).toBe('');
 
     await row.getByRole('button', { name: 'Publish' }).click();
     await page.getByLabel('Payload (a string)').fill('hello <b>dashboard</b>');
     await page.getByRole('button', { name: 'Publish message' }).click();
     await page.locator('.panel .outcome.ok', { hasText: 'Published.' }).waitFor();
     await expect.poll(() => ready.textContent(), SEEN_WITHIN).toBe('1');
+    expect(await inRate.textContent()).toMatch(/^[\d.,]+\/s$/);
 
     const published = await api(broker, '/api/exchanges/%2F/amq.default/publish', {
       user: ADMIN,

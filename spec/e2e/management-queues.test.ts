@@ -157,3 +157,21 @@ describe('management - lists, nodes, aliveness, overview', () => {
     expect(overview.exchange_types.map((type) => type.name)).toEqual(['direct', 'fanout', 'topic', 'headers']);
   });
 });
+
+describe('management - a queue\'s message_stats', () => {
+  it('management - a queue counts its own publishes, gets and acks, and the dead letters its missing dead-letter exchange dropped, told once in the log', async () => {
+    await declare('orders.work', { durable: false, arguments: { 'x-dead-letter-exchange': 'orders.dlx' } });
+    for (const payload of ['a', 'b', 'c']) await publish('orders.work', payload);
+    expect(await get('orders.work', { count: 2, ackmode: 'reject_requeue_false', encoding: 'auto' })).toMatchObject({ status: 200 });
+    expect(await get('orders.work', { count: 1, ackmode: 'ack_requeue_false', encoding: 'auto' })).toMatchObject({ status: 200 });
+    const queue = (await api(broker, '/api/queues/%2F/orders.work')).body as { message_stats: Json };
+    expect(queue.message_stats).toMatchObject({ publish: 3, get: 3, deliver_get: 3, ack: 1, dead_lettered: 2, dead_letter_dropped: 2, publish_details: { rate: expect.any(Number) } });
+    expect(queue.message_stats).not.toHaveProperty('drop_unroutable');
+    const told = broker.logs.filter((line) => line.queue === 'orders.work' && line.exchange === 'orders.dlx');
+    expect(told).toHaveLength(1);
+    expect(told[0]).toMatchObject({ level: 40, vhost: '/' });
+    expect(told[0].msg).toMatch(/dead-letters into exchange "orders.dlx", which does not exist/);
+    const listed = (await api(broker, '/api/queues/%2F?columns=name,message_stats.dead_letter_dropped')).body as Json[];
+    expect(listed.find((entry) => entry.name === 'orders.work')).toEqual({ name: 'orders.work', message_stats: { dead_letter_dropped: 2 } });
+  });
+});

@@ -48,6 +48,14 @@ const BUILT_IN_EXCHANGES: [string, ExchangeType][] = [
   ['amq.headers', 'headers'],
 ];
 
+/** Something the operator should hear of, which the model cannot log itself (it does no I/O). */
+export interface BrokerNotice {
+  /** A queue dead-lettered a message into an exchange that does not exist: the message was dropped. */
+  kind: 'dead-letter-exchange-missing';
+  queue: string;
+  exchange: string;
+}
+
 /**
  * The broker's model: exchanges, bindings, queues and routing. No sockets, no JSON, no timers of
  * its own; every rule of docs/protocol.md is here and testable without I/O.
@@ -70,14 +78,15 @@ export class Broker implements QueueHost, ConnectionHost {
     readonly store: MessageStore,
     readonly clock: Clock,
     readonly limits: BrokerLimits,
+    private readonly onNotice: (notice: BrokerNotice) => void,
   ) {
     const builtIn: ExchangeOptions = { durable: true, autoDelete: false, internal: false, arguments: {} };
     for (const [name, type] of BUILT_IN_EXCHANGES) this.exchanges.set(name, new Exchange(name, type, builtIn));
   }
 
   /** A broker with the durable state the store recovers. */
-  static async open(store: MessageStore, clock: Clock = systemClock, limits: Partial<BrokerLimits> = {}): Promise<Broker> {
-    const broker = new Broker(store, clock, { ...UNLIMITED, ...limits });
+  static async open(store: MessageStore, clock: Clock = systemClock, limits: Partial<BrokerLimits> = {}, onNotice: (notice: BrokerNotice) => void = () => {}): Promise<Broker> {
+    const broker = new Broker(store, clock, { ...UNLIMITED, ...limits }, onNotice);
     const state = await store.recover();
     for (const policy of state.policies) broker.policies.set(policy.name, new Policy(policy));
     for (const { name, type, options } of state.exchanges) broker.exchanges.set(name, new Exchange(name, type, options, broker.exchangePolicy(name)));
@@ -291,15 +300,24 @@ export class Broker implements QueueHost, ConnectionHost {
     return queue.destroy();
   }
 
-  deadLetter(queue: Queue, message: Message, reason: DeathReason): void {
+  deadLetter(queue: Queue, message: Message, reason: DeathReason): boolean {
     const exchangeName = queue.args.deadLetterExchange as string;
     const exchange = this.exchanges.get(exchangeName);
-    if (!exchange) return;
+    if (!exchange) {
+      // RabbitMQ drops these without a word; say it once per queue, as it starts happening.
+      if (queue.missingDeadLetterExchange !== exchangeName) {
+        queue.missingDeadLetterExchange = exchangeName;
+        this.onNotice({ kind: 'dead-letter-exchange-missing', queue: queue.name, exchange: exchangeName });
+      }
+      return false;
+    }
+    queue.missingDeadLetterExchange = undefined;
     const copy = deadLetteredCopy(message, queue.name, reason, exchangeName, queue.args.deadLetterRoutingKey, this.clock.now());
     const targets = this.route(exchange, copy).filter((target) => !isDeathCycle(copy, target.name));
-    if (targets.length === 0) return;
+    if (targets.length === 0) return false;
     const seq = ++this.seq;
     for (const target of targets) target.enqueue(copy, seq);
+    return true;
   }
 
   /**

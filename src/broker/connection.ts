@@ -124,10 +124,11 @@ export class Connection implements ConsumerOwner, QueueOwner {
     const entry = queue.get();
     if (!entry) return { delivery: null, messageCount: queue.messageCount };
     const deliveryTag = this.nextDeliveryTag++;
-    const counters = this.broker.counters;
-    if (noAck) counters.gotNoAck++;
-    else counters.got++;
-    if (entry.returns > 0) counters.redelivered++;
+    for (const counters of [this.broker.counters, queue.counters]) {
+      if (noAck) counters.gotNoAck++;
+      else counters.got++;
+      if (entry.returns > 0) counters.redelivered++;
+    }
     if (noAck) {
       queue.settle(entry);
     } else {
@@ -141,7 +142,10 @@ export class Connection implements ConsumerOwner, QueueOwner {
     const wasAtLimit = !this.underUnackedLimit;
     const taken = this.take(deliveryTag, multiple);
     this.broker.counters.acknowledged += taken.length;
-    for (const unacked of taken) unacked.queue.settle(unacked.entry);
+    for (const unacked of taken) {
+      unacked.queue.counters.acknowledged++;
+      unacked.queue.settle(unacked.entry);
+    }
     this.dispatchAfterSettle(taken, wasAtLimit);
   }
 
@@ -196,12 +200,18 @@ export class Connection implements ConsumerOwner, QueueOwner {
   deliver(consumer: Consumer, entry: QueueEntry): void {
     const deliveryTag = this.nextDeliveryTag++;
     const counters = this.broker.counters;
-    if (entry.returns > 0) counters.redelivered++;
+    const queueCounters = consumer.queue.counters;
+    if (entry.returns > 0) {
+      counters.redelivered++;
+      queueCounters.redelivered++;
+    }
     if (consumer.noAck) {
       counters.deliveredNoAck++;
+      queueCounters.deliveredNoAck++;
       consumer.queue.settle(entry);
     } else {
       counters.delivered++;
+      queueCounters.delivered++;
       consumer.unacked++;
       consumer.queue.countUnacked(1);
       const deliveredAt = consumer.timeoutMs > 0 ? this.broker.clock.now() : 0;

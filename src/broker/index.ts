@@ -1,4 +1,4 @@
-export { Broker, newQueueName, PERSISTED, REJECTED, ROUTED, type BrokerLimits, type QueueDeclareResult } from './broker.js';
+export { Broker, newQueueName, PERSISTED, REJECTED, ROUTED, type BrokerLimits, type BrokerNotice, type QueueDeclareResult } from './broker.js';
 export { Connection, type DeliverySink, type GetResult } from './connection.js';
 export { type DeathReason, type DeathRecord } from './dead-letter.js';
 export { type QueueEntry } from './entry-deque.js';
@@ -22,4 +22,4 @@ export {
   type QueueOptions,
   type TimerHandle,
 } from './types.js';
-export { DEFAULT_VHOST, VirtualHosts } from './vhosts.js';
+export { DEFAULT_VHOST, VirtualHosts, type VhostNotice } from './vhosts.js';

@@ -42,6 +42,8 @@ export interface MessageCounters {
   deadLettered: Record<DeathReason, number>;
   /** The same, in a queue without one: they were dropped. */
   deadDropped: Record<DeathReason, number>;
+  /** Of `deadLettered`, those the dead-letter exchange did not take: it does not exist, or routed them to no queue. */
+  deadLetterDropped: number;
 }
 
 const byReason = (): Record<DeathReason, number> => ({ expired: 0, maxlen: 0, rejected: 0, delivery_limit: 0 });
@@ -57,6 +59,7 @@ export const newCounters = (): MessageCounters => ({
   acknowledged: 0,
   deadLettered: byReason(),
   deadDropped: byReason(),
+  deadLetterDropped: 0,
 });
 
 /** What a queue needs from the broker that owns it. */
@@ -67,8 +70,11 @@ export interface QueueHost {
   readonly totals: VhostTotals;
   /** What its dead messages add to. */
   readonly counters: MessageCounters;
-  /** Republishes a copy to the queue's dead-letter exchange (docs/protocol.md, "Dead-lettering"). */
-  deadLetter(queue: Queue, message: Message, reason: DeathReason): void;
+  /**
+   * Republishes a copy to the queue's dead-letter exchange (docs/protocol.md, "Dead-lettering");
+   * false when no queue got it (the exchange does not exist, or routed it nowhere).
+   */
+  deadLetter(queue: Queue, message: Message, reason: DeathReason): boolean;
   /** The queue removes itself: auto-delete after its last consumer, or `x-expires`. */
   removeQueue(queue: Queue): void;
 }
@@ -131,6 +137,10 @@ export class Queue {
   /** The policy that applies to it, if any. */
   policy: Policy | undefined;
   readonly consumers: Consumer[] = [];
+  /** What happened to its messages since start-up (`published`: enqueued here); the vhost's counters count the same. */
+  readonly counters = newCounters();
+  /** The missing dead-letter exchange the broker was told of, so that it is told once, not per message. */
+  missingDeadLetterExchange: string | undefined;
   /** Set by routing so that one publish reaches a queue at most once. */
   routeMark = 0;
   deleted = false;
@@ -221,6 +231,7 @@ export class Queue {
       if (args.overflow === 'reject-publish-dlx') this.died(message, 'maxlen');
       return EnqueueResult.Rejected;
     }
+    this.counters.published++;
     const persisted = this.stored && message.properties.persistent === true;
     const entry = this.newEntry(message, seq, persisted);
     if (persisted) this.host.store.putMessage(this.name, seq, message, entry.expiresAt === Infinity ? null : entry.expiresAt);
@@ -452,10 +463,14 @@ export class Queue {
   private died(message: Message, reason: DeathReason): void {
     if (this.args.deadLetterExchange === undefined) {
       this.host.counters.deadDropped[reason]++;
+      this.counters.deadDropped[reason]++;
       return;
     }
     this.host.counters.deadLettered[reason]++;
-    this.host.deadLetter(this, message, reason);
+    this.counters.deadLettered[reason]++;
+    if (this.host.deadLetter(this, message, reason)) return;
+    this.host.counters.deadLetterDropped++;
+    this.counters.deadLetterDropped++;
   }
 
   /** One timer per queue, for the head's expiry: expired messages leave without waiting for a consumer. */

@@ -1,9 +1,12 @@
-import { Broker, type BrokerLimits } from './broker.js';
+import { Broker, type BrokerLimits, type BrokerNotice } from './broker.js';
 import type { MessageStore, VhostStores } from './store-port.js';
 import { systemClock, type Clock } from './types.js';
 
 /** The vhost every broker has, and the one a client gets when it names none (RabbitMQ's default). */
 export const DEFAULT_VHOST = '/';
+
+/** A broker's notice, with the vhost it came from. */
+export type VhostNotice = BrokerNotice & { vhost: string };
 
 /**
  * The vhosts of one broker process: separate namespaces of exchanges, queues and bindings, each
@@ -16,11 +19,12 @@ export class VirtualHosts {
     private readonly clock: Clock,
     private readonly limits: Partial<BrokerLimits>,
     private readonly brokers: Map<string, { broker: Broker; store: MessageStore }>,
+    private readonly onNotice: (notice: VhostNotice) => void,
   ) {}
 
   /** Every vhost the stores hold, recovered, and "/" (made when new). */
-  static async open(stores: VhostStores, clock: Clock = systemClock, limits: Partial<BrokerLimits> = {}): Promise<VirtualHosts> {
-    const vhosts = new VirtualHosts(stores, clock, limits, new Map());
+  static async open(stores: VhostStores, clock: Clock = systemClock, limits: Partial<BrokerLimits> = {}, onNotice: (notice: VhostNotice) => void = () => {}): Promise<VirtualHosts> {
+    const vhosts = new VirtualHosts(stores, clock, limits, new Map(), onNotice);
     try {
       for (const name of new Set([DEFAULT_VHOST, ...(await stores.list())])) await vhosts.add(name);
     } catch (error) {
@@ -48,7 +52,7 @@ export class VirtualHosts {
     if (existing) return existing.broker;
     const store = await this.stores.open(name);
     try {
-      const broker = await Broker.open(store, this.clock, this.limits);
+      const broker = await Broker.open(store, this.clock, this.limits, (notice) => this.onNotice({ ...notice, vhost: name }));
       this.brokers.set(name, { broker, store });
       return broker;
     } catch (error) {

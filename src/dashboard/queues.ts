@@ -11,7 +11,18 @@ interface Queue {
   messages_unacknowledged: number;
   consumers: number;
   policy: string | null;
+  /** Only the rates asked for (`columns`). */
+  message_stats?: Partial<Record<(typeof RATES)[number], { rate: number }>>;
 }
+
+/** The queue's rates shown, as RabbitMQ's management UI shows them: in, out (deliveries and gets) and acks. */
+const RATES = ['publish_details', 'deliver_get_details', 'ack_details'] as const;
+
+/** A rate per second as the table shows it (the API rounds to one decimal). */
+const rateText = (queue: Queue, name: (typeof RATES)[number]): string => {
+  const rate = queue.message_stats?.[name]?.rate;
+  return rate === undefined ? '' : `${rate.toLocaleString('en')}/s`;
+};
 
 interface GotMessage {
   payload: string;
@@ -39,7 +50,7 @@ export class QueuesView {
     this.table = new PagedTable<Queue>(
       {
         path: '/queues',
-        fields: ['name', 'vhost', 'type', 'messages_ready', 'messages_unacknowledged', 'consumers', 'policy'],
+        fields: ['name', 'vhost', 'type', 'messages_ready', 'messages_unacknowledged', ...RATES.map((name) => `message_stats.${name}.rate`), 'consumers', 'policy'],
         noun: 'queue',
         key: (queue) => vhostKey(queue.vhost, queue.name),
         columns: [
@@ -48,6 +59,9 @@ export class QueuesView {
           { key: 'type', label: 'Type', text: (queue) => queue.type },
           { key: 'messages_ready', label: 'Ready', text: (queue) => count(queue.messages_ready), numeric: true },
           { key: 'messages_unacknowledged', label: 'Unacked', text: (queue) => count(queue.messages_unacknowledged), numeric: true },
+          { key: 'message_stats.publish_details.rate', label: 'In', text: (queue) => rateText(queue, 'publish_details'), numeric: true },
+          { key: 'message_stats.deliver_get_details.rate', label: 'Out', text: (queue) => rateText(queue, 'deliver_get_details'), numeric: true },
+          { key: 'message_stats.ack_details.rate', label: 'Acked', text: (queue) => rateText(queue, 'ack_details'), numeric: true },
           { key: 'consumers', label: 'Consumers', text: (queue) => count(queue.consumers), numeric: true },
           { key: 'policy', label: 'Policy', text: (queue) => queue.policy ?? '' },
         ],

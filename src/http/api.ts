@@ -139,7 +139,13 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
     handler: scrape(metrics.perObject),
   });
 
-  const messageStats = new MessageStats(() => vhosts.names().map((name) => vhosts.get(name) as Broker));
+  const messageStats = new MessageStats(function* () {
+    for (const name of vhosts.names()) {
+      const broker = vhosts.get(name) as Broker;
+      yield broker;
+      yield* broker.allQueues();
+    }
+  });
   const context: RouteContext = { vhosts, transport, accounts: options.accounts, saveAccounts: options.saveAccounts, version, node, logger, messageStats, resource };
   const dashboard = await dashboardHandlers();
   app.get(DASHBOARD_PREFIX, dashboard.redirect);

@@ -1,10 +1,11 @@
 import type { Binding, Consumer, Exchange, Queue, VhostTotals } from '../broker/index.js';
 import type { ConnectionDetails } from '../transport/index.js';
 import { propertiesKey } from './body.js';
+import type { MessageStatsView } from './message-stats.js';
 
 // The JSON of each object as RabbitMQ's management API names its fields (docs/management.md).
 
-export function queueView(queue: Queue, vhost: string, node: string) {
+export function queueView(queue: Queue, vhost: string, node: string, messageStats: MessageStatsView | undefined) {
   const ready = queue.messageCount;
   const unacknowledged = queue.unacknowledgedCount;
   const { durable, autoDelete, exclusive, arguments: args } = queue.options;
@@ -19,6 +20,7 @@ export function queueView(queue: Queue, vhost: string, node: string) {
     messages_ready: ready,
     messages_unacknowledged: unacknowledged,
     consumers: queue.consumers.length,
+    ...(messageStats && { message_stats: messageStats }),
     // RabbitMQ's: null without a policy, {} for its definition then.
     policy: queue.policy?.name ?? null,
     effective_policy_definition: queue.policy?.definition.definition ?? {},

@@ -7,15 +7,16 @@ import { byVhostAndName, queueView } from '../views.js';
 
 /** Queues: list, get, declare, delete, purge. */
 export function queueRoutes(context: RouteContext): void {
-  const { resource, vhosts, node, logger } = context;
+  const { resource, vhosts, node, logger, messageStats } = context;
 
-  const queuesOf = ([vhost, broker]: [string, Broker]) => Array.from(broker.allQueues(), (queue) => queueView(queue, vhost, node));
+  const queuesOf = ([vhost, broker]: [string, Broker]) => Array.from(broker.allQueues(), (queue) => queueView(queue, vhost, node, messageStats.ofQueue(queue)));
   resource('/api/queues', { GET: (request, identity) => listing(request, visible(vhosts, identity).flatMap(queuesOf).sort(byVhostAndName)) });
   resource('/api/queues/:vhost', { GET: (request, identity) => listing(request, queuesOf(vhostOf(vhosts, request, identity)).sort(byVhostAndName)) });
   resource('/api/queues/:vhost/:name', {
     GET: (request, identity) => {
       const [vhost, broker] = vhostOf(vhosts, request, identity);
-      return queueView(queueOf(broker, nameOf(request)), vhost, node);
+      const queue = queueOf(broker, nameOf(request));
+      return queueView(queue, vhost, node, messageStats.ofQueue(queue));
     },
     PUT: (request, identity, reply) => {
       const [vhost, guarded] = guardedOf(vhosts, request, identity);
