@@ -122,10 +122,14 @@ export async function main(argv) {
 
   // 1. The ceiling: a bare ws relay, one process, each shape the selected scenarios need.
   const shapes = [...new Set(scenarios.map((s) => s.ceiling))];
+  // "step k of n" on each progress line: how far a run of many minutes is.
+  const steps = shapes.length + scenarios.reduce((n, s) => n + (s.warrenStomp ? 2 : 1) + (s.rabbit ? Number(Boolean(rabbit.amqp)) + Number(Boolean(rabbit.stomp)) : 0), 0);
+  let step = 0;
+  const logStep = (text) => log(`step ${++step} of ${steps}: ${text}`);
   const relay = await startServer([RELAY]);
   const ceilings = {};
   for (const shape of shapes) {
-    log(`ceiling ${shape} (ws relay)…`);
+    logStep(`ceiling ${shape} (ws relay)…`);
     ceilings[shape] = overBudget() ? skipped : await measured({ target: 'relay', scenarioId: shape, url: `ws://127.0.0.1:${relay.port}`, prefix: 'relay.', profile }, relay, timeout(SCENARIOS[shape]));
   }
   await stop(relay.child);
@@ -143,7 +147,7 @@ export async function main(argv) {
         continue;
       }
       const name = target === 'wstomp' ? `${scenario.id}-stomp` : scenario.id;
-      log(`${scenario.id} ${scenario.title}: Warren${target === 'wstomp' ? ' over STOMP' : ''}…`);
+      logStep(`${scenario.id} ${scenario.title}: Warren${target === 'wstomp' ? ' over STOMP' : ''}…`);
       const prof = values['broker-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['broker-prof'], '--cpu-prof-name', `warren-${name}.cpuprofile`] : [];
       const args = [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', join(work, `data-${name}`), '--config', configFile, '--log-level', 'info'];
       let reply;
@@ -169,7 +173,7 @@ export async function main(argv) {
         note(scenario.id, target, skipped);
         continue;
       }
-      log(`${scenario.id} ${scenario.title}: RabbitMQ ${target}…`);
+      logStep(`${scenario.id} ${scenario.title}: RabbitMQ ${target}…`);
       const prefix = `bench.${process.pid}.${scenario.id}.${target}.`;
       note(scenario.id, target, await runClient({ target, scenarioId: scenario.id, url: '', prefix, profile }, timeout(scenario)));
     }

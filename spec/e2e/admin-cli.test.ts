@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aligned, tabSeparated } from '../../src/admin/table.js';
-import { ADMIN, api as managementApi, RawClient, runCli, startBroker, type RunningBroker } from './harness.js';
+import { ADMIN, api as managementApi, hasScript, RawClient, runCli, runCliOnTerminal, startBroker, type RunningBroker } from './harness.js';
 
 // docs/admin-cli.md through the real processes: the broker on a free port, and `warren list`,
 // `definitions`, `queue`, `policy` and `close-connection` run as a person runs them.
@@ -28,8 +28,8 @@ async function declareQueue(broker: RunningBroker, name: string, messages = 0): 
 const queueOf = async (broker: RunningBroker, name: string) => (await api(broker, `/api/queues/%2F/${encodeURIComponent(name)}`)).body as Json;
 
 /** The CLI as the administrator, against `broker`. */
-const admin = (broker: RunningBroker, ...args: string[]) =>
-  runCli([...args, '--url', `http://127.0.0.1:${broker.port}`, '--username', ADMIN[0], '--password', ADMIN[1]]);
+const credentials = (broker: RunningBroker) => ['--url', `http://127.0.0.1:${broker.port}`, '--username', ADMIN[0], '--password', ADMIN[1]];
+const admin = (broker: RunningBroker, ...args: string[]) => runCli([...args, ...credentials(broker)]);
 
 /** A port nobody listens on: a command that made a request there would fail with "connection refused". */
 async function closedPort(): Promise<number> {
@@ -250,6 +250,24 @@ describe('admin cli - against a broker', () => {
     expect(await queueOf(broker, 'big-to')).toMatchObject({ messages_ready: 25_000 });
     const requests = broker.logs.filter((line) => line.msg === 'messages moved' && line.queue === 'big-from');
     expect(requests.map((line) => line.moved)).toEqual([10_000, 10_000, 5_000]);
+    if (!hasScript) return;
+    // On a terminal: a progress line after each batch, rewritten in place.
+    const back = await runCliOnTerminal(['queue', 'move', '--from', 'big-to', '--to', 'big-from', ...credentials(broker)]);
+    expect(back.code).toBe(0);
+    expect(back.output).toContain('\rmoved 10000 of 25000 message(s)...');
+    expect(back.output).toContain('\rmoved 25000 of 25000 message(s)...');
+    expect(back.output).toMatch(/moved 25000 message\(s\) from big-to to big-from\r?\n$/);
+  });
+
+  it.skipIf(!hasScript)('admin cli - definitions import on a terminal says what it imports and for how long, while the broker applies it', async () => {
+    const file = tempFile('many.json');
+    const queues = Array.from({ length: 3000 }, (_, i) => ({ name: `imported-${i}`, vhost: '/', durable: true, auto_delete: false, arguments: {} }));
+    writeFileSync(file, JSON.stringify({ queues }));
+    const result = await runCliOnTerminal(['definitions', 'import', file, ...credentials(broker)]);
+    expect(result.code).toBe(0);
+    expect(result.output).toMatch(/\rimporting 3,000 queues \(0\.\d MiB\): \d+\.\d s\.\.\./);
+    expect(result.output).toContain(`imported the definitions in ${file}`);
+    expect(await api(broker, '/api/queues/%2F/imported-2999')).toMatchObject({ status: 200 });
   });
 
   it('admin cli - policy set shows in list policies; policy clear removes it', async () => {

@@ -174,6 +174,34 @@ export function runCli(args: string[], timeoutMs = 10_000): Promise<{ code: numb
   });
 }
 
+/** `script` (util-linux) gives a command a terminal, for what the CLI shows only there; elsewhere the tests say so and skip. */
+export const hasScript = ((): boolean => {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    console.warn('SKIPPED: `script` (util-linux) is not installed, so the CLI cannot be run on a terminal for its progress lines');
+    return false;
+  }
+})();
+
+/** Runs the CLI on a pseudo-terminal (stdout and stderr both): its exit code and everything it wrote there. */
+export function runCliOnTerminal(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
+  const quoted = [process.execPath, CLI, ...args].map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ');
+  return new Promise((resolve) => {
+    const child = spawn('script', ['--quiet', '--return', '--command', quoted, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      running.delete(child);
+      resolve({ code, output });
+    });
+  });
+}
+
 export type Frame = Record<string, unknown>;
 
 /** A bare WebSocket peer that records every frame the broker sends, array batches flattened. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -184,7 +184,8 @@ describe('management - users, permissions and definitions', () => {
 
   it('management - an export loads back with --definitions unchanged', async () => {
     const first = (await get(broker, '/api/definitions')).body as Json;
-    const file = join(mkdtempSync(join(tmpdir(), 'warren-export-')), 'export.json');
+    const dir = mkdtempSync(join(tmpdir(), 'warren-export-'));
+    const file = join(dir, 'export.json');
     writeFileSync(file, JSON.stringify(first));
     // No plain users this time: admin logs in with the hash the export gave it.
     const second = await startBroker({}, ['--definitions', file]);
@@ -198,6 +199,7 @@ describe('management - users, permissions and definitions', () => {
       expect(second.logs.filter((entry) => entry.level === 40)).toEqual([]);
     } finally {
       await second.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

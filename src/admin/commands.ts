@@ -4,11 +4,12 @@ import { LISTABLE, type Listable } from './lists.js';
 import { ManagementClient } from './management-client.js';
 
 /** Runs `work` with a progress line on stderr, rewritten at each step, on a terminal only (nothing in a pipe or a log). */
-async function withProgress<T>(work: (progress: (done: number, total: number) => void) => Promise<T>): Promise<T> {
+async function withProgress<T>(work: (progress: (line: string) => void) => Promise<T>): Promise<T> {
   let shown = false;
-  const progress = (done: number, total: number) => {
+  const progress = (line: string) => {
     if (!process.stderr.isTTY) return;
-    process.stderr.write(`\r${done} of ${total}...`);
+    // Cleared to the end: a shorter line must not leave the end of a longer one.
+    process.stderr.write(`\r${line}\x1b[K`);
     shown = true;
   };
   try {
@@ -105,7 +106,7 @@ export function adminCommands(helpers: CliHelpers): CommandModule[] {
               inVhost(sub, "import into this vhost (FILE is RabbitMQ's per-vhost format; default: as FILE says)")
                 .positional('file', { type: 'string', demandOption: true, describe: 'a definitions export (JSON)' })
                 .check(check()),
-            (argv) => run(() => importDefinitions(client(argv), { file: argv.file, vhost: argv.vhost })),
+            (argv) => run(() => withProgress((progress) => importDefinitions(client(argv), { file: argv.file, vhost: argv.vhost }, progress))),
           )
           .demandCommand(1, 'name a definitions command: export or import'),
       handler: () => undefined,
