@@ -27,3 +27,27 @@ describe('message stats - counts and rates', () => {
     }
   });
 });
+
+describe('message stats - queues', () => {
+  it('message stats - a queue idle until now gets its rate from the first sample after it woke, and none before anything happened', async () => {
+    const broker = await Broker.open(new MemoryStore());
+    broker.declareQueue(null, 'q', { durable: false, exclusive: false, autoDelete: false, arguments: {} }, false);
+    const queue = broker.getQueue('q')!;
+    let now = 0;
+    const stats = new MessageStats(() => [broker, queue], 60_000, () => now);
+    try {
+      expect(stats.ofQueue(queue)).toBeUndefined();
+      now = 5000;
+      stats.sample();
+      broker.publish('', { exchange: '', routingKey: 'q', headers: {}, properties: {}, payload: '1', size: 1 });
+      expect(stats.ofQueue(queue)).toMatchObject({ publish: 1, publish_details: { rate: 0 }, dead_letter_dropped: 0 });
+      expect(stats.ofQueue(queue)).not.toHaveProperty('drop_unroutable');
+      now = 10_000;
+      stats.sample();
+      expect(stats.ofQueue(queue)).toMatchObject({ publish: 1, publish_details: { rate: 0.2 } });
+      expect(stats.of([broker])).toMatchObject({ publish: 1, publish_details: { rate: 0.2 }, drop_unroutable: 0 });
+    } finally {
+      stats.close();
+    }
+  });
+});

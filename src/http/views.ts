@@ -20,7 +20,9 @@ export function queueView(queue: Queue, vhost: string, node: string, messageStat
     messages_ready: ready,
     messages_unacknowledged: unacknowledged,
     consumers: queue.consumers.length,
-    ...(messageStats && { message_stats: messageStats }),
+    // Undefined (left out of the JSON) while nothing happened in the queue. Not a spread: a
+    // spread in the literal makes building 10,000 views several times slower.
+    message_stats: messageStats,
     // RabbitMQ's: null without a policy, {} for its definition then.
     policy: queue.policy?.name ?? null,
     effective_policy_definition: queue.policy?.definition.definition ?? {},
