@@ -227,7 +227,7 @@ describe('journal - the data dir', () => {
     const { logger, lines } = captureLogger();
     const store = await JournalStore.open({ dataDir, sync: 'always', logger });
     expect(readFileSync(join(dataDir, 'LOCK'), 'utf8')).toBe(`${process.pid}\n`);
-    expect(lines.find((line) => /no longer running/.test(String(line.msg)))).toMatchObject({ pid: Number(gone.stdout) });
+    expect(lines.find((line) => /no longer running/.test(String(line.msg)))).toMatchObject({ previousPid: Number(gone.stdout) });
     await store.close();
   });
 
