@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient, runCli, spawnCli, startBroker, type RunningBroker } from './harness.js';
+import { eventually, RawClient, runCli, spawnCli, startBroker, type RunningBroker } from './harness.js';
 import { ARGON2_AVAILABLE, verifyPassword } from '../../src/auth/passwords.js';
 
 const shippedConfig = fileURLToPath(new URL('../../config/broker.json', import.meta.url));
@@ -50,15 +50,6 @@ describe('cli - with the shipped config', () => {
     expect(result.stderr).toMatch(/exchange "nope" does not exist/);
   });
 });
-
-/** Polls until `check` holds (a closed consumer's messages are requeued as the broker sees the socket go). */
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
 
 describe('cli - consume and publish lose nothing and say what went wrong', () => {
   let broker: RunningBroker;

@@ -202,6 +202,15 @@ export function runCliOnTerminal(args: string[], timeoutMs = 20_000): Promise<{ 
   });
 }
 
+/** Polls until `check` holds, e.g. until the broker has requeued a closed consumer's messages. */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 export type Frame = Record<string, unknown>;
 
 /** A bare WebSocket peer that records every frame the broker sends, array batches flattened. */

@@ -150,6 +150,23 @@ export function storeContract(driver: string, makeFactory: () => StoreFactory): 
       await store.close();
     });
 
+    it('store - a delayed message keeps the time it becomes ready; others have none', async () => {
+      const factory = makeFactory();
+      const opened = await factory.open();
+      await opened.recover();
+      opened.putQueue(queue('later'));
+      opened.putMessage('later', 1, message('delayed', { readyAt: 1_700_000_005_000 }), null);
+      opened.putMessage('later', 2, message('now'), null);
+      await opened.sync();
+      const { store, state } = await restart(factory, opened);
+      expect(state.messages.map(({ seq, message }) => [seq, message.readyAt])).toEqual([
+        [1, 1_700_000_005_000],
+        [2, undefined],
+      ]);
+      expect(state.messages[1].message).not.toHaveProperty('readyAt');
+      await store.close();
+    });
+
     it('store - deleting a queue forgets its messages, also when it is declared again', async () => {
       const factory = makeFactory();
       const opened = await factory.open();

@@ -4,7 +4,7 @@ import { accessRefused, BrokerError, notFound, preconditionFailed, resourceError
 import { Exchange, type Binding, type Destination } from './exchange.js';
 import { jsonEqual } from './json-equal.js';
 import { Policy, winningPolicy, type PolicyDefinition } from './policy.js';
-import { parseQueueArguments, sameQueueOptions } from './queue-arguments.js';
+import { MAX_DELAY_MS, parseQueueArguments, sameQueueOptions } from './queue-arguments.js';
 import { EnqueueResult, newCounters, Queue, type QueueHost, type VhostTotals } from './queue.js';
 import type { MessageStore, StoredBinding } from './store-port.js';
 import { systemClock, type Clock, type ExchangeOptions, type ExchangeType, type Message, type QueueOptions } from './types.js';
@@ -228,7 +228,9 @@ export class Broker implements QueueHost, ConnectionHost {
     if (!queue) return 0;
     this.checkExclusiveAccess(owner, queue);
     if (ifUnused && queue.consumers.length > 0) throw preconditionFailed(`queue "${name}" has consumers, and ifUnused was set`);
-    if (ifEmpty && queue.messageCount > 0) throw preconditionFailed(`queue "${name}" has ${queue.messageCount} ready messages, and ifEmpty was set`);
+    if (ifEmpty && queue.messageCount + queue.waitingCount > 0) {
+      throw preconditionFailed(`queue "${name}" has ${queue.messageCount} ready and ${queue.waitingCount} delayed messages, and ifEmpty was set`);
+    }
     return this.removeQueue(queue);
   }
 
@@ -236,10 +238,12 @@ export class Broker implements QueueHost, ConnectionHost {
    * Routes a message and enqueues it in every queue it reaches, at most once each; returns
    * ROUTED | REJECTED | PERSISTED bits. Throws NOT_FOUND for a missing exchange.
    */
-  publish(exchangeName: string, message: Message): number {
+  publish(exchangeName: string, published: Message): number {
     const exchange = this.exchanges.get(exchangeName);
     if (!exchange) throw notFound(`exchange "${exchangeName}"`);
     if (exchange.options.internal) throw accessRefused(`exchange "${exchangeName}" is internal: publish to an exchange bound to it instead`);
+    const delay = published.headers['x-delay'];
+    const message = delay === undefined ? published : this.delayed(published, delay);
     const queues = this.route(exchange, message);
     this.counters.published++;
     if (queues.length === 0) {
@@ -318,6 +322,14 @@ export class Broker implements QueueHost, ConnectionHost {
     const seq = ++this.seq;
     for (const target of targets) target.enqueue(copy, seq);
     return true;
+  }
+
+  /** `message` held back by its `x-delay` header (docs/protocol.md, "Delayed redelivery and delayed messages"). */
+  private delayed(message: Message, delay: unknown): Message {
+    if (typeof delay !== 'number' || !Number.isInteger(delay) || delay < 0 || delay > MAX_DELAY_MS) {
+      throw preconditionFailed(`header x-delay must be a delay in ms, an integer from 0 to ${MAX_DELAY_MS} (got ${JSON.stringify(delay)})`);
+    }
+    return delay === 0 ? message : { ...message, readyAt: this.clock.now() + delay };
   }
 
   /**

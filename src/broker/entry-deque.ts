@@ -12,6 +12,8 @@ export interface QueueEntry {
   readonly priority: number;
   /** How often the message was returned to its queue (requeued); `x-delivery-count`. */
   returns: number;
+  /** Not ready before this time (`x-delay`, `x-retry-delays`); 0 for a message ready at once. */
+  readyAt: number;
   /** Written to the store (persistent message in a durable queue). */
   readonly persisted: boolean;
 }

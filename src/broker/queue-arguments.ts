@@ -26,6 +26,8 @@ export interface QueueArguments {
   singleActiveConsumer: boolean;
   /** Acknowledgement timeout for this queue's consumers, in ms. */
   consumerTimeout?: number;
+  /** How long a returned message waits before it is ready again, by its earlier returns (docs/protocol.md, "Delayed redelivery and delayed messages"). */
+  retryDelays?: readonly number[];
 }
 
 /** What a queue works by: its arguments and its policy's, combined; `overflow` has its default. */
@@ -59,6 +61,7 @@ export function parseQueueArguments(name: string, options: QueueOptions): QueueA
     maxPriority: integer(args, 'x-max-priority', 1, 255),
     singleActiveConsumer: sac,
     consumerTimeout: integer(args, 'x-consumer-timeout', 1),
+    retryDelays: retryDelays(args['x-retry-delays']),
   };
   if (parsed.deadLetterRoutingKey !== undefined && parsed.deadLetterExchange === undefined) {
     throw preconditionFailed('queue argument x-dead-letter-routing-key needs x-dead-letter-exchange as well');
@@ -132,6 +135,18 @@ function checkQuorum(name: string, options: QueueOptions): void {
   if (options.autoDelete) throw refuse('that is auto-delete');
   const refused = NOT_FOR_QUORUM.find((key) => options.arguments[key] !== undefined);
   if (refused) throw refuse(`with argument ${refused}: quorum queues do not support it`);
+}
+
+/** The longest a message may wait, in ms: the longest a timer can be set for. */
+export const MAX_DELAY_MS = 2 ** 31 - 1;
+
+function retryDelays(value: unknown): readonly number[] | undefined {
+  if (value === undefined) return undefined;
+  const isDelay = (delay: unknown) => typeof delay === 'number' && Number.isInteger(delay) && delay >= 0 && delay <= MAX_DELAY_MS;
+  if (!Array.isArray(value) || value.length === 0 || !value.every(isDelay)) {
+    throw invalid('queue argument x-retry-delays', value, `a non-empty array of delays in ms, each an integer from 0 to ${MAX_DELAY_MS}, e.g. [1000, 5000, 30000]`);
+  }
+  return value as number[];
 }
 
 const lower = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined ? b : b === undefined ? a : Math.min(a, b));

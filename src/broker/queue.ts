@@ -4,6 +4,7 @@ import type { Policy } from './policy.js';
 import { effectiveArguments, parseQueueArguments, type EffectiveArguments, type QueueArguments, type QueueType } from './queue-arguments.js';
 import type { MessageStore } from './store-port.js';
 import type { Clock, Message, QueueOptions, TimerHandle } from './types.js';
+import { WaitingEntries } from './waiting-entries.js';
 
 /**
  * Counts of one vhost that the management API reads (docs/management.md), kept up to date as they
@@ -154,6 +155,10 @@ export class Queue {
   private dispatching = false;
   private expiryTimer: TimerHandle | undefined;
   private expiryAt = Infinity;
+  /** Messages not ready yet, and the one timer for the first of them. */
+  private readonly waiting = new WaitingEntries();
+  private waitingTimer: TimerHandle | undefined;
+  private waitingTimerAt = Infinity;
   private unusedTimer: TimerHandle | undefined;
 
   /** Throws PRECONDITION_FAILED when an argument is invalid. */
@@ -235,6 +240,7 @@ export class Queue {
     const persisted = this.stored && message.properties.persistent === true;
     const entry = this.newEntry(message, seq, persisted);
     if (persisted) this.host.store.putMessage(this.name, seq, message, entry.expiresAt === Infinity ? null : entry.expiresAt);
+    if (message.readyAt !== undefined && this.wait(entry, message.readyAt)) return persisted ? EnqueueResult.Persisted : EnqueueResult.Enqueued;
     this.pushReady(entry);
     this.dispatch();
     if (args.maxLength !== undefined || args.maxLengthBytes !== undefined) this.dropHeadsOverLimit();
@@ -243,7 +249,9 @@ export class Queue {
 
   /** Puts a message back from the store at start-up, with the expiry it had. */
   restore(message: Message, seq: number, expiresAt: number | null): void {
-    this.pushReady({ ...this.newEntry(message, seq, true), expiresAt: expiresAt ?? Infinity });
+    const entry = { ...this.newEntry(message, seq, true), expiresAt: expiresAt ?? Infinity };
+    if (message.readyAt !== undefined && this.wait(entry, message.readyAt)) return;
+    this.pushReady(entry);
     this.scheduleHeadExpiry();
   }
 
@@ -258,7 +266,53 @@ export class Queue {
       this.discard(entry, 'delivery_limit');
       return;
     }
+    const delays = this.args.retryDelays;
+    if (delays !== undefined && this.wait(entry, this.host.clock.now() + delays[Math.min(entry.returns - 1, delays.length - 1)])) return;
     this.reinsert(entry);
+  }
+
+  /** Messages waiting to be ready (`x-delay`, `x-retry-delays`): not counted as ready. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /** Holds `entry` back until `readyAt`, unless that time has come; false when it is ready now. */
+  private wait(entry: QueueEntry, readyAt: number): boolean {
+    if (readyAt <= this.host.clock.now()) return false;
+    entry.readyAt = readyAt;
+    this.waiting.push(entry);
+    this.scheduleWaiting();
+    return true;
+  }
+
+  private scheduleWaiting(): void {
+    const next = this.waiting.nextReadyAt;
+    if (next === Infinity || this.deleted || (this.waitingTimer !== undefined && this.waitingTimerAt <= next)) return;
+    if (this.waitingTimer !== undefined) this.host.clock.clearTimer(this.waitingTimer);
+    this.waitingTimerAt = next;
+    this.waitingTimer = this.host.clock.setTimer(() => this.onWaitingReady(), Math.max(0, next - this.host.clock.now()));
+  }
+
+  /**
+   * The first waiting messages' time came. A returned message goes back to its place, as any
+   * requeued one; a message never delivered waited for its `x-delay` and joins the tail, as the
+   * delayed-message exchange of RabbitMQ publishes it only then.
+   */
+  private onWaitingReady(): void {
+    this.waitingTimer = undefined;
+    this.waitingTimerAt = Infinity;
+    for (const entry of this.waiting.takeReady(this.host.clock.now())) {
+      if (entry.returns > 0) {
+        entry.readyAt = 0;
+        this.reinsert(entry);
+      } else {
+        this.pushReady({ ...entry, position: this.nextPosition++, readyAt: 0 });
+        // Length limits count ready messages: one that joins a full queue pushes out its head.
+        if (this.args.maxLength !== undefined || this.args.maxLengthBytes !== undefined) this.dropHeadsOverLimit();
+      }
+    }
+    this.scheduleWaiting();
+    this.dispatch();
   }
 
   /** Puts back a ready message taken but not delivered (a move the destination refused): not a return. */
@@ -336,9 +390,13 @@ export class Queue {
     if (this.args.expires !== undefined && this.consumers.length === 0) this.scheduleUnusedExpiry();
   }
 
-  /** Removes every ready message (not the unacknowledged ones); returns how many. */
+  /** Removes every ready and waiting message (not the unacknowledged ones); returns how many. */
   purge(): number {
     let count = 0;
+    for (const entry of this.waiting.drain()) {
+      this.discard(entry);
+      count++;
+    }
     for (const deque of this.ready) {
       for (const entry of deque.drain()) {
         this.discard(entry);
@@ -363,6 +421,7 @@ export class Queue {
     this.unackedCount = 0;
     for (const consumer of this.consumers.splice(0)) consumer.owner.consumerGone(consumer, true);
     for (const deque of this.ready) deque.drain();
+    this.waiting.drain();
     this.readyCount = 0;
     this.readyBytes = 0;
     return count;
@@ -372,6 +431,9 @@ export class Queue {
     if (this.expiryTimer !== undefined) this.host.clock.clearTimer(this.expiryTimer);
     this.expiryTimer = undefined;
     this.expiryAt = Infinity;
+    if (this.waitingTimer !== undefined) this.host.clock.clearTimer(this.waitingTimer);
+    this.waitingTimer = undefined;
+    this.waitingTimerAt = Infinity;
     this.cancelUnusedExpiry();
   }
 
@@ -380,7 +442,7 @@ export class Queue {
     const expiresAt = ttl === undefined ? Infinity : this.host.clock.now() + ttl;
     const maxPriority = this.args.maxPriority;
     const priority = maxPriority === undefined ? 0 : Math.min(message.properties.priority ?? 0, maxPriority);
-    return { seq, position: this.nextPosition++, message, expiresAt, priority, returns: 0, persisted };
+    return { seq, position: this.nextPosition++, message, expiresAt, priority, returns: 0, readyAt: 0, persisted };
   }
 
   private isFull(size: number): boolean {

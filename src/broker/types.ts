@@ -27,6 +27,8 @@ export interface Message {
   readonly size: number;
   readonly headers: Headers;
   readonly properties: MessageProperties;
+  /** Set from `x-delay` when it is published: not ready in its queues before this time. Stored with the message. */
+  readonly readyAt?: number;
   /**
    * The wire encoding of the fields above, filled in by the protocol layer on first delivery so
    * that every further delivery splices it in rather than serialising again.

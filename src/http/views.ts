@@ -19,6 +19,8 @@ export function queueView(queue: Queue, vhost: string, node: string, messageStat
     messages: ready + unacknowledged,
     messages_ready: ready,
     messages_unacknowledged: unacknowledged,
+    // Warren's own: waiting for their x-delay or x-retry-delays (docs/protocol.md, "Delayed messages and delayed redelivery").
+    messages_delayed: queue.waitingCount,
     consumers: queue.consumers.length,
     // Undefined (left out of the JSON) while nothing happened in the queue. Not a spread: a
     // spread in the literal makes building 10,000 views several times slower.

@@ -48,7 +48,8 @@ export type JournalRecord =
 /** The queues a message is put in, each followed by its expiry: queue, expiresAt, queue, expiresAt, ... */
 export type MessageTargets = readonly (string | number | null)[];
 
-type MessageMeta = [MessageTargets, string, string, Message['headers'], Message['properties']];
+/** The last element, `readyAt`, only for a message delayed by `x-delay` (older records have none). */
+type MessageMeta = [MessageTargets, string, string, Message['headers'], Message['properties'], number?];
 
 /**
  * The last message metadata decoded, by its bytes. Messages in a row mostly have the same queues,
@@ -87,11 +88,13 @@ export const encodePolicyDelete = (name: string): Buffer => jsonRecord(POLICY_DE
 
 /**
  * body: type | f64 seq | u32 meta length | meta JSON | payload (the rest).
- * meta: [[queue, expiresAt, queue, expiresAt, ...], exchange, routingKey, headers, properties].
+ * meta: [[queue, expiresAt, queue, expiresAt, ...], exchange, routingKey, headers, properties], then readyAt for a delayed message.
  * `message.encoded` (a cache of the wire form) and `size` (the payload's byte length) are not stored.
  */
 export function encodeMessagePut(seq: number, targets: MessageTargets, message: Message): Buffer {
-  const meta = JSON.stringify([targets, message.exchange, message.routingKey, message.headers, message.properties]);
+  const fields: MessageMeta = [targets, message.exchange, message.routingKey, message.headers, message.properties];
+  if (message.readyAt !== undefined) fields.push(message.readyAt);
+  const meta = JSON.stringify(fields);
   const metaBytes = Buffer.byteLength(meta);
   const start = HEADER_BYTES + 13;
   const record = Buffer.allocUnsafe(start + metaBytes + Buffer.byteLength(message.payload));
@@ -152,9 +155,10 @@ function decodeBody(body: Buffer, cache: MetaCache): JournalRecord {
         cache.meta = JSON.parse(metaBytes.toString('utf8')) as MessageMeta;
         cache.bytes = Buffer.from(metaBytes);
       }
-      const [targets, exchange, routingKey, headers, properties] = cache.meta;
+      const [targets, exchange, routingKey, headers, properties, readyAt] = cache.meta;
       const payload = body.toString('utf8', metaEnd);
-      return { kind: 'message.put', seq, targets, message: { exchange, routingKey, payload, size: body.length - metaEnd, headers, properties } };
+      const message: Message = { exchange, routingKey, payload, size: body.length - metaEnd, headers, properties };
+      return { kind: 'message.put', seq, targets, message: readyAt === undefined ? message : { ...message, readyAt } };
     }
     case MESSAGE_REMOVE: {
       const nameEnd = 5 + body.readUInt32LE(1);

@@ -1,4 +1,4 @@
-import type { Headers, Message, MessageProperties, QueueEntry } from '../../broker/index.js';
+import { MAX_DELAY_MS, type Headers, type Message, type MessageProperties, type QueueEntry } from '../../broker/index.js';
 import { formatDestination } from './destination.js';
 import { escapeHeader, StompError, type StompVersion } from './frame.js';
 import { booleanHeader, integerHeader, QUEUE_ARGUMENTS } from './headers.js';
@@ -78,6 +78,9 @@ export function messageFromSend(exchange: string, routingKey: string, headers: M
   // A null prototype: a header named __proto__ is a header like any other.
   const messageHeaders = Object.create(null) as Headers;
   for (const [name, value] of headers) if (!CONTROL_HEADERS.has(name)) messageHeaders[name] = value;
+  // A number for the broker, as RabbitMQ's delayed-message exchange reads it (docs/stomp.md).
+  const delay = headers.get('x-delay');
+  if (delay !== undefined) messageHeaders['x-delay'] = integerHeader('x-delay', delay, 0, MAX_DELAY_MS);
   return { exchange, routingKey, payload, size: Buffer.byteLength(payload, 'utf8'), headers: messageHeaders, properties };
 }
 
