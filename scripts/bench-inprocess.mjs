@@ -58,7 +58,7 @@ async function run() {
   const users = values.auth ? [{ name: 'bench', tags: [], credential: { kind: 'plain', password: 'bench' }, vhosts: new Map([['/', access]]) }] : [];
   const auth = new Authenticator({ users, vhosts: new Set(['/']), tokens: undefined, anonymous: undefined });
   const connect = { op: 'connect', id: 1, version: 1, ...(values.auth ? { username: 'bench', password: 'bench' } : {}) };
-  const context = { vhosts, auth, highWaterBytes: 2 ** 30, drainTimeoutMs: 1e9, flow: { alarm: null }, serverVersion: 'bench', logger: pino({ level: 'silent' }) };
+  const context = { vhosts, auth, highWaterBytes: 2 ** 30, drainTimeoutMs: 1e9, flow: { alarm: null }, counts: { confirmed: 0 }, serverVersion: 'bench', logger: pino({ level: 'silent' }) };
   const publisher = new Session(fakeSocket(() => {}), 'publisher', context, JSON_PROTOCOL, '127.0.0.1');
   publisher.onMessage(frame([connect, { op: 'exchange.declare', id: 2, exchange: 'x', type: fanout > 1 ? 'fanout' : 'direct', durable: false }]), false);
   let delivered = 0;

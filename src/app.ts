@@ -77,6 +77,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
       highWaterBytes: server.highWaterBytes,
       drainTimeoutMs: server.drainTimeoutMs,
       flow: { alarm: null },
+      counts: { confirmed: 0 },
       serverVersion: VERSION,
       logger,
     },
@@ -93,7 +94,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   );
   let management: ManagementApi;
   try {
-    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, accounts, saveAccounts: accountsSaver(accounts, accountsFile) });
+    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, accounts, saveAccounts: accountsSaver(accounts, accountsFile), io: stores.io });
   } catch (error) {
     await vhosts.close();
     throw error;

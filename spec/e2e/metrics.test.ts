@@ -42,14 +42,23 @@ describe('metrics', () => {
     const client = await RawClient.open(broker.url);
     await client.request({ op: 'connect', version: 1, username: ADMIN[0], password: ADMIN[1] });
     for (const queue of ['m.work', 'm.work', 'm.plain', 'm.plain', 'nowhere']) await client.request({ op: 'publish', exchange: '', routingKey: queue, payload: queue });
+    // Persistent into a durable queue: the journal writes and syncs it before the confirm.
+    await admin('/api/queues/%2F/m.durable', 'PUT', { durable: true });
+    await client.request({ op: 'publish', exchange: '', routingKey: 'm.durable', payload: 'kept', properties: { persistent: true } });
+    client.send({ op: 'publish', exchange: '', routingKey: 'm.durable', payload: 'unconfirmed' });
     await client.request({ op: 'consume', queue: 'm.dead', prefetch: 10 });
     await client.waitFor((frame) => frame.op === 'deliver');
     const { status, type, text } = await scrape('/metrics');
     expect(status).toBe(200);
     expect(type).toMatch(/^text\/plain; version=0\.0\.4/);
     const delta = (series: string) => (value(text, series) ?? NaN) - (value(before, series) ?? 0);
-    expect(delta('warren_global_messages_received_total')).toBe(5);
-    expect(delta('warren_global_messages_routed_total')).toBe(4);
+    expect(delta('warren_global_messages_received_total')).toBe(7);
+    expect(delta('warren_global_messages_routed_total')).toBe(6);
+    // A publish without an id asks for no confirm.
+    expect(delta('warren_global_messages_confirmed_total')).toBe(6);
+    expect(value(text, 'warren_global_publishers')).toBe(1);
+    expect(delta('warren_io_sync_ops_total')).toBeGreaterThanOrEqual(1);
+    expect(delta('warren_io_write_bytes_total')).toBeGreaterThan('kept'.length);
     expect(delta('warren_global_messages_unroutable_dropped_total')).toBe(1);
     expect(delta('warren_global_messages_dead_lettered_maxlen_total{dead_letter_strategy="at_most_once"}')).toBe(1);
     expect(delta('warren_global_messages_dead_lettered_maxlen_total{dead_letter_strategy="disabled"}')).toBe(1);
@@ -57,8 +66,8 @@ describe('metrics', () => {
     expect(value(text, 'warren_connections')).toBe(1);
     expect(value(text, 'warren_consumers')).toBe(1);
     expect(value(text, 'warren_queue_messages_unacked')).toBe(1);
-    expect(value(text, 'warren_queue_messages_ready')).toBe(2);
-    expect(value(text, 'warren_queues')).toBe(3);
+    expect(value(text, 'warren_queue_messages_ready')).toBe(4);
+    expect(value(text, 'warren_queues')).toBe(4);
     expect(value(text, 'warren_alarms_memory_used_watermark')).toBe(0);
     expect(text).toMatch(/^# TYPE warren_global_messages_received_total counter$/m);
     expect(text).toMatch(/^process_resident_memory_bytes \d+/m);

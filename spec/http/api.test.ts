@@ -21,7 +21,7 @@ async function listening() {
   const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
   const auth = usersAuth();
   transport = new Transport(
-    { vhosts, auth, highWaterBytes: 1 << 20, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger },
+    { vhosts, auth, highWaterBytes: 1 << 20, drainTimeoutMs: 60_000, flow: { alarm: null }, counts: { confirmed: 0 }, serverVersion: 'test', logger },
     { path: '/ws', maxMessageBytes: 1 << 20, heartbeatMs: 0, maxConnections: 100, maxConnectionsPerAddress: 100 },
   );
   api = await openManagementApi({ vhosts, auth, transport, version: '9.9.9', logger, node: 'warren@test', accounts: new AccountBook(), saveAccounts: async () => {} });

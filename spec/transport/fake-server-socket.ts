@@ -99,7 +99,7 @@ export async function sessionRig(
     auth: options.auth ?? usersAuth(options.users),
     highWaterBytes: options.highWaterBytes ?? 1 << 20,
     drainTimeoutMs: 60_000,
-    flow: { alarm: null },
+    flow: { alarm: null }, counts: { confirmed: 0 },
     serverVersion: 'test',
     logger: pino({ level: 'silent' }),
   };

@@ -14,7 +14,7 @@ async function listening(): Promise<{ transport: Transport; url: string }> {
   const { vhosts } = await memoryVhosts();
   const logger = pino({ level: 'silent' });
   transport = new Transport(
-    { vhosts, auth: usersAuth(), highWaterBytes: 1 << 20, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger },
+    { vhosts, auth: usersAuth(), highWaterBytes: 1 << 20, drainTimeoutMs: 60_000, flow: { alarm: null }, counts: { confirmed: 0 }, serverVersion: 'test', logger },
     { path: '/ws', maxMessageBytes: 1 << 20, heartbeatMs: 0, maxConnections: 100, maxConnectionsPerAddress: 100 },
   );
   const server = transport.httpServer;

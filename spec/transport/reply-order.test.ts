@@ -18,7 +18,7 @@ describe('transport - reply order', () => {
   it('transport - several persistent confirms waiting for sync come back in publish order', async () => {
     const { vhosts } = await memoryVhosts();
     transport = new Transport(
-      { vhosts, auth: usersAuth(), highWaterBytes: 1 << 20, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger: pino({ level: 'silent' }) },
+      { vhosts, auth: usersAuth(), highWaterBytes: 1 << 20, drainTimeoutMs: 60_000, flow: { alarm: null }, counts: { confirmed: 0 }, serverVersion: 'test', logger: pino({ level: 'silent' }) },
       { path: '/ws', maxMessageBytes: 1 << 20, heartbeatMs: 0, maxConnections: 100, maxConnectionsPerAddress: 100 },
     );
     const server = transport.httpServer;

@@ -84,4 +84,12 @@ export interface VhostStores {
   remove(vhost: string): Promise<void>;
   /** Called after every store is closed (releases the data dir). */
   close(): Promise<void>;
+  /** Disk writes of every vhost's store since start-up, for the metrics; absent for stores that write nothing. */
+  readonly io?: IoCounts;
+}
+
+/** What a store wrote to disk: RabbitMQ's `io_write_bytes` and `io_sync_ops`. */
+export interface IoCounts {
+  writtenBytes: number;
+  syncs: number;
 }

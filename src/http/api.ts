@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyReply, type FastifyRequest } from '
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { AccountBook, Authenticator } from '../auth/index.js';
-import { BrokerError, type Broker, type VirtualHosts } from '../broker/index.js';
+import { BrokerError, type Broker, type IoCounts, type VirtualHosts } from '../broker/index.js';
 import type { Transport } from '../transport/index.js';
 import { authenticate, seesEveryVhost } from './authenticate.js';
 import { DASHBOARD_PREFIX, dashboardHandlers, rootRedirect } from './dashboard.js';
@@ -40,6 +40,8 @@ export interface ManagementOptions {
   readonly accounts: AccountBook;
   /** Makes the accounts' current state durable; a change is answered once it resolves. */
   readonly saveAccounts: () => Promise<void>;
+  /** The stores' disk writes, for /metrics. */
+  readonly io?: IoCounts;
 }
 
 /** The management API, serving on the transport's port until closed. */
@@ -126,7 +128,7 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
     });
   };
 
-  const metrics = metricsRegistries({ vhosts, transport, auth });
+  const metrics = metricsRegistries({ vhosts, transport, auth, io: options.io });
   const scrape = (registry: Registry) => async (_request: FastifyRequest, reply: FastifyReply) => reply.type(registry.contentType).header('cache-control', 'no-cache').send(await registry.metrics());
   // As rabbitmq_prometheus: the node's totals for anyone who reaches the port (no names in them)...
   app.get(METRICS_PREFIX, scrape(metrics.aggregated));

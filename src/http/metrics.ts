@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Authenticator } from '../auth/index.js';
-import type { Broker, MessageCounters, Queue, VirtualHosts } from '../broker/index.js';
+import type { Broker, IoCounts, MessageCounters, Queue, VirtualHosts } from '../broker/index.js';
 import type { Transport } from '../transport/index.js';
 
 /** What the metrics read: nothing of it is touched per message; each scrape reads counters and totals. */
@@ -8,6 +8,8 @@ export interface MetricsSources {
   readonly vhosts: VirtualHosts;
   readonly transport: Transport;
   readonly auth: Authenticator;
+  /** The stores' disk writes; absent for stores that write nothing (tests). */
+  readonly io?: IoCounts;
 }
 
 const PREFIX = 'warren_';
@@ -20,7 +22,7 @@ const DEATH_REASONS = ['expired', 'maxlen', 'rejected', 'delivery_limit'] as con
  * the model's totals and counters when scraped, so a scrape costs the same at any message rate.
  */
 export function metricsRegistries(sources: MetricsSources): { aggregated: Registry; perObject: Registry } {
-  const { vhosts, transport, auth } = sources;
+  const { vhosts, transport, auth, io } = sources;
   const brokers = (): Broker[] => vhosts.names().map((name) => vhosts.get(name) as Broker);
   const sum = (read: (broker: Broker) => number) => brokers().reduce((total, broker) => total + read(broker), 0);
 
@@ -54,6 +56,7 @@ export function metricsRegistries(sources: MetricsSources): { aggregated: Regist
   gauge('queue_messages_unacked', 'Messages delivered to consumers but not yet acknowledged', () => sum((broker) => broker.totals.messagesUnacknowledged));
   gauge('queue_messages', 'Sum of ready and unacknowledged messages', () => sum((broker) => broker.totals.messagesReady + broker.totals.messagesUnacknowledged));
   gauge('global_consumers', 'Consumers currently connected', () => sum((broker) => broker.totals.consumers));
+  gauge('global_publishers', 'Connections that have published', () => transport.publishers());
   gauge('alarms_memory_used_watermark', 'Is the memory alarm in force? 1 yes, 0 no', () => (transport.alarm?.startsWith('memory') ? 1 : 0));
   gauge('alarms_free_disk_space_watermark', 'Is the disk alarm in force? 1 yes, 0 no', () => (transport.alarm?.startsWith('disk') ? 1 : 0));
 
@@ -80,15 +83,23 @@ export function metricsRegistries(sources: MetricsSources): { aggregated: Regist
       },
     });
   }
-  new Counter({
-    name: `${PREFIX}auth_attempts_failed_total`,
-    help: 'Logins and management API requests refused for their credentials',
-    registers: [aggregated],
-    collect() {
-      this.reset();
-      this.inc(auth.failedLogins);
-    },
-  });
+  /** A running total kept outside the model (the transport's, the stores'). */
+  const total = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name: `${PREFIX}${name}`,
+      help,
+      registers: [aggregated],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  total('global_messages_confirmed_total', 'Publishes confirmed to their publishers', () => transport.confirmed);
+  if (io) {
+    total('io_write_bytes_total', 'Bytes the journals wrote to disk', () => io.writtenBytes);
+    total('io_sync_ops_total', 'fdatasync calls of the journals', () => io.syncs);
+  }
+  total('auth_attempts_failed_total', 'Logins and management API requests refused for their credentials', () => auth.failedLogins);
 
   const perObject = new Registry();
   const queueGauge = (name: string, help: string, read: (queue: Queue) => number) =>
@@ -106,5 +117,6 @@ export function metricsRegistries(sources: MetricsSources): { aggregated: Regist
   queueGauge('queue_messages_unacked', 'Messages delivered to consumers but not yet acknowledged', (queue) => queue.unacknowledgedCount);
   queueGauge('queue_messages', 'Sum of ready and unacknowledged messages', (queue) => queue.messageCount + queue.unacknowledgedCount);
   queueGauge('queue_consumers', 'Consumers on a queue', (queue) => queue.consumers.length);
+  queueGauge('queue_messages_delayed', "Messages waiting for their x-delay or the queue's x-retry-delays (Warren's own)", (queue) => queue.waitingCount);
   return { aggregated, perObject };
 }

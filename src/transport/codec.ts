@@ -103,10 +103,10 @@ export interface CodecSession {
   /** Routes a message in the logged-in vhost; returns the broker's outcome bits. Throws ACCESS_REFUSED, NOT_FOUND, or REJECTED when a full queue refused it. */
   publish(loggedIn: LoggedIn, message: Message): number;
   /**
-   * Sends the confirm of a persisted publish once the store has synced it; every frame emitted
-   * after it waits with it. If the sync fails, `failed(message)` goes out instead.
+   * Sends a publish's confirm: at once, or for a persisted one once the store has synced it
+   * (every frame emitted after it then waits with it; if the sync fails, `failed(message)` goes out instead).
    */
-  confirmAfterSync(frame: string, failed: (message: string) => string): void;
+  confirm(frame: string, persisted: boolean, failed: (message: string) => string): void;
   /** Queues a frame for this event-loop turn's WebSocket message. */
   emit(frame: string): void;
   /** Deliveries made from now until `releaseDeliveries()` wait, so that the reply to the frame causing them goes first. */

@@ -251,8 +251,7 @@ class JsonCodec implements WireCodec {
     const id = frame.id;
     if (frame.mandatory === true && !(outcome & ROUTED)) this.session.emit(returnFrame(message, id));
     if (id === undefined) return;
-    if (outcome & PERSISTED) this.session.confirmAfterSync(okFrame(id), (message) => errorFrame('INTERNAL_ERROR', message, id));
-    else this.session.emit(okFrame(id));
+    this.session.confirm(okFrame(id), (outcome & PERSISTED) !== 0, (message) => errorFrame('INTERNAL_ERROR', message, id));
   }
 }
 

@@ -103,6 +103,18 @@ export class Transport {
     return details;
   }
 
+  /** Publishes confirmed since start-up, over every connection. */
+  get confirmed(): number {
+    return this.context.counts.confirmed;
+  }
+
+  /** Connections that have published (RabbitMQ's publishers, which counts channels). */
+  publishers(): number {
+    let count = 0;
+    for (const session of this.sessions.values()) if (session.isPublisher) count++;
+    return count;
+  }
+
   /** A memory or disk alarm started (reason) or cleared (null): publishers are blocked or unblocked. */
   setAlarm(reason: string | null): void {
     this.context.flow.alarm = reason;

@@ -13,6 +13,8 @@ export interface SessionContext {
   readonly drainTimeoutMs: number;
   /** The memory or disk alarm in force, shared by every session; null when none. */
   readonly flow: { alarm: string | null };
+  /** Counts over every session, for the metrics: publishes confirmed (`ok` to a publish with an id, a SEND's RECEIPT). */
+  readonly counts: { confirmed: number };
   readonly serverVersion: string;
   readonly logger: Logger;
 }
@@ -286,8 +288,15 @@ export class Session implements CodecSession, DeliverySink {
     return outcome;
   }
 
-  confirmAfterSync(frame: string, failed: (message: string) => string): void {
-    this.emitAfterSync(frame, () => failed(SYNC_FAILED));
+  confirm(frame: string, persisted: boolean, failed: (message: string) => string): void {
+    this.context.counts.confirmed++;
+    if (persisted) this.emitAfterSync(frame, () => failed(SYNC_FAILED));
+    else this.emit(frame);
+  }
+
+  /** Whether this connection has published: what blocks it under an alarm, and RabbitMQ's "publishers". */
+  get isPublisher(): boolean {
+    return this.publisher;
   }
 
   describeFailure(error: unknown, what: string): Failure {

@@ -18,7 +18,7 @@ afterEach(async () => {
 async function listening(highWaterBytes = 1 << 20): Promise<{ transport: Transport; broker: Broker; url: string }> {
   const { vhosts, broker } = await memoryVhosts();
   transport = new Transport(
-    { vhosts, auth: usersAuth(), highWaterBytes, drainTimeoutMs: 60_000, flow: { alarm: null }, serverVersion: 'test', logger: pino({ level: 'silent' }) },
+    { vhosts, auth: usersAuth(), highWaterBytes, drainTimeoutMs: 60_000, flow: { alarm: null }, counts: { confirmed: 0 }, serverVersion: 'test', logger: pino({ level: 'silent' }) },
     { path: '/ws', maxMessageBytes: 1 << 20, heartbeatMs: 0, maxConnections: 100, maxConnectionsPerAddress: 100 },
   );
   const server = transport.httpServer;

@@ -2,7 +2,7 @@ import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
-import type { Message, MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredPolicy, StoredQueue } from '../../broker/index.js';
+import type { IoCounts, Message, MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredPolicy, StoredQueue } from '../../broker/index.js';
 import { findLivePuts } from './compaction.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { describeFsError, syncDirectory } from './file-sync.js';
@@ -20,6 +20,8 @@ export interface JournalStoreOptions {
   logger?: Logger;
   /** A segment is closed and a new one started past this size (32 MiB by default). */
   segmentBytes?: number;
+  /** Where the writes and syncs are counted (the vhosts' journals share one). */
+  io?: IoCounts;
 }
 
 const DEFAULT_SEGMENT_BYTES = 32 * 1024 * 1024;
@@ -54,7 +56,7 @@ export class JournalStore implements MessageStore {
 
   private constructor(
     private readonly dir: string,
-    private readonly options: { sync: boolean; segmentBytes: number },
+    private readonly options: { sync: boolean; segmentBytes: number; io?: IoCounts },
     private readonly logger: Logger,
     /** Called once the store is closed: releases the data dir's lock when the store holds it. */
     private readonly release: () => Promise<void>,
@@ -64,7 +66,7 @@ export class JournalStore implements MessageStore {
     private active: Segment,
     private recovered: RecoveredState | null,
   ) {
-    this.writer = new JournalWriter(dir, options.sync, { beforeSeal: () => this.endRun(), afterWrite: (segment) => this.reclaim(segment) });
+    this.writer = new JournalWriter(dir, options.sync, { beforeSeal: () => this.endRun(), afterWrite: (segment) => this.reclaim(segment) }, options.io);
   }
 
   /**
@@ -106,7 +108,7 @@ export class JournalStore implements MessageStore {
       const snapshot = topology.snapshot();
       store = new JournalStore(
         dir,
-        { sync: options.sync === 'always', segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES },
+        { sync: options.sync === 'always', segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, io: options.io },
         logger,
         release,
         topology,

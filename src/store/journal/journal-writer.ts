@@ -1,4 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import type { IoCounts } from '../../broker/index.js';
 import { describeFsError, syncDirectory } from './file-sync.js';
 import type { Segment } from './segment.js';
 
@@ -52,6 +53,8 @@ export class JournalWriter {
     private readonly dir: string,
     private readonly syncEachBatch: boolean,
     private readonly hooks: WriterHooks,
+    /** Where writes and syncs are counted, for the metrics. */
+    private readonly io: IoCounts = { writtenBytes: 0, syncs: 0 },
   ) {}
 
   append(segment: Segment, record: Buffer): void {
@@ -89,7 +92,10 @@ export class JournalWriter {
     try {
       await this.barrier();
       await this.drained;
-      if (this.file && !this.syncEachBatch) await this.file.handle.datasync();
+      if (this.file && !this.syncEachBatch) {
+        await this.file.handle.datasync();
+        this.io.syncs++;
+      }
     } finally {
       await this.file?.handle.close();
       this.file = null;
@@ -136,9 +142,13 @@ export class JournalWriter {
       const { bytesWritten } = await handle.write(data, at, data.length - at);
       at += bytesWritten;
     }
-    if (this.syncEachBatch) await handle.datasync();
+    if (this.syncEachBatch) {
+      await handle.datasync();
+      this.io.syncs++;
+    }
     batch.segment.written += data.length;
     this.writtenBytes += data.length;
+    this.io.writtenBytes += data.length;
   }
 
   private async handleFor(segment: Segment): Promise<FileHandle> {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { MessageStore, VhostStores } from '../../broker/index.js';
+import type { IoCounts, MessageStore, VhostStores } from '../../broker/index.js';
 import type { DataDirLock } from './data-dir-lock.js';
 import { describeFsError, syncDirectory, writeFileDurably } from './file-sync.js';
 import { JournalStore, lockDataDir, type JournalStoreOptions } from './journal-store.js';
@@ -19,16 +19,20 @@ const NAME_FILE = 'vhost.json';
  * and name file do.
  */
 export class VhostJournals implements VhostStores {
+  readonly io: IoCounts;
+
   private constructor(
-    private readonly options: JournalStoreOptions,
+    private readonly options: JournalStoreOptions & { io: IoCounts },
     private readonly lock: DataDirLock,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.io = options.io;
+  }
 
   /** Locks `options.dataDir` (an Error a person can act on when it cannot be used or is in use). */
   static async open(options: JournalStoreOptions): Promise<VhostJournals> {
     const logger = options.logger ?? pino({ level: 'silent' });
-    return new VhostJournals(options, await lockDataDir(options.dataDir, logger), logger);
+    return new VhostJournals({ ...options, io: { writtenBytes: 0, syncs: 0 } }, await lockDataDir(options.dataDir, logger), logger);
   }
 
   async list(): Promise<string[]> {
