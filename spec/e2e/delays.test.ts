@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { api, eventually, RawClient, startBroker, type Frame } from './harness.js';
 import { StompPeer, until } from './stomp-peer.js';
 
-// docs/protocol.md, "Delayed messages and delayed redelivery", through the real process.
+// docs/protocol.md, "Delayed redelivery and delayed messages", through the real process.
 
 const queueOf = async (port: number, name: string) =>
   (await api({ port } as Parameters<typeof api>[0], `/api/queues/%2F/${name}`)).body as { messages_ready: number; messages_delayed: number };

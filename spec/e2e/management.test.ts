@@ -31,7 +31,7 @@ function sign(claims: JWTPayload): Promise<string> {
 
 const NOT_FOUND = { error: 'Object Not Found', reason: 'Not Found' };
 
-const QUEUE_FIELDS = ['name', 'vhost', 'durable', 'auto_delete', 'exclusive', 'arguments', 'messages', 'messages_ready', 'messages_unacknowledged', 'consumers', 'policy', 'effective_policy_definition', 'state', 'type', 'node'];
+const QUEUE_FIELDS = ['name', 'vhost', 'durable', 'auto_delete', 'exclusive', 'arguments', 'messages', 'messages_ready', 'messages_unacknowledged', 'messages_delayed', 'message_stats', 'consumers', 'policy', 'effective_policy_definition', 'state', 'type', 'node'];
 
 describe('management - anonymous development mode', () => {
   let broker: RunningBroker;

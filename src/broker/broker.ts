@@ -229,7 +229,8 @@ export class Broker implements QueueHost, ConnectionHost {
     this.checkExclusiveAccess(owner, queue);
     if (ifUnused && queue.consumers.length > 0) throw preconditionFailed(`queue "${name}" has consumers, and ifUnused was set`);
     if (ifEmpty && queue.messageCount + queue.waitingCount > 0) {
-      throw preconditionFailed(`queue "${name}" has ${queue.messageCount} ready and ${queue.waitingCount} delayed messages, and ifEmpty was set`);
+      const delayed = queue.waitingCount > 0 ? ` and ${queue.waitingCount} delayed` : '';
+      throw preconditionFailed(`queue "${name}" has ${queue.messageCount} ready${delayed} messages, and ifEmpty was set`);
     }
     return this.removeQueue(queue);
   }

@@ -19,7 +19,7 @@ export function queueView(queue: Queue, vhost: string, node: string, messageStat
     messages: ready + unacknowledged,
     messages_ready: ready,
     messages_unacknowledged: unacknowledged,
-    // Warren's own: waiting for their x-delay or x-retry-delays (docs/protocol.md, "Delayed messages and delayed redelivery").
+    // Warren's own: waiting for their x-delay or x-retry-delays (docs/protocol.md, "Delayed redelivery and delayed messages").
     messages_delayed: queue.waitingCount,
     consumers: queue.consumers.length,
     // Undefined (left out of the JSON) while nothing happened in the queue. Not a spread: a
