@@ -37,17 +37,19 @@ export function metricsRegistries(sources: MetricsSources): { aggregated: Regist
         this.set(read());
       },
     });
-  /** A running total of the model's, labelled or not; reset and set at each scrape, since the model keeps the count. */
-  const counter = (name: string, help: string, read: (counters: MessageCounters) => number) =>
+  /** A running total kept elsewhere (the model, the transport, the stores): reset and set at each scrape. */
+  const total = (name: string, help: string, read: () => number) =>
     new Counter({
       name: `${PREFIX}${name}`,
       help,
       registers: [aggregated],
       collect() {
         this.reset();
-        this.inc(sum((broker) => read(broker.counters)));
+        this.inc(read());
       },
     });
+  /** One of the model's counters, summed over the vhosts. */
+  const counter = (name: string, help: string, read: (counters: MessageCounters) => number) => total(name, help, () => sum((broker) => read(broker.counters)));
 
   gauge('connections', 'Connections logged in, both protocols', () => sum((broker) => broker.totals.connections));
   gauge('consumers', 'Consumers', () => sum((broker) => broker.totals.consumers));
@@ -83,17 +85,6 @@ export function metricsRegistries(sources: MetricsSources): { aggregated: Regist
       },
     });
   }
-  /** A running total kept outside the model (the transport's, the stores'). */
-  const total = (name: string, help: string, read: () => number) =>
-    new Counter({
-      name: `${PREFIX}${name}`,
-      help,
-      registers: [aggregated],
-      collect() {
-        this.reset();
-        this.inc(read());
-      },
-    });
   total('global_messages_confirmed_total', 'Publishes confirmed to their publishers', () => transport.confirmed);
   if (io) {
     total('io_write_bytes_total', 'Bytes the journals wrote to disk', () => io.writtenBytes);
