@@ -23,3 +23,4 @@ export {
   type TimerHandle,
 } from './types.js';
 export { DEFAULT_VHOST, VirtualHosts, type VhostNotice } from './vhosts.js';
+export { type StreamEntry, type StreamLog, type StreamLogOptions } from './stream-port.js';

@@ -1,4 +1,5 @@
 import type { PolicyDefinition } from './policy.js';
+import type { StreamLog, StreamLogOptions } from './stream-port.js';
 import type { ExchangeOptions, ExchangeType, Message, QueueOptions } from './types.js';
 
 export interface StoredExchange {
@@ -56,8 +57,14 @@ export interface MessageStore {
   putExchange(exchange: StoredExchange): void;
   deleteExchange(name: string): void;
   putQueue(queue: StoredQueue): void;
-  /** Also forgets every message stored for the queue. */
+  /** Also forgets every message stored for the queue, and deletes its stream log if it is a stream. */
   deleteQueue(name: string): void;
+  /**
+   * The log of stream queue `queue` (put with putQueue before): the one recovered with the store,
+   * or a new empty one. Synchronous, as a declare needs it at once; the same log for the same
+   * queue until deleteQueue. `options` (its retention) apply from now on.
+   */
+  openStream(queue: string, options: StreamLogOptions): StreamLog;
   putBinding(binding: StoredBinding): void;
   deleteBinding(binding: StoredBinding): void;
   /** Adds or replaces the policy of that name. */
@@ -66,7 +73,7 @@ export interface MessageStore {
   /** `message.encoded` is a cache of the wire form: do not store it. */
   putMessage(queue: string, seq: number, message: Message, expiresAt: number | null): void;
   removeMessage(queue: string, seq: number): void;
-  /** Resolves once every write made before the call is durable. */
+  /** Resolves once every write made before the call is durable, stream appends included. */
   sync(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
-import { bindingKey, type Message, type MessageStore, type VhostStores, type RecoveredState, type StoredBinding, type StoredExchange, type StoredPolicy, type StoredQueue } from '../broker/index.js';
+import { bindingKey, type Message, type MessageStore, type StreamLog, type StreamLogOptions, type VhostStores, type RecoveredState, type StoredBinding, type StoredExchange, type StoredPolicy, type StoredQueue } from '../broker/index.js';
+import { MemoryStreamLog } from './stream/index.js';
 
 /**
  * Keeps the durable state in memory: nothing survives the process, but a broker reopened on the
@@ -10,6 +11,8 @@ export class MemoryStore implements MessageStore {
   private readonly bindings = new Map<string, StoredBinding>();
   private readonly policies = new Map<string, StoredPolicy>();
   private readonly messages = new Map<string, Map<number, { message: Message; expiresAt: number | null }>>();
+  /** Kept open across a reopen of the broker on this store, as a disk keeps the files. */
+  private readonly streams = new Map<string, MemoryStreamLog>();
 
   async recover(): Promise<RecoveredState> {
     const messages = [...this.messages].flatMap(([queue, stored]) => [...stored].map(([seq, { message, expiresAt }]) => ({ queue, seq, message, expiresAt })));
@@ -33,6 +36,17 @@ export class MemoryStore implements MessageStore {
   deleteQueue(name: string): void {
     this.queues.delete(name);
     this.messages.delete(name);
+    void this.streams.get(name)?.delete();
+    this.streams.delete(name);
+  }
+
+  openStream(queue: string, options: StreamLogOptions): StreamLog {
+    let log = this.streams.get(queue);
+    if (!log) {
+      log = MemoryStreamLog.create(options);
+      this.streams.set(queue, log);
+    }
+    return log;
   }
 
   putBinding(binding: StoredBinding): void {

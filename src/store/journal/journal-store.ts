@@ -2,7 +2,7 @@ import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
-import type { IoCounts, Message, MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredPolicy, StoredQueue } from '../../broker/index.js';
+import type { IoCounts, Message, MessageStore, RecoveredState, StreamLog, StoredBinding, StoredExchange, StoredPolicy, StoredQueue } from '../../broker/index.js';
 import { findLivePuts } from './compaction.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { describeFsError, syncDirectory } from './file-sync.js';
@@ -174,6 +174,11 @@ export class JournalStore implements MessageStore {
     const segment = this.append(format.encodeQueueDelete(name));
     for (const older of this.index.get(name)?.values() ?? []) segment.cancel(older);
     this.index.delete(name);
+  }
+
+  openStream(queue: string): StreamLog {
+    // The broker refuses x-queue-type stream until the journal keeps stream logs (issue 15).
+    throw new Error(`stream queue "${queue}": the journal does not keep stream logs yet`);
   }
 
   putBinding(binding: StoredBinding): void {
