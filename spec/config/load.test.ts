@@ -325,29 +325,24 @@ test('config - a vhost name must be 1 to 255 UTF-8 bytes', () => {
   ]);
 });
 
-test('config - quorum queues load, by type or by x-queue-type; stream queues are refused until they are built', () => {
-  const quorum = write('quorum.json', {
+test('config - quorum and stream queues load, by type or by x-queue-type; another type is refused, naming those there are', () => {
+  const typed = write('typed.json', {
     queues: [
       { name: 'q1', vhost: '/', type: 'quorum', durable: true, auto_delete: false, arguments: {} },
       { name: 'q2', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': 5 } },
+      { name: 's1', vhost: '/', type: 'stream', durable: true, auto_delete: false, arguments: { 'x-max-age': '7D' } },
+      { name: 's2', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'stream' } },
     ],
   });
-  expect(loadConfig({ definitionsFile: quorum }).config.definitions.queues.map((q) => q.arguments)).toEqual([
+  expect(loadConfig({ definitionsFile: typed }).config.definitions.queues.map((q) => q.arguments)).toEqual([
     { 'x-queue-type': 'quorum' },
     { 'x-queue-type': 'quorum', 'x-delivery-limit': 5 },
+    { 'x-max-age': '7D', 'x-queue-type': 'stream' },
+    { 'x-queue-type': 'stream' },
   ]);
-  const file = write('definitions.json', {
-    queues: [
-      { name: 's1', vhost: '/', type: 'stream', durable: true, auto_delete: false, arguments: {} },
-      { name: 's2', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'stream' } },
-      { name: 'x1', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'lazy' } },
-    ],
-  });
-  const stream = 'queue type "stream" is not supported: stream queues are not built yet (they come with streams, protocol 1.2); use "classic" or "quorum"';
+  const file = write('definitions.json', { queues: [{ name: 'x1', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'lazy' } }] });
   expect(configError({ definitionsFile: file }).problems).toEqual([
-    `${file}: queues[0].type: ${stream}`,
-    `${file}: queues[1].arguments["x-queue-type"]: ${stream}`,
-    `${file}: queues[2].arguments["x-queue-type"]: queue type "lazy" is not supported: Warren has classic and quorum queues; use "classic" or "quorum"`,
+    `${file}: queues[0].arguments["x-queue-type"]: queue type "lazy" is not supported: Warren has classic, quorum and stream queues`,
   ]);
 });
 

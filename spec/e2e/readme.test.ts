@@ -42,3 +42,26 @@ describe('readme - using it from code', () => {
     expect(dead).toMatchObject({ payload: { id: 42 }, headers: { 'x-first-death-queue': 'billing', 'x-first-death-reason': 'rejected' }, properties: { persistent: true } });
   });
 });
+
+describe('readme - streams', () => {
+  it('readme - the streams example pushes and pulls the same log as written', async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const example = /Streams are the Kafka side[^\n]*\n\n```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(example, 'the README has a streams TypeScript block').toBeDefined();
+    const script = [
+      `import { connect } from '${CLIENT}';`,
+      `const client = await connect('${broker.url}');`,
+      example!,
+      // The push is asynchronous: wait until the group has committed the entry it printed.
+      "for (let i = 0; i < 200 && (await client.committed('events', 'audit')) !== 0; i++) await new Promise((r) => setTimeout(r, 10));",
+      "console.log(JSON.stringify({ pulled: messages.map((m) => m.payload), next, reports: await client.committed('events', 'reports') }));",
+      'await client.close();',
+    ].join('\n');
+    const file = join(mkdtempSync(join(tmpdir(), 'warren-readme-')), 'streams.mjs');
+    writeFileSync(file, script);
+    const { stdout } = await promisify(execFile)(process.execPath, [file], { timeout: 10_000 });
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toBe("0 { clicked: 'buy' }");
+    expect(JSON.parse(lines[1])).toEqual({ pulled: [{ clicked: 'buy' }], next: 1, reports: 0 });
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Message, MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredQueue } from '../../src/broker/index.js';
+import type { Message, MessageStore, RecoveredState, StoredBinding, StoredExchange, StoredQueue, StreamLog } from '../../src/broker/index.js';
 
 /** How the contract opens a driver's store, and finds it again as a restarted broker would. */
 export interface StoreFactory {
@@ -20,6 +20,9 @@ export const queue = (name: string, args: Record<string, unknown> = {}): StoredQ
   options: { durable: true, exclusive: false, autoDelete: false, arguments: args },
 });
 
+/** A stream queue as the broker stores it: durable, `x-queue-type` "stream". */
+export const streamQueue = (name: string, args: Record<string, unknown> = {}): StoredQueue => queue(name, { 'x-queue-type': 'stream', ...args });
+
 export const binding = (source: string, destination: string, routingKey = '#', args: Record<string, unknown> = {}): StoredBinding => ({
   source,
   destination,
@@ -35,6 +38,9 @@ export const message = (payload: unknown, extra: Partial<Message> = {}): Message
 
 /** The (queue, seq, payload) of each recovered message, in the order given. */
 const summary = (state: RecoveredState) => state.messages.map(({ queue, seq, message }) => [queue, seq, JSON.parse(message.payload) as unknown]);
+
+/** Offset, timestamp and payload of each entry. */
+const entries = (log: StreamLog, from = 0) => log.read(from, 10_000, Infinity).map(({ offset, timestamp, message }) => [offset, timestamp, JSON.parse(message.payload) as unknown]);
 
 /** Reopens and recovers, closing what the test opened on the way. */
 async function restart(factory: StoreFactory, store: MessageStore): Promise<{ store: MessageStore; state: RecoveredState }> {
@@ -233,6 +239,129 @@ export function storeContract(driver: string, makeFactory: () => StoreFactory): 
         syncs.push(store.sync());
       }
       await expect(Promise.all(syncs)).resolves.toHaveLength(500);
+      await store.close();
+    });
+
+    it('stream - entries keep their offsets and timestamps across a reopen, committed offsets too after a clean close; appends go on from next', async () => {
+      const factory = makeFactory();
+      const opened = await factory.open();
+      await opened.recover();
+      opened.putQueue(streamQueue('events', { 'x-max-age': '7D' }));
+      const log = opened.openStream('events', {});
+      expect([log.first, log.next]).toEqual([0, 0]);
+      for (let n = 0; n < 10; n++) expect(log.append(message({ n }), 1000 + n)).toBe(n);
+      log.commit('billing', 4);
+      log.commit('audit', 9);
+      await opened.sync();
+      const { store, state } = await restart(factory, opened);
+      expect(state.queues).toEqual([streamQueue('events', { 'x-max-age': '7D' })]);
+      // A stream's entries are its log's, not stored messages.
+      expect(state.messages).toEqual([]);
+      const again = store.openStream('events', {});
+      expect([again.first, again.next, again.flushedNext]).toEqual([0, 10, 10]);
+      expect(entries(again)).toEqual(Array.from({ length: 10 }, (_, n) => [n, 1000 + n, { n }]));
+      expect([again.committed('billing'), again.committed('audit'), again.committed('nobody')]).toEqual([4, 9, null]);
+      expect(again.append(message('more'), 2000)).toBe(10);
+      await store.sync();
+      const last = await restart(factory, store);
+      expect(entries(last.store.openStream('events', {}), 9)).toEqual([
+        [9, 1009, { n: 9 }],
+        [10, 2000, 'more'],
+      ]);
+      await last.store.close();
+    });
+
+    it('stream - openStream again gives the same log, with the options it is given from then on (after a reopen too)', async () => {
+      const factory = makeFactory();
+      const opened = await factory.open();
+      await opened.recover();
+      opened.putQueue(streamQueue('s'));
+      const log = opened.openStream('s', { segmentBytes: 1024 });
+      expect(opened.openStream('s', { segmentBytes: 1024 })).toBe(log);
+      const pad = 'x'.repeat(100);
+      for (let n = 0; n < 60; n++) log.append(message({ n, pad }), 1000 + n);
+      expect(log.applyRetention(5000)).toBe(0);
+      expect(opened.openStream('s', { segmentBytes: 1024, maxBytes: 4096 })).toBe(log);
+      expect(log.applyRetention(5000)).toBeGreaterThan(0);
+      expect(log.first).toBeGreaterThan(0);
+      expect(log.bytes).toBeLessThanOrEqual(4096);
+      const kept = log.first;
+      await opened.sync();
+      const { store } = await restart(factory, opened);
+      const again = store.openStream('s', { segmentBytes: 1024, maxBytes: 4096 });
+      expect([again.first, again.next]).toEqual([kept, 60]);
+      // A later declare (or policy) with a tighter limit applies to the recovered log.
+      expect(store.openStream('s', { segmentBytes: 1024, maxBytes: 2048 })).toBe(again);
+      expect(again.applyRetention(5000)).toBeGreaterThan(0);
+      expect(again.bytes).toBeLessThanOrEqual(2048);
+      expect(entries(again).map(([offset]) => offset)).toEqual(Array.from({ length: 60 - again.first }, (_, i) => again.first + i));
+      await store.close();
+    });
+
+    it('stream - a stream deleted and declared again is a new one: empty, offsets from 0, no committed offsets', async () => {
+      const factory = makeFactory();
+      const opened = await factory.open();
+      await opened.recover();
+      opened.putQueue(streamQueue('s'));
+      const old = opened.openStream('s', {});
+      for (let n = 0; n < 20; n++) old.append(message(`old ${n}`), n);
+      old.commit('g', 7);
+      await opened.sync();
+      opened.deleteQueue('s');
+      expect(() => old.append(message('late'), 99)).toThrow();
+      opened.putQueue(streamQueue('s'));
+      const fresh = opened.openStream('s', {});
+      expect(fresh).not.toBe(old);
+      expect([fresh.first, fresh.next, fresh.committed('g')]).toEqual([0, 0, null]);
+      expect(fresh.read(0, 100, Infinity)).toEqual([]);
+      expect(fresh.append(message('new'), 100)).toBe(0);
+      await opened.sync();
+      expect(fresh.flushedNext).toBe(1);
+      const { store, state } = await restart(factory, opened);
+      expect(state.queues.map((stored) => stored.name)).toEqual(['s']);
+      const again = store.openStream('s', {});
+      expect(entries(again)).toEqual([[0, 100, 'new']]);
+      expect(again.committed('g')).toBeNull();
+      await store.close();
+    });
+
+    it('stream - a deleted stream stays deleted across a reopen; declared again later it starts at 0', async () => {
+      const factory = makeFactory();
+      const opened = await factory.open();
+      await opened.recover();
+      opened.putQueue(streamQueue('gone'));
+      opened.putQueue(streamQueue('never-opened'));
+      const log = opened.openStream('gone', {});
+      for (let n = 0; n < 5; n++) log.append(message(n), n);
+      await opened.sync();
+      opened.deleteQueue('gone');
+      await opened.sync();
+      const first = await restart(factory, opened);
+      expect(first.state.queues.map((stored) => stored.name)).toEqual(['never-opened']);
+      // A stream queue whose log was never opened has an empty one.
+      expect(first.store.openStream('never-opened', {}).next).toBe(0);
+      first.store.putQueue(streamQueue('gone'));
+      const again = first.store.openStream('gone', {});
+      expect([again.first, again.next]).toEqual([0, 0]);
+      await first.store.close();
+    });
+
+    it('stream - sync resolves once every stream append made before it is on disk', async () => {
+      const factory = makeFactory();
+      const store = await factory.open();
+      await store.recover();
+      store.putQueue(streamQueue('a'));
+      store.putQueue(streamQueue('b'));
+      store.putQueue(queue('classic'));
+      const a = store.openStream('a', {});
+      const b = store.openStream('b', {});
+      for (let round = 0; round < 5; round++) {
+        for (let n = 0; n < 100; n++) a.append(message(n), n);
+        b.append(message(round), round);
+        store.putMessage('classic', round + 1, message(round), null);
+        await store.sync();
+        expect([a.flushedNext, b.flushedNext]).toEqual([a.next, b.next]);
+      }
       await store.close();
     });
   });

@@ -1,4 +1,4 @@
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,7 +126,7 @@ describe('stream file - group commit', () => {
     expect(log.flushedNext).toBe(1);
 
     const { logger, lines } = captureLogger();
-    const crashed = await FileStreamLog.open(crashCopy(dir), {}, logger);
+    const crashed = await FileStreamLog.open(crashCopy(dir), {}, { logger });
     expect(ns(crashed.read(0, 10, Infinity))).toEqual([0]);
     expect(problems(lines)).toEqual([]);
     await crashed.close();
@@ -148,7 +148,7 @@ describe('stream file - recovery', () => {
     const last = segmentFiles(dir).at(-1) as string;
     truncateSync(last, statSync(last).size - 5);
     const { logger, lines } = captureLogger();
-    const log = await FileStreamLog.open(dir, {}, logger);
+    const log = await FileStreamLog.open(dir, {}, { logger });
     expect(log.next).toBe(19);
     expect(ns(log.read(0, 100, Infinity))).toEqual(range(0, 19));
     expect(problems(lines)).toEqual([expect.objectContaining({ level: 40, segment: last, next: 19, keptEntries: 19, reason: expect.stringMatching(/cut short/) })]);
@@ -156,7 +156,7 @@ describe('stream file - recovery', () => {
     await log.close();
 
     const again = captureLogger();
-    const reopened = await FileStreamLog.open(dir, {}, again.logger);
+    const reopened = await FileStreamLog.open(dir, {}, { logger: again.logger });
     expect(ns(reopened.read(0, 100, Infinity))).toEqual([...range(0, 19), 99]);
     expect(problems(again.lines)).toEqual([]);
     await reopened.close();
@@ -167,7 +167,7 @@ describe('stream file - recovery', () => {
     await seed(dir, 5);
     appendFileSync(segmentFiles(dir).at(-1) as string, Buffer.from([0x00, 0x00, 0x00]));
     const { logger, lines } = captureLogger();
-    const log = await FileStreamLog.open(dir, {}, logger);
+    const log = await FileStreamLog.open(dir, {}, { logger });
     expect(log.next).toBe(5);
     expect(problems(lines)).toEqual([expect.objectContaining({ droppedBytes: 3, reason: expect.stringMatching(/header cut short/) })]);
     await log.close();
@@ -181,7 +181,7 @@ describe('stream file - recovery', () => {
     bytes[Math.floor(bytes.length * 0.6)] ^= 0xff;
     writeFileSync(last, bytes);
     const { logger, lines } = captureLogger();
-    const log = await FileStreamLog.open(dir, {}, logger);
+    const log = await FileStreamLog.open(dir, {}, { logger });
     expect(log.next).toBeGreaterThan(10);
     expect(log.next).toBeLessThan(40);
     expect(ns(log.read(0, 100, Infinity))).toEqual(range(0, log.next));
@@ -215,7 +215,7 @@ describe('stream file - recovery', () => {
     bytes[Math.floor(bytes.length / 2)] ^= 0xff;
     writeFileSync(files[1], bytes);
     const { logger, lines } = captureLogger();
-    const log = await FileStreamLog.open(dir, { segmentBytes: 1024 }, logger);
+    const log = await FileStreamLog.open(dir, { segmentBytes: 1024 }, { logger });
     expect(problems(lines)).toEqual([expect.objectContaining({ level: 50, segment: files[1] })]);
     const kept = ns(log.read(0, 1000, Infinity));
     const third = Number(/(\d+)\.stream$/.exec(files[2])?.[1]);
@@ -226,7 +226,7 @@ describe('stream file - recovery', () => {
     expect(log.next).toBe(60);
     await log.close();
     const again = captureLogger();
-    const reopened = await FileStreamLog.open(dir, { segmentBytes: 1024 }, again.logger);
+    const reopened = await FileStreamLog.open(dir, { segmentBytes: 1024 }, { logger: again.logger });
     expect(ns(reopened.read(0, 1000, Infinity))).toEqual(kept);
     expect(problems(again.lines)).toEqual([]);
     await reopened.close();
@@ -253,7 +253,7 @@ describe('stream file - recovery', () => {
     const dir = tempDir();
     await seed(dir, 30, { segmentBytes: 1024 });
     const { logger, lines } = captureLogger();
-    const log = await FileStreamLog.open(dir, { segmentBytes: 1024 }, logger);
+    const log = await FileStreamLog.open(dir, { segmentBytes: 1024 }, { logger });
     expect(lines.find((line) => line.msg === 'stream recovered')).toMatchObject({ first: 0, next: 30, segments: segmentFiles(dir).length, bytes: log.bytes, ms: expect.any(Number) });
     await log.close();
   });
@@ -270,7 +270,7 @@ describe('stream file - segments, indexes and retention on disk', () => {
     bytes[Math.floor(bytes.length / 2)] ^= 0xff;
     writeFileSync(segments[2], bytes);
     const { logger, lines } = captureLogger();
-    const log = await FileStreamLog.open(dir, { segmentBytes: 2048 }, logger);
+    const log = await FileStreamLog.open(dir, { segmentBytes: 2048 }, { logger });
     expect(problems(lines)).toEqual([]);
     expect(log.next).toBe(200);
     // ...and a read that meets it logs it and steps over the rest of that segment.
@@ -291,7 +291,7 @@ describe('stream file - segments, indexes and retention on disk', () => {
     expect(indexFiles(dir)).toEqual(indexes);
     unlinkSync(indexes[3]);
     const { logger, lines } = captureLogger();
-    const watched = await FileStreamLog.open(dir, { segmentBytes: 2048 }, logger);
+    const watched = await FileStreamLog.open(dir, { segmentBytes: 2048 }, { logger });
     unlinkSync(indexes[4]);
     expect(ns(watched.read(0, 1000, Infinity))).toEqual(range(0, 200));
     expect(lines.filter((line) => /index file is missing or stale/.test(String(line.msg)))).toHaveLength(1);
@@ -430,7 +430,7 @@ describe('stream file - consumer group offsets', () => {
     await seed(dir, 3);
     writeFileSync(join(dir, 'offsets.json'), '{"groups":[["g",');
     const { logger, lines } = captureLogger();
-    const log = await FileStreamLog.open(dir, {}, logger);
+    const log = await FileStreamLog.open(dir, {}, { logger });
     expect(log.committed('g')).toBeNull();
     expect(existsSync(join(dir, 'offsets.json.damaged'))).toBe(true);
     expect(problems(lines)).toEqual([expect.objectContaining({ level: 50, msg: expect.stringMatching(/offsets file does not parse/) })]);
@@ -439,6 +439,115 @@ describe('stream file - consumer group offsets', () => {
     const reopened = await FileStreamLog.open(dir);
     expect(reopened.committed('g')).toBe(2);
     await reopened.close();
+  });
+});
+
+describe('stream file - a new stream made without waiting', () => {
+  it('stream file - create makes the directory at once and reads nothing; the segment file comes with the first write, and open finds the stream again', async () => {
+    const dir = tempDir();
+    const log = FileStreamLog.create(dir, { segmentBytes: 1024 });
+    expect(readdirSync(dir)).toEqual([]);
+    expect([log.first, log.next, log.flushedNext, log.bytes]).toEqual([0, 0, 0, 0]);
+    for (let n = 0; n < 30; n++) expect(log.append(message({ n }), 1000 + n)).toBe(n);
+    expect(ns(log.read(0, 100, Infinity))).toEqual(range(0, 30));
+    await log.flushed();
+    expect(segmentFiles(dir).length).toBeGreaterThan(1);
+    log.commit('g', 12);
+    await log.close();
+    const reopened = await FileStreamLog.open(dir, { segmentBytes: 1024 });
+    expect([reopened.first, reopened.next, reopened.committed('g')]).toEqual([0, 30, 12]);
+    expect(ns(reopened.read(0, 100, Infinity))).toEqual(range(0, 30));
+    await reopened.close();
+  });
+
+  it('stream file - create refuses a directory that holds a stream, and one that cannot be made', async () => {
+    const dir = tempDir();
+    await seed(dir, 3);
+    expect(() => FileStreamLog.create(dir)).toThrow(/holds one already; open it instead/);
+    const file = `${tempDir()}-a-file`;
+    writeFileSync(file, 'x');
+    expect(() => FileStreamLog.create(join(file, 'stream'))).toThrow(/cannot use stream dir ".*": a part of the path is a file/);
+    expect(() => FileStreamLog.create(tempDir(), { segmentBytes: 0 })).toThrow(RangeError);
+  });
+
+  it('stream file - with prepare, create touches no file and nothing is written until prepare resolves; a rejected prepare fails flushed() and runs again', async () => {
+    const dir = tempDir();
+    let attempts = 0;
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const log = FileStreamLog.create(dir, {}, {
+      prepare: async () => {
+        attempts++;
+        if (attempts === 1) throw new Error('not yet');
+        await gate;
+        mkdirSync(dir, { recursive: true });
+      },
+    });
+    expect(existsSync(dir)).toBe(false);
+    log.append(message({ n: 0 }), 1);
+    await expect(log.flushed()).rejects.toThrow(/not yet/);
+    expect([log.next, log.flushedNext]).toEqual([1, 0]);
+    // Readable all the while, as any entry not yet flushed.
+    expect(ns(log.read(0, 10, Infinity))).toEqual([0]);
+    log.append(message({ n: 1 }), 2);
+    const flushed = log.flushed();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect([attempts, log.flushedNext, existsSync(dir)]).toEqual([2, 0, false]);
+    release();
+    await flushed;
+    expect(log.flushedNext).toBe(2);
+    await log.close();
+    const reopened = await FileStreamLog.open(dir);
+    expect(ns(reopened.read(0, 10, Infinity))).toEqual([0, 1]);
+    await reopened.close();
+  });
+
+  it('stream file - onUnflushed is called by the first append after everything was flushed, once', async () => {
+    const dir = tempDir();
+    const calls: FileStreamLog[] = [];
+    const log = FileStreamLog.create(dir, {}, { onUnflushed: (which) => calls.push(which) });
+    log.append(message({ n: 0 }), 1);
+    log.append(message({ n: 1 }), 1);
+    expect(calls).toEqual([log]);
+    await log.flushed();
+    log.append(message({ n: 2 }), 1);
+    expect(calls).toEqual([log, log]);
+    await log.close();
+  });
+
+  it('stream file - writes and fdatasyncs are counted in the io given', async () => {
+    const io = { writtenBytes: 0, syncs: 0 };
+    const log = await FileStreamLog.open(tempDir(), {}, { io });
+    for (let n = 0; n < 10; n++) log.append(message({ n }), n);
+    await log.flushed();
+    expect(io).toEqual({ writtenBytes: log.bytes, syncs: 1 });
+    await log.close();
+  });
+
+  it('stream file - setOptions applies retention and segment size from now on, to a reopened log too; sync cannot change', async () => {
+    const dir = tempDir();
+    await seed(dir, 100, { segmentBytes: 1024 });
+    const log = await FileStreamLog.open(dir);
+    // Opened with the default options: no retention, 64 MiB segments.
+    expect(log.applyRetention(10_000)).toBe(0);
+    log.setOptions({ segmentBytes: 1024, maxBytes: 3000 });
+    expect(log.applyRetention(10_000)).toBeGreaterThan(0);
+    expect(log.bytes).toBeLessThanOrEqual(3000);
+    const firstFile = () => segmentFiles(dir)[0] === join(dir, `${String(log.first).padStart(20, '0')}.stream`);
+    await until(firstFile);
+    const before = segmentFiles(dir).at(-1);
+    for (let n = 100; n < 130; n++) log.append(message({ n, pad: 'p'.repeat(40) }), 1000 + n);
+    await log.flushed();
+    // The recovered last segment took the new size: it rolled.
+    expect(segmentFiles(dir).at(-1)).not.toBe(before);
+    // Retention ran at each roll: over maxBytes by at most the segment being filled.
+    expect(log.bytes).toBeLessThanOrEqual(3000 + 1024);
+    expect(() => log.setOptions({ sync: 'none' })).toThrow(/sync cannot change/);
+    expect(() => log.setOptions({ maxAgeMs: -1 })).toThrow(RangeError);
+    log.setOptions({ segmentBytes: 1024, maxAgeMs: 1 });
+    expect(log.applyRetention(10_000)).toBeGreaterThan(0);
+    await until(() => segmentFiles(dir).length === 1 && firstFile());
+    await log.close();
   });
 });
 

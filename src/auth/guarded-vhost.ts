@@ -10,6 +10,7 @@ import {
   type Message,
   type QueueDeclareResult,
   type QueueOptions,
+  type StreamQueue,
 } from '../broker/index.js';
 import { FULL_ACCESS, type VhostAccess } from './access.js';
 
@@ -104,6 +105,12 @@ export class GuardedVhost {
   get(connection: Connection, queue: string, noAck: boolean): GetResult {
     this.check('read', 'queue', queue);
     return connection.get(queue, noAck);
+  }
+
+  /** A stream read by pull (fetch, commit, committed: docs/protocol.md, "Stream queues"): a read of the queue, as a consume is. */
+  stream(connection: Connection, queue: string): StreamQueue {
+    this.check('read', 'queue', queue);
+    return this.broker.streamFor(connection, queue);
   }
 
   /** A move (docs/management.md): taking from the source is a read, putting into the destination a write, as a binding's. */

@@ -6,6 +6,7 @@ import { jsonEqual } from './json-equal.js';
 import { Policy, winningPolicy, type PolicyDefinition } from './policy.js';
 import { MAX_DELAY_MS, parseQueueArguments, sameQueueOptions } from './queue-arguments.js';
 import { EnqueueResult, newCounters, Queue, type QueueHost, type VhostTotals } from './queue.js';
+import { StreamQueue } from './stream-queue.js';
 import type { MessageStore, StoredBinding } from './store-port.js';
 import { systemClock, type Clock, type ExchangeOptions, type ExchangeType, type Message, type QueueOptions } from './types.js';
 
@@ -287,6 +288,13 @@ export class Broker implements QueueHost, ConnectionHost {
     return moved;
   }
 
+  /** The stream queue a connection may read (fetch, commit, committed); PRECONDITION_FAILED for another kind of queue. */
+  streamFor(owner: Connection | null, name: string): StreamQueue {
+    const queue = this.queueFor(owner, name);
+    if (!(queue instanceof StreamQueue)) throw preconditionFailed(`queue "${name}" is not a stream: fetch, commit and committed read stream queues (x-queue-type "stream")`);
+    return queue;
+  }
+
   /** The queue a connection may use; NOT_FOUND or RESOURCE_LOCKED otherwise. */
   queueFor(owner: Connection | null, name: string): Queue {
     const queue = this.queues.get(name);
@@ -414,7 +422,7 @@ export class Broker implements QueueHost, ConnectionHost {
 
   /** Throws PRECONDITION_FAILED for invalid arguments. */
   private newQueue(name: string, options: QueueOptions, owner: Connection | null): Queue {
-    const queue = new Queue(name, options, owner, this);
+    const queue = options.arguments['x-queue-type'] === 'stream' ? new StreamQueue(name, options, this) : new Queue(name, options, owner, this);
     // The policy is looked up once the queue's type is known from its arguments.
     queue.applyPolicy(this.queuePolicy(queue));
     return queue;

@@ -93,6 +93,7 @@ export class Connection implements ConsumerOwner, QueueOwner {
     if (this.consumers.size >= maxConsumersPerConnection) {
       throw resourceError(`this connection has ${this.consumers.size} consumers, the limit (limits.maxConsumersPerConnection); cancel some first`);
     }
+    queue.checkConsume(options);
     const timeoutMs = consumerTimeout(options.arguments, queue.args.consumerTimeout ?? this.broker.limits.consumerTimeoutMs);
     while (tag === undefined || this.consumers.has(tag)) tag = `amq.ctag-${this.id}-${this.nextConsumerTag++}`;
     const consumer = new Consumer(tag, queue, this, options.prefetch, options.noAck, options.exclusive, options.priority, timeoutMs, options.arguments);

@@ -54,7 +54,7 @@ export class Policy {
       throw refuse(`pattern ${JSON.stringify(pattern)} is not a valid regular expression (${(error as Error).message})`);
     }
     if (!(POLICY_APPLY_TO as readonly unknown[]).includes(applyTo)) {
-      const why = (applyTo as unknown) === 'streams' ? 'stream queues are not built yet' : `use one of ${POLICY_APPLY_TO.join(', ')}`;
+      const why = (applyTo as unknown) === 'streams' ? 'policies do not apply to stream queues yet (set x-max-age and x-max-length-bytes as arguments)' : `use one of ${POLICY_APPLY_TO.join(', ')}`;
       throw refuse(`apply-to ${JSON.stringify(applyTo)} is not accepted: ${why}`);
     }
     if (!Number.isInteger(priority)) throw refuse(`priority must be an integer (got ${JSON.stringify(priority)})`);
@@ -78,6 +78,8 @@ export class Policy {
   }
 
   appliesToQueue(name: string, type: QueueType): boolean {
+    // A stream works by its own arguments (retention); none of the policy keys fits it yet.
+    if (type === 'stream') return false;
     const applyTo = this.definition.applyTo;
     const kind = applyTo === 'all' || applyTo === 'queues' || applyTo === `${type}_queues`;
     return kind && this.regex.test(name);

@@ -4,8 +4,11 @@ import type { QueueOptions } from './types.js';
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 
-/** `classic`, or `quorum`: durable only, with a delivery limit by default (RabbitMQ 4's rules that one node can honour). */
-export type QueueType = 'classic' | 'quorum';
+/**
+ * `classic`; `quorum`: durable only, with a delivery limit by default (RabbitMQ 4's rules that
+ * one node can honour); `stream`: an append-only log read by offset (docs/protocol.md, "Stream queues").
+ */
+export type QueueType = 'classic' | 'quorum' | 'stream';
 
 /** A quorum queue's `x-delivery-limit` when neither an argument nor a policy sets one (RabbitMQ 4's default). */
 export const QUORUM_DELIVERY_LIMIT = 20;
@@ -28,6 +31,10 @@ export interface QueueArguments {
   consumerTimeout?: number;
   /** How long a returned message waits before it is ready again, by its earlier returns (docs/protocol.md, "Delayed redelivery and delayed messages"). */
   retryDelays?: readonly number[];
+  /** A stream's retention by age (`x-max-age`), in ms. */
+  maxAgeMs?: number;
+  /** A stream's segment size (`x-stream-max-segment-size-bytes`). */
+  streamSegmentBytes?: number;
 }
 
 /** What a queue works by: its arguments and its policy's, combined; `overflow` has its default. */
@@ -53,6 +60,7 @@ export function parseQueueArguments(name: string, options: QueueOptions): QueueA
   if (Object.keys(args).length === 0) return NO_ARGUMENTS;
   const type = queueType(args['x-queue-type']);
   if (type === 'quorum') checkQuorum(name, options);
+  if (type === 'stream') return streamArguments(name, options);
   const sac = args['x-single-active-consumer'] === undefined ? false : args['x-single-active-consumer'];
   if (typeof sac !== 'boolean') throw invalid('queue argument x-single-active-consumer', sac, 'true or false');
   const parsed: QueueArguments = {
@@ -123,9 +131,51 @@ function withoutClassicType(options: QueueOptions): QueueOptions {
 }
 
 function queueType(value: unknown): QueueType {
-  if (value === undefined || value === 'classic' || value === 'quorum') return value ?? 'classic';
-  if (value === 'stream') throw preconditionFailed('queue argument x-queue-type "stream": stream queues are not built yet (they come with streams, protocol 1.2); use "classic" or "quorum"');
-  throw invalid('queue argument x-queue-type', value, '"classic" or "quorum"');
+  if (value === undefined || value === 'classic' || value === 'quorum' || value === 'stream') return value ?? 'classic';
+  throw invalid('queue argument x-queue-type', value, '"classic", "quorum" or "stream"');
+}
+
+/** What a stream cannot have: it keeps every message until retention drops it, and is read by offset. */
+const NOT_FOR_STREAMS = [
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-message-ttl',
+  'x-max-length',
+  'x-max-priority',
+  'x-overflow',
+  'x-delivery-limit',
+  'x-retry-delays',
+  'x-single-active-consumer',
+  'x-expires',
+];
+
+/** A stream's arguments: retention (x-max-age, x-max-length-bytes) and its segment size; the rest is refused. */
+function streamArguments(name: string, options: QueueOptions): QueueArguments {
+  const refuse = (what: string) => preconditionFailed(`queue "${name}" cannot be a stream queue ${what}`);
+  if (!options.durable) throw refuse('that is not durable: streams are always durable');
+  if (options.exclusive) throw refuse('that is exclusive');
+  if (options.autoDelete) throw refuse('that is auto-delete');
+  const args = options.arguments;
+  const refused = NOT_FOR_STREAMS.find((key) => args[key] !== undefined);
+  if (refused) throw refuse(`with argument ${refused}: streams keep messages until retention (x-max-age, x-max-length-bytes) drops them`);
+  return {
+    type: 'stream',
+    singleActiveConsumer: false,
+    maxLengthBytes: integer(args, 'x-max-length-bytes', 1),
+    maxAgeMs: maxAge(args['x-max-age']),
+    streamSegmentBytes: integer(args, 'x-stream-max-segment-size-bytes', 1),
+    consumerTimeout: integer(args, 'x-consumer-timeout', 1),
+  };
+}
+
+/** RabbitMQ's units of `x-max-age`: Y, M, D, h, m, s (a year 365 days, a month 30). */
+const AGE_UNITS_MS: Readonly<Record<string, number>> = { Y: 365 * 86_400_000, M: 30 * 86_400_000, D: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 };
+
+function maxAge(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const match = typeof value === 'string' ? /^(\d{1,9})([YMDhms])$/.exec(value) : null;
+  if (!match || Number(match[1]) === 0) throw invalid('queue argument x-max-age', value, 'a positive whole number and a unit: Y, M, D, h, m or s (e.g. "7D", "12h", "30m")');
+  return Number(match[1]) * AGE_UNITS_MS[match[2]];
 }
 
 function checkQuorum(name: string, options: QueueOptions): void {

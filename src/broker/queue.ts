@@ -3,7 +3,7 @@ import { EntryDeque, type QueueEntry } from './entry-deque.js';
 import type { Policy } from './policy.js';
 import { effectiveArguments, parseQueueArguments, type EffectiveArguments, type QueueArguments, type QueueType } from './queue-arguments.js';
 import type { MessageStore } from './store-port.js';
-import type { Clock, Message, QueueOptions, TimerHandle } from './types.js';
+import type { Clock, ConsumeOptions, Message, QueueOptions, TimerHandle } from './types.js';
 import { WaitingEntries } from './waiting-entries.js';
 
 /**
@@ -167,7 +167,7 @@ export class Queue {
     readonly options: QueueOptions,
     /** The connection that owns an exclusive queue. */
     readonly owner: QueueOwner | null,
-    private readonly host: QueueHost,
+    protected readonly host: QueueHost,
   ) {
     this.declaredArgs = parseQueueArguments(name, options);
     // Without its policy until the broker applies one (which takes the queue's type).
@@ -362,6 +362,9 @@ export class Queue {
     this.scheduleHeadExpiry();
     return entry;
   }
+
+  /** Throws what a consume with `options` is refused for by this kind of queue, before the consumer exists. */
+  checkConsume(_options: ConsumeOptions): void {}
 
   addConsumer(consumer: Consumer): void {
     this.consumers.push(consumer);

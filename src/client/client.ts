@@ -27,12 +27,14 @@ import type {
   DeliveryHandler,
   DisconnectEvent,
   ExchangeType,
+  FetchResult,
   GetOptions,
   GetResult,
   MessageCountResult,
   PublishOptions,
   ReturnedMessage,
   ServerInfo,
+  StreamMessage,
   WarrenClientEvents,
 } from './types.js';
 import { resolveWebSocket, type WebSocketConstructor } from './websocket.js';
@@ -258,7 +260,7 @@ export class WarrenClient {
    */
   async consume(queue: string, handler: (message: Delivery) => void | Promise<void>, options?: ConsumeOptions): Promise<string> {
     const session = this.#live('consume');
-    const fields = { queue, ...pick(options, ['prefetch', 'noAck', 'exclusive', 'priority', 'consumerTag', 'arguments']) };
+    const fields = { queue, ...pick(options, ['prefetch', 'noAck', 'exclusive', 'priority', 'consumerTag']), ...streamArguments(options) };
     const noAck = options?.noAck === true;
     const given = options?.consumerTag;
     if (given !== undefined) {
@@ -332,6 +334,27 @@ export class WarrenClient {
     const found = reply.message !== null && typeof reply.message === 'object';
     const message = found ? new IncomingDelivery(obj(reply.message), options?.noAck === true ? null : session) : null;
     return { message, messageCount: num(reply.messageCount) };
+  }
+
+  /**
+   * Pulls up to `max` (default 100, at most 1,000) entries of stream queue `queue` from `offset`
+   * (clamped to what the stream keeps): Kafka's side of the same data. Nothing is acked.
+   */
+  async fetch(queue: string, offset: number, max?: number): Promise<FetchResult> {
+    const reply = await this.#live('fetch').request('fetch', { queue, offset, ...(max === undefined ? {} : { max }) });
+    const messages = Array.isArray(reply.messages) ? reply.messages.map((entry: unknown) => streamMessage(obj(entry))) : [];
+    return { messages, first: num(reply.first), next: num(reply.next) };
+  }
+
+  /** Stores `offset` as consumer group `group`'s committed offset on stream queue `queue`. */
+  async commit(queue: string, group: string, offset: number): Promise<void> {
+    await this.#live('commit').request('commit', { queue, consumer: group, offset });
+  }
+
+  /** Consumer group `group`'s committed offset on stream queue `queue`, or null. */
+  async committed(queue: string, group: string): Promise<number | null> {
+    const reply = await this.#live('committed').request('committed', { queue, consumer: group });
+    return reply.offset === null || reply.offset === undefined ? null : num(reply.offset);
   }
 
   /**
@@ -785,4 +808,20 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((done) => (resolve = done));
   return { promise, resolve };
+}
+
+/** `arguments`, with `offset` and `group` as the stream arguments they stand for. */
+function streamArguments(options: ConsumeOptions | undefined): { arguments?: Arguments } {
+  if (options?.offset === undefined && options?.group === undefined) return options?.arguments === undefined ? {} : { arguments: options.arguments };
+  return {
+    arguments: {
+      ...options.arguments,
+      ...(options.offset === undefined ? {} : { 'x-stream-offset': options.offset }),
+      ...(options.group === undefined ? {} : { 'x-stream-consumer': options.group }),
+    },
+  };
+}
+
+function streamMessage(entry: Record<string, unknown>): StreamMessage {
+  return { offset: num(entry.offset), exchange: str(entry.exchange), routingKey: str(entry.routingKey), payload: entry.payload, headers: obj(entry.headers), properties: obj(entry.properties) };
 }

@@ -15,6 +15,8 @@ export { WarrenError, type WarrenErrorCode } from './errors.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket.js';
 export type {
   Arguments,
+  FetchResult,
+  StreamMessage,
   CancelledEvent,
   ClientCloseEvent,
   ConnectOptions,

@@ -139,7 +139,37 @@ export interface ConsumeOptions {
   priority?: number;
   /** The tag to use; the broker picks one when left out. */
   consumerTag?: string;
+  /**
+   * On a stream queue, where to start reading (`x-stream-offset`): `'first'`, `'last'`, `'next'`
+   * (the broker's default), an offset, or `{ timestamp }` in ms.
+   */
+  offset?: 'first' | 'last' | 'next' | number | { timestamp: number };
+  /**
+   * On a stream queue, the consumer group (`x-stream-consumer`): the broker keeps its committed
+   * offset as deliveries are acked; one consumer of a group is active, the next takes over after
+   * it, and without `offset` a consumer starts after the committed offset.
+   */
+  group?: string;
   arguments?: Arguments;
+}
+
+/** A stream entry as {@link WarrenClient.fetch} gives it. */
+export interface StreamMessage {
+  offset: number;
+  exchange: string;
+  routingKey: string;
+  payload: unknown;
+  headers: Record<string, unknown>;
+  properties: Record<string, unknown>;
+}
+
+/** The result of {@link WarrenClient.fetch}. */
+export interface FetchResult {
+  messages: StreamMessage[];
+  /** The oldest offset the stream keeps. */
+  first: number;
+  /** The offset the next message published will get: fetch from here to wait for new ones. */
+  next: number;
 }
 
 /** Options of {@link WarrenClient.get}. */

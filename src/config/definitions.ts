@@ -26,7 +26,7 @@ export function toDefinitions(raw: RawDefinitions): Definitions {
     })),
     queues: (raw.queues ?? []).map((q) => {
       const args = table(q.arguments);
-      if (q.type === 'quorum' && args['x-queue-type'] === undefined) args['x-queue-type'] = 'quorum';
+      if ((q.type === 'quorum' || q.type === 'stream') && args['x-queue-type'] === undefined) args['x-queue-type'] = q.type;
       return { name: q.name, vhost: q.vhost ?? DEFAULT_VHOST, durable: q.durable ?? true, autoDelete: q.auto_delete ?? false, arguments: args };
     }),
     bindings: (raw.bindings ?? []).map((b) => ({

@@ -58,8 +58,7 @@ function describe(error: ErrorObject, path: string): string {
     return `${subject} must be a string of at least ${MIN_SECRET_BYTES} bytes: HS256 needs a key of at least 256 bits (got ${got})`;
   }
   if (schema === QUEUE_TYPE_SCHEMA && typeof data === 'string') {
-    const why = data === 'stream' ? 'stream queues are not built yet (they come with streams, protocol 1.2)' : 'Warren has classic and quorum queues';
-    return `${subject}: queue type ${JSON.stringify(data)} is not supported: ${why}; use "classic" or "quorum"`;
+    return `${subject}: queue type ${JSON.stringify(data)} is not supported: Warren has classic, quorum and stream queues`;
   }
   const expected = typeof schema?.description === 'string' ? schema.description : expectation(error);
   return expected === undefined ? `${subject} ${error.message ?? 'is invalid'} (got ${show(data)})` : `${subject} must be ${expected} (got ${show(data)})`;

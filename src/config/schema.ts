@@ -5,9 +5,9 @@ import { LOG_LEVELS, type FlowConfig, type LimitsConfig, type LogLevel, type Ser
 
 /**
  * The schema of a queue's `type` and `arguments["x-queue-type"]`. The error formatter recognises it
- * by identity and says why stream queues are refused, instead of ajv's "must be equal to one of".
+ * by identity and names the types Warren has, instead of ajv's "must be equal to one of".
  */
-export const QUEUE_TYPE_SCHEMA: SchemaObject = { type: 'string', enum: ['classic', 'quorum'] };
+export const QUEUE_TYPE_SCHEMA: SchemaObject = { type: 'string', enum: ['classic', 'quorum', 'stream'] };
 
 /**
  * The schema of `auth.jwt.secret`, recognised by identity: its messages give the length, never the
@@ -22,7 +22,7 @@ export const MIN_SECRET_BYTES = 32;
 export interface RawQueue {
   name: string;
   vhost?: string;
-  type?: 'classic' | 'quorum';
+  type?: 'classic' | 'quorum' | 'stream';
   durable?: boolean;
   auto_delete?: boolean;
   arguments?: Record<string, unknown> | [];

@@ -1,4 +1,4 @@
-import type { Binding, Consumer, Exchange, Queue, VhostTotals } from '../broker/index.js';
+import { StreamQueue, type Binding, type Consumer, type Exchange, type Queue, type VhostTotals } from '../broker/index.js';
 import type { ConnectionDetails } from '../transport/index.js';
 import { propertiesKey } from './body.js';
 import type { MessageStatsView } from './message-stats.js';
@@ -31,6 +31,8 @@ export function queueView(queue: Queue, vhost: string, node: string, messageStat
     state: 'running',
     type: queue.type,
     node,
+    // Warren's own, for a stream (docs/management.md): the offsets it keeps and its size on disk.
+    stream: queue instanceof StreamQueue ? { first_offset: queue.firstOffset, next_offset: queue.nextOffset, bytes: queue.bytes } : undefined,
   };
 }
 

@@ -69,6 +69,12 @@ export function getOkFrame(id: number, delivery: { deliveryTag: number; entry: Q
   return `{"op":"ok","id":${id},"message":${message},"messageCount":${messageCount}}`;
 }
 
+/** A fetch's answer (docs/protocol.md, "Stream queues"): each message with its offset, the oldest offset kept, and the next. */
+export function fetchOkFrame(id: number, messages: readonly { offset: number; message: Message }[], first: number, next: number): string {
+  const listed = messages.map(({ offset, message }) => `{"offset":${offset},${messageBody(message)}`).join(',');
+  return `{"op":"ok","id":${id},"messages":[${listed}],"first":${first},"next":${next}}`;
+}
+
 export function okFrame(id: number, result?: Record<string, unknown>): string {
   if (!result) return `{"op":"ok","id":${id}}`;
   return JSON.stringify({ op: 'ok', id, ...result });

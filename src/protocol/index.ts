@@ -4,6 +4,7 @@ export {
   deliverFrame,
   UNBLOCKED_FRAME,
   errorFrame,
+  fetchOkFrame,
   getOkFrame,
   messageBody,
   NO_FIELDS,

@@ -76,6 +76,23 @@ export interface GetReply extends OkReply {
   messageCount: number;
 }
 
+/** A stream entry as `fetch` gives it (its headers carry `x-stream-offset` too). */
+export interface StreamMessage extends MessageFields {
+  offset: number;
+}
+
+/** `fetch`'s reply: the entries, the oldest offset the stream keeps, and the offset of the next one published. */
+export interface FetchReply extends OkReply {
+  messages: StreamMessage[];
+  first: number;
+  next: number;
+}
+
+/** `committed`'s reply: the group's committed offset, null when it has none. */
+export interface CommittedReply extends OkReply {
+  offset: number | null;
+}
+
 /** A message pushed to a consumer. */
 export interface DeliverFrame extends DeliveredMessage {
   op: 'deliver';
@@ -119,7 +136,7 @@ export interface ErrorFrame {
 
 /** Every frame the broker sends. */
 export type ServerFrame =
-  | OkReply | ConnectReply | QueueDeclareReply | MessageCountReply | ConsumeReply | GetReply | AuthRefreshReply
+  | OkReply | ConnectReply | QueueDeclareReply | MessageCountReply | ConsumeReply | GetReply | AuthRefreshReply | FetchReply | CommittedReply
   | DeliverFrame | ReturnFrame | CancelledFrame | BlockedFrame | UnblockedFrame | ErrorFrame;
 
 /** The `ok` replies that carry a result, by the op they answer. */
@@ -131,6 +148,8 @@ interface RepliesWithResult {
   consume: ConsumeReply;
   get: GetReply;
   'auth.refresh': AuthRefreshReply;
+  fetch: FetchReply;
+  committed: CommittedReply;
 }
 
 /** The `ok` reply to a request of `op`. */

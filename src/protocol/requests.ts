@@ -26,6 +26,9 @@ export interface ConsumeRequest {
 export interface CancelRequest { op: 'cancel'; id: number; consumerTag: string }
 export interface GetRequest { op: 'get'; id: number; queue: string; noAck?: boolean }
 export interface AuthRefreshRequest { op: 'auth.refresh'; id: number; token: string }
+export interface FetchRequest { op: 'fetch'; id: number; queue: string; offset: number; max?: number }
+export interface CommitRequest { op: 'commit'; id: number; queue: string; consumer: string; offset: number }
+export interface CommittedRequest { op: 'committed'; id: number; queue: string; consumer: string }
 export interface AckRequest { op: 'ack'; deliveryTag: number; multiple?: boolean }
 export interface NackRequest { op: 'nack'; deliveryTag: number; multiple?: boolean; requeue?: boolean }
 export interface RejectRequest { op: 'reject'; deliveryTag: number; requeue?: boolean }
@@ -33,7 +36,7 @@ export interface RejectRequest { op: 'reject'; deliveryTag: number; requeue?: bo
 export type Request =
   | ConnectRequest | ExchangeDeclareRequest | ExchangeDeleteRequest | ExchangeBindRequest | QueueDeclareRequest | QueueBindRequest
   | QueuePurgeRequest | QueueDeleteRequest | PublishRequest | ConsumeRequest | CancelRequest | GetRequest | AuthRefreshRequest
-  | AckRequest | NackRequest | RejectRequest;
+  | FetchRequest | CommitRequest | CommittedRequest | AckRequest | NackRequest | RejectRequest;
 
 export type RequestOp = Request['op'];
 

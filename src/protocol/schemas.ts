@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { EXCHANGE_TYPES } from '../broker/index.js';
+import { EXCHANGE_TYPES, MAX_FETCH } from '../broker/index.js';
 
 // docs/protocol.md, "Requests and replies": one JSON schema per op, unknown fields refused, compiled once at start-up.
 
@@ -11,6 +11,9 @@ const routingKey = { type: 'string', maxBytes: 255 };
 const table = { type: 'object' };
 const flag = { type: 'boolean' };
 const deliveryTag = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER };
+const streamOffset = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
+/** A stream's consumer group (`x-stream-consumer`). */
+const groupName = { type: 'string', minLength: 1, maxLength: 255 };
 const shortString = { type: 'string', maxBytes: 255 };
 
 const properties = {
@@ -92,6 +95,9 @@ const schemas = {
   cancel: frame('cancel', { consumerTag: name }, ['consumerTag'], 'required'),
   get: frame('get', { queue: name, noAck: flag }, ['queue'], 'required'),
   'auth.refresh': frame('auth.refresh', { token: { type: 'string', minLength: 1 } }, ['token'], 'required'),
+  fetch: frame('fetch', { queue: name, offset: streamOffset, max: { type: 'integer', minimum: 1, maximum: MAX_FETCH } }, ['queue', 'offset'], 'required'),
+  commit: frame('commit', { queue: name, consumer: groupName, offset: streamOffset }, ['queue', 'consumer', 'offset'], 'required'),
+  committed: frame('committed', { queue: name, consumer: groupName }, ['queue', 'consumer'], 'required'),
   ack: frame('ack', { deliveryTag, multiple: flag }, ['deliveryTag'], 'none'),
   nack: frame('nack', { deliveryTag, multiple: flag, requeue: flag }, ['deliveryTag'], 'none'),
   reject: frame('reject', { deliveryTag, requeue: flag }, ['deliveryTag'], 'none'),

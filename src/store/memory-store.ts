@@ -42,7 +42,9 @@ export class MemoryStore implements MessageStore {
 
   openStream(queue: string, options: StreamLogOptions): StreamLog {
     let log = this.streams.get(queue);
-    if (!log) {
+    if (log) {
+      log.setOptions(options);
+    } else {
       log = MemoryStreamLog.create(options);
       this.streams.set(queue, log);
     }

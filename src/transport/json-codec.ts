@@ -1,10 +1,11 @@
-import { BrokerError, PERSISTED, ROUTED, type QueueEntry } from '../broker/index.js';
+import { BrokerError, DEFAULT_FETCH, PERSISTED, ROUTED, type QueueEntry } from '../broker/index.js';
 import {
   blockedFrame,
   cancelledFrame,
   deliverFrame,
   describeSchemaError,
   errorFrame,
+  fetchOkFrame,
   getOkFrame,
   NO_FIELDS,
   okFrame,
@@ -224,6 +225,17 @@ class JsonCodec implements WireCodec {
         session.emit(getOkFrame(f.id, delivery, messageCount));
         return;
       }
+      case 'fetch': {
+        const stream = vhost.stream(connection, f.queue);
+        session.emit(fetchOkFrame(f.id, stream.fetch(f.offset, f.max ?? DEFAULT_FETCH), stream.firstOffset, stream.nextOffset));
+        return;
+      }
+      case 'commit':
+        vhost.stream(connection, f.queue).commit(f.consumer, f.offset);
+        break;
+      case 'committed':
+        session.emit(okFrame(f.id, { offset: vhost.stream(connection, f.queue).committed(f.consumer) }));
+        return;
       case 'auth.refresh': {
         const { id } = f;
         session.refresh(

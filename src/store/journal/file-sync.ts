@@ -11,6 +11,16 @@ export async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
+/** Makes a file's content durable (one written without a sync of its own). */
+export async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Replaces a small file whole and durably: written aside, synced, renamed over the old one, and
  * the directory synced, so that a crash or a power cut leaves the old file or the new one, never

@@ -2,10 +2,22 @@ import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
-import type { IoCounts, Message, MessageStore, RecoveredState, StreamLog, StoredBinding, StoredExchange, StoredPolicy, StoredQueue } from '../../broker/index.js';
+import type {
+  IoCounts,
+  Message,
+  MessageStore,
+  RecoveredState,
+  StreamLog,
+  StreamLogOptions,
+  StoredBinding,
+  StoredExchange,
+  StoredPolicy,
+  StoredQueue,
+} from '../../broker/index.js';
 import { findLivePuts } from './compaction.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { describeFsError, syncDirectory } from './file-sync.js';
+import { JournalStreams } from './journal-streams.js';
 import { JournalWriter } from './journal-writer.js';
 import * as format from './record-format.js';
 import { replayJournal, type MessageIndex } from './replay.js';
@@ -13,14 +25,14 @@ import { Segment, segmentPath } from './segment.js';
 import type { Topology } from './topology.js';
 
 export interface JournalStoreOptions {
-  /** The data dir: the journal goes in `<dataDir>/journal/`, the lock in `<dataDir>/LOCK`. */
+  /** The data dir: the journal goes in `<dataDir>/journal/`, the stream logs in `<dataDir>/streams/`, the lock in `<dataDir>/LOCK`. */
   dataDir: string;
   /** `always`: a sync (a confirm) waits for fdatasync. `none`: only for the write. */
   sync: 'always' | 'none';
   logger?: Logger;
   /** A segment is closed and a new one started past this size (32 MiB by default). */
   segmentBytes?: number;
-  /** Where the writes and syncs are counted (the vhosts' journals share one). */
+  /** Where the writes and syncs are counted, the streams' included (the vhosts' journals share one). */
   io?: IoCounts;
 }
 
@@ -45,7 +57,8 @@ interface RemoveRun {
 /**
  * The MessageStore on disk: an append-only journal of segment files (see docs/design.md,
  * "Durability"). Writes are encoded as they come, group-committed by a JournalWriter, and a
- * segment is deleted once nothing in it is live.
+ * segment is deleted once nothing in it is live. The stream queues' logs are kept beside the
+ * journal, in `streams/` (JournalStreams).
  */
 export class JournalStore implements MessageStore {
   private run: PutRun | RemoveRun | null = null;
@@ -53,6 +66,7 @@ export class JournalStore implements MessageStore {
   private closing: Promise<void> | null = null;
   private compacting: Promise<void> | null = null;
   private warnedClosed = false;
+  private readonly streams: JournalStreams;
 
   private constructor(
     private readonly dir: string,
@@ -67,6 +81,8 @@ export class JournalStore implements MessageStore {
     private recovered: RecoveredState | null,
   ) {
     this.writer = new JournalWriter(dir, options.sync, { beforeSeal: () => this.endRun(), afterWrite: (segment) => this.reclaim(segment) }, options.io);
+    // `<journal dir>/../streams`: inside what VhostJournals removes with a vhost.
+    this.streams = new JournalStreams(join(dirname(dir), 'streams'), options, logger, () => this.writer.barrier());
   }
 
   /**
@@ -144,10 +160,14 @@ export class JournalStore implements MessageStore {
     }
   }
 
-  /** The state read at open(). It is handed over once: the broker keeps it from then on. */
+  /**
+   * The state read at open(), handed over once: the broker keeps it from then on. Also opens the
+   * logs of the stored stream queues (JournalStreams.recover).
+   */
   async recover(): Promise<RecoveredState> {
     const state = this.recovered;
     if (!state) throw new Error('JournalStore.recover() hands over the state read at open() once; open the store again to read it again');
+    await this.streams.recover(state.queues);
     this.recovered = null;
     return state;
   }
@@ -174,11 +194,13 @@ export class JournalStore implements MessageStore {
     const segment = this.append(format.encodeQueueDelete(name));
     for (const older of this.index.get(name)?.values() ?? []) segment.cancel(older);
     this.index.delete(name);
+    this.streams.delete(name);
   }
 
-  openStream(queue: string): StreamLog {
-    // The broker refuses x-queue-type stream until the journal keeps stream logs (issue 15).
-    throw new Error(`stream queue "${queue}": the journal does not keep stream logs yet`);
+  /** See JournalStreams.open; refused after close(). */
+  openStream(queue: string, options: StreamLogOptions): StreamLog {
+    if (this.closing) throw new Error(`cannot open the stream of queue "${queue}": the store is closed`);
+    return this.streams.open(queue, this.topology.queues.get(queue), options);
   }
 
   putBinding(binding: StoredBinding): void {
@@ -229,17 +251,24 @@ export class JournalStore implements MessageStore {
     this.writer.schedule();
   }
 
+  /** The journal's barrier, and the flush of every stream with appends not yet on disk. */
   sync(): Promise<void> {
     this.endRun();
-    return this.writer.barrier();
+    return this.streams.withFlushes(this.writer.barrier());
   }
 
-  /** Writes and syncs what is left, closes the files and releases the lock. */
+  /**
+   * Closes every stream (writing and syncing what is left), waits for the removals of deleted
+   * streams under way, then writes and syncs the journal, closes its files and releases the lock.
+   */
   close(): Promise<void> {
     this.endRun();
     this.closing ??= (async () => {
+      // Before the journal: a new stream's first write waits for the journal's barrier.
+      const streamsFailure = await this.streams.close().then(noFailure, (error: unknown) => error);
       await this.compacting;
       await this.writer.close();
+      if (streamsFailure !== null) throw streamsFailure;
     })().finally(() => this.release());
     return this.closing;
   }
@@ -378,6 +407,8 @@ export class JournalStore implements MessageStore {
     this.logger.debug({ segment: segment.id, copied: puts.length }, 'journal: compacted a segment');
   }
 }
+
+const noFailure = (): null => null;
 
 function ignoreMissing(error: unknown): void {
   if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;

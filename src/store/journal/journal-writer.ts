@@ -23,6 +23,12 @@ export interface WriterHooks {
   beforeSeal(): void;
   /** Called after each batch is on disk, with the segment it went to (reclaiming runs here). */
   afterWrite(segment: Segment): Promise<void>;
+  /**
+   * Runs before the first write, and nothing is written until it resolves (a stream whose
+   * directory is still being made). A rejection fails the batch as a failed write does: the
+   * waiting barriers reject, the records are kept, and it runs again before the next try.
+   */
+  prepare?(): Promise<void>;
 }
 
 const RESOLVED = Promise.resolve();
@@ -44,6 +50,8 @@ export class JournalWriter {
   private file: { segment: Segment; handle: FileHandle } | null = null;
   /** Set when a failed write could not be undone: nothing more is written. */
   private broken: Error | null = null;
+  /** `hooks.prepare` has yet to succeed. */
+  private unprepared: boolean;
   /** Bytes appended since open, in all segments. */
   appendedBytes = 0;
   /** Bytes written (and synced) since open: everything appended up to this position is on disk. */
@@ -55,7 +63,9 @@ export class JournalWriter {
     private readonly hooks: WriterHooks,
     /** Where writes and syncs are counted, for the metrics. */
     private readonly io: IoCounts = { writtenBytes: 0, syncs: 0 },
-  ) {}
+  ) {
+    this.unprepared = hooks.prepare !== undefined;
+  }
 
   append(segment: Segment, record: Buffer): void {
     let batch = this.open;
@@ -135,6 +145,10 @@ export class JournalWriter {
   }
 
   private async write(batch: Batch): Promise<void> {
+    if (this.unprepared) {
+      await this.hooks.prepare?.();
+      this.unprepared = false;
+    }
     const handle = await this.handleFor(batch.segment);
     const data = batch.chunks.length === 1 ? batch.chunks[0] : Buffer.concat(batch.chunks, batch.bytes);
     batch.chunks = [data];

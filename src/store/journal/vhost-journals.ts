@@ -16,7 +16,8 @@ const NAME_FILE = 'vhost.json';
  * `<dataDir>/journal` (where a single-vhost broker always kept it), every other vhost in
  * `<dataDir>/vhosts/<sha256 of its name>/journal` beside a `vhost.json` holding the name, as
  * RabbitMQ names its per-vhost directories by a hash. A vhost exists on disk once its directory
- * and name file do.
+ * and name file do. Each journal keeps its vhost's stream logs in `streams/` beside it, so they
+ * go with the vhost.
  */
 export class VhostJournals implements VhostStores {
   readonly io: IoCounts;
@@ -71,8 +72,15 @@ export class VhostJournals implements VhostStores {
     return JournalStore.openIn(join(dir, 'journal'), this.options, noRelease);
   }
 
+  /** Removes the vhost's journal and its streams (a JournalStore keeps them in `streams/` beside its journal). */
   async remove(vhost: string): Promise<void> {
-    const dir = vhost === DEFAULT_VHOST ? join(this.options.dataDir, 'journal') : this.dirOf(vhost);
+    if (vhost === DEFAULT_VHOST) {
+      // The journal first: streams left by a crash half-way belong to no stored queue, and the next open removes them.
+      await rm(join(this.options.dataDir, 'journal'), { recursive: true, force: true });
+      await rm(join(this.options.dataDir, 'streams'), { recursive: true, force: true });
+      return;
+    }
+    const dir = this.dirOf(vhost);
     // The name file goes first, so that a crash half-way leaves a directory that is skipped, not a half vhost.
     await rm(join(dir, NAME_FILE), { force: true });
     await rm(dir, { recursive: true, force: true });

@@ -1,9 +1,9 @@
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
-import type { Message } from '../../broker/index.js';
+import type { IoCounts, Message } from '../../broker/index.js';
 import { describeFsError, syncDirectory } from '../journal/file-sync.js';
 import { JournalWriter } from '../journal/journal-writer.js';
 import { decodeIndexPoints, decodeIndexSummary, EntryDecoder, EntryEncoder } from './entry-format.js';
@@ -22,7 +22,7 @@ import {
   type StreamLogOptions,
 } from './stream-log.js';
 import { OFFSETS_FILE, recoverSegments, saveIndex } from './stream-recovery.js';
-import { SparseIndex, StreamSegment } from './stream-segment.js';
+import { SEGMENT_NAME, SparseIndex, StreamSegment } from './stream-segment.js';
 import { UnflushedTail } from './unflushed-tail.js';
 
 /**
@@ -41,6 +41,30 @@ const CACHED_FDS = 4;
 const CACHED_HINTS = 4096;
 
 const RESOLVED = Promise.resolve();
+
+/** What a FileStreamLog is given besides its options; everything is optional. */
+export interface FileStreamLogContext {
+  /** Silent when absent. */
+  logger?: Logger;
+  /** Where the segment writes and their fdatasyncs are counted (a store's metrics). */
+  io?: IoCounts;
+  /**
+   * Called by an append that finds nothing unflushed before it: from then on `flushed()` has
+   * something to wait for (a store that syncs many streams waits only for those).
+   */
+  onUnflushed?: (log: FileStreamLog) => void;
+}
+
+/** What `FileStreamLog.create` is given besides its options. */
+export interface NewStreamContext extends FileStreamLogContext {
+  /**
+   * Makes the stream's directory, in the caller's place: `create` then touches no file, and this
+   * runs before the first write. Nothing is written until it resolves, so `flushed()` (and with it
+   * the offsets file) waits for it; if it rejects, the waiting `flushed()` calls reject with its
+   * error and it runs again before the next write.
+   */
+  prepare?: () => Promise<void>;
+}
 
 /**
  * A stream on disk (docs/stream-log.md): append-only segment files of entries in the journal's
@@ -80,6 +104,8 @@ export class FileStreamLog implements StreamLog {
   /** The payload bytes the read in progress has gathered. */
   private readBytes = 0;
 
+  private readonly onUnflushed: ((log: FileStreamLog) => void) | undefined;
+
   private constructor(
     private readonly dir: string,
     private readonly options: ResolvedStreamLogOptions,
@@ -87,6 +113,7 @@ export class FileStreamLog implements StreamLog {
     /** Oldest first; never empty: the last one is the active segment. */
     private readonly segments: StreamSegment[],
     commits: Map<string, number>,
+    context: NewStreamContext,
   ) {
     this.active = segments[segments.length - 1];
     this.nextOffset = this.active.next;
@@ -97,8 +124,9 @@ export class FileStreamLog implements StreamLog {
     }
     this.tail = new UnflushedTail(this.nextOffset);
     const sync = options.sync === 'always';
-    this.writer = new JournalWriter(dir, sync, { beforeSeal: () => this.handOver(), afterWrite: () => this.onWritten() });
+    this.writer = new JournalWriter(dir, sync, { beforeSeal: () => this.handOver(), afterWrite: () => this.onWritten(), prepare: context.prepare }, context.io);
     this.groups = new GroupOffsets(join(dir, OFFSETS_FILE), commits, options.commitIntervalMs, () => this.flushed(), logger);
+    this.onUnflushed = context.onUnflushed;
   }
 
   /**
@@ -106,9 +134,9 @@ export class FileStreamLog implements StreamLog {
    * torn tail is cut off and logged, never thrown. Throws an Error a person can act on when the
    * dir cannot be used.
    */
-  static async open(dir: string, options: StreamLogOptions = {}, logger?: Logger): Promise<FileStreamLog> {
+  static async open(dir: string, options: StreamLogOptions = {}, context: FileStreamLogContext = {}): Promise<FileStreamLog> {
     const resolved = resolveStreamLogOptions(options);
-    const log = (logger ?? pino({ level: 'silent' })).child({ component: 'stream', stream: dir });
+    const log = streamLogger(dir, context.logger);
     const started = performance.now();
     try {
       await mkdir(dir, { recursive: true });
@@ -137,12 +165,39 @@ export class FileStreamLog implements StreamLog {
       if (next === 0) commits.delete(group);
       else commits.set(group, next - 1);
     }
-    const stream = new FileStreamLog(dir, resolved, log, segments, commits);
+    const stream = new FileStreamLog(dir, resolved, log, segments, commits, context);
     log.info(
       { first: stream.first, next, segments: segments.length, bytes: stream.bytes, groups: commits.size, ms: Math.round(performance.now() - started) },
       'stream recovered',
     );
     return stream;
+  }
+
+  /**
+   * A new, empty stream in `dir`, without waiting (a stream queue declared at run time): nothing
+   * is read, and the segment file is created by the writer at the first write, as the next one is
+   * at each roll. Unless `context.prepare` makes the directory instead, `dir` is made here with
+   * mkdirSync, must not hold a stream already (open that one), and with sync 'always' its entry in
+   * the parent is synced before the first write. Throws an Error a person can act on when `dir`
+   * cannot be made.
+   */
+  static create(dir: string, options: StreamLogOptions = {}, context: NewStreamContext = {}): FileStreamLog {
+    const resolved = resolveStreamLogOptions(options);
+    let prepare = context.prepare;
+    if (!prepare) {
+      let holdsStream: boolean;
+      try {
+        mkdirSync(dir, { recursive: true });
+        holdsStream = readdirSync(dir).some((name) => SEGMENT_NAME.test(name));
+      } catch (error) {
+        throw new Error(`cannot use stream dir "${dir}": ${describeFsError(error)}`, { cause: error });
+      }
+      if (holdsStream) throw new Error(`cannot create a stream in "${dir}": it holds one already; open it instead`);
+      if (resolved.sync === 'always') prepare = () => syncDirectory(dirname(dir));
+    }
+    const empty = new StreamSegment(dir, 0);
+    empty.index = new SparseIndex();
+    return new FileStreamLog(dir, resolved, streamLogger(dir, context.logger), [empty], new Map(), { ...context, prepare });
   }
 
   get first(): number {
@@ -166,6 +221,7 @@ export class FileStreamLog implements StreamLog {
     checkAppend(timestamp);
     const time = timestamp > this.lastTimestamp ? timestamp : this.lastTimestamp;
     const offset = this.nextOffset;
+    const wasFlushed = this.tail.start === offset;
     const room = this.encoder.maxRecordBytes(message);
     if (this.slab.length - this.used < room) this.newSlab(room);
     const start = this.used;
@@ -187,6 +243,7 @@ export class FileStreamLog implements StreamLog {
     this.lastTimestamp = time;
     this.writer.schedule();
     if (rolls) this.applyRetention(timestamp);
+    if (wasFlushed) this.onUnflushed?.(this);
     return offset;
   }
 
@@ -280,6 +337,19 @@ export class FileStreamLog implements StreamLog {
     this.logger.debug({ segments: drop, first: this.first }, 'stream: retention dropped segments');
     this.startHousekeeping();
     return this.first - before;
+  }
+
+  /**
+   * Applies changed retention and tuning from now on (the options a declare or a policy gives a
+   * stream that was recovered or opened before): `maxBytes` and `maxAgeMs` at the next retention,
+   * `segmentBytes` from the next roll, `commitIntervalMs` from the next write of the offsets file.
+   * `sync` stays what the log was opened with: a different one is refused.
+   */
+  setOptions(options: StreamLogOptions): void {
+    const resolved = resolveStreamLogOptions({ ...options, sync: options.sync ?? this.options.sync });
+    if (resolved.sync !== this.options.sync) throw new RangeError(`stream log option sync cannot change on an open log (it is '${this.options.sync}')`);
+    Object.assign(this.options, resolved);
+    this.groups.intervalMs = resolved.commitIntervalMs;
   }
 
   commit(group: string, offset: number): void {
@@ -565,6 +635,8 @@ export class FileStreamLog implements StreamLog {
     closeSync(fd);
   }
 }
+
+const streamLogger = (dir: string, logger: Logger | undefined): Logger => (logger ?? pino({ level: 'silent' })).child({ component: 'stream', stream: dir });
 
 const isWritten = (segment: StreamSegment): boolean => segment.file.pending === 0 && segment.file.written === segment.bytes;
 

@@ -22,7 +22,8 @@ export class GroupOffsets {
   constructor(
     private readonly path: string,
     private readonly commits: Map<string, number>,
-    private readonly intervalMs: number,
+    /** How long commits wait before they are written; a change applies from the next write on. */
+    public intervalMs: number,
     private readonly beforeWrite: () => Promise<void>,
     private readonly logger: Logger,
   ) {}

@@ -40,7 +40,7 @@ const RESOLVED = Promise.resolve();
  * survives a close: `MemoryStreamLog.reopen` is a restarted broker finding it again.
  */
 export class MemoryStreamLog implements StreamLog {
-  private readonly options: ResolvedStreamLogOptions;
+  private options: ResolvedStreamLogOptions;
   private readonly encoder = new EntryEncoder();
   private closed = false;
 
@@ -148,6 +148,13 @@ export class MemoryStreamLog implements StreamLog {
     }
     state.entries.splice(0, count);
     return this.first - before;
+  }
+
+  /** As FileStreamLog's: the options apply from now on; `sync` cannot change. */
+  setOptions(options: StreamLogOptions): void {
+    const resolved = resolveStreamLogOptions({ ...options, sync: options.sync ?? this.options.sync });
+    if (resolved.sync !== this.options.sync) throw new RangeError(`stream log option sync cannot change on an open log (it is '${this.options.sync}')`);
+    this.options = resolved;
   }
 
   commit(group: string, offset: number): void {

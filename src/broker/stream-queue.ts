@@ -1,0 +1,288 @@
+import type { DeathReason } from './dead-letter.js';
+import type { QueueEntry } from './entry-deque.js';
+import { BrokerError, preconditionFailed } from './errors.js';
+import { EnqueueResult, Queue, type Consumer, type QueueHost } from './queue.js';
+import type { StreamEntry, StreamLog, StreamLogOptions } from './stream-port.js';
+import type { ConsumeOptions, Message, QueueOptions, TimerHandle } from './types.js';
+
+// docs/protocol.md, "Stream queues".
+
+/** Where a consume starts reading: `arguments["x-stream-offset"]`. */
+export type StreamOffsetSpec = 'first' | 'last' | 'next' | number | { timestamp: number };
+
+/** How many entries a fetch gives at most, and by default. */
+export const MAX_FETCH = 1000;
+export const DEFAULT_FETCH = 100;
+/** A read for one consumer stops past this many payload bytes (the log always returns at least one entry). */
+const READ_BYTES = 1 << 20;
+/** How often a stream with `x-max-age` looks for segments to drop, at most. */
+const RETENTION_CHECK_MS = 60_000;
+const MAX_GROUP_NAME = 255;
+
+/** A consumer's place in the stream. */
+interface Reader {
+  /** The next offset to deliver. */
+  next: number;
+  /** Its consumer group (`x-stream-consumer`), if any. */
+  readonly group: string | undefined;
+  /** Waiting in its group while another consumer of the group is active. */
+  waiting: boolean;
+  /** Offsets delivered and not yet acked, in delivery order (groups only: what the committed offset follows). */
+  readonly given: number[];
+  readonly acked: Set<number>;
+}
+
+/** A delivery of a stream entry, which knows its reader when it is acked. */
+interface StreamDelivery extends QueueEntry {
+  readonly reader: Reader;
+}
+
+/** An entry as a pull (`fetch`) gives it. */
+export interface FetchedEntry {
+  offset: number;
+  message: Message;
+}
+
+/**
+ * A stream queue: an append-only log in the store, read by offset. Publishing appends; each
+ * consumer reads from its own offset with its prefetch as credit, so that a slow reader holds back
+ * nobody; an ack only gives credit back (and moves its group's committed offset), nack and reject
+ * change nothing. Nothing is removed by reading: retention drops whole segments.
+ */
+export class StreamQueue extends Queue {
+  private logOrUndefined: StreamLog | undefined;
+  private readonly readers = new Map<Consumer, Reader>();
+  /** The consumers of each group, in arrival order: the first is the active one. */
+  private readonly groups = new Map<string, Consumer[]>();
+  private readingStream = false;
+  /** A dispatch is promised for when the entries appended so far are on disk. */
+  private dispatchOnFlush = false;
+  private retentionTimer: TimerHandle | undefined;
+
+  constructor(name: string, options: QueueOptions, host: QueueHost) {
+    super(name, options, null, host);
+    const maxAgeMs = this.declaredArgs.maxAgeMs;
+    if (maxAgeMs !== undefined) this.scheduleRetention(Math.min(RETENTION_CHECK_MS, Math.max(1000, Math.floor(maxAgeMs / 10))));
+  }
+
+  /** Opened on first use: by then the broker has put the queue in the store. */
+  private get log(): StreamLog {
+    this.logOrUndefined ??= this.host.store.openStream(this.name, this.retention());
+    return this.logOrUndefined;
+  }
+
+  private retention(): StreamLogOptions {
+    const { maxLengthBytes, maxAgeMs, streamSegmentBytes } = this.declaredArgs;
+    return { maxBytes: maxLengthBytes, maxAgeMs, segmentBytes: streamSegmentBytes };
+  }
+
+  /** The entries kept. */
+  override get messageCount(): number {
+    return this.log.next - this.log.first;
+  }
+
+  get firstOffset(): number {
+    return this.log.first;
+  }
+
+  get nextOffset(): number {
+    return this.log.next;
+  }
+
+  /** Bytes of the stream's segments. */
+  get bytes(): number {
+    return this.log.bytes;
+  }
+
+  override refuses(): boolean {
+    return false;
+  }
+
+  /** Appends, with the offset in the `x-stream-offset` header; the confirm waits for the store's sync, as for a persistent message. */
+  override enqueue(message: Message, _seq: number): EnqueueResult {
+    this.counters.published++;
+    const log = this.log;
+    // Built field by field: the published message's cached wire encoding lacks the offset.
+    const { exchange, routingKey, payload, size, properties } = message;
+    log.append({ exchange, routingKey, payload, size, headers: { ...message.headers, 'x-stream-offset': log.next }, properties }, this.host.clock.now());
+    this.dispatchWhenFlushed();
+    return EnqueueResult.Persisted;
+  }
+
+  /** Consumers are pushed only what is on disk: an entry a crash could lose (and whose offset would be given again) is never seen. */
+  private dispatchWhenFlushed(): void {
+    if (this.dispatchOnFlush || this.consumers.length === 0) return;
+    if (this.log.flushedNext === this.log.next) {
+      this.dispatch();
+      return;
+    }
+    this.dispatchOnFlush = true;
+    this.log.flushed().then(
+      () => {
+        this.dispatchOnFlush = false;
+        this.dispatch();
+      },
+      // A failed write fails the publishers' confirms; the entries go out with the next batch that succeeds.
+      () => (this.dispatchOnFlush = false),
+    );
+  }
+
+  override get(): QueueEntry | undefined {
+    throw new BrokerError('NOT_ALLOWED', `queue "${this.name}" is a stream: read it with consume and x-stream-offset, or with fetch`);
+  }
+
+  override purge(): number {
+    throw new BrokerError('NOT_ALLOWED', `queue "${this.name}" is a stream: it cannot be purged; its retention (x-max-age, x-max-length-bytes) drops old segments`);
+  }
+
+  override checkConsume(options: ConsumeOptions): void {
+    if (options.noAck) throw preconditionFailed(`a consumer of stream "${this.name}" must ack (noAck false): acks are its credit`);
+    if (options.prefetch < 1) throw preconditionFailed(`a consumer of stream "${this.name}" needs a prefetch of at least 1: it is the consumer's credit`);
+    const args = options.arguments;
+    if (args['x-stream-offset'] !== undefined) parseOffsetSpec(args['x-stream-offset']);
+    if (args['x-stream-consumer'] !== undefined) groupName(args['x-stream-consumer']);
+  }
+
+  override addConsumer(consumer: Consumer): void {
+    const args = consumer.consumeArguments;
+    const group = args['x-stream-consumer'] === undefined ? undefined : groupName(args['x-stream-consumer']);
+    const spec = args['x-stream-offset'] === undefined ? undefined : parseOffsetSpec(args['x-stream-offset']);
+    const members = group === undefined ? undefined : this.groups.get(group);
+    const reader: Reader = { next: 0, group, waiting: members !== undefined && members.length > 0, given: [], acked: new Set() };
+    reader.next = this.startOffset(spec, group);
+    if (group !== undefined) {
+      if (members) members.push(consumer);
+      else this.groups.set(group, [consumer]);
+    }
+    this.readers.set(consumer, reader);
+    super.addConsumer(consumer);
+  }
+
+  override removeConsumer(consumer: Consumer): void {
+    const reader = this.readers.get(consumer);
+    this.readers.delete(consumer);
+    if (reader?.group !== undefined) {
+      const members = this.groups.get(reader.group) ?? [];
+      const wasActive = members[0] === consumer;
+      members.splice(members.indexOf(consumer), 1);
+      if (members.length === 0) this.groups.delete(reader.group);
+      else if (wasActive) this.takeOver(members[0], reader.group);
+    }
+    super.removeConsumer(consumer);
+  }
+
+  /** The next consumer of a group becomes active, at the group's committed offset + 1. */
+  private takeOver(consumer: Consumer, group: string): void {
+    const reader = this.readers.get(consumer);
+    if (!reader) return;
+    reader.waiting = false;
+    reader.next = this.startOffset(undefined, group);
+  }
+
+  private startOffset(spec: StreamOffsetSpec | undefined, group: string | undefined): number {
+    const log = this.log;
+    if (spec === undefined) {
+      const committed = group === undefined ? null : log.committed(group);
+      return committed === null ? log.next : Math.max(committed + 1, log.first);
+    }
+    if (spec === 'first') return log.first;
+    if (spec === 'next') return log.next;
+    if (spec === 'last') return Math.max(log.first, log.next - 1);
+    if (typeof spec === 'number') return Math.min(Math.max(spec, log.first), log.next);
+    return log.offsetAtTimestamp(spec.timestamp);
+  }
+
+  override settle(entry: QueueEntry, reason?: DeathReason): void {
+    if (reason !== undefined || this.deleted) return;
+    const reader = (entry as StreamDelivery).reader;
+    if (reader.group === undefined) return;
+    reader.acked.add(entry.position);
+    // The committed offset: the highest acked with every offset given before it acked too.
+    let committed: number | undefined;
+    while (reader.given.length > 0 && reader.acked.delete(reader.given[0])) committed = reader.given.shift();
+    if (committed !== undefined) this.log.commit(reader.group, committed);
+  }
+
+  /** A nack, a reject or a consumer gone: nothing to put back; the credit is the connection's to return. */
+  override requeue(): void {}
+
+  override dispatch(): void {
+    if (this.readingStream || this.deleted) return;
+    this.readingStream = true;
+    try {
+      const log = this.log;
+      const durable = log.flushedNext;
+      for (const consumer of this.consumers) {
+        const reader = this.readers.get(consumer);
+        if (!reader || reader.waiting) continue;
+        while (reader.next < durable && consumer.hasRoom()) {
+          const room = consumer.prefetch - consumer.unacked;
+          const entries = log.read(reader.next, Math.min(room, durable - reader.next), READ_BYTES);
+          if (entries.length === 0) break;
+          for (const entry of entries) {
+            reader.next = entry.offset + 1;
+            if (reader.group !== undefined) reader.given.push(entry.offset);
+            consumer.owner.deliver(consumer, delivery(entry, reader));
+            if (!consumer.hasRoom()) break;
+          }
+        }
+      }
+    } finally {
+      this.readingStream = false;
+    }
+  }
+
+  /** Up to `max` entries from `offset` (clamped to what is kept), for a pull. */
+  fetch(offset: number, max: number): FetchedEntry[] {
+    const log = this.log;
+    const from = Math.max(offset, log.first);
+    const count = Math.min(max, log.flushedNext - from);
+    return count <= 0 ? [] : log.read(from, count, READ_BYTES * 4).map(({ offset: at, message }) => ({ offset: at, message }));
+  }
+
+  /** Stores a group's committed offset (docs/protocol.md, "Stream queues"): an offset of the stream. */
+  commit(group: string, offset: number): void {
+    groupName(group);
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset >= this.log.next) {
+      throw preconditionFailed(`commit offset must be an offset of stream "${this.name}", an integer from 0 to ${this.log.next - 1} (got ${JSON.stringify(offset)})`);
+    }
+    this.log.commit(group, offset);
+  }
+
+  committed(group: string): number | null {
+    return this.log.committed(groupName(group));
+  }
+
+  override clearTimers(): void {
+    super.clearTimers();
+    if (this.retentionTimer !== undefined) this.host.clock.clearTimer(this.retentionTimer);
+    this.retentionTimer = undefined;
+  }
+
+  private scheduleRetention(everyMs: number): void {
+    this.retentionTimer = this.host.clock.setTimer(() => {
+      this.log.applyRetention(this.host.clock.now());
+      this.scheduleRetention(everyMs);
+    }, everyMs);
+  }
+}
+
+function delivery(entry: StreamEntry, reader: Reader): StreamDelivery {
+  return { seq: entry.offset, position: entry.offset, message: entry.message, expiresAt: Infinity, priority: 0, returns: 0, readyAt: 0, persisted: false, reader };
+}
+
+/** `x-stream-offset`: "first", "last", "next", an offset, or {"timestamp": ms}. */
+export function parseOffsetSpec(value: unknown): StreamOffsetSpec {
+  if (value === 'first' || value === 'last' || value === 'next') return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const { timestamp } = value as { timestamp?: unknown };
+    if (typeof timestamp === 'number' && Number.isFinite(timestamp) && Object.keys(value).length === 1) return { timestamp };
+  }
+  throw preconditionFailed(`consume argument x-stream-offset must be "first", "last", "next", an offset (an integer >= 0) or {"timestamp": <ms>} (got ${JSON.stringify(value)})`);
+}
+
+function groupName(value: unknown): string {
+  if (typeof value === 'string' && value !== '' && value.length <= MAX_GROUP_NAME) return value;
+  throw preconditionFailed(`x-stream-consumer must be a consumer group name, a string of 1 to ${MAX_GROUP_NAME} characters (got ${JSON.stringify(value)})`);
+}
