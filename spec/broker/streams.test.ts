@@ -143,3 +143,17 @@ describe('streams - retention', () => {
     expect(first.seen()[0][1]).toBe(stream.firstOffset);
   });
 });
+
+describe('streams - groups for the management API', () => {
+  it('streams - every group with a commit or consumers, its committed offset, lag and consumers', async () => {
+    const context = await withStream();
+    context.publishN(0, 9);
+    context.stream.commit('reports', 6);
+    reader(context, { 'x-stream-consumer': 'live', 'x-stream-offset': 'next' });
+    reader(context, { 'x-stream-consumer': 'live' });
+    expect(context.stream.groupStates()).toEqual([
+      { name: 'live', committed: null, lag: 10, consumers: 2 },
+      { name: 'reports', committed: 6, lag: 3, consumers: 0 },
+    ]);
+  });
+});

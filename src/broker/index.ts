@@ -24,4 +24,4 @@ export {
 } from './types.js';
 export { DEFAULT_VHOST, VirtualHosts, type VhostNotice } from './vhosts.js';
 export { type StreamEntry, type StreamLog, type StreamLogOptions } from './stream-port.js';
-export { DEFAULT_FETCH, MAX_FETCH, parseOffsetSpec, StreamQueue, type FetchedEntry, type StreamOffsetSpec } from './stream-queue.js';
+export { DEFAULT_FETCH, MAX_FETCH, parseOffsetSpec, StreamQueue, type FetchedEntry, type GroupState, type StreamOffsetSpec } from './stream-queue.js';

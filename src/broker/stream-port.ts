@@ -67,6 +67,8 @@ export interface StreamLog {
   commit(group: string, offset: number): void;
   /** The committed offset of `group`, or null if it has none. */
   committed(group: string): number | null;
+  /** Every group's committed offset (a copy), for the management API. */
+  committedOffsets(): Map<string, number>;
   /** Writes what is left (entries and commits), syncs it and closes the files. Calls after it throw. */
   close(): Promise<void>;
   /** Closes the log and removes all its files (the queue was deleted). */

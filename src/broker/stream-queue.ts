@@ -37,6 +37,16 @@ interface StreamDelivery extends QueueEntry {
   readonly reader: Reader;
 }
 
+/** A consumer group as the management API shows it. */
+export interface GroupState {
+  name: string;
+  committed: number | null;
+  /** Entries after the committed offset (all those kept, without one). */
+  lag: number;
+  /** Consumers of the group now: one active, the others waiting. */
+  consumers: number;
+}
+
 /** An entry as a pull (`fetch`) gives it. */
 export interface FetchedEntry {
   offset: number;
@@ -251,6 +261,17 @@ export class StreamQueue extends Queue {
 
   committed(group: string): number | null {
     return this.log.committed(groupName(group));
+  }
+
+  /** Every consumer group: with a committed offset, or with consumers; its lag is the entries after its committed offset. */
+  groupStates(): GroupState[] {
+    const log = this.log;
+    const committed = log.committedOffsets();
+    const names = new Set([...committed.keys(), ...this.groups.keys()]);
+    return [...names].sort().map((name) => {
+      const offset = committed.get(name) ?? null;
+      return { name, committed: offset, lag: log.next - (offset === null ? log.first : Math.max(offset + 1, log.first)), consumers: this.groups.get(name)?.length ?? 0 };
+    });
   }
 
   override clearTimers(): void {

@@ -32,8 +32,13 @@ export function queueView(queue: Queue, vhost: string, node: string, messageStat
     type: queue.type,
     node,
     // Warren's own, for a stream (docs/management.md): the offsets it keeps and its size on disk.
-    stream: queue instanceof StreamQueue ? { first_offset: queue.firstOffset, next_offset: queue.nextOffset, bytes: queue.bytes } : undefined,
+    stream: queue instanceof StreamQueue ? streamView(queue) : undefined,
   };
+}
+
+/** A stream's offsets, size on disk and consumer groups with their lag (Warren's own). */
+function streamView(queue: StreamQueue) {
+  return { first_offset: queue.firstOffset, next_offset: queue.nextOffset, bytes: queue.bytes, groups: queue.groupStates() };
 }
 
 export function exchangeView(exchange: Exchange, vhost: string) {

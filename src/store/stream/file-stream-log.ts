@@ -362,6 +362,10 @@ export class FileStreamLog implements StreamLog {
     return this.groups.get(group);
   }
 
+  committedOffsets(): Map<string, number> {
+    return new Map(this.groups.entries());
+  }
+
   /** Writes and syncs every entry and commit, writes the sealed segments' index files, and closes the files. */
   close(): Promise<void> {
     this.closing ??= this.shutDown(false);

@@ -48,6 +48,11 @@ export class GroupOffsets {
     return this.commits.get(group) ?? null;
   }
 
+  /** Every group with an offset, and the offset. */
+  entries(): IterableIterator<[string, number]> {
+    return this.commits.entries();
+  }
+
   /** How many groups have an offset. */
   get size(): number {
     return this.commits.size;

@@ -167,6 +167,10 @@ export class MemoryStreamLog implements StreamLog {
     return this.state.commits.get(group) ?? null;
   }
 
+  committedOffsets(): Map<string, number> {
+    return new Map(this.state.commits);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }
