@@ -131,6 +131,26 @@ describe('stomp - destinations', () => {
     expect((await inbox.take(1))[0].body).toBe('hello');
   });
 
+  it('stomp - a stream is read from x-stream-offset (first, offset=N, timestamp=T), each MESSAGE with its x-stream-offset, as Web-STOMP', async () => {
+    const client = await native();
+    await client.request({ op: 'queue.declare', queue: 'stomp.stream', arguments: { 'x-queue-type': 'stream' } });
+    const before = Math.floor(Date.now() / 1000) - 1;
+    for (let n = 0; n < 5; n++) await client.request({ op: 'publish', exchange: '', routingKey: 'stomp.stream', payload: `m${n}` });
+    const peer = await stomp();
+    const fromTwo = await peer.subscribe('/amq/queue/stomp.stream', { ack: 'client-individual', 'prefetch-count': '10', 'x-stream-offset': 'offset=2' });
+    const got = await fromTwo.take(3);
+    expect(got.map((message) => [message.body, message.headers['x-stream-offset']])).toEqual([
+      ['m2', '2'],
+      ['m3', '3'],
+      ['m4', '4'],
+    ]);
+    const byTime = await peer.subscribe('/amq/queue/stomp.stream', { ack: 'client', 'prefetch-count': '10', 'x-stream-offset': `timestamp=${before}` });
+    expect((await byTime.take(5)).map((message) => message.body)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    const raw = await RawStomp.connected(broker.url);
+    raw.send('SUBSCRIBE\ndestination:/amq/queue/stomp.stream\nid:bad\nack:client\nprefetch-count:1\nx-stream-offset:middle\n\n\0');
+    expect((await raw.waitFor('ERROR')).headers.message).toMatch(/x-stream-offset must be first, last, next, offset=<n> or timestamp=<seconds>/);
+  });
+
   it('stomp - /topic/<key> gives every subscriber a copy, with topic wildcards', async () => {
     const one = await (await stomp()).subscribe('/topic/news.*');
     const all = await (await stomp()).subscribe('/topic/news.#');

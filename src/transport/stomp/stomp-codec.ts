@@ -377,7 +377,7 @@ class StompCodec implements WireCodec {
     connected.subscriptions.set(id, sub);
     connected.byTag.set(sub.consumerTag, sub);
     try {
-      connected.vhost.consume(connected.connection, queue, { consumerTag: sub.consumerTag, prefetch, noAck: ackMode === 'auto', exclusive: false, priority, arguments: {} });
+      connected.vhost.consume(connected.connection, queue, { consumerTag: sub.consumerTag, prefetch, noAck: ackMode === 'auto', exclusive: false, priority, arguments: streamArguments(headers) });
     } catch (error) {
       connected.subscriptions.delete(id);
       connected.byTag.delete(sub.consumerTag);
@@ -489,4 +489,23 @@ class StompCodec implements WireCodec {
     const sub = connected.subscriptions.get(id.slice(2, at - marker.length));
     return sub && Number.isSafeInteger(tag) && sub.unacked.has(tag) ? { sub, tag } : undefined;
   }
+}
+
+/**
+ * A stream subscription's `x-stream-offset` (RabbitMQ Web-STOMP's forms: `first`, `last`, `next`,
+ * `offset=<n>`, `timestamp=<seconds>`) and `x-stream-consumer`, as consume arguments.
+ */
+function streamArguments(headers: Map<string, string>): Record<string, unknown> {
+  const args: Record<string, unknown> = {};
+  const offset = headers.get('x-stream-offset');
+  if (offset !== undefined) {
+    const [form, value] = offset.split('=', 2);
+    if (value === undefined && (form === 'first' || form === 'last' || form === 'next')) args['x-stream-offset'] = form;
+    else if (form === 'offset' && value !== undefined) args['x-stream-offset'] = integerHeader('x-stream-offset offset', value, 0);
+    else if (form === 'timestamp' && value !== undefined) args['x-stream-offset'] = { timestamp: integerHeader('x-stream-offset timestamp', value, 0) * 1000 };
+    else throw new StompError(`header x-stream-offset must be first, last, next, offset=<n> or timestamp=<seconds> (got ${JSON.stringify(offset.slice(0, 40))})`);
+  }
+  const group = headers.get('x-stream-consumer');
+  if (group !== undefined) args['x-stream-consumer'] = group;
+  return args;
 }
