@@ -176,17 +176,20 @@ export class StreamQueue extends Queue {
       const wasActive = members[0] === consumer;
       members.splice(members.indexOf(consumer), 1);
       if (members.length === 0) this.groups.delete(reader.group);
-      else if (wasActive) this.takeOver(members[0], reader.group);
+      else if (wasActive) this.takeOver(members[0], reader.group, reader.given[0] ?? reader.next);
     }
     super.removeConsumer(consumer);
   }
 
-  /** The next consumer of a group becomes active, at the group's committed offset + 1. */
-  private takeOver(consumer: Consumer, group: string): void {
+  /**
+   * The next consumer of a group becomes active, at the group's committed offset + 1; before the
+   * group's first commit, where the one that left stopped (`resumeAt`: its first offset not acked).
+   */
+  private takeOver(consumer: Consumer, group: string, resumeAt: number): void {
     const reader = this.readers.get(consumer);
     if (!reader) return;
     reader.waiting = false;
-    reader.next = this.startOffset(undefined, group);
+    reader.next = this.log.committed(group) === null ? Math.max(resumeAt, this.log.first) : this.startOffset(undefined, group);
   }
 
   private startOffset(spec: StreamOffsetSpec | undefined, group: string | undefined): number {
