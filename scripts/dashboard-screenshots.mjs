@@ -7,9 +7,11 @@
  * Starts the BUILT broker (one administrator, a temp data dir, a free port), declares a few
  * queues, and runs traffic for --seconds so that the charts have a history: a publisher through
  * the API, a WebSocket consumer that acks most deliveries and nacks (requeues) some, so publish,
- * deliver, ack and redeliver all move, and a backlog builds in one queue. Then headless Chromium
- * (/usr/bin/chromium, or $CHROMIUM) signs in and saves dashboard-overview.png and
- * dashboard-queues.png. The broker and the browser are stopped at the end, on error too.
+ * deliver, ack and redeliver all move, and a backlog builds in one queue; a stream, "events", read
+ * by one consumer group and committed by hand for another, which lags. Then headless Chromium
+ * (/usr/bin/chromium, or $CHROMIUM) signs in and saves dashboard-overview.png,
+ * dashboard-queues.png and dashboard-stream.png. The broker and the browser are stopped at the
+ * end, on error too.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,6 +60,7 @@ try {
     ['invoices', { 'x-queue-type': 'quorum' }],
     ['emails', {}],
     ['audit-log', {}],
+    ['events', { 'x-queue-type': 'stream' }],
   ]) {
     await api(`/queues/%2F/${encodeURIComponent(name)}`, 'PUT', { durable: true, arguments: args });
   }
@@ -74,6 +77,11 @@ try {
     const frames = JSON.parse(data.toString());
     for (const frame of Array.isArray(frames) ? frames : [frames]) {
       if (frame.op !== 'deliver') continue;
+      // A stream's entry: acked, which commits it for the group.
+      if (frame.headers['x-stream-offset'] !== undefined) {
+        consumer.send(JSON.stringify({ op: 'ack', deliveryTag: frame.deliveryTag }));
+        continue;
+      }
       if (frame.deliveryTag % 10 === 0 && !frame.redelivered) consumer.send(JSON.stringify({ op: 'nack', deliveryTag: frame.deliveryTag, requeue: true }));
       else consumer.send(JSON.stringify({ op: 'ack', deliveryTag: frame.deliveryTag }));
     }
@@ -81,11 +89,13 @@ try {
   consumer.send(JSON.stringify({ op: 'connect', id: 1, version: 1, username: ADMIN[0], password: ADMIN[1], clientName: 'order-service' }));
   consumer.send(JSON.stringify({ op: 'consume', id: 2, queue: 'orders', prefetch: 20 }));
   consumer.send(JSON.stringify({ op: 'consume', id: 3, queue: 'invoices', prefetch: 20 }));
+  consumer.send(JSON.stringify({ op: 'consume', id: 4, queue: 'events', prefetch: 50, arguments: { 'x-stream-consumer': 'analytics', 'x-stream-offset': 'first' } }));
 
   // Traffic whose rate rises then falls, so the chart has a shape; "emails" only fills up.
   const started = Date.now();
   const until = started + Number(values.seconds) * 1000;
   let sent = 0;
+  let events = 0;
   const traffic = (async () => {
     while (Date.now() < until) {
       const elapsed = (Date.now() - started) / 1000;
@@ -96,6 +106,10 @@ try {
         batch.push(publish(i % 3 === 2 ? 'invoices' : 'orders', { order: sent, total: (sent * 7.3) % 250 }));
         if (sent % 4 === 0) batch.push(publish('emails', { to: `user${sent}@example.com` }));
         if (sent % 9 === 0) batch.push(publish('audit-log', { event: 'order.created', order: sent }));
+        if (sent % 2 === 0) {
+          events++;
+          batch.push(publish('events', { type: 'order.placed', order: sent }));
+        }
       }
       await Promise.all(batch);
       await new Promise((wake) => setTimeout(wake, 250));
@@ -113,6 +127,8 @@ try {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('header.top .who').waitFor();
   await traffic;
+  // A second group, behind: committed a third of the way, as a batch job that runs now and then would.
+  consumer.send(JSON.stringify({ op: 'commit', id: 5, queue: 'events', consumer: 'billing-export', offset: Math.floor(events / 3) }));
   await page.waitForTimeout(3500);
   const out = resolve(values.out);
   await page.screenshot({ path: join(out, 'dashboard-overview.png') });
@@ -125,7 +141,12 @@ try {
   await page.getByRole('button', { name: 'Get messages' }).click();
   await page.locator('.panel .message').nth(1).waitFor();
   await page.screenshot({ path: join(out, 'dashboard-queues.png'), fullPage: true });
-  console.log(`wrote ${join(out, 'dashboard-overview.png')} and ${join(out, 'dashboard-queues.png')} (${sent} messages published)`);
+
+  const stream = page.locator('section[aria-label=Queues] tbody tr', { has: page.locator('td[data-column=name]', { hasText: /^events$/ }) });
+  await stream.getByRole('button', { name: 'Stream' }).click();
+  await page.locator('.panel tr[data-group=billing-export]').waitFor();
+  await page.screenshot({ path: join(out, 'dashboard-stream.png') });
+  console.log(`wrote dashboard-overview.png, dashboard-queues.png and dashboard-stream.png in ${out} (${sent} messages published)`);
 } finally {
   consumer?.close();
   await browser?.close();

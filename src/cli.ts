@@ -7,6 +7,7 @@ import { connect, type ClientCloseEvent, type WarrenClient } from './client/inde
 import { ConfigError, loadConfig, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './config/index.js';
 import { hashPassword } from './auth/index.js';
 import { adminCommands, positiveInteger } from './admin/index.js';
+import { parseFrom, readStream } from './stream-read.js';
 
 const DEFAULT_URL = 'ws://127.0.0.1:5680/ws';
 /** A graceful shutdown that takes longer than this is cut short. */
@@ -195,6 +196,19 @@ async function consume(argv: ClientArgs & { queue: string; prefetch: string; cou
   }).finally(() => client.close());
 }
 
+/** `stream read` (src/stream-read.ts): the options checked before connecting, then the read. */
+async function streamRead(argv: ClientArgs & { queue: string; from?: string; count?: string; group?: string }) {
+  const count = argv.count === undefined ? undefined : positiveInteger('count', argv.count);
+  const from = argv.from === undefined ? undefined : parseFrom(argv.from);
+  if (argv.group === '') fail('--group takes the name of a consumer group (not empty)');
+  const client = await openClient(argv);
+  try {
+    await readStream(client, { queue: argv.queue, from, count, group: argv.group });
+  } finally {
+    await client.close();
+  }
+}
+
 /** The first line of stdin, line ending stripped: the password then stays out of the shell history and `ps`. */
 async function readPasswordLine(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('password (shown as you type; pipe it in to hide it): ');
@@ -291,6 +305,27 @@ await yargs(hideBin(process.argv))
     (argv) => consume(argv as Parameters<typeof consume>[0]),
   )
   .command(
+    'stream',
+    'stream read: print the entries of a stream queue as JSON lines',
+    (y) =>
+      y
+        .command(
+          'read <queue>',
+          "print a stream queue's entries, each as a JSON line with its offset, up to its end when the read started (or --count)",
+          (sub) =>
+            sub
+              .options(clientOptions)
+              .positional('queue', { type: 'string', demandOption: true, describe: 'the stream queue' })
+              .option('from', { type: 'string', describe: 'where to start: first, last, next, an offset, or an ISO 8601 time (default: first; in a --group, after its committed offset)' })
+              .option('count', { type: 'string', describe: 'exit after this many entries, waiting for new ones if need be (default: at the end when the read started)' })
+              .option('group', { type: 'string', describe: 'read as this consumer group: each entry printed is acked, which commits it, and a later read resumes after it' })
+              .check(singleValued('url', 'username', 'password', 'token', 'vhost', 'from', 'count', 'group')),
+          (argv) => streamRead(argv as Parameters<typeof streamRead>[0]),
+        )
+        .demandCommand(1, 'name a stream command: read'),
+    () => undefined,
+  )
+  .command(
     'hash-password',
     'print a password hash (argon2id on Node 24.7+, scrypt before) (the first line of stdin, or --password) for a definitions user; only the hash goes to stdout',
     (y) =>
@@ -301,7 +336,7 @@ await yargs(hideBin(process.argv))
   )
   // list, definitions, queue, policy, close-connection: the management API's client (docs/admin-cli.md).
   .command(adminCommands({ singleValued, tokenOf }))
-  .demandCommand(1, 'name a command: serve, publish, consume, hash-password, list, definitions, queue, policy or close-connection')
+  .demandCommand(1, 'name a command: serve, publish, consume, stream, hash-password, list, definitions, queue, policy or close-connection')
   .strict()
   .fail((message, error) => {
     // A DefinitionsError (src/app.ts) by name: the app module is loaded only by `serve`.

@@ -145,6 +145,47 @@ describe.skipIf(!hasChromium)('dashboard - in headless Chromium against a real b
     expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
   });
 
+  it('dashboard - streams: a stream row has Stream instead of Get, Purge and Move; its panel shows the offsets, the size and each group\'s lag, refreshed with the table', async () => {
+    // Published and committed through the WebSocket protocol; the dashboard reads only the API.
+    const client = await RawClient.open(broker.url);
+    await client.request({ op: 'connect', version: 1, username: ADMIN[0], password: ADMIN[1] });
+    expect(await client.request({ op: 'queue.declare', queue: 'dash-stream', arguments: { 'x-queue-type': 'stream' } })).toMatchObject({ op: 'ok' });
+    for (let n = 0; n < 5; n++) expect(await client.request({ op: 'publish', exchange: '', routingKey: 'dash-stream', payload: { n } })).toMatchObject({ op: 'ok' });
+    expect(await client.request({ op: 'commit', queue: 'dash-stream', consumer: 'billing', offset: 1 })).toMatchObject({ op: 'ok' });
+
+    await page.getByRole('link', { name: 'Queues' }).click();
+    const row = queueRow('dash-stream');
+    await row.waitFor(SEEN_WITHIN);
+    expect(await row.locator('td[data-column=type]').textContent()).toBe('stream');
+    expect(await row.getByRole('button').allTextContents()).toEqual(['Publish', 'Stream']);
+    // A classic queue keeps its four.
+    expect(await queueRow('dash-target').getByRole('button').allTextContents()).toEqual(['Publish', 'Get', 'Purge', 'Move']);
+
+    await row.getByRole('button', { name: 'Stream' }).click();
+    const panel = page.locator('section[aria-label=Queues] .panel');
+    const fact = (name: string) => panel.locator(`[data-stream=${name}] dd`);
+    const group = panel.locator('tr[data-group=billing]');
+    await expect.poll(() => fact('next_offset').textContent(), SEEN_WITHIN).toBe('5');
+    expect(await fact('first_offset').textContent()).toBe('0');
+    expect(await fact('entries').textContent()).toBe('5');
+    const { stream } = (await api(broker, '/api/queues/%2F/dash-stream', { user: ADMIN })).body as { stream: { bytes: number } };
+    expect(stream.bytes).toBeGreaterThan(0);
+    expect(await fact('bytes').textContent()).toMatch(/^[\d.,]+ (B|KiB|MiB)$/);
+    expect(await panel.locator('[data-stream=bytes]').getAttribute('title')).toBe(`${stream.bytes.toLocaleString('en')} bytes`);
+    expect(await group.locator('td').allTextContents()).toEqual(['billing', '1', '3', '0']);
+
+    // The open panel follows the stream: two more entries and a later commit, without reopening it.
+    for (let n = 5; n < 7; n++) await client.request({ op: 'publish', exchange: '', routingKey: 'dash-stream', payload: { n } });
+    await client.request({ op: 'commit', queue: 'dash-stream', consumer: 'billing', offset: 5 });
+    await expect.poll(() => fact('next_offset').textContent(), SEEN_WITHIN).toBe('7');
+    await expect.poll(() => group.locator('td[data-column=lag]').textContent(), SEEN_WITHIN).toBe('1');
+    expect(await group.locator('td[data-column=committed]').textContent()).toBe('5');
+    client.close();
+
+    await panel.getByRole('button', { name: 'Close this panel' }).click();
+    expect(await panel.isHidden()).toBe(true);
+  });
+
   it('dashboard - exchanges: listed with the default exchange, and the bindings from one', async () => {
     await page.getByRole('link', { name: 'Exchanges' }).click();
     const defaultExchange = page.locator('section[aria-label=Exchanges] tbody tr', { hasText: '(AMQP default)' });

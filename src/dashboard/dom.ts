@@ -50,3 +50,17 @@ export function field(label: string, input: HTMLInputElement | HTMLTextAreaEleme
 export function count(value: unknown): string {
   return typeof value === 'number' ? value.toLocaleString('en') : '';
 }
+
+const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'] as const;
+
+/** A size in bytes for a person: B below 1 KiB, then KiB, MiB, GiB or TiB with one decimal at most. */
+export function bytes(value: number): string {
+  if (value < 1024) return `${value.toLocaleString('en')} B`;
+  let size = value / 1024;
+  let unit = 0;
+  while (size >= 1024 && unit < BYTE_UNITS.length - 1) {
+    size /= 1024;
+    unit++;
+  }
+  return `${size.toLocaleString('en', { maximumFractionDigits: 1 })} ${BYTE_UNITS[unit]}`;
+}

@@ -1,7 +1,8 @@
-import { segment, type Api } from './api.js';
-import { button, count, el, field } from './dom.js';
+import { ApiFailure, segment, type Api } from './api.js';
+import { button, count, el, field, replace } from './dom.js';
 import { PagedTable, vhostKey } from './paged-table.js';
-import { form, outcome, Panel } from './panel.js';
+import { errorText, form, outcome, Panel } from './panel.js';
+import { streamDetails, type StreamQueue } from './stream.js';
 
 interface Queue {
   name: string;
@@ -37,11 +38,13 @@ interface GotMessage {
 /** How many messages a get shows at most. */
 const MAX_GET = 5;
 
-/** The queues, with publish, get, purge and move on each (docs/dashboard.md, "Queues"). */
+/** The queues, with publish, get, purge and move on each, and a stream's offsets and groups (docs/dashboard.md, "Queues"). */
 export class QueuesView {
   readonly element: HTMLElement;
   private readonly panel = new Panel();
   private readonly table: PagedTable<Queue>;
+  /** The stream whose panel is open, read again with each refresh; its body leaves the page when the panel closes or shows another action. */
+  private stream: { queue: Queue; body: HTMLElement } | undefined;
 
   constructor(
     private readonly api: Api,
@@ -52,7 +55,8 @@ export class QueuesView {
         path: '/queues',
         fields: ['name', 'vhost', 'type', 'messages_ready', 'messages_unacknowledged', ...RATES.map((name) => `message_stats.${name}.rate`), 'consumers', 'policy'],
         noun: 'queue',
-        key: (queue) => vhostKey(queue.vhost, queue.name),
+        // The type too: a row's buttons are made once, and a stream's differ (a queue deleted and declared again as a stream is a new row).
+        key: (queue) => `${vhostKey(queue.vhost, queue.name)}/${queue.type}`,
         columns: [
           { key: 'name', label: 'Name', text: (queue) => queue.name },
           { key: 'vhost', label: 'Vhost', text: (queue) => queue.vhost },
@@ -65,20 +69,50 @@ export class QueuesView {
           { key: 'consumers', label: 'Consumers', text: (queue) => count(queue.consumers), numeric: true },
           { key: 'policy', label: 'Policy', text: (queue) => queue.policy ?? '' },
         ],
-        actions: (current) => [
-          button('Publish', () => this.publish(current())),
-          button('Get', () => this.get(current())),
-          button('Purge', () => this.purge(current())),
-          button('Move', () => this.move(current())),
-        ],
+        // The broker refuses get, purge and move on a stream (NOT_ALLOWED): a stream has Stream instead.
+        actions: (current) =>
+          current().type === 'stream'
+            ? [button('Publish', () => this.publish(current())), button('Stream', () => this.openStream(current()))]
+            : [
+                button('Publish', () => this.publish(current())),
+                button('Get', () => this.get(current())),
+                button('Purge', () => this.purge(current())),
+                button('Move', () => this.move(current())),
+              ],
       },
       refreshNow,
     );
     this.element = el('section', { class: 'view', 'aria-label': 'Queues' }, el('h2', {}, 'Queues'), this.panel.element, this.table.element);
   }
 
-  refresh(): Promise<void> {
-    return this.table.refresh(this.api);
+  async refresh(): Promise<void> {
+    await Promise.all([this.table.refresh(this.api), this.refreshStream()]);
+  }
+
+  /** The Stream panel: read at once, then with every refresh while it is open. */
+  private openStream(queue: Queue): void {
+    const body = el('div', { class: 'stream' }, el('p', {}, 'Loading…'));
+    this.panel.open(`Stream ${queue.name} (vhost ${queue.vhost})`, body);
+    this.stream = { queue, body };
+    this.refreshNow();
+  }
+
+  /** `GET /api/queues/{vhost}/{name}` for the open Stream panel; a failure is shown in the panel, not as the round's. */
+  private async refreshStream(): Promise<void> {
+    const shown = this.stream;
+    if (!shown) return;
+    if (!shown.body.isConnected) {
+      this.stream = undefined;
+      return;
+    }
+    let content: Node[];
+    try {
+      content = streamDetails(await this.api.request<StreamQueue>(this.path(shown.queue)));
+    } catch (error) {
+      const gone = error instanceof ApiFailure && error.status === 404;
+      content = [el('p', { class: 'outcome failed' }, gone ? `${shown.queue.name} no longer exists.` : errorText(error))];
+    }
+    if (this.stream === shown) replace(shown.body, ...content);
   }
 
   private path(queue: Queue, rest = ''): string {
