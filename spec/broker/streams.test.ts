@@ -157,3 +157,16 @@ describe('streams - groups for the management API', () => {
     ]);
   });
 });
+
+describe('streams - the vhost counts', () => {
+  it('streams - a stream\'s entries count as its vhost\'s ready messages, from a restart on, and leave with the stream', async () => {
+    const context = await withStream();
+    context.publishN(0, 4);
+    expect(context.broker.totals.messagesReady).toBe(5);
+    context.broker.shutdown();
+    const restarted = await Broker.open(context.store, context.clock);
+    expect(restarted.totals.messagesReady).toBe(5);
+    expect(restarted.deleteQueue(null, 's', false, false)).toBe(5);
+    expect(restarted.totals.messagesReady).toBe(0);
+  });
+});

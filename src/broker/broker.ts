@@ -97,6 +97,7 @@ export class Broker implements QueueHost, ConnectionHost {
       const destination = binding.destinationType === 'queue' ? broker.queues.get(binding.destination) : broker.exchanges.get(binding.destination);
       if (source && destination) broker.link(source, destination, binding.routingKey, binding.arguments);
     }
+    for (const queue of broker.queues.values()) if (queue instanceof StreamQueue) queue.openLog();
     for (const { queue, seq, message, expiresAt } of state.messages) {
       broker.queues.get(queue)?.restore(message, seq, expiresAt);
       broker.seq = Math.max(broker.seq, seq);

@@ -68,6 +68,8 @@ export class StreamQueue extends Queue {
   /** A dispatch is promised for when the entries appended so far are on disk. */
   private dispatchOnFlush = false;
   private retentionTimer: TimerHandle | undefined;
+  /** The entries this stream has added to its vhost's ready count (RabbitMQ counts a stream's entries as its messages). */
+  private counted = 0;
 
   constructor(name: string, options: QueueOptions, host: QueueHost) {
     super(name, options, null, host);
@@ -77,8 +79,23 @@ export class StreamQueue extends Queue {
 
   /** Opened on first use: by then the broker has put the queue in the store. */
   private get log(): StreamLog {
-    this.logOrUndefined ??= this.host.store.openStream(this.name, this.retention());
+    if (this.logOrUndefined === undefined) {
+      this.logOrUndefined = this.host.store.openStream(this.name, this.retention());
+      this.countEntries();
+    }
     return this.logOrUndefined;
+  }
+
+  /** Opens the log now (at recovery), so that the vhost's counts include the entries from the start. */
+  openLog(): void {
+    this.countEntries();
+  }
+
+  /** Brings the vhost's ready count up to date with the entries kept (appends add, retention drops). */
+  private countEntries(): void {
+    const entries = this.messageCount;
+    this.host.totals.messagesReady += entries - this.counted;
+    this.counted = entries;
   }
 
   private retention(): StreamLogOptions {
@@ -115,6 +132,7 @@ export class StreamQueue extends Queue {
     // Built field by field: the published message's cached wire encoding lacks the offset.
     const { exchange, routingKey, payload, size, properties } = message;
     log.append({ exchange, routingKey, payload, size, headers: { ...message.headers, 'x-stream-offset': log.next }, properties }, this.host.clock.now());
+    this.countEntries();
     this.dispatchWhenFlushed();
     return EnqueueResult.Persisted;
   }
@@ -277,6 +295,14 @@ export class StreamQueue extends Queue {
     });
   }
 
+  override destroy(): number {
+    const entries = this.counted;
+    this.host.totals.messagesReady -= entries;
+    this.counted = 0;
+    super.destroy();
+    return entries;
+  }
+
   override clearTimers(): void {
     super.clearTimers();
     if (this.retentionTimer !== undefined) this.host.clock.clearTimer(this.retentionTimer);
@@ -286,6 +312,7 @@ export class StreamQueue extends Queue {
   private scheduleRetention(everyMs: number): void {
     this.retentionTimer = this.host.clock.setTimer(() => {
       this.log.applyRetention(this.host.clock.now());
+      this.countEntries();
       this.scheduleRetention(everyMs);
     }, everyMs);
   }
