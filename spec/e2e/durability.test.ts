@@ -44,14 +44,22 @@ async function drain(url: string, queue: string): Promise<{ payloads: unknown[];
   return { payloads: deliveries().map((frame) => frame.payload), deliveries: deliveries() };
 }
 
-/** Publishes persistent messages {n} as fast as confirms allow until the broker dies; returns the confirmed n. */
+/**
+ * Publishes persistent messages {n} as fast as confirms allow until the broker dies, `killAfterMs`
+ * after the first confirm (counted from then, not from the start: a busy machine's slow start must
+ * not kill the broker before it confirmed anything); returns the confirmed n.
+ */
 async function publishUntilKilled(broker: RunningBroker, first: number, killAfterMs: number): Promise<{ sent: number; confirmed: number[] }> {
   const client = await RawClient.connected(broker.url);
   let n = first;
   let dead = false;
+  let killing = false;
   broker.process.once('exit', () => (dead = true));
-  setTimeout(() => broker.process.kill('SIGKILL'), killAfterMs);
   while (!dead && client.closeCode === undefined) {
+    if (!killing && client.frames.some((frame) => frame.op === 'ok' && (frame.id as number) >= PUBLISH_ID_BASE)) {
+      killing = true;
+      setTimeout(() => broker.process.kill('SIGKILL'), killAfterMs);
+    }
     for (let i = 0; i < 50; i++, n++) {
       client.send({ op: 'publish', id: PUBLISH_ID_BASE + n, exchange: 'orders', routingKey: 'job', payload: { n }, properties: { persistent: true } });
     }
