@@ -129,12 +129,13 @@ describe('client - tokens against the real broker', () => {
   });
 
   /** An HS256 token for ann on vhost "/", expiring in 3 s. */
-  const signToken = (): Promise<string> =>
+  /** Short-lived by default, for the refresh tests; the CLI's get longer ones, as a CLI process takes a while to start. */
+  const signToken = (ttlSeconds = 3): Promise<string> =>
     new SignJWT({ scope: 'warren.configure:%2F/* warren.write:%2F/* warren.read:%2F/*' })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject('ann')
       .setAudience('warren')
-      .setExpirationTime(Math.floor(Date.now() / 1000) + 3)
+      .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
       .sign(new TextEncoder().encode(secret));
 
   it('client - getToken keeps a connection alive past its first token, refreshing before each expiry', async () => {
@@ -164,17 +165,17 @@ describe('client - tokens against the real broker', () => {
   }, 15_000);
 
   it('cli - publish takes --token and --vhost, consume takes the token from WARREN_TOKEN', async () => {
-    const setup = await connect(tokenBroker.url, { token: await signToken() });
+    const setup = await connect(tokenBroker.url, { token: await signToken(60) });
     await setup.declareQueue('cli-token', { durable: false });
     await setup.close();
-    const published = await runCli(['publish', '--url', tokenBroker.url, '--token', await signToken(), '--vhost', '/', '--routing-key', 'cli-token', '--payload', '"hi"']);
+    const published = await runCli(['publish', '--url', tokenBroker.url, '--token', await signToken(60), '--vhost', '/', '--routing-key', 'cli-token', '--payload', '"hi"']);
     expect(published.stderr).toBe('');
     expect(published.code).toBe(0);
     const refused = await runCli(['publish', '--url', tokenBroker.url, '--token', 'not-a-jwt', '--routing-key', 'cli-token', '--payload', '1']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/access refused/i);
     expect(refused.stderr).not.toContain('not-a-jwt');
-    process.env.WARREN_TOKEN = await signToken();
+    process.env.WARREN_TOKEN = await signToken(60);
     try {
       const consumed = await runCli(['consume', '--url', tokenBroker.url, '--queue', 'cli-token', '--count', '1']);
       expect(consumed.stderr).toBe('');
