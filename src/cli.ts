@@ -3,11 +3,11 @@ import { createInterface } from 'node:readline';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { VERSION } from './version.js';
-import { connect, type ClientCloseEvent, type WarrenClient } from './client/index.js';
+import { connect, type WarrenClient } from './client/index.js';
 import { ConfigError, loadConfig, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './config/index.js';
 import { hashPassword } from './auth/index.js';
 import { adminCommands, positiveInteger } from './admin/index.js';
-import { parseFrom, readStream } from './stream-read.js';
+import { closedByBroker, parseFrom, readStream } from './stream-read.js';
 
 const DEFAULT_URL = 'ws://127.0.0.1:5680/ws';
 /** A graceful shutdown that takes longer than this is cut short. */
@@ -134,13 +134,6 @@ async function publish(argv: ClientArgs & { exchange: string; routingKey: string
   process.stdout.write(`published ${count} message(s) to ${where} (confirmed${argv.mandatory ? ', each reached a queue' : ''})\n`);
 }
 
-/** Why the broker's side ended the connection, for a consumer that did not ask it to. */
-function closedByBroker(event: ClientCloseEvent): Error {
-  if (event.error) return new Error(`the broker closed the connection (code ${event.code}${event.reason ? `, ${event.reason}` : ''}): ${event.error.message}`);
-  if (event.code === 1001) return new Error('the broker is shutting down (close code 1001); messages not printed stay in the queue');
-  return new Error(`the connection to the broker was lost (close code ${event.code}${event.reason ? `, ${event.reason}` : ''}); messages not printed stay in the queue`);
-}
-
 /**
  * Prints each message as a JSON line and acks it only once the line is written: a message that
  * was not output (stdout closed, `--count` reached, the process stopped) is never acked, so the
@@ -169,7 +162,7 @@ async function consume(argv: ClientArgs & { queue: string; prefetch: string; cou
     );
     client.on('error', (error) => process.stderr.write(`warren: ${error.message}\n`));
     client.on('close', (event) => {
-      if (!event.byClient) reject(closedByBroker(event));
+      if (!event.byClient) reject(closedByBroker(event, '; messages not printed stay in the queue'));
     });
     // `| head -5`: the reader went away; what was not written stays unacked and goes back to the queue.
     process.stdout.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' ? finish() : reject(error)));

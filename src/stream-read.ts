@@ -39,11 +39,11 @@ export function parseFrom(text: string): StreamStart {
   throw new Error(`--from takes first, last, next, an offset (a whole number from 0) or an ISO 8601 time such as 2026-05-01T12:00:00Z (got "${text}")`);
 }
 
-/** Why the broker's side ended the connection, for a reader that did not ask it to. */
-function closedByBroker(event: ClientCloseEvent): Error {
+/** Why the broker's side ended the connection, for a client command that did not ask it to; `after` adds what became of the messages. */
+export function closedByBroker(event: ClientCloseEvent, after = ''): Error {
   if (event.error) return new Error(`the broker closed the connection (code ${event.code}${event.reason ? `, ${event.reason}` : ''}): ${event.error.message}`);
-  if (event.code === 1001) return new Error('the broker is shutting down (close code 1001)');
-  return new Error(`the connection to the broker was lost (close code ${event.code}${event.reason ? `, ${event.reason}` : ''})`);
+  if (event.code === 1001) return new Error(`the broker is shutting down (close code 1001)${after}`);
+  return new Error(`the connection to the broker was lost (close code ${event.code}${event.reason ? `, ${event.reason}` : ''})${after}`);
 }
 
 /** The probe's refusals in the words of this command: a classic queue is the mistake to explain. */
