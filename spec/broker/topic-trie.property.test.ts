@@ -39,7 +39,7 @@ function expectedMatches(bindings: readonly (readonly [string, number])[], topic
 }
 
 interface RawNode {
-  words: Map<string, unknown>;
+  words?: Map<number, unknown>;
   star?: unknown;
   hash?: unknown;
   values: unknown[];
@@ -148,8 +148,9 @@ describe('topic-trie - properties', () => {
           const [bindingPattern, value] = remaining.splice(order.next().value % remaining.length, 1)[0];
           trie.remove(bindingPattern, value);
         }
-        const root = (trie as unknown as { root: RawNode }).root;
-        expect(root.words.size).toBe(0);
+        const { root, vocabulary } = trie as unknown as { root: RawNode; vocabulary: Map<string, unknown> };
+        expect(root.words).toBeUndefined();
+        expect(vocabulary.size).toBe(0);
         expect(root.star).toBeUndefined();
         expect(root.hash).toBeUndefined();
         expect(root.values).toEqual([]);
