@@ -34,6 +34,26 @@ class ControlledStore extends MemoryStore {
   }
 }
 
+/** As the journal: every sync until the next write shares one promise (one group commit). */
+class GroupCommitStore extends ControlledStore {
+  private pending: Promise<void> | undefined;
+
+  override sync(): Promise<void> {
+    this.pending ??= super.sync();
+    return this.pending;
+  }
+
+  override syncNow(): void {
+    this.pending = undefined;
+    super.syncNow();
+  }
+
+  override failSync(): void {
+    this.pending = undefined;
+    super.failSync();
+  }
+}
+
 const send = (session: Session, message: unknown): void => session.onMessage(Buffer.from(typeof message === 'string' ? message : JSON.stringify(message)), false);
 
 function jsonFrames(socket: FakeServerSocket): Frame[] {
@@ -154,6 +174,50 @@ describe('session - reply order', () => {
     expect(socket.closed).toBeUndefined();
   });
 
+  it('session - confirms sharing one sync go out together, in order with what came between them; a second sync waits on its own (JSON)', async () => {
+    const store = new GroupCommitStore();
+    const rig = await sessionRig({ store });
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, [{ op: 'connect', id: 1, version: 1 }, { op: 'queue.declare', id: 2, queue: 'q' }]);
+    const publish = (id: number) => ({ op: 'publish', id, routingKey: 'q', payload: id, properties: { persistent: true } });
+    send(session, [publish(10), { op: 'queue.declare', id: 11, queue: 'q', passive: true }, publish(12)]);
+    send(session, publish(13));
+    await nextTurn();
+    store.syncNow();
+    send(session, publish(14));
+    await nextTurn();
+    await nextTurn();
+    expect(jsonFrames(socket).map((frame) => frame.id)).toEqual([1, 2, 10, 11, 12, 13]);
+    store.syncNow();
+    await nextTurn();
+    await nextTurn();
+    expect(jsonFrames(socket).map((frame) => frame.id)).toEqual([1, 2, 10, 11, 12, 13, 14]);
+  });
+
+  it('session - a failed sync fails every confirm that shared it, and only those (JSON)', async () => {
+    const store = new GroupCommitStore();
+    const rig = await sessionRig({ store });
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, [{ op: 'connect', id: 1, version: 1 }, { op: 'queue.declare', id: 2, queue: 'q' }]);
+    const publish = (id: number) => ({ op: 'publish', id, routingKey: 'q', payload: id, properties: { persistent: true } });
+    send(session, [publish(3), { op: 'queue.declare', id: 4, queue: 'q', passive: true }, publish(5)]);
+    await nextTurn();
+    store.failSync();
+    await nextTurn();
+    await nextTurn();
+    expect(jsonFrames(socket).slice(2).map((frame) => [frame.op, frame.id])).toEqual([
+      ['error', 3],
+      ['ok', 4],
+      ['error', 5],
+    ]);
+    send(session, publish(6));
+    await nextTurn();
+    store.syncNow();
+    await nextTurn();
+    await nextTurn();
+    expect(jsonFrames(socket).at(-1)).toEqual({ op: 'ok', id: 6 });
+  });
+
   it('session - a failed sync turns the RECEIPT into an ERROR and closes with 1011 (STOMP)', async () => {
     const store = new ControlledStore();
     const rig = await sessionRig({ store });
@@ -253,6 +317,27 @@ describe('session - flow control', () => {
     socket.drain();
     await nextTurn();
     expect(rig.broker.getQueue('q')?.messageCount).toBeLessThan(waiting);
+  });
+});
+
+describe('session - output', () => {
+  it('session - a turn\'s output goes in WebSocket messages of about 64 KiB, each a JSON array, frames in order', async () => {
+    const rig = await sessionRig({});
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, [{ op: 'connect', id: 1, version: 1 }, { op: 'queue.declare', id: 2, queue: 'q', durable: false }, { op: 'consume', id: 3, queue: 'q', noAck: true }]);
+    await nextTurn();
+    const before = socket.sent.length;
+    const pad = JSON.stringify('x'.repeat(1000));
+    for (let i = 0; i < 300; i++) rig.broker.publish('', { exchange: '', routingKey: 'q', payload: pad, size: pad.length, headers: { i }, properties: {} });
+    await nextTurn();
+    const messages = socket.sent.slice(before);
+    expect(messages.length).toBeGreaterThanOrEqual(4);
+    for (const text of messages) {
+      expect(Array.isArray(JSON.parse(text))).toBe(true);
+      expect(text.length).toBeLessThan(64 * 1024 + 2000);
+    }
+    const delivered = messages.flatMap((text) => JSON.parse(text) as Frame[]);
+    expect(delivered.map((frame) => (frame.headers as { i: number }).i)).toEqual(Array.from({ length: 300 }, (_, i) => i));
   });
 });
 
