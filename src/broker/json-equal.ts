@@ -11,3 +11,30 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   }
   return true;
 }
+
+/**
+ * JSON.stringify of message headers or properties, remembering the last answer: a publisher
+ * mostly sends the same flat fields (`{"persistent":true}`) with every message, each time a new
+ * object. A flat object with the same keys and equal primitive values gets the same text back
+ * (key order aside, the same JSON value); anything nested is serialised again.
+ */
+export class FieldsJson {
+  private last: object = {};
+  private lastJson = '{}';
+
+  of(fields: object): string {
+    if (fields !== this.last && !sameFlatFields(fields as Record<string, unknown>, this.last as Record<string, unknown>)) this.lastJson = JSON.stringify(fields);
+    this.last = fields;
+    return this.lastJson;
+  }
+}
+
+function sameFlatFields(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  let count = 0;
+  for (const key in a) {
+    const value = a[key];
+    if ((typeof value === 'object' && value !== null) || value !== b[key] || !Object.prototype.hasOwnProperty.call(b, key)) return false;
+    count++;
+  }
+  return count === Object.keys(b).length;
+}

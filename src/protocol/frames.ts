@@ -1,4 +1,4 @@
-import type { ErrorCode, Message, QueueEntry } from '../broker/index.js';
+import { FieldsJson, type ErrorCode, type Message, type QueueEntry } from '../broker/index.js';
 
 // Frames the broker sends (docs/protocol.md). Built as strings: a delivery splices in its
 // message's encoding, made once per message however many consumers it reaches.
@@ -46,8 +46,10 @@ function bodyPrefix(exchange: string, routingKey: string): string {
   return lastPrefix;
 }
 
-const fieldsJson = (fields: object): string => (fields === NO_FIELDS ? '{}' : JSON.stringify(fields));
-const bodySuffix = (headers: Message['headers'], properties: Message['properties']): string => `,"headers":${fieldsJson(headers)},"properties":${fieldsJson(properties)}}`;
+const headersJson = new FieldsJson();
+const propertiesJson = new FieldsJson();
+const bodySuffix = (headers: Message['headers'], properties: Message['properties']): string =>
+  `,"headers":${headers === NO_FIELDS ? '{}' : headersJson.of(headers)},"properties":${properties === NO_FIELDS ? '{}' : propertiesJson.of(properties)}}`;
 
 function encodeBody(exchange: string, routingKey: string, payload: string, headers: Message['headers'], properties: Message['properties']): string {
   return `${bodyPrefix(exchange, routingKey)}${payload}${bodySuffix(headers, properties)}`;

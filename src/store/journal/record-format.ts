@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import type { Message, StoredBinding, StoredExchange, StoredPolicy, StoredQueue } from '../../broker/index.js';
+import { FieldsJson, type Message, type StoredBinding, type StoredExchange, type StoredPolicy, type StoredQueue } from '../../broker/index.js';
 import type { TopologySnapshot } from './topology.js';
 
 /*
@@ -92,10 +92,7 @@ export const encodePolicyDelete = (name: string): Buffer => jsonRecord(POLICY_DE
  * `message.encoded` (a cache of the wire form) and `size` (the payload's byte length) are not stored.
  */
 export function encodeMessagePut(seq: number, targets: MessageTargets, message: Message): Buffer {
-  const fields: MessageMeta = [targets, message.exchange, message.routingKey, message.headers, message.properties];
-  if (message.readyAt !== undefined) fields.push(message.readyAt);
-  const meta = JSON.stringify(fields);
-  const metaBytes = Buffer.byteLength(meta);
+  const { meta, metaBytes } = encodeMeta(targets, message);
   const start = HEADER_BYTES + 13;
   const record = Buffer.allocUnsafe(start + metaBytes + Buffer.byteLength(message.payload));
   record[HEADER_BYTES] = MESSAGE_PUT;
@@ -104,6 +101,30 @@ export function encodeMessagePut(seq: number, targets: MessageTargets, message: 
   record.write(meta, start, 'utf8');
   record.write(message.payload, start + metaBytes, 'utf8');
   return seal(record);
+}
+
+const headersJson = new FieldsJson();
+const propertiesJson = new FieldsJson();
+
+/**
+ * The last metadata encoded: messages in a row mostly go to the same queue with the same exchange,
+ * key and fields, and then the same JSON text (and its byte length) is used again.
+ */
+const lastMeta = { targets: '', exchange: '', routingKey: '', headers: '', properties: '', readyAt: undefined as number | undefined, meta: '[[],"","",{},{}]', metaBytes: 16 };
+
+/** The meta JSON of encodeMessagePut, as JSON.stringify would make it. */
+function encodeMeta(targets: MessageTargets, message: Message): { meta: string; metaBytes: number } {
+  const targetsJson = JSON.stringify(targets);
+  const headers = headersJson.of(message.headers);
+  const properties = propertiesJson.of(message.properties);
+  const { exchange, routingKey, readyAt } = message;
+  const last = lastMeta;
+  if (targetsJson !== last.targets || exchange !== last.exchange || routingKey !== last.routingKey || headers !== last.headers || properties !== last.properties || readyAt !== last.readyAt) {
+    last.meta = `[${targetsJson},${JSON.stringify(exchange)},${JSON.stringify(routingKey)},${headers},${properties}${readyAt === undefined ? '' : `,${JSON.stringify(readyAt)}`}]`;
+    last.metaBytes = Buffer.byteLength(last.meta);
+    Object.assign(last, { targets: targetsJson, exchange, routingKey, headers, properties, readyAt });
+  }
+  return last;
 }
 
 /** body: type | u32 queue name length | queue name | u32 count | count x f64 seq. */
