@@ -125,13 +125,13 @@ export class StreamQueue extends Queue {
     return false;
   }
 
-  /** Appends, with the offset in the `x-stream-offset` header; the confirm waits for the store's sync, as for a persistent message. */
+  /** Appends; the confirm waits for the store's sync, as for a persistent message. Readers get the offset in the `x-stream-offset` header (withOffset). */
   override enqueue(message: Message, _seq: number): EnqueueResult {
     this.counters.published++;
     const log = this.log;
-    // Built field by field: the published message's cached wire encoding lacks the offset.
-    const { exchange, routingKey, payload, size, properties } = message;
-    log.append({ exchange, routingKey, payload, size, headers: { ...message.headers, 'x-stream-offset': log.next }, properties }, this.host.clock.now());
+    // Built field by field: the published message's cached wire encoding is not kept.
+    const { exchange, routingKey, payload, size, headers, properties } = message;
+    log.append({ exchange, routingKey, payload, size, headers, properties }, this.host.clock.now());
     this.countEntries();
     this.dispatchWhenFlushed();
     return EnqueueResult.Persisted;
@@ -268,7 +268,7 @@ export class StreamQueue extends Queue {
     const log = this.log;
     const from = Math.max(offset, log.first);
     const count = Math.min(max, log.flushedNext - from);
-    return count <= 0 ? [] : log.read(from, count, READ_BYTES * 4).map(({ offset: at, message }) => ({ offset: at, message }));
+    return count <= 0 ? [] : log.read(from, count, READ_BYTES * 4).map((entry) => ({ offset: entry.offset, message: withOffset(entry) }));
   }
 
   /** Stores a group's committed offset (docs/protocol.md, "Stream queues"): an offset of the stream. */
@@ -319,7 +319,19 @@ export class StreamQueue extends Queue {
 }
 
 function delivery(entry: StreamEntry, reader: Reader): StreamDelivery {
-  return { seq: entry.offset, position: entry.offset, message: entry.message, expiresAt: Infinity, priority: 0, returns: 0, readyAt: 0, persisted: false, reader };
+  return { seq: entry.offset, position: entry.offset, message: withOffset(entry), expiresAt: Infinity, priority: 0, returns: 0, readyAt: 0, persisted: false, reader };
+}
+
+/**
+ * The entry's message with its offset in the `x-stream-offset` header. The header is added as the
+ * entry is read, not stored: stored metadata then stays the same from entry to entry, and the log
+ * decodes it once for a run of entries instead of once each (entries written before carry the
+ * header already; it gets the same value). Built field by field, without a cached wire encoding,
+ * which would lack the header.
+ */
+function withOffset({ offset, message }: StreamEntry): Message {
+  const { exchange, routingKey, payload, size, headers, properties } = message;
+  return { exchange, routingKey, payload, size, headers: { ...headers, 'x-stream-offset': offset }, properties };
 }
 
 /** `x-stream-offset`: "first", "last", "next", an offset, or {"timestamp": ms}. */
