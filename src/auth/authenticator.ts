@@ -113,6 +113,10 @@ function decoyFor(slowHash: SlowAlgorithm | undefined): Credential | Promise<Cre
   return argon2Decoy;
 }
 
+/** Most users have no tags: they share one empty set rather than a set per login (an idle connection holds it). */
+const NO_TAGS: ReadonlySet<string> = new Set();
+const tagSet = (tags: readonly string[]): ReadonlySet<string> => (tags.length === 0 ? NO_TAGS : new Set(tags));
+
 /**
  * Decides who may connect (docs/security.md): users with passwords, tokens, or anonymous
  * development access. Counts failed logins. No socket code: the session core asks it.
@@ -148,11 +152,11 @@ export class Authenticator {
           `anonymous from ${request.remoteAddress ?? 'an unknown address'}`,
         );
       }
-      return this.enter(undefined, vhost, FULL_ACCESS, new Set(), undefined);
+      return this.enter(undefined, vhost, FULL_ACCESS, NO_TAGS, undefined);
     }
     const checked = await this.checkPassword(request.username, request.password);
     if (typeof checked === 'string') return refused(CLOSE_ACCESS_REFUSED, WRONG_CREDENTIALS, checked);
-    return this.enter(checked.name, vhost, checked.vhosts.get(vhost), new Set(checked.tags), undefined);
+    return this.enter(checked.name, vhost, checked.vhosts.get(vhost), tagSet(checked.tags), undefined);
   }
 
   /**
@@ -165,7 +169,7 @@ export class Authenticator {
       this.failedLogins++;
       return { ok: false, message: WRONG_CREDENTIALS, reason: checked };
     }
-    const tags = new Set(checked.tags);
+    const tags = tagSet(checked.tags);
     const access = (vhost: string) => checked.vhosts.get(vhost);
     return { ok: true, identity: { username: checked.name, tags, mayUse: (vhost) => access(vhost) !== undefined, access, expiresAt: undefined } };
   }

@@ -29,8 +29,8 @@ const WRITE_CACHE_SIZE = 256;
 export class GuardedVhost {
   /** Unrestricted principals skip every check. */
   private readonly full: boolean;
-  /** Publish permission by exchange name, so a publisher pays a regex once per exchange. */
-  private readonly writable = new Map<string, boolean>();
+  /** Publish permission by exchange name, so a publisher pays a regex once per exchange; made at the first check (an idle subscriber has none). */
+  private writable: Map<string, boolean> | undefined;
   /** The last exchange published to: a publisher mostly repeats it, and then not even the map is asked. */
   private lastExchange: string | undefined;
 
@@ -133,11 +133,12 @@ export class GuardedVhost {
 
   private checkPublish(exchange: string, routingKey: string): void {
     if (exchange !== this.lastExchange) {
-      let allowed = this.writable.get(exchange);
+      const writable = (this.writable ??= new Map());
+      let allowed = writable.get(exchange);
       if (allowed === undefined) {
         allowed = this.access.write(exchange === '' ? DEFAULT_EXCHANGE : exchange);
-        if (this.writable.size >= WRITE_CACHE_SIZE) this.writable.clear();
-        this.writable.set(exchange, allowed);
+        if (writable.size >= WRITE_CACHE_SIZE) writable.clear();
+        writable.set(exchange, allowed);
       }
       if (!allowed) throw this.refusal('write', 'exchange', exchange);
       this.lastExchange = exchange;

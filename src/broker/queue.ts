@@ -48,6 +48,13 @@ export interface MessageCounters {
 }
 
 const byReason = (): Record<DeathReason, number> => ({ expired: 0, maxlen: 0, rejected: 0, delivery_limit: 0 });
+/** The counts by reason of a queue where nothing died yet: shared, replaced at the first death (countDeath). */
+const NO_DEATHS: Readonly<Record<DeathReason, number>> = Object.freeze(byReason());
+
+function countDeath(counters: MessageCounters, outcome: 'deadLettered' | 'deadDropped', reason: DeathReason): void {
+  if (counters[outcome] === NO_DEATHS) counters[outcome] = byReason();
+  counters[outcome][reason]++;
+}
 
 export const newCounters = (): MessageCounters => ({
   published: 0,
@@ -58,8 +65,8 @@ export const newCounters = (): MessageCounters => ({
   gotNoAck: 0,
   redelivered: 0,
   acknowledged: 0,
-  deadLettered: byReason(),
-  deadDropped: byReason(),
+  deadLettered: NO_DEATHS,
+  deadDropped: NO_DEATHS,
   deadLetterDropped: 0,
 });
 
@@ -527,12 +534,12 @@ export class Queue {
   /** A message died: dead-lettered when the queue has a dead-letter exchange, dropped otherwise; counted either way. */
   private died(message: Message, reason: DeathReason): void {
     if (this.args.deadLetterExchange === undefined) {
-      this.host.counters.deadDropped[reason]++;
-      this.counters.deadDropped[reason]++;
+      countDeath(this.host.counters, 'deadDropped', reason);
+      countDeath(this.counters, 'deadDropped', reason);
       return;
     }
-    this.host.counters.deadLettered[reason]++;
-    this.counters.deadLettered[reason]++;
+    countDeath(this.host.counters, 'deadLettered', reason);
+    countDeath(this.counters, 'deadLettered', reason);
     if (this.host.deadLetter(this, message, reason)) return;
     this.host.counters.deadLetterDropped++;
     this.counters.deadLetterDropped++;
