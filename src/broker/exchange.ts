@@ -19,6 +19,12 @@ export interface Binding {
 
 /** Keys remembered per topic exchange; past this the cache starts over rather than growing. */
 const TOPIC_CACHE_SIZE = 4096;
+/**
+ * A cache that filled up with fewer hits than this was no help (the keys do not repeat within its
+ * size): routing then goes without it for TOPIC_CACHE_REST lookups before trying it again.
+ */
+const TOPIC_CACHE_MIN_HITS = TOPIC_CACHE_SIZE / 4;
+const TOPIC_CACHE_REST = TOPIC_CACHE_SIZE * 4;
 
 const NO_BINDINGS: readonly Binding[] = [];
 
@@ -36,6 +42,9 @@ export class Exchange {
   private readonly trie: TopicTrie<Binding> | undefined;
   /** Topic routing results by key, dropped whenever the bindings change: repeated keys skip the trie walk. */
   private readonly topicCache = new Map<string, Binding[]>();
+  private topicCacheHits = 0;
+  /** Lookups left to make without the cache (see TOPIC_CACHE_MIN_HITS). */
+  private topicCacheResting = 0;
 
   constructor(
     readonly name: string,
@@ -87,6 +96,25 @@ export class Exchange {
     }
   }
 
+  private matchTopic(routingKey: string): Binding[] {
+    const cache = this.topicCache;
+    let matched = this.topicCacheResting > 0 ? (this.topicCacheResting--, undefined) : cache.get(routingKey);
+    if (matched !== undefined) {
+      this.topicCacheHits++;
+      return matched;
+    }
+    matched = [];
+    this.trie?.match(routingKey, matched);
+    if (this.topicCacheResting > 0) return matched;
+    if (cache.size >= TOPIC_CACHE_SIZE) {
+      if (this.topicCacheHits < TOPIC_CACHE_MIN_HITS) this.topicCacheResting = TOPIC_CACHE_REST;
+      this.topicCacheHits = 0;
+      cache.clear();
+    }
+    cache.set(routingKey, matched);
+    return matched;
+  }
+
   /** The bindings a message matches; may name a destination twice, the router dedupes. */
   match(message: Message): Iterable<Binding> {
     switch (this.type) {
@@ -94,16 +122,8 @@ export class Exchange {
         return this.byKey.get(message.routingKey) ?? NO_BINDINGS;
       case 'fanout':
         return this.bindings;
-      case 'topic': {
-        let matched = this.topicCache.get(message.routingKey);
-        if (matched === undefined) {
-          matched = [];
-          this.trie?.match(message.routingKey, matched);
-          if (this.topicCache.size >= TOPIC_CACHE_SIZE) this.topicCache.clear();
-          this.topicCache.set(message.routingKey, matched);
-        }
-        return matched;
-      }
+      case 'topic':
+        return this.matchTopic(message.routingKey);
       case 'headers':
         return [...this.bindings].filter((binding) => headersMatch(binding.arguments, binding.xMatch ?? 'all', message.headers));
     }

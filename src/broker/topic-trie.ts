@@ -110,10 +110,7 @@ export class TopicTrie<T> {
 }
 
 function matchFrom<T>(node: TrieNode<T>, ids: readonly number[], index: number, out: T[]): void {
-  if (node.hash) {
-    // `#` swallows zero or more words.
-    for (let i = index; i <= ids.length; i++) matchFrom(node.hash, ids, i, out);
-  }
+  if (node.hash) matchHash(node.hash, ids, index, out);
   if (index === ids.length) {
     for (const value of node.values) out.push(value);
     return;
@@ -124,4 +121,25 @@ function matchFrom<T>(node: TrieNode<T>, ids: readonly number[], index: number, 
     if (next) matchFrom(next, ids, index + 1, out);
   }
   if (node.star) matchFrom(node.star, ids, index + 1, out);
+}
+
+/**
+ * `#` swallows zero or more words: what follows it is tried at every later word. When only words
+ * follow it (the common `#.a.b`), they are looked up directly at each position rather than through
+ * a call each, and a `#` that ends its patterns matches once, whatever is left.
+ */
+function matchHash<T>(hash: TrieNode<T>, ids: readonly number[], index: number, out: T[]): void {
+  if (hash.hash || hash.star) {
+    for (let i = index; i <= ids.length; i++) matchFrom(hash, ids, i, out);
+    return;
+  }
+  for (const value of hash.values) out.push(value);
+  const words = hash.words;
+  if (!words) return;
+  for (let i = index; i < ids.length; i++) {
+    const id = ids[i];
+    if (id === UNKNOWN_WORD) continue;
+    const next = words.get(id);
+    if (next) matchFrom(next, ids, i + 1, out);
+  }
 }
