@@ -18,7 +18,7 @@ const RELAY = new URL('./relay-server.mjs', import.meta.url).pathname;
 const USAGE = `usage: npm run bench -- [--quick] [--scenario S1,S2,...] [--no-rabbit] [--no-ceiling] [--auth] [--broker-prof DIR]
   --quick         short runs (the whole pass in under 2 minutes; S5 with 2,000 subscribers)
   --auth          Warren's clients log in as a definitions user whose permissions are regexes
-                  (^bench\\.) with a topic permission, so every operation pays the permission
+                  (^(bench\\.|amq\\.gen-)) with a topic permission, so every operation pays the permission
                   checks (docs/security.md)
   --scenario      which of S1, S1u, S2, S3, S3u, S3un, S4, S5, S6 to run (default: all; "u" is
                   unbatched: one publish per WebSocket message; S3un is S3u not persistent)
@@ -54,7 +54,8 @@ async function measured(job, server, timeoutMs) {
  */
 async function restrictedUser() {
   const { rabbitPasswordHash } = await import('../../dist/auth/passwords.js');
-  const names = '^bench\\.';
+  // S5's subscribers declare server-named queues, which RabbitMQ checks under their amq.gen- name.
+  const names = '^(bench\\.|amq\\.gen-)';
   return {
     definitions: {
       users: [{ name: 'guest', password_hash: rabbitPasswordHash('guest', 'rabbit_password_hashing_sha256'), tags: [] }],

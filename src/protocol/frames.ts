@@ -32,17 +32,22 @@ export function publishedMessage(exchange: string, routingKey: string, payload: 
   };
 }
 
-// Publishers mostly repeat the exchange and routing key of their previous message.
+// Publishers mostly repeat the exchange and routing key of their previous message; on a topic
+// exchange the key often changes while the exchange does not.
 let lastExchange = '';
+let lastExchangePrefix = '"exchange":"","routingKey":';
 let lastRoutingKey = '';
 let lastPrefix = '"exchange":"","routingKey":"","payload":';
 
 function bodyPrefix(exchange: string, routingKey: string): string {
-  if (exchange !== lastExchange || routingKey !== lastRoutingKey) {
+  if (exchange !== lastExchange) {
     lastExchange = exchange;
-    lastRoutingKey = routingKey;
-    lastPrefix = `"exchange":${JSON.stringify(exchange)},"routingKey":${JSON.stringify(routingKey)},"payload":`;
+    lastExchangePrefix = `"exchange":${JSON.stringify(exchange)},"routingKey":`;
+  } else if (routingKey === lastRoutingKey) {
+    return lastPrefix;
   }
+  lastRoutingKey = routingKey;
+  lastPrefix = `${lastExchangePrefix}${JSON.stringify(routingKey)},"payload":`;
   return lastPrefix;
 }
 

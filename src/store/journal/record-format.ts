@@ -111,10 +111,14 @@ const propertiesJson = new FieldsJson();
  * key and fields, and then the same JSON text (and its byte length) is used again.
  */
 const lastMeta = { targets: '', exchange: '', routingKey: '', headers: '', properties: '', readyAt: undefined as number | undefined, meta: '[[],"","",{},{}]', metaBytes: 16 };
+let lastTargets: MessageTargets = [];
+
+const sameTargets = (a: MessageTargets, b: MessageTargets): boolean => a.length === b.length && a.every((target, i) => target === b[i]);
 
 /** The meta JSON of encodeMessagePut, as JSON.stringify would make it. */
 function encodeMeta(targets: MessageTargets, message: Message): { meta: string; metaBytes: number } {
-  const targetsJson = JSON.stringify(targets);
+  const targetsJson = sameTargets(targets, lastTargets) ? lastMeta.targets : JSON.stringify(targets);
+  lastTargets = targets;
   const headers = headersJson.of(message.headers);
   const properties = propertiesJson.of(message.properties);
   const { exchange, routingKey, readyAt } = message;
