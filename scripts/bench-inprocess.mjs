@@ -3,7 +3,7 @@
 // The broker's own CPU per message, without sockets: a publisher session and consumer sessions of
 // the built broker (dist/) on fake sockets, in one process. Not part of `npm test`.
 //
-//   npm run build && node scripts/bench-inprocess.mjs [--fanout 1] [--seconds 3] [--runs 3] [--auth]
+//   npm run build && node scripts/bench-inprocess.mjs [--fanout 1] [--seconds 3] [--runs 3] [--auth] [--topic]
 //
 // The publisher sends S1's frames (arrays of 50 publishes of 256-byte payloads) while fewer than
 // 1,000 messages per queue are undelivered; each consumer (prefetch 100) acks `multiple` once per
@@ -25,7 +25,7 @@ const { Authenticator, regexAccess } = await built('auth/index.js');
 const { JSON_PROTOCOL, OPEN, Session } = await built('transport/index.js');
 
 const { values } = parseArgs({
-  options: { fanout: { type: 'string', default: '1' }, seconds: { type: 'string', default: '3' }, runs: { type: 'string', default: '3' }, auth: { type: 'boolean', default: false } },
+  options: { fanout: { type: 'string', default: '1' }, seconds: { type: 'string', default: '3' }, runs: { type: 'string', default: '3' }, auth: { type: 'boolean', default: false }, topic: { type: 'boolean', default: false } },
 });
 const fanout = Number(values.fanout);
 const seconds = Number(values.seconds);
@@ -51,16 +51,17 @@ const fakeSocket = (onSend) => ({
 
 async function run() {
   const vhosts = await VirtualHosts.open(new MemoryVhostStores());
-  // --auth: the sessions log in as a user whose permissions are regexes, so every operation is checked.
+  // --auth: the sessions log in as a user whose permissions are regexes, with a topic permission, so every operation is checked.
   const names = '^(x|q[0-9]+)$';
-  const access = regexAccess({ configure: names, write: names, read: names }, [], { username: 'bench', vhost: '/' });
+  // A topic permission too, on x: with --topic (x is then a topic exchange) every publish's key is checked against it.
+  const access = regexAccess({ configure: names, write: names, read: names }, [{ exchange: 'x', write: '^k$', read: '^k$' }], { username: 'bench', vhost: '/' });
   /** @type {import('../src/auth/index.js').User[]} */
   const users = values.auth ? [{ name: 'bench', tags: [], credential: { kind: 'plain', password: 'bench' }, vhosts: new Map([['/', access]]) }] : [];
   const auth = new Authenticator({ users, vhosts: new Set(['/']), tokens: undefined, anonymous: undefined });
   const connect = { op: 'connect', id: 1, version: 1, ...(values.auth ? { username: 'bench', password: 'bench' } : {}) };
   const context = { vhosts, auth, highWaterBytes: 2 ** 30, drainTimeoutMs: 1e9, flow: { alarm: null }, counts: { confirmed: 0 }, serverVersion: 'bench', logger: pino({ level: 'silent' }) };
   const publisher = new Session(fakeSocket(() => {}), 'publisher', context, JSON_PROTOCOL, '127.0.0.1');
-  publisher.onMessage(frame([connect, { op: 'exchange.declare', id: 2, exchange: 'x', type: fanout > 1 ? 'fanout' : 'direct', durable: false }]), false);
+  publisher.onMessage(frame([connect, { op: 'exchange.declare', id: 2, exchange: 'x', type: values.topic ? 'topic' : fanout > 1 ? 'fanout' : 'direct', durable: false }]), false);
   let delivered = 0;
   const consumers = [];
   for (let i = 0; i < fanout; i++) {
@@ -126,4 +127,4 @@ for (let i = 0; i < Number(values.runs); i++) results.push(await run());
 results.sort((a, b) => a - b);
 const median = results[Math.floor(results.length / 2)];
 console.log(`fanout ${fanout}: ${median.toFixed(3)} µs per delivery (median of ${results.length}: ${results.map((r) => r.toFixed(3)).join(', ')}), ${Math.round(1e6 / median).toLocaleString('en')} deliveries/s`);
-console.log(JSON.stringify({ script: 'bench-inprocess', fanout, seconds, usPerDelivery: results, median }));
+console.log(JSON.stringify({ script: 'bench-inprocess', fanout, topic: values.topic, auth: values.auth, seconds, usPerDelivery: results, median }));

@@ -28,7 +28,7 @@ const UNKNOWN_WORD = -1;
  * The words of the patterns are numbered: a key's words are looked up by their text once per
  * match, and the walk then follows small integers. A `#` retries its continuation at every later
  * word, so without the numbering each word's text would be hashed and compared once per retry
- * and per branch (docs/performance.md, "Topic routing").
+ * and per branch.
  */
 export class TopicTrie<T> {
   private readonly root: TrieNode<T> = newNode();
