@@ -470,7 +470,10 @@ export class FileStreamLog implements StreamLog {
       // From now on its index may be let go; keep it while it is likely to be read soon.
       if (segment.indexSaved) this.cacheIndex(segment);
     }
-    const deletable = this.doomed.filter((segment) => segment.file.pending === 0);
+    // A dropped segment's file also waits until a later segment's file is on disk: file names are
+    // what tells a restart where offsets go on, and with none left a crash would start them again at 0.
+    const continued = this.segments.findLast((segment) => segment.fileExists)?.base ?? -1;
+    const deletable = this.doomed.filter((segment) => segment.file.pending === 0 && segment.base < continued);
     if (deletable.length === 0) return;
     for (const segment of deletable) {
       remove(this.doomed, segment);

@@ -70,6 +70,7 @@ export async function recoverSegments(dir: string, logger: Logger): Promise<Stre
       }
     }
     segment.file.size = segment.file.written = segment.bytes;
+    segment.recovered = true;
     segments.push(segment);
   }
   const active = segments.at(-1);

@@ -106,6 +106,8 @@ export class StreamSegment {
   indexSaved = false;
   /** Dropped by retention: its files are deleted once nothing waits to be written to it. */
   dropped = false;
+  /** Found on disk at recovery; a new segment's file exists once a batch for it is written. */
+  recovered = false;
 
   constructor(
     dir: string,
@@ -114,6 +116,11 @@ export class StreamSegment {
     this.file = new Segment(base, segmentPath(dir, base));
     this.indexPath = indexPath(dir, base);
     this.next = base;
+  }
+
+  /** Its file is on disk: the name that tells a restart where offsets go on. */
+  get fileExists(): boolean {
+    return this.recovered || this.file.written > 0;
   }
 
   get path(): string {
