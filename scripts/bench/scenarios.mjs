@@ -9,6 +9,24 @@ export const PUBLISH_BATCH = 50;
 
 const range = (n) => Array.from({ length: n }, (_, i) => i);
 
+const S3 = {
+  id: 'S3',
+  title: 'persistent+confirms',
+  kind: 'flow',
+  rabbit: true,
+  ceiling: 'S1',
+  topology: (p) => ({ exchanges: [[`${p}durable`, 'direct', true]], queues: [[`${p}dq`, true]], bindings: [[`${p}dq`, `${p}durable`, 'k']] }),
+  exchange: (p) => `${p}durable`,
+  key: () => 'k',
+  consumers: (p) => [[`${p}dq`]],
+  fanout: 1,
+  persistent: true,
+  confirm: true,
+  confirmWindow: 1000, // unconfirmed publishes outstanding
+  window: 10_000,
+  metrics: ['rate'],
+};
+
 export const SCENARIOS = {
   S1: {
     id: 'S1',
@@ -61,60 +79,11 @@ export const SCENARIOS = {
     window: 500,
     metrics: ['rate'],
   },
-  S3: {
-    id: 'S3',
-    title: 'persistent+confirms',
-    kind: 'flow',
-    rabbit: true,
-    ceiling: 'S1',
-    topology: (p) => ({ exchanges: [[`${p}durable`, 'direct', true]], queues: [[`${p}dq`, true]], bindings: [[`${p}dq`, `${p}durable`, 'k']] }),
-    exchange: (p) => `${p}durable`,
-    key: () => 'k',
-    consumers: (p) => [[`${p}dq`]],
-    fanout: 1,
-    persistent: true,
-    confirm: true,
-    confirmWindow: 1000, // unconfirmed publishes outstanding
-    window: 10_000,
-    metrics: ['rate'],
-  },
-  // S3 with one publish frame per WebSocket message, as a browser or a simple client sends
-  // them; S3un is the same without persistence (still confirmed), to show what the journal costs.
-  S3u: {
-    id: 'S3u',
-    title: 'persistent+confirms unbatched',
-    kind: 'flow',
-    rabbit: true,
-    ceiling: 'S1u',
-    topology: (p) => ({ exchanges: [[`${p}durable`, 'direct', true]], queues: [[`${p}dq`, true]], bindings: [[`${p}dq`, `${p}durable`, 'k']] }),
-    exchange: (p) => `${p}durable`,
-    key: () => 'k',
-    consumers: (p) => [[`${p}dq`]],
-    fanout: 1,
-    persistent: true,
-    confirm: true,
-    confirmWindow: 1000,
-    window: 10_000,
-    publishBatch: 1,
-    metrics: ['rate'],
-  },
-  S3un: {
-    id: 'S3un',
-    title: 'confirms unbatched, not persistent',
-    kind: 'flow',
-    rabbit: false,
-    ceiling: 'S1u',
-    topology: (p) => ({ exchanges: [[`${p}durable`, 'direct', true]], queues: [[`${p}dq`, true]], bindings: [[`${p}dq`, `${p}durable`, 'k']] }),
-    exchange: (p) => `${p}durable`,
-    key: () => 'k',
-    consumers: (p) => [[`${p}dq`]],
-    fanout: 1,
-    confirm: true,
-    confirmWindow: 1000,
-    window: 10_000,
-    publishBatch: 1,
-    metrics: ['rate'],
-  },
+  S3,
+  // S3 with one publish frame per WebSocket message, as a browser or a simple client sends them;
+  // S3un is the same without persistence (still confirmed), to show what the journal costs.
+  S3u: { ...S3, id: 'S3u', title: 'persistent+confirms unbatched', ceiling: 'S1u', publishBatch: 1 },
+  S3un: { ...S3, id: 'S3un', title: 'confirms unbatched, not persistent', rabbit: false, ceiling: 'S1u', publishBatch: 1, persistent: false },
   S4: {
     id: 'S4',
     title: 'latency @5k/s',
