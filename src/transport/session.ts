@@ -353,13 +353,14 @@ export class Session implements CodecSession, DeliverySink {
       if (this.pendingClose !== undefined) this.closeIfSent();
       return;
     }
-    // One WebSocket message per MAX_MESSAGE_CHARS or so: see there.
+    // One WebSocket message per MAX_MESSAGE_CHARS or so: see there. Only the last one reports its
+    // write (afterSend): writes complete in order, so that one says the whole flush is out.
     let start = 0;
     let chars = 0;
     for (let i = 0; i < out.length - 1; i++) {
       chars += out[i].length;
       if (chars < MAX_MESSAGE_CHARS) continue;
-      this.socket.send(this.codec.encodeBatch(out.slice(start, i + 1)), this.afterSend);
+      this.socket.send(this.codec.encodeBatch(out.slice(start, i + 1)));
       start = i + 1;
       chars = 0;
     }
