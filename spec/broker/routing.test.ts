@@ -128,6 +128,42 @@ describe('routing - topic cache', () => {
     for (let i = 0; i < 10_000; i++) publish('x', `k.${i}.${i % 2 === 0 ? 'even' : 'odd'}`, i);
     expect(read('q1')).toEqual(Array.from({ length: 5000 }, (_, i) => i * 2));
   });
+
+  it('routing - while the cache rests after keys that never repeat, a bind or unbind still counts at once', async () => {
+    const { broker, publish, read } = await withExchange('topic', ['q1', 'q2']);
+    broker.bindQueue(null, 'q1', 'x', 'k.#', {});
+    for (let i = 0; i < 5000; i++) publish('x', `k.${i}`, -1);
+    read('q1');
+    broker.bindQueue(null, 'q2', 'x', 'k.*', {});
+    expect(publish('x', 'k.new', 1)).toBe(ROUTED);
+    broker.unbindQueue(null, 'q1', 'x', 'k.#', {});
+    expect(publish('x', 'k.new', 2)).toBe(ROUTED);
+    for (let i = 0; i < 20_000; i++) publish('x', `k.${i % 3}`, 3);
+    expect(read('q1')).toEqual([1]);
+    expect(read('q2')).toEqual([1, 2, ...Array.from({ length: 20_000 }, () => 3)]);
+  });
+});
+
+describe('routing - bindings into one destination', () => {
+  it('routing - a queue with one, then several, then no bindings routes and lists exactly what is bound', async () => {
+    const { broker, publish, read } = await withExchange('direct', ['q1']);
+    const keys = () => [...broker.bindingsOf(broker.getQueue('q1')!)].map((binding) => binding.routingKey).sort();
+    broker.bindQueue(null, 'q1', 'x', 'a', {});
+    expect(keys()).toEqual(['a']);
+    broker.bindQueue(null, 'q1', 'x', 'b', {});
+    broker.bindQueue(null, 'q1', 'x', 'c', {});
+    broker.unbindQueue(null, 'q1', 'x', 'b', {});
+    expect(keys()).toEqual(['a', 'c']);
+    broker.unbindQueue(null, 'q1', 'x', 'a', {});
+    broker.unbindQueue(null, 'q1', 'x', 'a', {});
+    expect(keys()).toEqual(['c']);
+    broker.unbindQueue(null, 'q1', 'x', 'c', {});
+    expect(keys()).toEqual([]);
+    broker.bindQueue(null, 'q1', 'x', 'd', {});
+    for (const [key, n] of [['a', 1], ['b', 2], ['c', 3], ['d', 4]] as const) publish('x', key, n);
+    expect(read('q1')).toEqual([4]);
+    expect(keys()).toEqual(['d']);
+  });
 });
 
 describe('routing - headers', () => {

@@ -70,7 +70,8 @@ export class Broker implements QueueHost, ConnectionHost {
   private readonly queues = new Map<string, Queue>();
   private readonly policies = new Map<string, Policy>();
   /** Bindings by destination, made on a destination's first binding: what unbinding and deleting look up. */
-  private readonly bindingsInto = new Map<Destination, Set<Binding>>();
+  /** The bindings into each queue and exchange that has any: the binding itself while it is the only one (most queues), a Set past that. */
+  private readonly bindingsInto = new Map<Destination, Binding | Set<Binding>>();
   private seq = 0;
   private routeEpoch = 0;
   private bindingCount = 0;
@@ -398,8 +399,9 @@ export class Broker implements QueueHost, ConnectionHost {
   }
 
   /** The bindings into a queue or an exchange, for management (read them, do not change them). */
-  bindingsOf(destination: Destination): ReadonlySet<Binding> {
-    return this.bindingsInto.get(destination) ?? NO_BINDINGS;
+  bindingsOf(destination: Destination): Iterable<Binding> {
+    const into = this.bindingsInto.get(destination);
+    return into === undefined ? NO_BINDINGS : into instanceof Set ? into : [into];
   }
 
   get exchangeCount(): number {
@@ -494,14 +496,15 @@ export class Broker implements QueueHost, ConnectionHost {
     const binding = source.addBinding(destination, routingKey, args);
     this.bindingCount++;
     const into = this.bindingsInto.get(destination);
-    if (into) into.add(binding);
-    else this.bindingsInto.set(destination, new Set([binding]));
+    if (into === undefined) this.bindingsInto.set(destination, binding);
+    else if (into instanceof Set) into.add(binding);
+    else this.bindingsInto.set(destination, new Set([into, binding]));
     return binding;
   }
 
   private findBinding(source: Exchange, destination: Destination, routingKey: string, args: Record<string, unknown>): Binding | undefined {
     // Searched from the destination's side: a queue has few bindings, a fanout exchange may have thousands.
-    for (const binding of this.bindingsInto.get(destination) ?? []) {
+    for (const binding of this.bindingsOf(destination)) {
       if (binding.source === source && binding.routingKey === routingKey && jsonEqual(binding.arguments, args)) return binding;
     }
     return undefined;
@@ -517,15 +520,14 @@ export class Broker implements QueueHost, ConnectionHost {
     binding.source.removeBinding(binding);
     this.bindingCount--;
     const into = this.bindingsInto.get(binding.destination);
-    into?.delete(binding);
-    if (into?.size === 0) this.bindingsInto.delete(binding.destination);
+    if (into === binding || (into instanceof Set && into.delete(binding) && into.size === 0)) this.bindingsInto.delete(binding.destination);
     this.persistBinding(binding, 'delete');
     const source = binding.source;
     if (source.options.autoDelete && source.everBound && source.bindings.size === 0) this.removeExchange(source);
   }
 
   private removeBindingsInto(destination: Destination): void {
-    for (const binding of [...(this.bindingsInto.get(destination) ?? [])]) this.removeBinding(binding);
+    for (const binding of [...this.bindingsOf(destination)]) this.removeBinding(binding);
   }
 
   private removeExchange(exchange: Exchange): void {
