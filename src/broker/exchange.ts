@@ -97,21 +97,29 @@ export class Exchange {
   }
 
   private matchTopic(routingKey: string): Binding[] {
-    const cache = this.topicCache;
-    let matched = this.topicCacheResting > 0 ? (this.topicCacheResting--, undefined) : cache.get(routingKey);
-    if (matched !== undefined) {
-      this.topicCacheHits++;
-      return matched;
+    if (this.topicCacheResting > 0) {
+      this.topicCacheResting--;
+      return this.walkTopic(routingKey);
     }
-    matched = [];
-    this.trie?.match(routingKey, matched);
-    if (this.topicCacheResting > 0) return matched;
+    const cache = this.topicCache;
+    const cached = cache.get(routingKey);
+    if (cached !== undefined) {
+      this.topicCacheHits++;
+      return cached;
+    }
+    const matched = this.walkTopic(routingKey);
     if (cache.size >= TOPIC_CACHE_SIZE) {
       if (this.topicCacheHits < TOPIC_CACHE_MIN_HITS) this.topicCacheResting = TOPIC_CACHE_REST;
       this.topicCacheHits = 0;
       cache.clear();
     }
     cache.set(routingKey, matched);
+    return matched;
+  }
+
+  private walkTopic(routingKey: string): Binding[] {
+    const matched: Binding[] = [];
+    this.trie?.match(routingKey, matched);
     return matched;
   }
 

@@ -38,3 +38,11 @@ function sameFlatFields(a: Record<string, unknown>, b: Record<string, unknown>):
   }
   return count === Object.keys(b).length;
 }
+
+/**
+ * The memos of message headers and of message properties, shared by the wire encoding and the
+ * journal: the journal then asks about the object the encoding just serialised, and gets its
+ * text back without comparing fields.
+ */
+export const headersJson = new FieldsJson();
+export const propertiesJson = new FieldsJson();

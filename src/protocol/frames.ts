@@ -1,4 +1,4 @@
-import { FieldsJson, type ErrorCode, type Message, type QueueEntry } from '../broker/index.js';
+import { headersJson, propertiesJson, type ErrorCode, type Message, type QueueEntry } from '../broker/index.js';
 
 // Frames the broker sends (docs/protocol.md). Built as strings: a delivery splices in its
 // message's encoding, made once per message however many consumers it reaches.
@@ -51,8 +51,6 @@ function bodyPrefix(exchange: string, routingKey: string): string {
   return lastPrefix;
 }
 
-const headersJson = new FieldsJson();
-const propertiesJson = new FieldsJson();
 const bodySuffix = (headers: Message['headers'], properties: Message['properties']): string =>
   `,"headers":${headers === NO_FIELDS ? '{}' : headersJson.of(headers)},"properties":${properties === NO_FIELDS ? '{}' : propertiesJson.of(properties)}}`;
 

@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { FieldsJson, type Message, type StoredBinding, type StoredExchange, type StoredPolicy, type StoredQueue } from '../../broker/index.js';
+import { headersJson, propertiesJson, type Message, type StoredBinding, type StoredExchange, type StoredPolicy, type StoredQueue } from '../../broker/index.js';
 import type { TopologySnapshot } from './topology.js';
 
 /*
@@ -103,8 +103,6 @@ export function encodeMessagePut(seq: number, targets: MessageTargets, message: 
   return seal(record);
 }
 
-const headersJson = new FieldsJson();
-const propertiesJson = new FieldsJson();
 
 /**
  * The last metadata encoded: messages in a row mostly go to the same queue with the same exchange,
