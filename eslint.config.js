@@ -13,6 +13,8 @@ const LAYERS = {
   transport: { may: ['broker', 'protocol', 'config', 'auth'] },
   // The management API (docs/management.md): HTTP in, reads of the model and the app's services out.
   http: { may: ['broker', 'auth', 'config', 'transport'] },
+  // Several nodes on one Redis (docs/clustering.md): the store port's Redis side, and the sync of the model.
+  cluster: { may: ['broker', 'config'] },
   // The client runs in browsers: the protocol's types only (erased at build), no broker code.
   client: { may: [], typesOnly: ['protocol'] },
   // The admin CLI (docs/admin-cli.md): a client of the management API over fetch, no broker code.

@@ -5,6 +5,7 @@ import { createSecureContext } from 'node:tls';
 import { pino, type Logger } from 'pino';
 import { AccountBook, Authenticator, DEFAULT_VHOST, isLoopback, rabbitPasswordHash, TokenVerifier } from './auth/index.js';
 import { systemClock, VirtualHosts, type Clock, type VhostStores } from './broker/index.js';
+import { ClusterNode, ClusterSync, RedisVhostStores } from './cluster/index.js';
 import { accountsDocument, applyDefinitions, parseDefinitions, type BrokerConfig } from './config/index.js';
 import { openManagementApi, type ManagementApi } from './http/index.js';
 import { DurableFile, MemoryFile, VhostJournals, type TextFile } from './store/index.js';
@@ -50,7 +51,9 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   const { server, limits } = config;
   const tls = server.tls && readTls(server.tls);
   // An open failure is an Error a person can act on; a failed VirtualHosts.open closes the stores.
-  const stores = options.stores ?? (await VhostJournals.open({ dataDir: config.storage.dataDir, sync: config.storage.sync, logger }));
+  // In a cluster, Redis keeps what every node shares (docs/clustering.md); the data dir keeps nothing a client relies on.
+  const clusterStores = config.cluster && !options.stores ? new RedisVhostStores(await ClusterNode.connect(config.cluster, logger)) : undefined;
+  const stores: VhostStores = options.stores ?? clusterStores ?? (await VhostJournals.open({ dataDir: config.storage.dataDir, sync: config.storage.sync, logger }));
   const vhosts = await VirtualHosts.open(stores, options.clock ?? systemClock, limits, ({ kind, vhost, queue, exchange }) => {
     if (kind === 'dead-letter-exchange-missing') {
       logger.warn({ vhost, queue, exchange }, `queue "${queue}" dead-letters into exchange "${exchange}", which does not exist: its dead messages are dropped (counted in the queue's message_stats.dead_letter_dropped) until the exchange is declared`);
@@ -95,6 +98,12 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   let management: ManagementApi;
   try {
     management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, accounts, saveAccounts: accountsSaver(accounts, accountsFile), io: stores.io });
+    if (clusterStores) {
+      const closeVhostConnections = (vhost: string) => {
+        for (const details of transport.connections()) if (details.vhost === vhost) details.close(`vhost "${vhost}" was deleted`);
+      };
+      await new ClusterSync({ node: clusterStores.node, stores: clusterStores, vhosts, logger, closeVhostConnections }).start();
+    }
   } catch (error) {
     await vhosts.close();
     throw error;

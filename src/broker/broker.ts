@@ -92,7 +92,7 @@ export class Broker implements QueueHost, ConnectionHost {
     const state = await store.recover();
     for (const policy of state.policies) broker.policies.set(policy.name, new Policy(policy));
     for (const { name, type, options } of state.exchanges) broker.exchanges.set(name, new Exchange(name, type, options, broker.exchangePolicy(name)));
-    for (const { name, options } of state.queues) broker.queues.set(name, broker.newQueue(name, options, null));
+    for (const { name, options } of state.queues) broker.queues.set(name, broker.newQueue(name, options, null, true));
     for (const binding of state.bindings) {
       const source = broker.exchanges.get(binding.source);
       const destination = binding.destinationType === 'queue' ? broker.queues.get(binding.destination) : broker.exchanges.get(binding.destination);
@@ -117,7 +117,7 @@ export class Broker implements QueueHost, ConnectionHost {
     // The check refused an undefined type.
     const exchangeType = type as ExchangeType;
     this.exchanges.set(name, new Exchange(name, exchangeType, options, this.exchangePolicy(name)));
-    if (options.durable) this.store.putExchange({ name, type: exchangeType, options });
+    if (this.keeps(options)) this.store.putExchange({ name, type: exchangeType, options });
   }
 
   /**
@@ -184,7 +184,6 @@ export class Broker implements QueueHost, ConnectionHost {
     const queue = this.newQueue(name, options, options.exclusive ? owner : null);
     this.queues.set(name, queue);
     if (queue.owner) queue.owner.exclusiveQueues.add(queue);
-    if (queue.stored) this.store.putQueue({ name, options });
     return declared(queue);
   }
 
@@ -418,16 +417,23 @@ export class Broker implements QueueHost, ConnectionHost {
     return this.queues.get(name);
   }
 
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
   /** Stops every timer, so the process can exit; the state stays in the store. */
   shutdown(): void {
     for (const queue of this.queues.values()) queue.clearTimers();
   }
 
   /** Throws PRECONDITION_FAILED for invalid arguments. */
-  private newQueue(name: string, options: QueueOptions, owner: Connection | null): Queue {
+  private newQueue(name: string, options: QueueOptions, owner: Connection | null, recovered = false): Queue {
     const queue = options.arguments['x-queue-type'] === 'stream' ? new StreamQueue(name, options, this) : new Queue(name, options, owner, this);
     // The policy is looked up once the queue's type is known from its arguments.
     queue.applyPolicy(this.queuePolicy(queue));
+    if (!recovered && queue.stored) this.store.putQueue({ name, options });
+    // After the put: a shared store makes the queue's place for messages with it.
+    if (queue.stored && !(queue instanceof StreamQueue) && this.store.openShared) queue.share(this.store.openShared(name, queue));
     return queue;
   }
 
@@ -535,14 +541,19 @@ export class Broker implements QueueHost, ConnectionHost {
     this.exchanges.delete(exchange.name);
     for (const binding of [...exchange.bindings]) this.removeBinding(binding);
     this.removeBindingsInto(exchange);
-    if (exchange.options.durable) this.store.deleteExchange(exchange.name);
+    if (this.keeps(exchange.options)) this.store.deleteExchange(exchange.name);
   }
 
-  /** Bindings between durable ends are durable (docs/protocol.md, "Durability"). */
+  /** Durable exchanges are kept; in a shared store every exchange is, for the other nodes. */
+  private keeps(options: ExchangeOptions): boolean {
+    return options.durable || this.store.shared === true;
+  }
+
+  /** Bindings between durable ends are durable (docs/protocol.md, "Durability"); in a shared store, every binding between kept ends. */
   private persistBinding(binding: Binding, action: 'put' | 'delete'): void {
     const destination = binding.destination;
-    const durableDestination = destination.kind === 'queue' ? destination.stored : destination.options.durable;
-    if (!binding.source.options.durable || !durableDestination) return;
+    const keptDestination = destination.kind === 'queue' ? destination.stored : this.keeps(destination.options);
+    if (!this.keeps(binding.source.options) || !keptDestination) return;
     const stored: StoredBinding = {
       source: binding.source.name,
       destination: destination.name,

@@ -2,7 +2,7 @@ import type { DeathReason } from './dead-letter.js';
 import { EntryDeque, type QueueEntry } from './entry-deque.js';
 import type { Policy } from './policy.js';
 import { effectiveArguments, parseQueueArguments, type EffectiveArguments, type QueueArguments, type QueueType } from './queue-arguments.js';
-import type { MessageStore } from './store-port.js';
+import type { MessageStore, SharedEntry, SharedQueue, SharedQueueReceiver } from './store-port.js';
 import type { Clock, ConsumeOptions, Message, QueueOptions, TimerHandle } from './types.js';
 import { WaitingEntries } from './waiting-entries.js';
 
@@ -49,6 +49,9 @@ export interface MessageCounters {
 
 const byReason = (): Record<DeathReason, number> => ({ expired: 0, maxlen: 0, rejected: 0, delivery_limit: 0 });
 /** The counts by reason of a queue where nothing died yet: shared, replaced at the first death (countDeath). */
+/** What a consumer without a prefetch limit fetches from a shared queue at a time. */
+const UNLIMITED_PREFETCH_FETCH = 256;
+
 const NO_DEATHS: Readonly<Record<DeathReason, number>> = Object.freeze(byReason());
 
 function countDeath(counters: MessageCounters, outcome: 'deadLettered' | 'deadDropped', reason: DeathReason): void {
@@ -85,6 +88,8 @@ export interface QueueHost {
   deadLetter(queue: Queue, message: Message, reason: DeathReason): boolean;
   /** The queue removes itself: auto-delete after its last consumer, or `x-expires`. */
   removeQueue(queue: Queue): void;
+  /** A new broker-wide sequence number, for a message fetched from a shared queue. */
+  nextSeq(): number;
 }
 
 /** What a queue needs from the connection a consumer belongs to. */
@@ -135,7 +140,7 @@ export enum EnqueueResult {
 }
 
 /** A queue: ready messages in FIFO (by priority first), its consumers, TTL, limits and expiry. */
-export class Queue {
+export class Queue implements SharedQueueReceiver {
   /** Tells a binding's destination apart from an exchange. */
   readonly kind = 'queue';
   /** What its own arguments say. */
@@ -167,6 +172,8 @@ export class Queue {
   private waitingTimer: TimerHandle | undefined;
   private waitingTimerAt = Infinity;
   private unusedTimer: TimerHandle | undefined;
+  /** In a cluster: where the queue's messages are, for the consumers of every node (docs/clustering.md). */
+  private shared: SharedQueue | undefined;
 
   /** Throws PRECONDITION_FAILED when an argument is invalid. */
   constructor(
@@ -183,9 +190,21 @@ export class Queue {
     this.scheduleUnusedExpiry();
   }
 
-  /** Kept in the store: durable, and not exclusive (an exclusive queue dies with its connection). */
+  /** Kept in the store: durable (or the store is shared), and not exclusive (an exclusive queue dies with its connection). */
   get stored(): boolean {
-    return this.options.durable && !this.options.exclusive;
+    return (this.options.durable || this.host.store.shared === true) && !this.options.exclusive;
+  }
+
+  /** Keeps the messages in the shared store's queue from now on: the broker calls it once, when the queue is made. */
+  share(shared: SharedQueue): void {
+    this.shared = shared;
+  }
+
+  /** A message fetched from the shared queue for this node's consumers (`dispatch()` pushes it); returns the seq it is known by here. */
+  receive(message: Message, returns: number, expiresAt: number | null): number {
+    const entry = { ...this.newEntry(message, this.host.nextSeq(), true), expiresAt: expiresAt ?? Infinity, returns };
+    if (!this.deleted && (message.readyAt === undefined || !this.wait(entry, message.readyAt))) this.pushReady(entry);
+    return entry.seq;
   }
 
   get type(): QueueType {
@@ -211,7 +230,7 @@ export class Queue {
   }
 
   get messageCount(): number {
-    return this.readyCount;
+    return this.readyCount + (this.shared?.readyElsewhere ?? 0);
   }
 
   /** Deliveries of this queue's messages (to consumers and `get`s) not yet acknowledged. */
@@ -244,6 +263,12 @@ export class Queue {
       return EnqueueResult.Rejected;
     }
     this.counters.published++;
+    if (this.shared) {
+      // Whichever node's consumer has room takes it from there, this node's through `receive`.
+      const { expiresAt } = this.newEntry(message, seq, true);
+      this.shared.add(message, expiresAt === Infinity ? null : expiresAt);
+      return EnqueueResult.Persisted;
+    }
     const persisted = this.stored && message.properties.persistent === true;
     const entry = this.newEntry(message, seq, persisted);
     if (persisted) this.host.store.putMessage(this.name, seq, message, entry.expiresAt === Infinity ? null : entry.expiresAt);
@@ -359,7 +384,37 @@ export class Queue {
     } finally {
       this.dispatching = false;
     }
+    if (this.shared) this.balanceShared(this.shared);
     this.scheduleHeadExpiry();
+  }
+
+  /**
+   * Fetches what this node's consumers have room for beyond what it holds, and gives back what it
+   * holds with no consumer left to take it, so that consumers on other nodes get it.
+   */
+  private balanceShared(shared: SharedQueue): void {
+    if (this.consumers.length === 0) {
+      if (this.readyCount > 0) shared.giveBack(this.drainReady());
+      shared.want(0);
+      return;
+    }
+    let room = 0;
+    for (const consumer of this.consumers) {
+      if (!consumer.owner.canPush) continue;
+      room += consumer.prefetch === 0 ? UNLIMITED_PREFETCH_FETCH : Math.max(0, consumer.prefetch - consumer.unacked);
+    }
+    shared.want(Math.max(0, room - this.readyCount));
+  }
+
+  private drainReady(): SharedEntry[] {
+    const entries: SharedEntry[] = [];
+    for (const deque of this.ready) {
+      for (const { seq, message, returns, expiresAt } of deque.drain()) entries.push({ seq, message, returns, expiresAt: expiresAt === Infinity ? null : expiresAt });
+    }
+    this.host.totals.messagesReady -= this.readyCount;
+    this.readyCount = 0;
+    this.readyBytes = 0;
+    return entries;
   }
 
   /** The next ready message for a `get`, or undefined. */
@@ -386,10 +441,11 @@ export class Queue {
     if (index < 0) return;
     this.consumers.splice(index, 1);
     this.host.totals.consumers--;
-    if (this.consumers.length > 0) {
-      // With a single active consumer, the next one in line may now take over.
+    if (this.consumers.length > 0 || this.shared) {
+      // With a single active consumer, the next one in line may now take over; a shared queue
+      // gives back what it holds once its last consumer here is gone.
       this.dispatch();
-      return;
+      if (this.consumers.length > 0) return;
     }
     if (this.options.autoDelete && this.everHadConsumer) this.host.removeQueue(this);
     else this.touch();
@@ -400,9 +456,10 @@ export class Queue {
     if (this.args.expires !== undefined && this.consumers.length === 0) this.scheduleUnusedExpiry();
   }
 
-  /** Removes every ready and waiting message (not the unacknowledged ones); returns how many. */
+  /** Removes every ready and waiting message (not the unacknowledged ones); returns how many (in a shared queue, as last counted). */
   purge(): number {
-    let count = 0;
+    let count = this.shared?.readyElsewhere ?? 0;
+    this.shared?.purge();
     for (const entry of this.waiting.drain()) {
       this.discard(entry);
       count++;
@@ -527,7 +584,8 @@ export class Queue {
   }
 
   private discard(entry: QueueEntry, reason?: DeathReason): void {
-    if (entry.persisted) this.host.store.removeMessage(this.name, entry.seq);
+    if (this.shared) this.shared.remove(entry.seq);
+    else if (entry.persisted) this.host.store.removeMessage(this.name, entry.seq);
     if (reason) this.died(entry.message, reason);
   }
 

@@ -53,6 +53,12 @@ export interface RecoveredState {
  * publisher confirm waits for. Kept this small so a journal (or a distributed backend) fits behind it.
  */
 export interface MessageStore {
+  /**
+   * Several nodes share this store (a cluster, docs/clustering.md): every exchange, queue and
+   * binding that is not exclusive goes to it, durable or not, and queues keep their messages in it
+   * through `openShared`. Absent on a store of one node.
+   */
+  readonly shared?: boolean;
   recover(): Promise<RecoveredState>;
   putExchange(exchange: StoredExchange): void;
   deleteExchange(name: string): void;
@@ -65,6 +71,11 @@ export interface MessageStore {
    * queue until deleteQueue. `options` (its retention) apply from now on.
    */
   openStream(queue: string, options: StreamLogOptions): StreamLog;
+  /**
+   * Where a shared store keeps the messages of queue `queue` (put with putQueue before); `receiver`
+   * gets those this node fetched for its consumers. Only on a `shared` store.
+   */
+  openShared?(queue: string, receiver: SharedQueueReceiver): SharedQueue;
   putBinding(binding: StoredBinding): void;
   deleteBinding(binding: StoredBinding): void;
   /** Adds or replaces the policy of that name. */
@@ -76,6 +87,42 @@ export interface MessageStore {
   /** Resolves once every write made before the call is durable, stream appends included. */
   sync(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * A queue's messages as a shared store keeps them, for the consumers of every node: a node holds
+ * only the messages it fetched for its own consumers (with room under their prefetch).
+ */
+export interface SharedQueue {
+  /** A routed message for whichever node's consumer is free first; `sync()` resolves once it is kept. */
+  add(message: Message, expiresAt: number | null): void;
+  /** This node's consumers have room for `count` more than it holds: fetch up to that many (0: none now). */
+  want(count: number): void;
+  /** The message this node fetched as `seq` was acknowledged or dropped: it leaves the queue. */
+  remove(seq: number): void;
+  /** Messages this node fetched and has no consumer for: back to the queue for any node, as redeliveries. */
+  giveBack(entries: readonly SharedEntry[]): void;
+  /** Removes every message no node holds. */
+  purge(): void;
+  /** Messages in the queue that no node holds, as last counted. */
+  readonly readyElsewhere: number;
+}
+
+/** A message of a shared queue as a node holds it. */
+export interface SharedEntry {
+  seq: number;
+  message: Message;
+  /** How often it went back to the queue: `x-delivery-count`, and `redelivered` when above 0. */
+  returns: number;
+  expiresAt: number | null;
+}
+
+/** The queue that takes what a SharedQueue fetched. */
+export interface SharedQueueReceiver {
+  /** Takes a fetched message as ready (or waiting) and numbers it with a new `seq`, which it returns. */
+  receive(message: Message, returns: number, expiresAt: number | null): number;
+  /** Pushes what it took to consumers with room. */
+  dispatch(): void;
 }
 
 /**

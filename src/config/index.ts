@@ -2,6 +2,7 @@ export type {
   AuthConfig,
   BindingDefinition,
   BrokerConfig,
+  ClusterConfig,
   DefinitionUser,
   Definitions,
   ExchangeDefinition,

@@ -76,7 +76,11 @@ const DEFAULTS: BrokerConfig = {
   users: [],
   auth: { anonymous: undefined, jwt: undefined },
   definitions: { exchanges: [], queues: [], bindings: [], users: [], permissions: [], topicPermissions: [], policies: [], vhosts: ['/'] },
+  cluster: undefined,
 };
+
+/** What `cluster` fields left out take. */
+const CLUSTER_DEFAULTS = { nodeTimeoutMs: 10_000 } as const;
 
 /** What `auth.jwt` fields left out take. */
 const JWT_DEFAULTS = { audience: 'warren', scopePrefix: 'warren.', clockToleranceSec: 0 } as const;
@@ -151,6 +155,7 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     users: (file.users ?? DEFAULTS.users).map((user) => ({ ...user })),
     auth: toAuth(file.auth),
     definitions: concatDefinitions(toDefinitions(file.definitions ?? {}), extra === undefined ? undefined : toDefinitions(extra)),
+    cluster: file.cluster && { ...CLUSTER_DEFAULTS, ...file.cluster },
   };
   return { config, warnings, notices };
 }

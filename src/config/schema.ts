@@ -118,6 +118,7 @@ export interface RawConfigFile {
   users?: UserConfig[];
   auth?: RawAuth;
   definitions?: RawDefinitions;
+  cluster?: { redis: string; node: string; nodeTimeoutMs?: number };
 }
 
 /** `auth` of the config file after validation; the key-source rule (at least one) is checked by the loader. */
@@ -235,6 +236,15 @@ const FLOW = closed({
 const STORAGE = closed({ dataDir: DATA_DIR, sync: oneOf(['always', 'none']) });
 
 const LOG = closed({ level: LOG_LEVEL });
+
+const CLUSTER = closed(
+  {
+    redis: { type: 'string', format: 'redis-url', description: 'a Redis URL: redis://HOST:PORT[/DB] or redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER' },
+    node: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'a node name of 1 to 64 letters, digits, ".", "_" or "-"' },
+    nodeTimeoutMs: integer(300, 'an integer >= 300 (milliseconds)'),
+  },
+  ['redis', 'node'],
+);
 
 const USERS: SchemaObject = {
   type: 'array',
@@ -373,7 +383,7 @@ const DEFINITIONS: SchemaObject = {
   },
 };
 
-const CONFIG_FILE = closed({ server: SERVER, storage: STORAGE, log: LOG, limits: LIMITS, flow: FLOW, users: USERS, auth: AUTH, definitions: DEFINITIONS });
+const CONFIG_FILE = closed({ server: SERVER, storage: STORAGE, log: LOG, limits: LIMITS, flow: FLOW, users: USERS, auth: AUTH, definitions: DEFINITIONS, cluster: CLUSTER });
 
 const OVERRIDES = closed({
   host: HOST,
@@ -397,6 +407,7 @@ ajv.addFormat('bound-name', { type: 'string', validate: isShortName });
 ajv.addFormat('vhost-name', { type: 'string', validate: isShortName });
 ajv.addFormat('jwt-secret', { type: 'string', validate: (s: string) => byteLength(s) >= MIN_SECRET_BYTES });
 ajv.addFormat('http-url', { type: 'string', validate: isHttpUrl });
+ajv.addFormat('redis-url', { type: 'string', validate: (s: string) => /^(redis|rediss|redis\+sentinel):\/\/[^/\s]+(\/[^/\s]*){0,2}$/.test(s) });
 ajv.addFormat('routing-key', { type: 'string', validate: (s: string) => byteLength(s) <= MAX_NAME_BYTES });
 
 /** https:, or http: on this machine only: signing keys fetched over plain http could be swapped on the way. */

@@ -12,6 +12,18 @@ export interface BrokerConfig {
   users: UserConfig[];
   auth: AuthConfig;
   definitions: Definitions;
+  /** Several nodes sharing one Redis (docs/clustering.md); undefined: one node on its data dir. */
+  cluster: ClusterConfig | undefined;
+}
+
+/** `cluster` of the config (docs/clustering.md). */
+export interface ClusterConfig {
+  /** `redis://HOST:PORT[/DB]` or `redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER`. */
+  redis: string;
+  /** This node's name, unique among the nodes on the same Redis. */
+  node: string;
+  /** A node that has not renewed its liveness in Redis for this long (10000 by default) is dead. */
+  nodeTimeoutMs: number;
 }
 
 /** `auth` of the config: who may connect besides the users (docs/security.md). */

@@ -1,0 +1,35 @@
+import { headersJson, propertiesJson, type Message } from '../broker/index.js';
+
+/**
+ * A shared queue's message as a Redis stream entry: field `m` holds
+ * `[exchange, routingKey, headers, properties, expiresAt, readyAt]` as JSON, `p` the payload's JSON
+ * text as the client sent it, `r` how often it went back to the queue (absent for 0). The wire
+ * cache `encoded` is not kept; `size` is the payload's byte length, counted again when read.
+ */
+export function entryFields(message: Message, expiresAt: number | null, returns: number): string[] {
+  const meta = `[${JSON.stringify(message.exchange)},${JSON.stringify(message.routingKey)},${headersJson.of(message.headers)},${propertiesJson.of(message.properties)},${expiresAt ?? null},${message.readyAt ?? null}]`;
+  return returns === 0 ? ['m', meta, 'p', message.payload] : ['m', meta, 'p', message.payload, 'r', String(returns)];
+}
+
+export interface DecodedEntry {
+  message: Message;
+  expiresAt: number | null;
+  returns: number;
+}
+
+/** The fields of a stream entry back into a message; throws on fields that Warren did not write. */
+export function decodeEntry(fields: readonly string[]): DecodedEntry {
+  let meta: string | undefined;
+  let payload: string | undefined;
+  let returns = 0;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1];
+    if (fields[i] === 'm') meta = value;
+    else if (fields[i] === 'p') payload = value;
+    else if (fields[i] === 'r') returns = Number(value);
+  }
+  if (meta === undefined || payload === undefined) throw new Error(`a stream entry without the fields "m" and "p" (fields ${JSON.stringify(fields.filter((_, i) => i % 2 === 0))})`);
+  const [exchange, routingKey, headers, properties, expiresAt, readyAt] = JSON.parse(meta) as [string, string, Message['headers'], Message['properties'], number | null, number | null];
+  const message: Message = { exchange, routingKey, payload, size: Buffer.byteLength(payload), headers, properties, ...(readyAt === null ? {} : { readyAt }) };
+  return { message, expiresAt, returns: Number.isInteger(returns) && returns > 0 ? returns : 0 };
+}

@@ -1,0 +1,137 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { GROUP } from './keys.js';
+
+/** Most entries one read takes from one queue. */
+const MAX_FETCH = 1000;
+/** A read blocks at most this long, then starts again with the queues wanting messages then. */
+const BLOCK_MS = 2000;
+
+export type StreamEntries = readonly [id: string, fields: string[]][];
+
+type ReadReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
+
+/** A queue as the fetcher reads it (a FetchTarget). */
+export interface FetchTarget {
+  readonly key: string;
+  /** How many messages it wants now. */
+  readonly wanted: number;
+  /** Messages in Redis that no node holds, as last counted. */
+  readyElsewhere: number;
+  arrived(entries: StreamEntries): void;
+  ensureGroup(): Promise<void>;
+}
+
+/**
+ * The node's reads of its shared queues: one blocking XREADGROUP on a connection of its own, over
+ * every queue whose local consumers have room, so that a message published on any node reaches a
+ * waiting consumer here without polling. A queue that starts wanting while a read blocks
+ * interrupts it (CLIENT UNBLOCK) to be read too.
+ */
+export class Fetcher {
+  private readonly wanting = new Map<string, FetchTarget>();
+  private running = false;
+  private stopped: Promise<void> = Promise.resolve();
+  private wake: (() => void) | undefined;
+  private reading: Set<string> | undefined;
+  private clientId: number | undefined;
+
+  constructor(
+    private readonly reader: Redis,
+    private readonly control: Redis,
+    /** This node's name: its consumer name in every queue's group. */
+    private readonly consumer: string,
+    /** Every shared queue open on this node, by key: where what is read goes. */
+    private readonly queues: ReadonlyMap<string, FetchTarget>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** `queue` wants `count` more messages (0: none, for now). */
+  want(queue: FetchTarget, count: number): void {
+    if (count <= 0) {
+      this.wanting.delete(queue.key);
+      return;
+    }
+    const known = this.wanting.has(queue.key);
+    this.wanting.set(queue.key, queue);
+    if (!known) this.kick(queue.key);
+  }
+
+  async run(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    let done: () => void = () => {};
+    this.stopped = new Promise((resolve) => (done = resolve));
+    try {
+      while (this.running) {
+        if (this.wanting.size === 0) {
+          await new Promise<void>((resolve) => (this.wake = resolve));
+          continue;
+        }
+        await this.readOnce();
+      }
+    } finally {
+      done();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    this.reader.disconnect();
+    await this.stopped;
+  }
+
+  private async readOnce(): Promise<void> {
+    const queues = [...this.wanting.values()];
+    const keys = queues.map((queue) => queue.key);
+    let count = 1;
+    for (const queue of queues) count = Math.max(count, queue.wanted);
+    this.reading = new Set(keys);
+    let reply: ReadReply;
+    try {
+      this.clientId ??= (await this.reader.client('ID')) as number;
+      reply = (await this.reader.call('XREADGROUP', 'GROUP', GROUP, this.consumer, 'COUNT', Math.min(count, MAX_FETCH), 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...keys.map(() => '>'))) as ReadReply;
+    } catch (error) {
+      this.reading = undefined;
+      if (!this.running) return;
+      await this.readFailed(error as Error, queues);
+      return;
+    }
+    this.reading = undefined;
+    for (const [key, entries] of reply ?? []) this.queues.get(key)?.arrived(entries);
+  }
+
+  /** A queue's stream or group is gone (deleted on another node): it is made again while the queue exists here. */
+  private async readFailed(error: Error, queues: FetchTarget[]): Promise<void> {
+    const missing = /NOGROUP.*key '([^']*)'/.exec(error.message)?.[1];
+    const queue = missing === undefined ? undefined : queues.find((candidate) => candidate.key === missing);
+    if (queue) {
+      await queue.ensureGroup();
+      return;
+    }
+    if (/UNBLOCKED/.test(error.message)) return;
+    this.clientId = undefined;
+    this.logger.warn({ err: error.message }, 'reading the shared queues from Redis failed; trying again in 0.5 s');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+
+  /** A queue not in the blocked read wants messages: the read stops early and starts again with it. */
+  private kick(key: string): void {
+    if (this.wake) {
+      const wake = this.wake;
+      this.wake = undefined;
+      wake();
+      return;
+    }
+    if (this.reading === undefined || this.reading.has(key) || this.clientId === undefined) return;
+    // The read may not have reached Redis yet: try until it is unblocked or over.
+    const reading = this.reading;
+    const unblock = (tries: number): void => {
+      void this.control.client('UNBLOCK', this.clientId as number).then((unblocked) => {
+        if (unblocked === 0 && this.reading === reading && tries > 0) setTimeout(() => unblock(tries - 1), 2);
+      }, () => {});
+    };
+    unblock(50);
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * Redis key names. Every key of a vhost carries the vhost in a hash tag (`{...}`), so that a
+ * queue's stream, its dead-letter targets and its vhost's topology share one hash slot and a Lua
+ * script may touch them together; the name is URI-encoded so that no vhost or queue name can end
+ * the tag or run into another key.
+ */
+const enc = encodeURIComponent;
+
+export const VHOSTS_KEY = 'warren:vhosts';
+/** Sorted set: node name -> the time (ms, Redis's clock) past which it is dead unless renewed. */
+export const NODES_KEY = 'warren:nodes';
+/** Channel of topology changes: `TopologyChange` as JSON. */
+export const TOPOLOGY_CHANNEL = 'warren:topology';
+/** The consumer group every node reads a queue's stream in. */
+export const GROUP = 'warren';
+
+export const topologyKey = (vhost: string): string => `warren:{${enc(vhost)}}:topology`;
+export const queueKey = (vhost: string, queue: string): string => `warren:{${enc(vhost)}}:q:${enc(queue)}`;
+/** Channel on which a node receives messages for its exclusive queues, published on other nodes. */
+export const relayChannel = (node: string): string => `warren:relay:${enc(node)}`;

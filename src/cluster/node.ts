@@ -1,0 +1,202 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import type { ClusterConfig } from '../config/index.js';
+import { Fetcher, type FetchTarget } from './fetcher.js';
+import { GROUP, NODES_KEY, TOPOLOGY_CHANNEL } from './keys.js';
+import { redisOptions } from './redis-url.js';
+import { GIVE_BACK, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
+
+/** A change of the shared topology, as published to every node. */
+export interface TopologyChange {
+  /** The node that made it (it has applied it already). */
+  node: string;
+  vhost: string;
+  /** `x:`, `q:`, `b:` or `p:` and the name (a binding's key): the field of the vhost's topology hash; "" for the vhost itself. */
+  field: string;
+  /** The stored definition as JSON, or null when it was deleted. */
+  value: string | null;
+}
+
+/** The commands this module adds to ioredis, one per Lua script. */
+export interface ClusterCommands {
+  renewAndReap(nodesKey: string, node: string, timeoutMs: number): Promise<string[]>;
+  returnPending(queueKey: string, group: string, consumer: string): Promise<number>;
+  giveBack(queueKey: string, group: string, ...idMetaPayloadReturns: string[]): Promise<number>;
+  readyCount(queueKey: string, group: string): Promise<number>;
+}
+
+export type ClusterRedis = Redis & ClusterCommands;
+
+/** How long the start waits for Redis before it gives up with an error. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * This node's part of the cluster: its connections to Redis (commands, the topology channel, and
+ * the blocking reads of queues), the barrier that confirms wait for, and its liveness.
+ */
+export class ClusterNode {
+  readonly fetcher: Fetcher;
+  /** The shared queues this node has open, by stream key: where fetched entries go. */
+  readonly queues = new Map<string, FetchTarget>();
+  private writes = 0;
+  private lastWrite: Promise<void> = Promise.resolve();
+  private readonly failedWrites: { index: number; error: Error }[] = [];
+  private syncedTo = 0;
+  private livenessTimer: ReturnType<typeof setInterval> | undefined;
+  private countTimer: ReturnType<typeof setInterval> | undefined;
+  private onChange: (change: TopologyChange) => void = () => {};
+  private onDeadNode: (node: string) => Promise<void> = async () => {};
+
+  private constructor(
+    readonly config: ClusterConfig,
+    readonly redis: ClusterRedis,
+    private readonly subscriber: Redis,
+    reader: Redis,
+    readonly logger: Logger,
+  ) {
+    this.fetcher = new Fetcher(reader, redis, config.node, this.queues, logger);
+  }
+
+  get name(): string {
+    return this.config.node;
+  }
+
+  /** Connects to Redis (three connections), checks its version, and subscribes to topology changes. */
+  static async connect(config: ClusterConfig, logger: Logger): Promise<ClusterNode> {
+    // RESP2: the replies keep the shapes Redis documents (RESP3 maps would arrive flattened).
+    const options: RedisOptions = { ...redisOptions(config.redis), protocol: 2, lazyConnect: true, connectionName: `warren:${config.node}`, maxRetriesPerRequest: null };
+    const connections = [new Redis(options), new Redis(options), new Redis(options)];
+    for (const connection of connections) connection.on('error', (error: Error) => logger.warn({ err: error.message }, 'Redis connection error (cluster.redis); reconnecting'));
+    try {
+      await withTimeout(
+        Promise.all(connections.map((connection) => connection.connect())),
+        CONNECT_TIMEOUT_MS,
+        `cannot reach Redis at ${config.redis} (cluster.redis) within ${CONNECT_TIMEOUT_MS / 1000} s: start redis-server there, or fix the URL`,
+      );
+      const [redis, subscriber, reader] = connections;
+      const version = /redis_version:(\d+)\.(\d+)/.exec(await redis.info('server'));
+      if (!version || Number(version[1]) < 7) {
+        throw new Error(`Redis at ${config.redis} is version ${version ? `${version[1]}.${version[2]}` : 'unknown'}: Warren's cluster needs Redis 7 or later (streams with NOMKSTREAM, consumer groups)`);
+      }
+      redis.defineCommand('renewAndReap', { numberOfKeys: 1, lua: RENEW_AND_REAP });
+      redis.defineCommand('returnPending', { numberOfKeys: 1, lua: RETURN_PENDING });
+      redis.defineCommand('giveBack', { numberOfKeys: 1, lua: GIVE_BACK });
+      redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
+      const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
+      subscriber.on('message', (channel: string, text: string) => node.received(channel, text));
+      await subscriber.subscribe(TOPOLOGY_CHANNEL);
+      return node;
+    } catch (error) {
+      for (const connection of connections) connection.disconnect();
+      throw error;
+    }
+  }
+
+  /**
+   * Starts the node's loops: its liveness (renewed three times per timeout; whoever sees another
+   * node dead first returns that node's deliveries), the reads of queues, and the ready counts.
+   */
+  start(handlers: { change: (change: TopologyChange) => void; deadNode: (node: string) => Promise<void> }): void {
+    this.onChange = handlers.change;
+    this.onDeadNode = handlers.deadNode;
+    const { nodeTimeoutMs } = this.config;
+    this.livenessTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(nodeTimeoutMs / 3)));
+    this.livenessTimer.unref();
+    this.countTimer = setInterval(() => void this.countReady(), COUNT_INTERVAL_MS);
+    this.countTimer.unref();
+    void this.fetcher.run();
+  }
+
+  /** Registers this node as alive now (before it serves anything). */
+  async renew(): Promise<void> {
+    let dead: string[];
+    try {
+      dead = await this.redis.renewAndReap(NODES_KEY, this.name, this.config.nodeTimeoutMs);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'cannot renew this node in Redis; other nodes take it for dead after cluster.nodeTimeoutMs');
+      return;
+    }
+    for (const node of dead) {
+      if (node === this.name) continue;
+      this.logger.warn({ node }, `node "${node}" did not renew its liveness in ${this.config.nodeTimeoutMs} ms (cluster.nodeTimeoutMs): returning its unacknowledged deliveries to their queues`);
+      await this.onDeadNode(node).catch((error: Error) => this.logger.error({ node, err: error.message }, 'returning a dead node\'s deliveries failed'));
+    }
+  }
+
+  /** Announces a topology change to the other nodes (after it is written). */
+  publishChange(change: Omit<TopologyChange, 'node'>): void {
+    this.write(this.redis.publish(TOPOLOGY_CHANNEL, JSON.stringify({ node: this.name, ...change })));
+  }
+
+  /** A write whose failure the next `sync()` reports. Commands on one connection complete in order. */
+  write(reply: Promise<unknown>): void {
+    const index = ++this.writes;
+    this.lastWrite = reply.then(
+      () => {},
+      (error: Error) => {
+        this.failedWrites.push({ index, error });
+      },
+    );
+  }
+
+  /** Resolves once every write made before the call is in Redis; rejects when one of those since the last sync failed. */
+  async sync(): Promise<void> {
+    const from = this.syncedTo;
+    const upTo = (this.syncedTo = this.writes);
+    await this.lastWrite;
+    const failed = this.failedWrites.find(({ index }) => index > from && index <= upTo);
+    while (this.failedWrites.length > 0 && this.failedWrites[0].index <= upTo) this.failedWrites.shift();
+    if (failed) throw new Error(`Redis refused a write: ${failed.error.message}`, { cause: failed.error });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.livenessTimer);
+    clearInterval(this.countTimer);
+    await this.fetcher.stop();
+    await this.lastWrite;
+    // Out of the live set at once: its deliveries were requeued by the broker's close, nothing is pending.
+    await this.redis.zrem(NODES_KEY, this.name).catch(() => {});
+    for (const connection of [this.redis, this.subscriber]) await connection.quit().catch(() => connection.disconnect());
+  }
+
+  private received(channel: string, text: string): void {
+    if (channel !== TOPOLOGY_CHANNEL) return;
+    let change: TopologyChange;
+    try {
+      change = JSON.parse(text) as TopologyChange;
+    } catch {
+      this.logger.warn({ channel, text: text.slice(0, 200) }, 'a topology change that is not JSON: ignored');
+      return;
+    }
+    if (change.node !== this.name) this.onChange(change);
+  }
+
+  private async countReady(): Promise<void> {
+    const queues = [...this.queues.values()];
+    if (queues.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const queue of queues) (pipeline as unknown as ClusterCommands).readyCount(queue.key, GROUP);
+    const replies = (await pipeline.exec().catch(() => null)) ?? [];
+    replies.forEach(([error, count], i) => {
+      if (!error && typeof count === 'number') queues[i].readyElsewhere = count;
+    });
+  }
+}
+
+/** How often the ready counts of the open shared queues are read from Redis (for declare-ok and management). */
+const COUNT_INTERVAL_MS = 1000;
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } catch (error) {
+    if ((error as Error).message === message) throw error;
+    throw new Error(`${message} (${(error as Error).message})`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,164 @@
+import {
+  bindingKey,
+  BrokerError,
+  type Message,
+  type MessageStore,
+  type RecoveredState,
+  type SharedQueue,
+  type SharedQueueReceiver,
+  type StoredBinding,
+  type StoredExchange,
+  type StoredPolicy,
+  type StoredQueue,
+  type StreamLog,
+  type VhostStores,
+} from '../broker/index.js';
+import { queueKey, topologyKey, VHOSTS_KEY } from './keys.js';
+import type { ClusterNode } from './node.js';
+import { RedisSharedQueue } from './shared-queue.js';
+
+/**
+ * A vhost's store in Redis, shared by every node: its topology in one hash (field `x:`, `q:`, `b:`,
+ * `p:` and the name, the stored definition as JSON), each change announced on the topology
+ * channel, and each queue's messages in a stream (docs/clustering.md).
+ */
+export class RedisStore implements MessageStore {
+  readonly shared = true;
+  /**
+   * Set while a change made on another node is applied here through the model: it is in Redis
+   * already, so the model's writes go nowhere (its local bookkeeping still happens).
+   */
+  applyingRemote = false;
+  private readonly sharedQueues = new Map<string, RedisSharedQueue>();
+
+  constructor(
+    private readonly node: ClusterNode,
+    readonly vhost: string,
+  ) {}
+
+  async recover(): Promise<RecoveredState> {
+    const fields = await this.node.redis.hgetall(topologyKey(this.vhost));
+    const state: RecoveredState = { exchanges: [], queues: [], bindings: [], policies: [], messages: [] };
+    for (const [field, json] of Object.entries(fields)) {
+      const value = JSON.parse(json) as unknown;
+      if (field.startsWith('x:')) state.exchanges.push(value as StoredExchange);
+      else if (field.startsWith('q:')) state.queues.push(value as StoredQueue);
+      else if (field.startsWith('b:')) state.bindings.push(value as StoredBinding);
+      else if (field.startsWith('p:')) state.policies.push(value as StoredPolicy);
+    }
+    return state;
+  }
+
+  putExchange(exchange: StoredExchange): void {
+    this.put(`x:${exchange.name}`, exchange);
+  }
+
+  deleteExchange(name: string): void {
+    this.put(`x:${name}`, null);
+  }
+
+  putQueue(queue: StoredQueue): void {
+    this.put(`q:${queue.name}`, queue);
+  }
+
+  deleteQueue(name: string): void {
+    this.sharedQueues.get(name)?.close();
+    this.sharedQueues.delete(name);
+    if (this.applyingRemote) return;
+    this.node.write(this.node.redis.del(queueKey(this.vhost, name)));
+    this.put(`q:${name}`, null);
+  }
+
+  openShared(queue: string, receiver: SharedQueueReceiver): SharedQueue {
+    const shared = new RedisSharedQueue(this.node, queueKey(this.vhost, queue), receiver);
+    this.sharedQueues.set(queue, shared);
+    this.node.queues.set(shared.key, shared);
+    // Before any publish to it reaches Redis: commands on one connection run in order.
+    this.node.write(shared.ensureGroup());
+    return shared;
+  }
+
+  openStream(queue: string): StreamLog {
+    throw new BrokerError('PRECONDITION_FAILED', `queue "${queue}" cannot be a stream: stream queues are not available in a cluster yet (docs/clustering.md)`);
+  }
+
+  putBinding(binding: StoredBinding): void {
+    this.put(`b:${bindingKey(binding)}`, binding);
+  }
+
+  deleteBinding(binding: StoredBinding): void {
+    this.put(`b:${bindingKey(binding)}`, null);
+  }
+
+  putPolicy(policy: StoredPolicy): void {
+    this.put(`p:${policy.name}`, policy);
+  }
+
+  deletePolicy(name: string): void {
+    this.put(`p:${name}`, null);
+  }
+
+  putMessage(queue: string, _seq: number, _message: Message): void {
+    // Every queue kept here is shared: its messages go through openShared.
+    throw new Error(`RedisStore.putMessage: queue "${queue}" should keep its messages through its shared queue`);
+  }
+
+  removeMessage(): void {
+    // As putMessage: a shared queue removes through its SharedQueue.
+  }
+
+  /** The stream keys of the vhost's shared queues open here. */
+  sharedQueueKeys(): string[] {
+    return [...this.sharedQueues.values()].map((queue) => queue.key);
+  }
+
+  sync(): Promise<void> {
+    return this.node.sync();
+  }
+
+  async close(): Promise<void> {
+    for (const queue of this.sharedQueues.values()) queue.close();
+    this.sharedQueues.clear();
+  }
+
+  private put(field: string, value: object | null): void {
+    if (this.applyingRemote) return;
+    const key = topologyKey(this.vhost);
+    this.node.write(value === null ? this.node.redis.hdel(key, field) : this.node.redis.hset(key, field, JSON.stringify(value)));
+    this.node.publishChange({ vhost: this.vhost, field, value: value === null ? null : JSON.stringify(value) });
+  }
+}
+
+/** The vhosts of the cluster: their names in a Redis set, each one's store a RedisStore. */
+export class RedisVhostStores implements VhostStores {
+  /** As RedisStore.applyingRemote, for vhosts made or deleted on another node. */
+  applyingRemote = false;
+  readonly stores = new Map<string, RedisStore>();
+
+  constructor(readonly node: ClusterNode) {}
+
+  list(): Promise<string[]> {
+    return this.node.redis.smembers(VHOSTS_KEY);
+  }
+
+  async open(vhost: string): Promise<MessageStore> {
+    if (!this.applyingRemote && (await this.node.redis.sadd(VHOSTS_KEY, vhost)) === 1) this.node.publishChange({ vhost, field: '', value: '{}' });
+    const store = new RedisStore(this.node, vhost);
+    this.stores.set(vhost, store);
+    return store;
+  }
+
+  async remove(vhost: string): Promise<void> {
+    this.stores.delete(vhost);
+    if (this.applyingRemote) return;
+    const topology = await this.node.redis.hkeys(topologyKey(vhost));
+    const streams = topology.filter((field) => field.startsWith('q:')).map((field) => queueKey(vhost, field.slice(2)));
+    await this.node.redis.del(topologyKey(vhost), ...streams);
+    await this.node.redis.srem(VHOSTS_KEY, vhost);
+    this.node.publishChange({ vhost, field: '', value: null });
+  }
+
+  async close(): Promise<void> {
+    await this.node.close();
+  }
+}

@@ -1,0 +1,79 @@
+/** The Lua scripts: each runs atomically in Redis, so a message is never both in a queue and gone from it. */
+
+/**
+ * Renews this node's liveness and takes the nodes past theirs out of the set, by Redis's clock (one
+ * clock for every node). KEYS[1]: the nodes' sorted set; ARGV: node, timeout ms. Returns the dead
+ * nodes this call took out: only one node's call can take out each, and that node returns its deliveries.
+ */
+export const RENEW_AND_REAP = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, node in ipairs(dead) do redis.call('ZREM', KEYS[1], node) end
+return dead
+`;
+
+/**
+ * Returns a node's deliveries to their queue: each pending entry of consumer ARGV[2] is added again
+ * at the tail with its return count plus one, then acknowledged and deleted. KEYS[1]: the queue's
+ * stream; ARGV: group, consumer. Returns how many went back.
+ */
+export const RETURN_PENDING = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local moved = 0
+while true do
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 100, ARGV[2])
+  if #pending == 0 then break end
+  for _, entry in ipairs(pending) do
+    local id = entry[1]
+    local found = redis.call('XRANGE', KEYS[1], id, id)
+    if #found > 0 then
+      local fields = found[1][2]
+      local returns = 0
+      local copy = {}
+      for i = 1, #fields, 2 do
+        if fields[i] == 'r' then returns = tonumber(fields[i + 1]) else
+          copy[#copy + 1] = fields[i]
+          copy[#copy + 1] = fields[i + 1]
+        end
+      end
+      copy[#copy + 1] = 'r'
+      copy[#copy + 1] = tostring(returns + 1)
+      redis.call('XADD', KEYS[1], '*', unpack(copy))
+      moved = moved + 1
+    end
+    redis.call('XACK', KEYS[1], ARGV[1], id)
+    redis.call('XDEL', KEYS[1], id)
+  end
+end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return moved
+`;
+
+/**
+ * Gives back messages a node fetched and has no consumer for: each is added again at the tail
+ * with the return count the node gives, then acknowledged and deleted. KEYS[1]: the queue's
+ * stream; ARGV: group, then id, meta, payload, returns for each message. Nothing when the queue is gone.
+ */
+export const GIVE_BACK = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV, 4 do
+  redis.call('XADD', KEYS[1], '*', 'm', ARGV[i + 1], 'p', ARGV[i + 2], 'r', ARGV[i + 3])
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  redis.call('XDEL', KEYS[1], ARGV[i])
+end
+return (#ARGV - 1) / 4
+`;
+
+/**
+ * How many messages of a queue no node holds: the stream's length (acknowledged entries are
+ * deleted) less the pending ones. KEYS[1]: the stream; ARGV[1]: group.
+ */
+export const READY_COUNT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local ok, summary = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1])
+local pending = 0
+if ok then pending = summary[1] end
+return redis.call('XLEN', KEYS[1]) - pending
+`;

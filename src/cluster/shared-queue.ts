@@ -1,0 +1,104 @@
+import type { Message, SharedEntry, SharedQueue, SharedQueueReceiver } from '../broker/index.js';
+import { decodeEntry, entryFields } from './entry-codec.js';
+import type { FetchTarget, StreamEntries } from './fetcher.js';
+import { GROUP } from './keys.js';
+import type { ClusterNode } from './node.js';
+
+/**
+ * A queue's messages in a Redis stream read by the consumer group every node reads it in: an
+ * entry is pending for the node that fetched it until that node acknowledges and deletes it (one
+ * XACK and one XDEL per queue and event-loop turn), gives it back, or dies.
+ */
+export class RedisSharedQueue implements SharedQueue, FetchTarget {
+  /** What this node's consumers last had room for beyond what it holds. */
+  wanted = 0;
+  readyElsewhere = 0;
+  /** The stream entry of each message this node holds, by the seq the queue gave it. */
+  private readonly ids = new Map<number, string>();
+  private acks: string[] = [];
+
+  constructor(
+    private readonly node: ClusterNode,
+    readonly key: string,
+    private readonly receiver: SharedQueueReceiver,
+  ) {}
+
+  add(message: Message, expiresAt: number | null): void {
+    // NOMKSTREAM: a queue deleted on another node meanwhile is not made again.
+    this.node.write(this.node.redis.xadd(this.key, 'NOMKSTREAM', '*', ...entryFields(message, expiresAt, 0)));
+    this.readyElsewhere++;
+  }
+
+  want(count: number): void {
+    this.wanted = count;
+    this.node.fetcher.want(this, count);
+  }
+
+  remove(seq: number): void {
+    const id = this.ids.get(seq);
+    if (id === undefined) return;
+    this.ids.delete(seq);
+    if (this.acks.length === 0) setImmediate(() => this.flushAcks());
+    this.acks.push(id);
+  }
+
+  giveBack(entries: readonly SharedEntry[]): void {
+    const args: string[] = [];
+    for (const { seq, message, returns, expiresAt } of entries) {
+      const id = this.ids.get(seq);
+      if (id === undefined) continue;
+      this.ids.delete(seq);
+      const [, meta, , payload] = entryFields(message, expiresAt, 0);
+      args.push(id, meta, payload, String(returns));
+    }
+    if (args.length === 0) return;
+    this.node.write(this.node.redis.giveBack(this.key, GROUP, ...args));
+    this.readyElsewhere += args.length / 4;
+  }
+
+  purge(): void {
+    this.node.write(this.node.redis.xtrim(this.key, 'MAXLEN', 0));
+    this.readyElsewhere = 0;
+  }
+
+  /** Entries the fetcher read for this node: each becomes a ready message of the queue here. */
+  arrived(entries: StreamEntries): void {
+    for (const [id, fields] of entries) {
+      let decoded;
+      try {
+        decoded = decodeEntry(fields);
+      } catch (error) {
+        // Not Warren's: leaving it pending would hold it here forever.
+        this.node.logger.warn({ stream: this.key, id, err: (error as Error).message }, 'a stream entry that is not a message: deleted');
+        this.node.write(this.node.redis.xack(this.key, GROUP, id));
+        this.node.write(this.node.redis.xdel(this.key, id));
+        continue;
+      }
+      this.ids.set(this.receiver.receive(decoded.message, decoded.returns, decoded.expiresAt), id);
+      if (this.readyElsewhere > 0) this.readyElsewhere--;
+    }
+    this.receiver.dispatch();
+  }
+
+  /** Makes the stream and its group unless they exist (a new queue, or one whose stream was lost). */
+  async ensureGroup(): Promise<void> {
+    try {
+      await this.node.redis.xgroup('CREATE', this.key, GROUP, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!/BUSYGROUP/.test((error as Error).message)) throw error;
+    }
+  }
+
+  /** The queue is gone here: its reads stop. */
+  close(): void {
+    this.want(0);
+    this.node.queues.delete(this.key);
+  }
+
+  private flushAcks(): void {
+    const ids = this.acks;
+    this.acks = [];
+    this.node.write(this.node.redis.xack(this.key, GROUP, ...ids));
+    this.node.write(this.node.redis.xdel(this.key, ...ids));
+  }
+}
