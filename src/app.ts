@@ -92,6 +92,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
       maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
       tls,
       // docs/security.md, "Transport security": anonymous development access is for pages on this machine only.
+      trustedProxies: server.trustedProxies,
       allowedOrigins: server.allowedOrigins ?? (auth.anonymousAllowed && config.auth.anonymous !== true ? LOOPBACK_ORIGINS : undefined),
     },
   );

@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Delivery, type WarrenClient } from '../../src/client/index.js';
-import { hasRedis, startNode, startNodes, startRedis, type RunningRedis } from './cluster-harness.js';
+import WebSocket from 'ws';
+import { hasNginx, hasRedis, startCluster, startNode, startNodes, startRedis, type RunningCluster, type RunningRedis } from './cluster-harness.js';
 import { startBroker, type RunningBroker } from './harness.js';
 
 /** Waits until `check` passes (it throws until then), for what another node learns through Redis. */
@@ -160,5 +161,68 @@ describe('cluster - configuration errors', () => {
 
   it('cluster - a malformed cluster section is refused with its path', async () => {
     await expect(startBroker({ cluster: { redis: 'http://x', node: 'bad name!' } })).rejects.toThrow(/cluster\.redis[\s\S]*cluster\.node/);
+  });
+});
+
+describe.skipIf(!hasRedis || !hasNginx)('cluster - three nodes behind nginx', () => {
+  let cluster: RunningCluster;
+  beforeAll(async () => {
+    cluster = await startCluster(3);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  /** The node whose log says that a client of this name connected. */
+  const nodeOf = (clientName: string) => cluster.nodes.find((node) => node.logs.some((line) => line.msg === 'connected' && line.clientName === clientName));
+
+  it('cluster - nginx spreads connections over the nodes, and each client\'s address is its own (X-Forwarded-For from a trusted proxy)', async () => {
+    const opened = await Promise.all(Array.from({ length: 6 }, (_, i) => connect(cluster.url, { reconnect: false, clientName: `spread-${i}` })));
+    for (const node of cluster.nodes) expect(node.logs.filter((line) => line.msg === 'connection opened').length).toBeGreaterThanOrEqual(1);
+    expect(cluster.nodes.flatMap((node) => node.logs).filter((line) => line.msg === 'connection opened').every((line) => line.address === '127.0.0.1')).toBe(true);
+    for (const client of opened) await client.close();
+    // A client elsewhere (its address in X-Forwarded-For, as a proxy in front of nginx would say) is no
+    // longer "this machine": anonymous access, the loopback-only default, is refused.
+    const far = new WebSocket(cluster.url, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+    const replies: Record<string, unknown>[] = [];
+    far.on('message', (data) => replies.push(JSON.parse(data.toString()) as Record<string, unknown>));
+    await new Promise((resolve) => far.once('open', resolve));
+    far.send(JSON.stringify({ op: 'connect', id: 1, version: 1 }));
+    await new Promise((resolve) => far.once('close', resolve));
+    expect(replies[0]).toMatchObject({ op: 'error', code: 'ACCESS_REFUSED' });
+    expect(cluster.nodes.flatMap((node) => node.logs).some((line) => line.msg === 'connection opened' && line.address === '203.0.113.7')).toBe(true);
+  });
+
+  it('cluster - kill -9 of a node: its client reconnects through nginx to another, resumes, and gets the unacknowledged messages again', async () => {
+    const setup = await connect(cluster.url, { reconnect: false });
+    await setup.declareQueue('survives', { durable: true });
+    await setup.close();
+    const consumer = await connect(cluster.url, { clientName: 'resumer', reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
+    const received: [unknown, boolean][] = [];
+    let acking = false;
+    await consumer.consume(
+      'survives',
+      (delivery) => {
+        received.push([delivery.payload, delivery.redelivered]);
+        if (acking) delivery.ack();
+      },
+      { prefetch: 10 },
+    );
+    const victim = nodeOf('resumer');
+    expect(victim).toBeDefined();
+    const publisher = await connect(`ws://127.0.0.1:${cluster.nodes.find((node) => node !== victim)!.port}/ws`, { reconnect: false });
+    for (let n = 0; n < 3; n++) await publisher.publish('', 'survives', { n });
+    await eventually(() => expect(received).toHaveLength(3));
+    const reconnected = new Promise((resolve) => consumer.on('reconnect', resolve));
+    acking = true;
+    await victim!.stop('SIGKILL');
+    await reconnected;
+    // The dead node's deliveries come back once another node finds it dead (cluster.nodeTimeoutMs, 1 s here).
+    await eventually(() => expect(received.slice(3)).toEqual([[{ n: 0 }, true], [{ n: 1 }, true], [{ n: 2 }, true]]), 10_000);
+    await publisher.publish('', 'survives', { n: 3 });
+    await eventually(() => expect(received.at(-1)).toEqual([{ n: 3 }, false]));
+    await consumer.close();
+    await publisher.close();
+    cluster.nodes.splice(cluster.nodes.indexOf(victim!), 1);
   });
 });

@@ -86,6 +86,11 @@ export interface MessageStore {
   removeMessage(queue: string, seq: number): void;
   /** Resolves once every write made before the call is durable, stream appends included. */
   sync(): Promise<void>;
+  /**
+   * A shared store: resolves once every node has applied the topology changes made here before
+   * the call, so that a client told its declare is done may publish through any node.
+   */
+  topologySettled?(): Promise<void>;
   close(): Promise<void>;
 }
 

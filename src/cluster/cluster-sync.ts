@@ -54,6 +54,15 @@ export class ClusterSync {
   }
 
   private async apply(change: TopologyChange): Promise<void> {
+    try {
+      await this.applyChange(change);
+    } finally {
+      // Even when it could not be applied: the node that made it waits for every node's word.
+      this.options.node.reportApplied(change.version);
+    }
+  }
+
+  private async applyChange(change: TopologyChange): Promise<void> {
     const { vhosts, stores, logger } = this.options;
     try {
       if (change.field === '') {

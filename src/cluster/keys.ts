@@ -9,8 +9,12 @@ const enc = encodeURIComponent;
 export const VHOSTS_KEY = 'warren:vhosts';
 /** Sorted set: node name -> the time (ms, Redis's clock) past which it is dead unless renewed. */
 export const NODES_KEY = 'warren:nodes';
-/** Channel of topology changes: `TopologyChange` as JSON. */
+/** Channel of topology changes: "VERSION JSON", the JSON a `TopologyChange`. */
 export const TOPOLOGY_CHANNEL = 'warren:topology';
+/** The topology's version: one more with each change. */
+export const TOPOLOGY_VERSION_KEY = 'warren:topology:version';
+/** Channel on which each node says which topology version it has applied: "NODE VERSION". */
+export const APPLIED_CHANNEL = 'warren:applied';
 /** The consumer group every node reads a queue's stream in. */
 export const GROUP = 'warren';
 

@@ -2,14 +2,16 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.js';
 import { Fetcher, type FetchTarget } from './fetcher.js';
-import { GROUP, NODES_KEY, TOPOLOGY_CHANNEL } from './keys.js';
+import { APPLIED_CHANNEL, GROUP, NODES_KEY, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
 import { redisOptions } from './redis-url.js';
-import { GIVE_BACK, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
+import { CHANGE_TOPOLOGY, GIVE_BACK, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
 
 /** A change of the shared topology, as published to every node. */
 export interface TopologyChange {
   /** The node that made it (it has applied it already). */
   node: string;
+  /** Its place in the order of every change: what nodes say they have applied. */
+  version: number;
   vhost: string;
   /** `x:`, `q:`, `b:` or `p:` and the name (a binding's key): the field of the vhost's topology hash; "" for the vhost itself. */
   field: string;
@@ -19,7 +21,8 @@ export interface TopologyChange {
 
 /** The commands this module adds to ioredis, one per Lua script. */
 export interface ClusterCommands {
-  renewAndReap(nodesKey: string, node: string, timeoutMs: number): Promise<string[]>;
+  renewAndReap(nodesKey: string, node: string, timeoutMs: number): Promise<[dead: string[], live: string[]]>;
+  changeTopology(versionKey: string, key: string, op: 'hset' | 'hdel' | 'sadd' | 'srem', field: string, value: string, channel: string, change: string): Promise<number>;
   returnPending(queueKey: string, group: string, consumer: string): Promise<number>;
   giveBack(queueKey: string, group: string, ...idMetaPayloadReturns: string[]): Promise<number>;
   readyCount(queueKey: string, group: string): Promise<number>;
@@ -42,9 +45,20 @@ export class ClusterNode {
   private lastWrite: Promise<void> = Promise.resolve();
   private readonly failedWrites: { index: number; error: Error }[] = [];
   private syncedTo = 0;
+  /** The version of this node's last topology change (0 before any). */
+  private lastChange: Promise<number> = Promise.resolve(0);
+  /** The last topology version this node applied, and whether saying so is scheduled. */
+  private appliedVersion = 0;
+  private reportScheduled = false;
+  /** The nodes alive at the last renewal, and the version each said it applied. */
+  private liveNodes: string[] = [];
+  private readonly appliedBy = new Map<string, number>();
+  private waiters: { version: number; resolve: () => void }[] = [];
   private livenessTimer: ReturnType<typeof setInterval> | undefined;
   private countTimer: ReturnType<typeof setInterval> | undefined;
-  private onChange: (change: TopologyChange) => void = () => {};
+  /** Changes announced before `start`: applied then, in order. */
+  private early: TopologyChange[] = [];
+  private onChange: (change: TopologyChange) => void = (change) => this.early.push(change);
   private onDeadNode: (node: string) => Promise<void> = async () => {};
 
   private constructor(
@@ -79,12 +93,15 @@ export class ClusterNode {
         throw new Error(`Redis at ${config.redis} is version ${version ? `${version[1]}.${version[2]}` : 'unknown'}: Warren's cluster needs Redis 7 or later (streams with NOMKSTREAM, consumer groups)`);
       }
       redis.defineCommand('renewAndReap', { numberOfKeys: 1, lua: RENEW_AND_REAP });
+      redis.defineCommand('changeTopology', { numberOfKeys: 2, lua: CHANGE_TOPOLOGY });
       redis.defineCommand('returnPending', { numberOfKeys: 1, lua: RETURN_PENDING });
       redis.defineCommand('giveBack', { numberOfKeys: 1, lua: GIVE_BACK });
       redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
       subscriber.on('message', (channel: string, text: string) => node.received(channel, text));
-      await subscriber.subscribe(TOPOLOGY_CHANNEL);
+      await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL);
+      // After subscribing, before the topology is read: changes from here on arrive as messages.
+      node.appliedVersion = Number((await redis.get(TOPOLOGY_VERSION_KEY)) ?? 0);
       return node;
     } catch (error) {
       for (const connection of connections) connection.disconnect();
@@ -99,6 +116,8 @@ export class ClusterNode {
   start(handlers: { change: (change: TopologyChange) => void; deadNode: (node: string) => Promise<void> }): void {
     this.onChange = handlers.change;
     this.onDeadNode = handlers.deadNode;
+    for (const change of this.early.splice(0)) this.onChange(change);
+    this.reportApplied(this.appliedVersion);
     const { nodeTimeoutMs } = this.config;
     this.livenessTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(nodeTimeoutMs / 3)));
     this.livenessTimer.unref();
@@ -111,7 +130,8 @@ export class ClusterNode {
   async renew(): Promise<void> {
     let dead: string[];
     try {
-      dead = await this.redis.renewAndReap(NODES_KEY, this.name, this.config.nodeTimeoutMs);
+      [dead, this.liveNodes] = await this.redis.renewAndReap(NODES_KEY, this.name, this.config.nodeTimeoutMs);
+      this.resolveWaiters();
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'cannot renew this node in Redis; other nodes take it for dead after cluster.nodeTimeoutMs');
       return;
@@ -123,9 +143,65 @@ export class ClusterNode {
     }
   }
 
-  /** Announces a topology change to the other nodes (after it is written). */
-  publishChange(change: Omit<TopologyChange, 'node'>): void {
-    this.write(this.redis.publish(TOPOLOGY_CHANNEL, JSON.stringify({ node: this.name, ...change })));
+  /** Writes a topology change (`op` of `field` on `key`) and announces it to the other nodes, in one step. */
+  changeTopology(key: string, op: 'hset' | 'hdel' | 'sadd' | 'srem', field: string, change: Omit<TopologyChange, 'node' | 'version'>): void {
+    const version = this.redis.changeTopology(TOPOLOGY_VERSION_KEY, key, op, field, change.value ?? '', TOPOLOGY_CHANNEL, JSON.stringify({ node: this.name, ...change }));
+    this.write(version);
+    this.lastChange = version.catch(() => FAILED_CHANGE);
+  }
+
+  /**
+   * Resolves once every node alive has applied this node's topology changes made before the
+   * call, so that what a client declared here routes on any node it publishes to next; a node that
+   * does not say so within cluster.nodeTimeoutMs is left behind (it is dead, or about to be).
+   */
+  async topologySettled(): Promise<void> {
+    const version = await this.lastChange;
+    if (version === FAILED_CHANGE) {
+      // Told once, to whoever asks first; `sync()` tells the same to confirms.
+      this.lastChange = Promise.resolve(0);
+      throw new Error('a topology change was not written to Redis');
+    }
+    if (version === 0 || this.appliedEverywhere(version)) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        const behind = this.liveNodes.filter((node) => node !== this.name && (this.appliedBy.get(node) ?? 0) < version);
+        if (behind.length > 0) this.logger.warn({ version, behind }, `node(s) ${behind.join(', ')} did not apply a topology change within cluster.nodeTimeoutMs: answered without them`);
+        resolve();
+      }, this.config.nodeTimeoutMs);
+      this.waiters.push({
+        version,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
+  /** This node applied the topology up to `version`: said to the others once per turn. */
+  reportApplied(version: number): void {
+    this.appliedVersion = Math.max(this.appliedVersion, version);
+    if (this.reportScheduled) return;
+    this.reportScheduled = true;
+    setImmediate(() => {
+      this.reportScheduled = false;
+      this.write(this.redis.publish(APPLIED_CHANNEL, `${this.name} ${this.appliedVersion}`));
+    });
+  }
+
+  private appliedEverywhere(version: number): boolean {
+    return this.liveNodes.every((node) => node === this.name || (this.appliedBy.get(node) ?? 0) >= version);
+  }
+
+  private resolveWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiting) {
+      if (this.appliedEverywhere(waiter.version)) waiter.resolve();
+      else this.waiters.push(waiter);
+    }
   }
 
   /** A write whose failure the next `sync()` reports. Commands on one connection complete in order. */
@@ -160,15 +236,22 @@ export class ClusterNode {
   }
 
   private received(channel: string, text: string): void {
-    if (channel !== TOPOLOGY_CHANNEL) return;
-    let change: TopologyChange;
-    try {
-      change = JSON.parse(text) as TopologyChange;
-    } catch {
-      this.logger.warn({ channel, text: text.slice(0, 200) }, 'a topology change that is not JSON: ignored');
+    const space = text.indexOf(' ');
+    if (channel === APPLIED_CHANNEL) {
+      const node = text.slice(0, space);
+      this.appliedBy.set(node, Math.max(this.appliedBy.get(node) ?? 0, Number(text.slice(space + 1))));
+      this.resolveWaiters();
       return;
     }
-    if (change.node !== this.name) this.onChange(change);
+    let change: TopologyChange;
+    try {
+      change = { ...(JSON.parse(text.slice(space + 1)) as TopologyChange), version: Number(text.slice(0, space)) };
+    } catch {
+      this.logger.warn({ channel, text: text.slice(0, 200) }, 'a topology change that is not "VERSION JSON": ignored');
+      return;
+    }
+    if (change.node === this.name) this.reportApplied(change.version);
+    else this.onChange(change);
   }
 
   private async countReady(): Promise<void> {
@@ -182,6 +265,9 @@ export class ClusterNode {
     });
   }
 }
+
+/** `lastChange` of a change Redis did not take. */
+const FAILED_CHANGE = -1;
 
 /** How often the ready counts of the open shared queues are read from Redis (for declare-ok and management). */
 const COUNT_INTERVAL_MS = 1000;

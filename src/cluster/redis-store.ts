@@ -121,11 +121,14 @@ export class RedisStore implements MessageStore {
     this.sharedQueues.clear();
   }
 
+  topologySettled(): Promise<void> {
+    return this.node.topologySettled();
+  }
+
   private put(field: string, value: object | null): void {
     if (this.applyingRemote) return;
-    const key = topologyKey(this.vhost);
-    this.node.write(value === null ? this.node.redis.hdel(key, field) : this.node.redis.hset(key, field, JSON.stringify(value)));
-    this.node.publishChange({ vhost: this.vhost, field, value: value === null ? null : JSON.stringify(value) });
+    const json = value === null ? null : JSON.stringify(value);
+    this.node.changeTopology(topologyKey(this.vhost), json === null ? 'hdel' : 'hset', field, { vhost: this.vhost, field, value: json });
   }
 }
 
@@ -142,7 +145,7 @@ export class RedisVhostStores implements VhostStores {
   }
 
   async open(vhost: string): Promise<MessageStore> {
-    if (!this.applyingRemote && (await this.node.redis.sadd(VHOSTS_KEY, vhost)) === 1) this.node.publishChange({ vhost, field: '', value: '{}' });
+    if (!this.applyingRemote) this.node.changeTopology(VHOSTS_KEY, 'sadd', vhost, { vhost, field: '', value: '{}' });
     const store = new RedisStore(this.node, vhost);
     this.stores.set(vhost, store);
     return store;
@@ -154,8 +157,8 @@ export class RedisVhostStores implements VhostStores {
     const topology = await this.node.redis.hkeys(topologyKey(vhost));
     const streams = topology.filter((field) => field.startsWith('q:')).map((field) => queueKey(vhost, field.slice(2)));
     await this.node.redis.del(topologyKey(vhost), ...streams);
-    await this.node.redis.srem(VHOSTS_KEY, vhost);
-    this.node.publishChange({ vhost, field: '', value: null });
+    this.node.changeTopology(VHOSTS_KEY, 'srem', vhost, { vhost, field: '', value: null });
+    await this.node.topologySettled();
   }
 
   async close(): Promise<void> {

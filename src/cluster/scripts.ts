@@ -3,7 +3,8 @@
 /**
  * Renews this node's liveness and takes the nodes past theirs out of the set, by Redis's clock (one
  * clock for every node). KEYS[1]: the nodes' sorted set; ARGV: node, timeout ms. Returns the dead
- * nodes this call took out: only one node's call can take out each, and that node returns its deliveries.
+ * nodes this call took out (only one node's call can take out each, and that node returns its
+ * deliveries), then the live ones.
  */
 export const RENEW_AND_REAP = `
 local t = redis.call('TIME')
@@ -11,7 +12,25 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 for _, node in ipairs(dead) do redis.call('ZREM', KEYS[1], node) end
-return dead
+return { dead, redis.call('ZRANGE', KEYS[1], 0, -1) }
+`;
+
+/**
+ * A topology change: its write (ARGV[1] "hset", "hdel", "sadd" or "srem" of ARGV[2] with value
+ * ARGV[3] on KEYS[2]), a new version from the counter KEYS[1], and its announcement on channel
+ * ARGV[4] as "VERSION CHANGE-JSON" (ARGV[5]), as one step. Returns the version; 0 for an "sadd"
+ * of a member there already (nothing changed, nothing announced).
+ */
+export const CHANGE_TOPOLOGY = `
+local op = ARGV[1]
+if op == 'hset' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+elseif op == 'hdel' then redis.call('HDEL', KEYS[2], ARGV[2])
+elseif op == 'sadd' then
+  if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
+elseif op == 'srem' then redis.call('SREM', KEYS[2], ARGV[2]) end
+local version = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[4], version .. ' ' .. ARGV[5])
+return version
 `;
 
 /**

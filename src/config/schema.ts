@@ -1,3 +1,4 @@
+import proxyaddr from '@fastify/proxy-addr';
 import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
 import { HASHING_ALGORITHMS, type HashingAlgorithm } from '../auth/index.js';
 import { EXCHANGE_TYPES, type ExchangeType } from '../broker/index.js';
@@ -213,6 +214,11 @@ const SERVER = closed({
     items: { type: 'string', format: 'origin', description: 'an origin such as "https://app.example.com" or "https://*.example.com"' },
     description: 'an array of origins',
   },
+  trustedProxies: {
+    type: 'array',
+    items: { type: 'string', format: 'proxy-address', description: 'an IP address or subnet such as "10.0.0.5" or "10.0.0.0/8", or "loopback"' },
+    description: 'an array of proxy addresses',
+  },
 });
 
 const count = integer(1, 'an integer >= 1');
@@ -407,6 +413,7 @@ ajv.addFormat('bound-name', { type: 'string', validate: isShortName });
 ajv.addFormat('vhost-name', { type: 'string', validate: isShortName });
 ajv.addFormat('jwt-secret', { type: 'string', validate: (s: string) => byteLength(s) >= MIN_SECRET_BYTES });
 ajv.addFormat('http-url', { type: 'string', validate: isHttpUrl });
+ajv.addFormat('proxy-address', { type: 'string', validate: isProxyAddress });
 ajv.addFormat('redis-url', { type: 'string', validate: (s: string) => /^(redis|rediss|redis\+sentinel):\/\/[^/\s]+(\/[^/\s]*){0,2}$/.test(s) });
 ajv.addFormat('routing-key', { type: 'string', validate: (s: string) => byteLength(s) <= MAX_NAME_BYTES });
 
@@ -426,3 +433,13 @@ export const validateConfigFile: ValidateFunction<RawConfigFile> = ajv.compile<R
 export const validateDefinitionsFile: ValidateFunction<RawDefinitions> = ajv.compile<RawDefinitions>(DEFINITIONS);
 /** Validates the command-line overrides. */
 export const validateOverrides: ValidateFunction<RawOverrides> = ajv.compile<RawOverrides>(OVERRIDES);
+
+/** What proxy-addr takes for a trusted proxy: an address, a subnet, or one of its names ("loopback", ...). */
+function isProxyAddress(text: string): boolean {
+  try {
+    proxyaddr.compile(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -62,6 +62,11 @@ export interface ServerConfig {
   tls?: { cert: string; key: string };
   /** Origins a browser's WebSocket may come from (`*` in the host matches any part of it); unset: every origin. */
   allowedOrigins?: string[];
+  /**
+   * Proxies (addresses, subnets) whose X-Forwarded-For is believed: behind them a client's address
+   * (for per-address limits and the loopback-only anonymous default) is the last one not of a trusted proxy.
+   */
+  trustedProxies?: string[];
 }
 
 /** Resource limits; each refusal is RESOURCE_ERROR naming the limit (or, for connections, a close). */

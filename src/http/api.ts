@@ -111,7 +111,7 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
         method,
         url,
         handler: async (request, reply) => {
-          const identity = await authenticate({ headers: request.headers, remoteAddress: request.socket.remoteAddress }, auth, logger);
+          const identity = await authenticate({ headers: request.headers, remoteAddress: transport.clientAddress(request.raw) }, auth, logger);
           reply.header('cache-control', 'no-cache');
           return handler(request, identity, reply);
         },
@@ -135,7 +135,7 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
   // ...and the series per queue, which name the queues, for monitoring users and administrators.
   app.get(`${METRICS_PREFIX}/per-object`, {
     onRequest: async (request) => {
-      const identity = await authenticate({ headers: request.headers, remoteAddress: request.socket.remoteAddress }, auth, logger);
+      const identity = await authenticate({ headers: request.headers, remoteAddress: transport.clientAddress(request.raw) }, auth, logger);
       if (!seesEveryVhost(identity)) throw notAuthorised('Not monitor user');
     },
     handler: scrape(metrics.perObject),

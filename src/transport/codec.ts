@@ -109,6 +109,11 @@ export interface CodecSession {
   confirm(frame: string, persisted: boolean, failed: (message: string) => string): void;
   /** Queues a frame for this event-loop turn's WebSocket message. */
   emit(frame: string): void;
+  /**
+   * Queues the reply to a topology change; in a cluster it waits, with every frame after it, until
+   * every node applied the change (`failed` gives the frame sent instead when it was not written).
+   */
+  emitTopologyReply(frame: string, failed: (message: string) => string): void;
   /** Deliveries made from now until `releaseDeliveries()` wait, so that the reply to the frame causing them goes first. */
   deferDeliveries(): void;
   releaseDeliveries(): void;

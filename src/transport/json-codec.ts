@@ -186,7 +186,7 @@ class JsonCodec implements WireCodec {
         break;
       case 'queue.declare': {
         const options = { durable: f.durable ?? true, exclusive: f.exclusive ?? false, autoDelete: f.autoDelete ?? false, arguments: f.arguments ?? {} };
-        session.emit(okFrame(f.id, { ...vhost.declareQueue(connection, f.queue ?? '', options, f.passive ?? false) }));
+        session.emitTopologyReply(okFrame(f.id, { ...vhost.declareQueue(connection, f.queue ?? '', options, f.passive ?? false) }), (message) => errorFrame('INTERNAL_ERROR', message, f.id));
         return;
       }
       case 'queue.bind':
@@ -197,7 +197,7 @@ class JsonCodec implements WireCodec {
         session.emit(okFrame(f.id, { messageCount: vhost.purgeQueue(connection, f.queue) }));
         return;
       case 'queue.delete':
-        session.emit(okFrame(f.id, { messageCount: vhost.deleteQueue(connection, f.queue, f.ifUnused ?? false, f.ifEmpty ?? false) }));
+        session.emitTopologyReply(okFrame(f.id, { messageCount: vhost.deleteQueue(connection, f.queue, f.ifUnused ?? false, f.ifEmpty ?? false) }), (message) => errorFrame('INTERNAL_ERROR', message, f.id));
         return;
       case 'consume': {
         // The consume's ok goes before the deliveries it starts.
@@ -219,7 +219,8 @@ class JsonCodec implements WireCodec {
       }
       case 'cancel':
         connection.cancel(f.consumerTag);
-        break;
+        session.emit(okFrame(f.id));
+        return;
       case 'get': {
         const { delivery, messageCount } = vhost.get(connection, f.queue, f.noAck ?? false);
         session.emit(getOkFrame(f.id, delivery, messageCount));
@@ -232,7 +233,8 @@ class JsonCodec implements WireCodec {
       }
       case 'commit':
         vhost.stream(connection, f.queue).commit(f.consumer, f.offset);
-        break;
+        session.emit(okFrame(f.id));
+        return;
       case 'committed':
         session.emit(okFrame(f.id, { offset: vhost.stream(connection, f.queue).committed(f.consumer) }));
         return;
@@ -246,7 +248,8 @@ class JsonCodec implements WireCodec {
         return;
       }
     }
-    session.emit(okFrame(f.id));
+    // What falls through changed the topology: exchanges and bindings.
+    session.emitTopologyReply(okFrame(f.id), (message) => errorFrame('INTERNAL_ERROR', message, f.id));
   }
 
   // docs/protocol.md, "Publishing and confirms".

@@ -1,3 +1,4 @@
+import proxyaddr from '@fastify/proxy-addr';
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +21,8 @@ export interface TransportOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** Patterns of the origins allowed to open a socket; undefined allows every origin. */
   allowedOrigins?: readonly string[];
+  /** Proxies whose X-Forwarded-For names the client (docs/clustering.md, "The proxy"). */
+  trustedProxies?: readonly string[];
 }
 
 /** WebSocket close code for "try again later": a connection limit was reached. */
@@ -40,6 +43,7 @@ export class Transport {
   private closing = false;
   private readonly perAddress = new Map<string, number>();
   private readonly originAllowed: (origin: string | undefined) => boolean;
+  private readonly trustsProxy: ((address: string, hop: number) => boolean) | undefined;
   /** Plain HTTP handlers by path prefix, in the order given. */
   private readonly httpHandlers: { prefix: string; listener: RequestListener }[] = [];
 
@@ -47,6 +51,7 @@ export class Transport {
     private readonly context: SessionContext,
     private readonly options: TransportOptions,
   ) {
+    this.trustsProxy = options.trustedProxies?.length ? proxyaddr.compile([...options.trustedProxies]) : undefined;
     this.protocols = new Map([JSON_PROTOCOL, stompProtocol(options.maxMessageBytes)].flatMap((protocol) => protocol.subprotocols.map((name) => [name, protocol])));
     this.wss = new WebSocketServer({
       noServer: true,
@@ -85,6 +90,11 @@ export class Transport {
   /** Whether the port serves TLS (https:// and wss://). */
   get secure(): boolean {
     return this.options.tls !== undefined;
+  }
+
+  /** Who sent a request: the peer, or behind trusted proxies the last address in X-Forwarded-For that is not one of them. */
+  clientAddress(request: IncomingMessage): string {
+    return this.trustsProxy ? proxyaddr(request, this.trustsProxy) : (request.socket.remoteAddress ?? '');
   }
 
   /** The address the server listens on, or null before `listen`. */
@@ -156,7 +166,7 @@ export class Transport {
     }
     const origin = request.headers.origin;
     if (!this.originAllowed(origin)) {
-      this.context.logger.warn({ origin, address: request.socket.remoteAddress }, 'WebSocket upgrade refused: origin not allowed (server.allowedOrigins)');
+      this.context.logger.warn({ origin, address: this.clientAddress(request) }, 'WebSocket upgrade refused: origin not allowed (server.allowedOrigins)');
       socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n\r\norigin ${origin} is not allowed to connect (server.allowedOrigins)\n`);
       return;
     }
@@ -169,7 +179,7 @@ export class Transport {
   }
 
   private accept(ws: WebSocket, request: IncomingMessage): void {
-    const address = request.socket.remoteAddress ?? '';
+    const address = this.clientAddress(request);
     const fromAddress = this.perAddress.get(address) ?? 0;
     const protocol = this.protocols.get(ws.protocol) ?? JSON_PROTOCOL;
     const refusal =

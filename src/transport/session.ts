@@ -56,6 +56,7 @@ export interface ConnectionDetails {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const PUBLISH_REJECTED = 'a queue the message routes to is full (x-overflow reject-publish); it reached any other queues it routes to; publish it again later';
+const TOPOLOGY_FAILED = "the cluster's Redis did not take the change, so other nodes may not know of it: check the broker's log and Redis, then try again";
 const SYNC_FAILED = 'the broker could not write the message to disk; it may not survive a restart: publish it again';
 
 /**
@@ -497,11 +498,20 @@ export class Session implements CodecSession, DeliverySink {
     }
   }
 
+  emitTopologyReply(frame: string, failed: (message: string) => string): void {
+    const settled = this.loggedIn?.vhost.broker.store.topologySettled?.();
+    if (settled === undefined) this.emit(frame);
+    else this.emitAfter(settled, frame, () => failed(TOPOLOGY_FAILED));
+  }
+
   /** `frame` and every frame after it wait for the store's sync; when it fails, `failed` gives the frame sent in its place. */
   private emitAfterSync(frame: string, failed: () => string): void {
     const store = this.loggedIn?.vhost.broker.store;
     if (!store) throw new Error('a confirm waits for the store of a logged-in connection; this one has none');
-    const sync = store.sync();
+    this.emitAfter(store.sync(), frame, failed);
+  }
+
+  private emitAfter(sync: Promise<void>, frame: string, failed: () => string): void {
     const last = this.held.at(-1);
     if (last !== undefined && !last.ready && last.sync === sync) {
       last.confirms.push({ index: last.frames.length, failed });
