@@ -137,6 +137,29 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     await eventually(() => expect(nodes.flatMap((node) => node.logs).filter((line) => line.node === 'doomed' && line.returned === 2)).toHaveLength(1));
   });
 
+  it('cluster - a publish reaches the exclusive queues of subscribers on every node, each once, by their binding keys', async () => {
+    const [one, two] = [await client(nodes[0]), await client(nodes[1])];
+    await one.declareExchange('news', 'topic', { durable: true });
+    await eventually(() => two.declareExchange('news', 'topic', { passive: true }));
+    const subscribers = [];
+    for (const [opened, key] of [[one, 'news.sport'], [two, 'news.sport'], [two, 'news.#'], [two, 'news.weather'], [two, 'news.sport']] as const) {
+      const { queue } = await opened.declareQueue('', { exclusive: true });
+      await opened.bindQueue(queue, 'news', key);
+      const got: unknown[] = [];
+      await opened.consume(queue, (delivery) => got.push(delivery.payload), { noAck: true });
+      subscribers.push(got);
+    }
+    const publisher = await client(nodes[0]);
+    await publisher.publish('news', 'news.sport', 'goal');
+    await publisher.publish('news', 'news.politics', 'vote');
+    await eventually(() => expect(subscribers).toEqual([['goal'], ['goal'], ['goal', 'vote'], [], ['goal']]));
+    // One relay binding per node and key, whatever the number of its queues so bound.
+    const relays = (await admin.hkeys('warren:{%2F}:topology')).filter((field) => field.startsWith('r:'));
+    expect(relays.filter((field) => field.includes('news.sport')).sort()).toEqual(['r:["node1","news","news.sport",{}]', 'r:["node2","news","news.sport",{}]']);
+    await two.close();
+    await eventually(async () => expect((await admin.hkeys('warren:{%2F}:topology')).filter((field) => field.startsWith('r:["node2"'))).toEqual([]));
+  });
+
   it('cluster - a node restarted under the same name comes back with the topology, from Redis', async () => {
     const one = await client(nodes[0]);
     await one.declareExchange('events', 'fanout', { durable: false });

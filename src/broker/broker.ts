@@ -6,8 +6,9 @@ import { jsonEqual } from './json-equal.js';
 import { Policy, winningPolicy, type PolicyDefinition } from './policy.js';
 import { MAX_DELAY_MS, parseQueueArguments, sameQueueOptions } from './queue-arguments.js';
 import { EnqueueResult, newCounters, Queue, type QueueHost, type VhostTotals } from './queue.js';
+import { RelayQueue } from './relay-queue.js';
 import { StreamQueue } from './stream-queue.js';
-import type { MessageStore, StoredBinding } from './store-port.js';
+import type { MessageStore, StoredBinding, StoredRelayBinding } from './store-port.js';
 import { systemClock, type Clock, type ExchangeOptions, type ExchangeType, type Message, type QueueOptions } from './types.js';
 
 /** Bits of a publish's outcome (docs/protocol.md, "Publishing and confirms"). */
@@ -69,6 +70,8 @@ export class Broker implements QueueHost, ConnectionHost {
   private readonly exchanges = new Map<string, Exchange>();
   private readonly queues = new Map<string, Queue>();
   private readonly policies = new Map<string, Policy>();
+  /** In a cluster: the other nodes with exclusive queues bound here, each as one destination. */
+  private readonly relays = new Map<string, RelayQueue>();
   /** Bindings by destination, made on a destination's first binding: what unbinding and deleting look up. */
   /** The bindings into each queue and exchange that has any: the binding itself while it is the only one (most queues), a Set past that. */
   private readonly bindingsInto = new Map<Destination, Binding | Set<Binding>>();
@@ -98,6 +101,7 @@ export class Broker implements QueueHost, ConnectionHost {
       const destination = binding.destinationType === 'queue' ? broker.queues.get(binding.destination) : broker.exchanges.get(binding.destination);
       if (source && destination) broker.link(source, destination, binding.routingKey, binding.arguments);
     }
+    for (const binding of state.relayBindings ?? []) broker.bindRelay(binding, true);
     for (const queue of broker.queues.values()) if (queue instanceof StreamQueue) queue.openLog();
     for (const { queue, seq, message, expiresAt } of state.messages) {
       broker.queues.get(queue)?.restore(message, seq, expiresAt);
@@ -261,6 +265,33 @@ export class Broker implements QueueHost, ConnectionHost {
       else if (result === EnqueueResult.Persisted) outcome |= PERSISTED;
     }
     return outcome;
+  }
+
+  /**
+   * A message another node routed here for this node's exclusive queues (it enqueued it in every
+   * shared one): routed again, into the exclusive queues of this node only.
+   */
+  publishRelayed(message: Message): void {
+    const exchange = this.exchanges.get(message.exchange);
+    if (!exchange) return;
+    for (const queue of this.route(exchange, message)) {
+      if (!queue.stored && !(queue instanceof RelayQueue)) queue.enqueue(message, ++this.seq);
+    }
+  }
+
+  /** In a cluster: node `binding.node` has exclusive queues bound with this key (`bound` true) or no longer (false). */
+  bindRelay(binding: StoredRelayBinding, bound: boolean): void {
+    const source = this.exchanges.get(binding.source);
+    let relay = this.relays.get(binding.node);
+    if (!source) return;
+    if (!relay) {
+      if (!bound) return;
+      relay = new RelayQueue(binding.node, this, (node, message) => this.store.relay?.(node, message));
+      this.relays.set(binding.node, relay);
+    }
+    const existing = this.findBinding(source, relay, binding.routingKey, binding.arguments);
+    if (bound && !existing) this.link(source, relay, binding.routingKey, binding.arguments);
+    else if (!bound && existing) this.removeBinding(existing);
   }
 
   /**
@@ -553,6 +584,10 @@ export class Broker implements QueueHost, ConnectionHost {
   private persistBinding(binding: Binding, action: 'put' | 'delete'): void {
     const destination = binding.destination;
     const keptDestination = destination.kind === 'queue' ? destination.stored : this.keeps(destination.options);
+    if (destination.kind === 'queue' && !keptDestination && !(destination instanceof RelayQueue) && this.store.localBinding) {
+      const { source, routingKey, arguments: args } = binding;
+      this.store.localBinding({ source: source.name, destination: destination.name, destinationType: 'queue', routingKey, arguments: args }, action === 'put' ? 1 : -1);
+    }
     if (!this.keeps(binding.source.options) || !keptDestination) return;
     const stored: StoredBinding = {
       source: binding.source.name,

@@ -21,6 +21,14 @@ export interface StoredBinding {
   arguments: Record<string, unknown>;
 }
 
+/** A binding from `source` into node `node`'s exclusive queues (one for all of them with the same key and arguments). */
+export interface StoredRelayBinding {
+  node: string;
+  source: string;
+  routingKey: string;
+  arguments: Record<string, unknown>;
+}
+
 /** A policy as the store keeps it: as it was set. */
 export type StoredPolicy = PolicyDefinition;
 
@@ -39,6 +47,8 @@ export interface StoredMessage {
 
 /** What a store hands back at start-up: the durable state as it was last synced. */
 export interface RecoveredState {
+  /** A shared store: the bindings into other nodes' exclusive queues, as relays to those nodes. */
+  relayBindings?: StoredRelayBinding[];
   exchanges: StoredExchange[];
   queues: StoredQueue[];
   bindings: StoredBinding[];
@@ -86,6 +96,13 @@ export interface MessageStore {
   removeMessage(queue: string, seq: number): void;
   /** Resolves once every write made before the call is durable, stream appends included. */
   sync(): Promise<void>;
+  /**
+   * A shared store: a binding into one of this node's exclusive queues was made (+1) or removed
+   * (-1); the store tells the other nodes, which relay what matches it here (docs/clustering.md).
+   */
+  localBinding?(binding: StoredBinding, delta: 1 | -1): void;
+  /** A shared store: hands a message routed to node `node`'s exclusive queues to that node. */
+  relay?(node: string, message: Message): void;
   /**
    * A shared store: resolves once every node has applied the topology changes made here before
    * the call, so that a client told its declare is done may publish through any node.

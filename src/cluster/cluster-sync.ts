@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { Broker, StoredBinding, StoredExchange, StoredPolicy, StoredQueue, VirtualHosts } from '../broker/index.js';
 import { GROUP } from './keys.js';
 import type { ClusterNode, TopologyChange } from './node.js';
-import type { RedisVhostStores } from './redis-store.js';
+import { decodeRelayText } from './entry-codec.js';
+import { relayBinding, type RedisVhostStores } from './redis-store.js';
 
 export interface ClusterSyncOptions {
   node: ClusterNode;
@@ -36,11 +37,25 @@ export class ClusterSync {
       change: (change) => {
         this.applying = this.applying.then(() => this.apply(change));
       },
+      relayed: (text) => this.relayed(text),
       deadNode: async (dead) => {
+        for (const store of this.options.stores.stores.values()) await store.forgetRelaysOf(dead);
         const count = await this.returnDeliveriesOf(dead);
         node.logger.warn({ node: dead, returned: count }, `node "${dead}" is dead: ${count} unacknowledged deliveries went back to their queues (redelivered)`);
       },
     });
+  }
+
+  /** A message another node routed to this node's exclusive queues. */
+  private relayed(text: string): void {
+    let relayed;
+    try {
+      relayed = decodeRelayText(text);
+    } catch (error) {
+      this.options.logger.warn({ err: (error as Error).message, text: text.slice(0, 200) }, 'a relayed message that cannot be read: dropped');
+      return;
+    }
+    this.options.vhosts.get(relayed.vhost)?.publishRelayed(relayed.message);
   }
 
   /** Returns every delivery `consumer` (a node) held, in every shared queue of every vhost. */
@@ -124,6 +139,9 @@ function applyTo(broker: Broker, field: string, value: unknown): void {
     case 'p:':
       if (value === null) broker.deletePolicy(name);
       else broker.setPolicy(value as StoredPolicy);
+      return;
+    case 'r:':
+      broker.bindRelay(relayBinding(field), value !== null);
       return;
   }
 }

@@ -11,6 +11,18 @@ export function entryFields(message: Message, expiresAt: number | null, returns:
   return returns === 0 ? ['m', meta, 'p', message.payload] : ['m', meta, 'p', message.payload, 'r', String(returns)];
 }
 
+/** A message relayed to another node's exclusive queues: its vhost and fields as JSON, a newline, the payload. */
+export function relayText(vhost: string, message: Message): string {
+  return `[${JSON.stringify(vhost)},${JSON.stringify(message.exchange)},${JSON.stringify(message.routingKey)},${headersJson.of(message.headers)},${propertiesJson.of(message.properties)},${message.readyAt ?? null}]\n${message.payload}`;
+}
+
+export function decodeRelayText(text: string): { vhost: string; message: Message } {
+  const newline = text.indexOf('\n');
+  const [vhost, exchange, routingKey, headers, properties, readyAt] = JSON.parse(text.slice(0, newline)) as [string, string, string, Message['headers'], Message['properties'], number | null];
+  const payload = text.slice(newline + 1);
+  return { vhost, message: { exchange, routingKey, payload, size: Buffer.byteLength(payload), headers, properties, ...(readyAt === null ? {} : { readyAt }) } };
+}
+
 export interface DecodedEntry {
   message: Message;
   expiresAt: number | null;

@@ -2,7 +2,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.js';
 import { Fetcher, type FetchTarget } from './fetcher.js';
-import { APPLIED_CHANNEL, GROUP, NODES_KEY, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
+import { APPLIED_CHANNEL, GROUP, NODES_KEY, relayChannel, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
 import { redisOptions } from './redis-url.js';
 import { CHANGE_TOPOLOGY, GIVE_BACK, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
 
@@ -60,6 +60,7 @@ export class ClusterNode {
   private early: TopologyChange[] = [];
   private onChange: (change: TopologyChange) => void = (change) => this.early.push(change);
   private onDeadNode: (node: string) => Promise<void> = async () => {};
+  private onRelayed: (text: string) => void = () => {};
 
   private constructor(
     readonly config: ClusterConfig,
@@ -99,7 +100,7 @@ export class ClusterNode {
       redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
       subscriber.on('message', (channel: string, text: string) => node.received(channel, text));
-      await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL);
+      await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL, relayChannel(config.node));
       // After subscribing, before the topology is read: changes from here on arrive as messages.
       node.appliedVersion = Number((await redis.get(TOPOLOGY_VERSION_KEY)) ?? 0);
       return node;
@@ -113,7 +114,8 @@ export class ClusterNode {
    * Starts the node's loops: its liveness (renewed three times per timeout; whoever sees another
    * node dead first returns that node's deliveries), the reads of queues, and the ready counts.
    */
-  start(handlers: { change: (change: TopologyChange) => void; deadNode: (node: string) => Promise<void> }): void {
+  start(handlers: { change: (change: TopologyChange) => void; relayed: (text: string) => void; deadNode: (node: string) => Promise<void> }): void {
+    this.onRelayed = handlers.relayed;
     this.onChange = handlers.change;
     this.onDeadNode = handlers.deadNode;
     for (const change of this.early.splice(0)) this.onChange(change);
@@ -236,6 +238,10 @@ export class ClusterNode {
   }
 
   private received(channel: string, text: string): void {
+    if (channel !== TOPOLOGY_CHANNEL && channel !== APPLIED_CHANNEL) {
+      this.onRelayed(text);
+      return;
+    }
     const space = text.indexOf(' ');
     if (channel === APPLIED_CHANNEL) {
       const node = text.slice(0, space);

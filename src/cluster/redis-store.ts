@@ -10,10 +10,12 @@ import {
   type StoredExchange,
   type StoredPolicy,
   type StoredQueue,
+  type StoredRelayBinding,
   type StreamLog,
   type VhostStores,
 } from '../broker/index.js';
-import { queueKey, topologyKey, VHOSTS_KEY } from './keys.js';
+import { relayText } from './entry-codec.js';
+import { queueKey, relayChannel, topologyKey, VHOSTS_KEY } from './keys.js';
 import type { ClusterNode } from './node.js';
 import { RedisSharedQueue } from './shared-queue.js';
 
@@ -30,6 +32,8 @@ export class RedisStore implements MessageStore {
    */
   applyingRemote = false;
   private readonly sharedQueues = new Map<string, RedisSharedQueue>();
+  /** How many of this node's exclusive queues are bound with each relay binding's key: it is announced while above 0. */
+  private readonly localBindings = new Map<string, number>();
 
   constructor(
     private readonly node: ClusterNode,
@@ -38,8 +42,15 @@ export class RedisStore implements MessageStore {
 
   async recover(): Promise<RecoveredState> {
     const fields = await this.node.redis.hgetall(topologyKey(this.vhost));
-    const state: RecoveredState = { exchanges: [], queues: [], bindings: [], policies: [], messages: [] };
+    const state: RecoveredState = { exchanges: [], queues: [], bindings: [], policies: [], messages: [], relayBindings: [] };
     for (const [field, json] of Object.entries(fields)) {
+      if (field.startsWith('r:')) {
+        const binding = relayBinding(field);
+        // This node's own are from before a restart: its exclusive queues died with it.
+        if (binding.node === this.node.name) this.node.changeTopology(topologyKey(this.vhost), 'hdel', field, { vhost: this.vhost, field, value: null });
+        else state.relayBindings?.push(binding);
+        continue;
+      }
       const value = JSON.parse(json) as unknown;
       if (field.startsWith('x:')) state.exchanges.push(value as StoredExchange);
       else if (field.startsWith('q:')) state.queues.push(value as StoredQueue);
@@ -121,8 +132,34 @@ export class RedisStore implements MessageStore {
     this.sharedQueues.clear();
   }
 
+  localBinding(binding: StoredBinding, delta: 1 | -1): void {
+    const key = JSON.stringify([binding.source, binding.routingKey, binding.arguments]);
+    const count = (this.localBindings.get(key) ?? 0) + delta;
+    if (count > 0) this.localBindings.set(key, count);
+    else this.localBindings.delete(key);
+    if (count === 1 && delta === 1) this.changeRelay(binding, '1');
+    else if (count === 0) this.changeRelay(binding, null);
+  }
+
+  relay(node: string, message: Message): void {
+    this.node.write(this.node.redis.publish(relayChannel(node), relayText(this.vhost, message)));
+  }
+
+  /** Takes out the relay bindings of a dead node: its exclusive queues died with it. */
+  async forgetRelaysOf(node: string): Promise<void> {
+    const key = topologyKey(this.vhost);
+    const fields = (await this.node.redis.hkeys(key)).filter((field) => field.startsWith(`r:${JSON.stringify([node]).slice(0, -1)},`));
+    for (const field of fields) this.node.changeTopology(key, 'hdel', field, { vhost: this.vhost, field, value: null });
+  }
+
   topologySettled(): Promise<void> {
     return this.node.topologySettled();
+  }
+
+  /** Not held back while a remote change is applied: this node's exclusive queues are its own. */
+  private changeRelay({ source, routingKey, arguments: args }: StoredBinding, value: string | null): void {
+    const field = `r:${JSON.stringify([this.node.name, source, routingKey, args])}`;
+    this.node.changeTopology(topologyKey(this.vhost), value === null ? 'hdel' : 'hset', field, { vhost: this.vhost, field, value });
   }
 
   private put(field: string, value: object | null): void {
@@ -130,6 +167,12 @@ export class RedisStore implements MessageStore {
     const json = value === null ? null : JSON.stringify(value);
     this.node.changeTopology(topologyKey(this.vhost), json === null ? 'hdel' : 'hset', field, { vhost: this.vhost, field, value: json });
   }
+}
+
+/** A relay binding from its topology field: `r:` and [node, source, routingKey, arguments] as JSON. */
+export function relayBinding(field: string): StoredRelayBinding {
+  const [node, source, routingKey, args] = JSON.parse(field.slice(2)) as [string, string, string, Record<string, unknown>];
+  return { node, source, routingKey, arguments: args };
 }
 
 /** The vhosts of the cluster: their names in a Redis set, each one's store a RedisStore. */

@@ -1,9 +1,12 @@
 import type { FastifyRequest } from 'fastify';
 import type { GuardedVhost } from '../../auth/index.js';
-import type { Broker } from '../../broker/index.js';
+import { RelayQueue, type Binding, type Broker } from '../../broker/index.js';
 import { bodyObject, propertiesKey, shortString, table, text } from '../body.js';
 import { exchangeOf, guardedOf, nameOf, queueOf, throwNotFound, vhostOf, visible, type Handler, type RouteContext } from '../context.js';
 import { bindingView, byBinding, defaultBindingView, type BindingView } from '../views.js';
+
+/** Not a relay to another node's exclusive queues (docs/clustering.md): those are not this node's to list. */
+const listed = (binding: Binding): boolean => !(binding.destination instanceof RelayQueue);
 
 /** Bindings in their four path shapes, and the binding lists of queues and exchanges. */
 export function bindingRoutes(context: RouteContext): void {
@@ -24,14 +27,14 @@ export function bindingRoutes(context: RouteContext): void {
       const exchange = exchangeOf(broker, nameOf(request));
       if (exchange.name === '') return which === 'source' ? Array.from(broker.allQueues(), (queue) => defaultBindingView(queue, vhost)).sort(byBinding) : [];
       const bindings = which === 'source' ? exchange.bindings : broker.bindingsOf(exchange);
-      return Array.from(bindings, (binding) => bindingView(binding, vhost)).sort(byBinding);
+      return Array.from(bindings).filter(listed).map((binding) => bindingView(binding, vhost)).sort(byBinding);
     };
   resource('/api/exchanges/:vhost/:name/bindings/source', { GET: exchangeBindings('source') });
   resource('/api/exchanges/:vhost/:name/bindings/destination', { GET: exchangeBindings('destination') });
 
   const bindingsIn = ([vhost, broker]: [string, Broker]): BindingView[] => {
     const views = Array.from(broker.allQueues(), (queue) => defaultBindingView(queue, vhost));
-    for (const exchange of broker.allExchanges()) for (const binding of exchange.bindings) views.push(bindingView(binding, vhost));
+    for (const exchange of broker.allExchanges()) for (const binding of exchange.bindings) if (listed(binding)) views.push(bindingView(binding, vhost));
     return views;
   };
   resource('/api/bindings', { GET: (_request, identity) => visible(vhosts, identity).flatMap(bindingsIn).sort(byBinding) });
