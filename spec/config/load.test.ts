@@ -280,8 +280,8 @@ test('config - a wrong type names the JSON path and the value', () => {
 test('config - an unknown field names its section and the known fields', () => {
   const file = write('broker.json', { server: { prot: 1 }, colour: 'blue' });
   expect(configError({ configFile: file }).problems).toEqual([
-    `${file}: unknown field "colour" (known fields: server, storage, log, limits, flow, users, auth, definitions)`,
-    `${file}: server: unknown field "prot" (known fields: host, port, path, maxMessageBytes, heartbeatMs, highWaterBytes, drainTimeoutMs, tls, allowedOrigins)`,
+    `${file}: unknown field "colour" (known fields: server, storage, log, limits, flow, users, auth, definitions, cluster)`,
+    `${file}: server: unknown field "prot" (known fields: host, port, path, maxMessageBytes, heartbeatMs, highWaterBytes, drainTimeoutMs, tls, allowedOrigins, trustedProxies)`,
   ]);
 });
 
@@ -720,4 +720,13 @@ test('config - a TLS section without its key, an origin with a path, and one TLS
       '--tls-cert and --tls-key go together: give both, the certificate and its private key',
     ]),
   );
+});
+
+test('config - cluster and server.trustedProxies: a bad URL, node name or proxy address is named with its path', () => {
+  const file = write('broker.json', { server: { trustedProxies: ['10.0.0.0/8', 'not-an-address'] }, cluster: { redis: 'redis:/x', node: 'a b', nodeTimeoutMs: 10 } });
+  const problems = configError({ configFile: file }).problems.join('\n');
+  expect(problems).toMatch(/server\.trustedProxies\[1\].*an IP address or subnet/);
+  expect(problems).toMatch(/cluster\.redis.*a Redis URL/);
+  expect(problems).toMatch(/cluster\.node.*a node name/);
+  expect(problems).toMatch(/cluster\.nodeTimeoutMs.*>= 300/);
 });

@@ -73,6 +73,19 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     await eventually(async () => expect(await admin.xlen('warren:{%2F}:q:orders.created')).toBe(0));
   });
 
+  it('cluster - get pulls through any node what was published on another', async () => {
+    const [one, two] = [await client(nodes[0]), await client(nodes[1])];
+    await one.declareQueue('pulled', { durable: true });
+    await one.publish('', 'pulled', 'first');
+    await one.publish('', 'pulled', 'second');
+    const { message } = await two.get('pulled');
+    expect(message?.payload).toBe('first');
+    message?.ack();
+    expect((await two.get('pulled', { noAck: true })).message?.payload).toBe('second');
+    expect(await two.get('pulled')).toEqual({ message: null, messageCount: 0 });
+    await eventually(async () => expect(await admin.xlen('warren:{%2F}:q:pulled')).toBe(0));
+  });
+
   it('cluster - consumers on two nodes compete: each message reaches one of them, once', async () => {
     const [one, two] = [await client(nodes[0]), await client(nodes[1])];
     await one.declareQueue('jobs', { durable: true });
@@ -141,12 +154,12 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     const [one, two] = [await client(nodes[0]), await client(nodes[1])];
     await one.declareExchange('news', 'topic', { durable: true });
     await eventually(() => two.declareExchange('news', 'topic', { passive: true }));
-    const subscribers = [];
+    const subscribers: unknown[][] = [];
     for (const [opened, key] of [[one, 'news.sport'], [two, 'news.sport'], [two, 'news.#'], [two, 'news.weather'], [two, 'news.sport']] as const) {
       const { queue } = await opened.declareQueue('', { exclusive: true });
       await opened.bindQueue(queue, 'news', key);
       const got: unknown[] = [];
-      await opened.consume(queue, (delivery) => got.push(delivery.payload), { noAck: true });
+      await opened.consume(queue, (delivery) => void got.push(delivery.payload), { noAck: true });
       subscribers.push(got);
     }
     const publisher = await client(nodes[0]);

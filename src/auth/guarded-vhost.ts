@@ -102,6 +102,11 @@ export class GuardedVhost {
     return connection.consume(queue, options);
   }
 
+  beforeGet(connection: Connection, queue: string): Promise<void> | undefined {
+    this.check('read', 'queue', queue);
+    return connection.beforeGet(queue);
+  }
+
   get(connection: Connection, queue: string, noAck: boolean): GetResult {
     this.check('read', 'queue', queue);
     return connection.get(queue, noAck);

@@ -117,6 +117,11 @@ export class Connection implements ConsumerOwner, QueueOwner {
   }
 
   /** Pulls one message (a `get` without `noAck` is a delivery to settle like any other). */
+  /** What must happen before `get` can answer (a cluster's fetch), or undefined. */
+  beforeGet(queueName: string): Promise<void> | undefined {
+    return this.broker.queueFor(this, queueName).beforeGet();
+  }
+
   get(queueName: string, noAck: boolean): GetResult {
     const queue = this.broker.queueFor(this, queueName);
     if (!noAck && !this.underUnackedLimit) {

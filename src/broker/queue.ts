@@ -174,6 +174,8 @@ export class Queue implements SharedQueueReceiver {
   private unusedTimer: TimerHandle | undefined;
   /** In a cluster: where the queue's messages are, for the consumers of every node (docs/clustering.md). */
   private shared: SharedQueue | undefined;
+  /** `get`s waiting for a message fetched from the shared queue: what is fetched stays here for them. */
+  private fetchingForGets = 0;
 
   /** Throws PRECONDITION_FAILED when an argument is invalid. */
   constructor(
@@ -394,7 +396,7 @@ export class Queue implements SharedQueueReceiver {
    */
   private balanceShared(shared: SharedQueue): void {
     if (this.consumers.length === 0) {
-      if (this.readyCount > 0) shared.giveBack(this.drainReady());
+      if (this.readyCount > 0 && this.fetchingForGets === 0) shared.giveBack(this.drainReady());
       shared.want(0);
       return;
     }
@@ -417,10 +419,23 @@ export class Queue implements SharedQueueReceiver {
     return entries;
   }
 
+  /**
+   * Before a `get`: in a cluster, a queue holding no message here fetches one from the shared
+   * queue (resolves once it is here, or there was none); undefined when `get` may run at once.
+   */
+  beforeGet(): Promise<void> | undefined {
+    const shared = this.shared;
+    if (!shared || this.readyCount > 0) return undefined;
+    this.fetchingForGets++;
+    return shared.fetchOne().finally(() => this.fetchingForGets--);
+  }
+
   /** The next ready message for a `get`, or undefined. */
   get(): QueueEntry | undefined {
     this.touch();
     const entry = this.takeReady();
+    // What a get fetched and another get took first goes back, with no consumer here.
+    if (this.shared) this.balanceShared(this.shared);
     this.scheduleHeadExpiry();
     return entry;
   }

@@ -126,6 +126,8 @@ export interface SharedQueue {
   giveBack(entries: readonly SharedEntry[]): void;
   /** Removes every message no node holds. */
   purge(): void;
+  /** Fetches one more message for a `get` now, if there is one; it arrives through the receiver. */
+  fetchOne(): Promise<void>;
   /** Messages in the queue that no node holds, as last counted. */
   readonly readyElsewhere: number;
 }

@@ -56,6 +56,11 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     this.readyElsewhere += args.length / 4;
   }
 
+  async fetchOne(): Promise<void> {
+    const reply = (await this.node.redis.call('XREADGROUP', 'GROUP', GROUP, this.node.name, 'COUNT', 1, 'STREAMS', this.key, '>')) as [string, StreamEntries][] | null;
+    if (reply) this.arrived(reply[0][1]);
+  }
+
   purge(): void {
     this.node.write(this.node.redis.xtrim(this.key, 'MAXLEN', 0));
     this.readyElsewhere = 0;

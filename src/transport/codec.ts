@@ -114,6 +114,8 @@ export interface CodecSession {
    * every node applied the change (`failed` gives the frame sent instead when it was not written).
    */
   emitTopologyReply(frame: string, failed: (message: string) => string): void;
+  /** Queues a reply made later (a cluster's `get`); it and every frame after it wait for it. */
+  emitPending(reply: Promise<string>, failed: (error: unknown) => string): void;
   /** Deliveries made from now until `releaseDeliveries()` wait, so that the reply to the frame causing them goes first. */
   deferDeliveries(): void;
   releaseDeliveries(): void;

@@ -222,8 +222,20 @@ class JsonCodec implements WireCodec {
         session.emit(okFrame(f.id));
         return;
       case 'get': {
-        const { delivery, messageCount } = vhost.get(connection, f.queue, f.noAck ?? false);
-        session.emit(getOkFrame(f.id, delivery, messageCount));
+        const reply = () => {
+          const { delivery, messageCount } = vhost.get(connection, f.queue, f.noAck ?? false);
+          return getOkFrame(f.id, delivery, messageCount);
+        };
+        const fetching = vhost.beforeGet(connection, f.queue);
+        if (fetching === undefined) session.emit(reply());
+        else
+          session.emitPending(
+            fetching.then(reply),
+            (error) => {
+              const { code, message } = session.describeFailure(error, 'get');
+              return errorFrame(code, message, f.id);
+            },
+          );
         return;
       }
       case 'fetch': {

@@ -504,6 +504,21 @@ export class Session implements CodecSession, DeliverySink {
     else this.emitAfter(settled, frame, () => failed(TOPOLOGY_FAILED));
   }
 
+  emitPending(reply: Promise<string>, failed: (error: unknown) => string): void {
+    const batch: HeldBatch = { ready: false, frames: [''], sync: reply.then(() => {}), confirms: [] };
+    this.held.push(batch);
+    reply.then(
+      (frame) => {
+        batch.frames[0] = frame;
+        this.release(batch);
+      },
+      (error: unknown) => {
+        batch.frames[0] = failed(error);
+        this.release(batch);
+      },
+    );
+  }
+
   /** `frame` and every frame after it wait for the store's sync; when it fails, `failed` gives the frame sent in its place. */
   private emitAfterSync(frame: string, failed: () => string): void {
     const store = this.loggedIn?.vhost.broker.store;

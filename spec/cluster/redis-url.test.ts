@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { redisOptions } from '../../src/cluster/index.js';
+
+describe('cluster - cluster.redis URLs', () => {
+  it('cluster - redis:// names one server and a database; credentials and TLS come along', () => {
+    expect(redisOptions('redis://127.0.0.1:6390')).toEqual({ host: '127.0.0.1', port: 6390, db: 0 });
+    expect(redisOptions('redis://cache.internal/3')).toEqual({ host: 'cache.internal', port: 6379, db: 3 });
+    expect(redisOptions('rediss://app:p%40ss@[::1]:6380/1')).toEqual({ host: '::1', port: 6380, db: 1, username: 'app', password: 'p@ss', tls: {} });
+  });
+
+  it('cluster - redis+sentinel:// names the Sentinels and the master they watch', () => {
+    expect(redisOptions('redis+sentinel://10.0.0.1:26379,10.0.0.2/mymaster')).toEqual({
+      sentinels: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '10.0.0.2', port: 26379 },
+      ],
+      name: 'mymaster',
+      db: 0,
+    });
+  });
+
+  it('cluster - what is not a usable URL is refused with what to write instead', () => {
+    expect(() => redisOptions('http://127.0.0.1:6379')).toThrow(/is not a Redis URL: give redis:\/\/HOST:PORT/);
+    expect(() => redisOptions('redis+sentinel://10.0.0.1:26379')).toThrow(/names no master/);
+    expect(() => redisOptions('redis://a:6379,b:6379')).toThrow(/must name one server/);
+    expect(() => redisOptions('redis://a:70000')).toThrow(/a port from 1 to 65535/);
+    expect(() => redisOptions('redis://a:6379/zero')).toThrow(/the database "zero" is not a number/);
+  });
+});
