@@ -1,7 +1,7 @@
 // Turns the replies of every target into the table and one JSON line per scenario.
 import { summary } from './stats.mjs';
 
-const METRICS = {
+export const METRICS = {
   rate: { label: (s) => (s.fanout > 1 ? 'deliveries/s' : s.id === 'S6' ? 'routed msg/s' : 'msg/s'), better: 'higher', run: (r) => r.rate },
   p50: { label: () => 'p50 ms', better: 'lower', run: (r) => r.latency?.p50 },
   p99: { label: () => 'p99 ms', better: 'lower', run: (r) => r.latency?.p99 },
@@ -15,7 +15,7 @@ const METRICS = {
 
 const COLUMNS = ['ceiling', 'amqp', 'stomp']; // `wstomp` (Warren over STOMP) goes in the Warren columns of rows of its own
 
-function metricSummary(metric, reply) {
+export function metricSummary(metric, reply) {
   if (!reply?.ok) return null;
   if (metric.whole) {
     const value = metric.whole(reply.result);

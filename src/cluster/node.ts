@@ -79,7 +79,7 @@ export class ClusterNode {
   /** Connects to Redis (three connections), checks its version, and subscribes to topology changes. */
   static async connect(config: ClusterConfig, logger: Logger): Promise<ClusterNode> {
     // RESP2: the replies keep the shapes Redis documents (RESP3 maps would arrive flattened).
-    const options: RedisOptions = { ...redisOptions(config.redis), protocol: 2, lazyConnect: true, connectionName: `warren:${config.node}`, maxRetriesPerRequest: null };
+    const options: RedisOptions = { ...redisOptions(config.redis), protocol: 2, enableAutoPipelining: true, lazyConnect: true, connectionName: `warren:${config.node}`, maxRetriesPerRequest: null };
     const connections = [new Redis(options), new Redis(options), new Redis(options)];
     for (const connection of connections) connection.on('error', (error: Error) => logger.warn({ err: error.message }, 'Redis connection error (cluster.redis); reconnecting'));
     try {
