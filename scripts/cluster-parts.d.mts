@@ -18,3 +18,12 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 export function startNginx(ports: number[]): Promise<RunningNginx>;
+
+export interface RunningSentinelRedis {
+  url: string;
+  primary: RunningRedis;
+  replica: RunningRedis;
+  switched(): Promise<number>;
+  stop(): Promise<void>;
+}
+export function startSentinelRedis(): Promise<RunningSentinelRedis>;

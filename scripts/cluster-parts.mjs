@@ -57,6 +57,61 @@ export async function startRedis(args = []) {
   };
 }
 
+/**
+ * Redis with a replica and one Sentinel watching them as master "warren" (quorum 1, down after
+ * 500 ms): what `redis+sentinel://` follows through a failover. `url` is that URL.
+ */
+export async function startSentinelRedis() {
+  const primary = await startRedis();
+  const replica = await startRedis(['--replicaof', '127.0.0.1', String(primary.port)]);
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'warren-sentinel-'));
+  const conf = join(dir, 'sentinel.conf');
+  writeFileSync(
+    conf,
+    [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `sentinel monitor warren 127.0.0.1 ${primary.port} 1`, 'sentinel down-after-milliseconds warren 500', 'sentinel failover-timeout warren 5000', 'sentinel parallel-syncs warren 1', ''].join('\n'),
+  );
+  const sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(sentinel);
+  const exited = new Promise((resolve) => sentinel.once('exit', resolve));
+  await new Promise((resolve, reject) => {
+    let output = '';
+    sentinel.stdout.on('data', (chunk) => {
+      output += chunk;
+      // Ready once it watches the master and has found its replica.
+      if (/\+monitor master warren/.test(output) && /\+slave slave/.test(output)) resolve();
+    });
+    void exited.then(() => reject(new Error(`redis sentinel exited before it was ready: ${output}`)));
+  });
+  return {
+    url: `redis+sentinel://127.0.0.1:${port}/warren`,
+    primary,
+    replica,
+    /** Resolves with the new primary's port once the Sentinel has switched to it. */
+    switched: () =>
+      new Promise((resolve) => {
+        let output = '';
+        const listen = (chunk) => {
+          output += chunk;
+          const match = /\+switch-master warren \S+ \d+ \S+ (\d+)/.exec(output);
+          if (match) {
+            sentinel.stdout.off('data', listen);
+            resolve(Number(match[1]));
+          }
+        };
+        sentinel.stdout.on('data', listen);
+      }),
+    stop: async () => {
+      if (sentinel.exitCode === null) sentinel.kill('SIGTERM');
+      await exited;
+      children.delete(sentinel);
+      await primary.stop();
+      await replica.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** nginx on a free loopback port with config/nginx-cluster.conf, its upstream servers set to `ports`. */
 export async function startNginx(ports) {
   const port = await freePort();
@@ -70,11 +125,10 @@ export async function startNginx(ports) {
   writeFileSync(
     join(dir, 'nginx.conf'),
     `${process.getuid?.() === 0 ? 'user root;\n' : ''}daemon off;
-worker_processes 1;
-worker_rlimit_nofile 65536;
+worker_processes 2;
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} warn;
-events { worker_connections 32768; }
+events { worker_connections 20000; }
 http {
   access_log off;
   ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp).join('\n  ')}

@@ -60,11 +60,13 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
     }
   });
   const accountsPath = join(config.storage.dataDir, ACCOUNTS_FILE);
-  const accountsFile = options.accountsFile ?? (options.stores ? new MemoryFile() : new DurableFile(accountsPath));
+  // In a cluster the accounts are in Redis, for every node.
+  const accountsFile = options.accountsFile ?? clusterStores?.node.accountsFile ?? (options.stores ? new MemoryFile() : new DurableFile(accountsPath));
+  const accountsLabel = clusterStores ? 'the accounts in Redis (warren:accounts)' : accountsPath;
   let accounts: AccountBook;
   let auth: Authenticator;
   try {
-    accounts = await loadAccounts(accountsFile, accountsPath, config);
+    accounts = await loadAccounts(accountsFile, accountsLabel, config);
     await applyDefinitions({ vhosts, accounts }, config.definitions, 'definitions.');
     const tokens = config.auth.jwt === undefined ? undefined : await TokenVerifier.create(config.auth.jwt);
     auth = new Authenticator({ users: accounts, vhosts, tokens, anonymous: config.auth.anonymous });
@@ -98,12 +100,18 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   );
   let management: ManagementApi;
   try {
-    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, accounts, saveAccounts: accountsSaver(accounts, accountsFile), io: stores.io });
+    // RabbitMQ names a node name@host; a cluster's nodes by their cluster.node.
+    const node = config.cluster && `warren@${config.cluster.node}`;
+    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, node, accounts, saveAccounts: accountsSaver(accounts, accountsFile), io: stores.io });
     if (clusterStores) {
       const closeVhostConnections = (vhost: string) => {
         for (const details of transport.connections()) if (details.vhost === vhost) details.close(`vhost "${vhost}" was deleted`);
       };
-      await new ClusterSync({ node: clusterStores.node, stores: clusterStores, vhosts, logger, closeVhostConnections }).start();
+      const reloadAccounts = async () => {
+        accounts.replaceWith((await loadAccounts(accountsFile, accountsLabel, config)).snapshot());
+        logger.info({ users: accounts.size }, 'users and permissions loaded, as another node saved them');
+      };
+      await new ClusterSync({ node: clusterStores.node, stores: clusterStores, vhosts, logger, closeVhostConnections, reloadAccounts }).start();
     }
   } catch (error) {
     await vhosts.close();

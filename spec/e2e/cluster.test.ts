@@ -3,15 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Delivery, type WarrenClient } from '../../src/client/index.js';
 import WebSocket from 'ws';
 import { hasNginx, hasRedis, startCluster, startNode, startNodes, startRedis, type RunningCluster, type RunningRedis } from './cluster-harness.js';
-import { startBroker, type RunningBroker } from './harness.js';
+import { ADMIN, ADMIN_CONFIG, api, startBroker, type RunningBroker } from './harness.js';
 
 /** Waits until `check` passes (it throws until then), for what another node learns through Redis. */
-async function eventually(check: () => unknown | Promise<unknown>, timeoutMs = 5000): Promise<void> {
+async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      await check();
-      return;
+      return await check();
     } catch (error) {
       if (Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -260,5 +259,31 @@ describe.skipIf(!hasRedis || !hasNginx)('cluster - three nodes behind nginx', ()
     await consumer.close();
     await publisher.close();
     cluster.nodes.splice(cluster.nodes.indexOf(victim!), 1);
+  });
+});
+
+describe.skipIf(!hasRedis)('cluster - users, permissions and vhosts', () => {
+  let redis: RunningRedis;
+  let nodes: RunningBroker[];
+  beforeAll(async () => {
+    redis = await startRedis();
+    nodes = await startNodes(redis, 2, ADMIN_CONFIG);
+  });
+  afterAll(async () => {
+    for (const node of nodes ?? []) await node.stop();
+    await redis?.stop();
+  });
+
+  it('cluster - a user, its permissions and a vhost made through one node\'s API work on the other; deleting the user there refuses it here', async () => {
+    const on = (path: string, method = 'GET', body?: unknown) => api(nodes[0], path, { user: ADMIN, method, body });
+    expect((await on('/api/vhosts/shop', 'PUT')).status).toBe(201);
+    expect((await on('/api/users/erin', 'PUT', { password: 'erin-pw', tags: '' })).status).toBe(201);
+    expect((await on('/api/permissions/shop/erin', 'PUT', { configure: '^erin\\.', write: '^erin\\.', read: '^erin\\.' })).status).toBe(201);
+    const erin = await eventually(async () => connect(nodes[1].url, { username: 'erin', password: 'erin-pw', vhost: 'shop', reconnect: false }));
+    await erin.declareQueue('erin.inbox', { durable: true });
+    await expect(erin.declareQueue('other', { durable: true })).rejects.toThrow(/access refused: user "erin" may not/);
+    await erin.close();
+    expect((await on('/api/users/erin', 'DELETE')).status).toBe(204);
+    await eventually(() => expect(connect(nodes[1].url, { username: 'erin', password: 'erin-pw', vhost: 'shop', reconnect: false })).rejects.toThrow(/ACCESS_REFUSED|refused/));
   });
 });

@@ -170,7 +170,7 @@ describe('session - reply order', () => {
     store.failSync();
     await nextTurn();
     await nextTurn();
-    expect(jsonFrames(socket).at(-1)).toEqual({ op: 'error', id: 3, code: 'INTERNAL_ERROR', message: expect.stringMatching(/could not write the message to disk/) });
+    expect(jsonFrames(socket).at(-1)).toEqual({ op: 'error', id: 3, code: 'INTERNAL_ERROR', message: expect.stringMatching(/could not store the message \(on disk/) });
     expect(socket.closed).toBeUndefined();
   });
 

@@ -84,6 +84,17 @@ export class AccountBook implements UserSource {
     this.slowUsers.set(algorithm, (this.slowUsers.get(algorithm) ?? 0) + delta);
   }
 
+  /** Becomes `snapshot` (what another node saved): all or nothing, as it throws AccountError before it changes anything. */
+  replaceWith(snapshot: AccountsSnapshot): void {
+    new AccountBook(snapshot);
+    for (const name of [...this.users.keys()]) this.deleteUser(name);
+    this.permissions.clear();
+    this.topicPermissions.clear();
+    for (const user of snapshot.users) this.putUser(user);
+    for (const permission of snapshot.permissions) this.putPermission(permission);
+    for (const topic of snapshot.topicPermissions) this.putTopicPermission(topic);
+  }
+
   user(name: string): AccountUser | undefined {
     return this.users.get(name);
   }

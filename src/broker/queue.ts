@@ -400,10 +400,14 @@ export class Queue implements SharedQueueReceiver {
       shared.want(0);
       return;
     }
+    // Room under the prefetch of consumers that can take pushes, and one prefetch window more
+    // held here ahead of their acks, so that an ack is answered from this node's memory, not
+    // after a read from Redis (without it a consumer waits a Redis round trip per window).
     let room = 0;
     for (const consumer of this.consumers) {
       if (!consumer.owner.canPush) continue;
-      room += consumer.prefetch === 0 ? UNLIMITED_PREFETCH_FETCH : Math.max(0, consumer.prefetch - consumer.unacked);
+      const window = consumer.prefetch === 0 ? UNLIMITED_PREFETCH_FETCH : consumer.prefetch;
+      room += window + (consumer.prefetch === 0 ? 0 : Math.max(0, consumer.prefetch - consumer.unacked));
     }
     shared.want(Math.max(0, room - this.readyCount));
   }

@@ -12,6 +12,8 @@ export interface ClusterSyncOptions {
   logger: Logger;
   /** Closes this node's connections to a vhost that another node deleted. */
   closeVhostConnections(vhost: string): void;
+  /** Loads the users and permissions another node saved. */
+  reloadAccounts(): Promise<void>;
 }
 
 /**
@@ -38,6 +40,9 @@ export class ClusterSync {
         this.applying = this.applying.then(() => this.apply(change));
       },
       relayed: (text) => this.relayed(text),
+      accountsSaved: () => {
+        this.applying = this.applying.then(() => this.options.reloadAccounts().catch((error: Error) => this.options.logger.error({ err: error.message }, 'the users and permissions another node saved cannot be loaded: this node keeps the ones it had')));
+      },
       deadNode: async (dead) => {
         for (const store of this.options.stores.stores.values()) await store.forgetRelaysOf(dead);
         const count = await this.returnDeliveriesOf(dead);

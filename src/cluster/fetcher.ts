@@ -44,7 +44,10 @@ export class Fetcher {
     /** Every shared queue open on this node, by key: where what is read goes. */
     private readonly queues: ReadonlyMap<string, FetchTarget>,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    // A new connection (Redis restarted, a failover) has a new client id for CLIENT UNBLOCK.
+    reader.on('ready', () => (this.clientId = undefined));
+  }
 
   /** `queue` wants `count` more messages (0: none, for now). */
   want(queue: FetchTarget, count: number): void {

@@ -15,6 +15,10 @@ export const TOPOLOGY_CHANNEL = 'warren:topology';
 export const TOPOLOGY_VERSION_KEY = 'warren:topology:version';
 /** Channel on which each node says which topology version it has applied: "NODE VERSION". */
 export const APPLIED_CHANNEL = 'warren:applied';
+/** The users and permissions (definitions JSON), as the accounts file keeps them on one node. */
+export const ACCOUNTS_KEY = 'warren:accounts';
+/** Channel on which a node that saved the accounts says so: its name. */
+export const ACCOUNTS_CHANNEL = 'warren:accounts';
 /** The consumer group every node reads a queue's stream in. */
 export const GROUP = 'warren';
 

@@ -2,7 +2,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.js';
 import { Fetcher, type FetchTarget } from './fetcher.js';
-import { APPLIED_CHANNEL, GROUP, NODES_KEY, relayChannel, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
+import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, GROUP, NODES_KEY, relayChannel, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
 import { redisOptions } from './redis-url.js';
 import { CHANGE_TOPOLOGY, GIVE_BACK, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
 
@@ -61,6 +61,7 @@ export class ClusterNode {
   private onChange: (change: TopologyChange) => void = (change) => this.early.push(change);
   private onDeadNode: (node: string) => Promise<void> = async () => {};
   private onRelayed: (text: string) => void = () => {};
+  private onAccountsSaved: () => void = () => {};
 
   private constructor(
     readonly config: ClusterConfig,
@@ -100,7 +101,7 @@ export class ClusterNode {
       redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
       subscriber.on('message', (channel: string, text: string) => node.received(channel, text));
-      await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL, relayChannel(config.node));
+      await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL, ACCOUNTS_CHANNEL, relayChannel(config.node));
       // After subscribing, before the topology is read: changes from here on arrive as messages.
       node.appliedVersion = Number((await redis.get(TOPOLOGY_VERSION_KEY)) ?? 0);
       return node;
@@ -114,8 +115,9 @@ export class ClusterNode {
    * Starts the node's loops: its liveness (renewed three times per timeout; whoever sees another
    * node dead first returns that node's deliveries), the reads of queues, and the ready counts.
    */
-  start(handlers: { change: (change: TopologyChange) => void; relayed: (text: string) => void; deadNode: (node: string) => Promise<void> }): void {
+  start(handlers: { change: (change: TopologyChange) => void; relayed: (text: string) => void; accountsSaved: () => void; deadNode: (node: string) => Promise<void> }): void {
     this.onRelayed = handlers.relayed;
+    this.onAccountsSaved = handlers.accountsSaved;
     this.onChange = handlers.change;
     this.onDeadNode = handlers.deadNode;
     for (const change of this.early.splice(0)) this.onChange(change);
@@ -237,7 +239,23 @@ export class ClusterNode {
     for (const connection of [this.redis, this.subscriber]) await connection.quit().catch(() => connection.disconnect());
   }
 
+  /**
+   * The users and permissions, where every node reads and saves them (the accounts file of one
+   * node); a save is announced, and the other nodes load it.
+   */
+  readonly accountsFile = {
+    read: async (): Promise<string | undefined> => (await this.redis.get(ACCOUNTS_KEY)) ?? undefined,
+    write: async (text: string): Promise<void> => {
+      await this.redis.set(ACCOUNTS_KEY, text);
+      await this.redis.publish(ACCOUNTS_CHANNEL, this.name);
+    },
+  };
+
   private received(channel: string, text: string): void {
+    if (channel === ACCOUNTS_CHANNEL) {
+      if (text !== this.name) this.onAccountsSaved();
+      return;
+    }
     if (channel !== TOPOLOGY_CHANNEL && channel !== APPLIED_CHANNEL) {
       this.onRelayed(text);
       return;

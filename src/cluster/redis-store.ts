@@ -34,6 +34,8 @@ export class RedisStore implements MessageStore {
   private readonly sharedQueues = new Map<string, RedisSharedQueue>();
   /** How many of this node's exclusive queues are bound with each relay binding's key: it is announced while above 0. */
   private readonly localBindings = new Map<string, number>();
+  /** Queues whose missing stream is being made again: once at a time. */
+  private readonly restoring = new Set<string>();
 
   constructor(
     private readonly node: ClusterNode,
@@ -81,7 +83,7 @@ export class RedisStore implements MessageStore {
   }
 
   openShared(queue: string, receiver: SharedQueueReceiver): SharedQueue {
-    const shared = new RedisSharedQueue(this.node, queueKey(this.vhost, queue), receiver);
+    const shared = new RedisSharedQueue(this.node, queueKey(this.vhost, queue), receiver, () => void this.restoreStream(queue, shared));
     this.sharedQueues.set(queue, shared);
     this.node.queues.set(shared.key, shared);
     // Before any publish to it reaches Redis: commands on one connection run in order.
@@ -116,6 +118,22 @@ export class RedisStore implements MessageStore {
 
   removeMessage(): void {
     // As putMessage: a shared queue removes through its SharedQueue.
+  }
+
+  /**
+   * A queue's stream is missing while the queue is still declared in Redis: Redis lost it (a
+   * failover after asynchronous replication): it is made again, empty, so that publishes work.
+   */
+  private async restoreStream(queue: string, shared: RedisSharedQueue): Promise<void> {
+    if (this.restoring.has(queue)) return;
+    this.restoring.add(queue);
+    try {
+      if (this.sharedQueues.get(queue) !== shared || !(await this.node.redis.hexists(topologyKey(this.vhost), `q:${queue}`))) return;
+      this.node.logger.warn({ vhost: this.vhost, queue }, `queue "${queue}" lost its messages in Redis (its stream was missing, as after a failover that lost writes): made again, empty`);
+      await shared.ensureGroup();
+    } finally {
+      this.restoring.delete(queue);
+    }
   }
 
   /** The stream keys of the vhost's shared queues open here. */

@@ -21,11 +21,19 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     private readonly node: ClusterNode,
     readonly key: string,
     private readonly receiver: SharedQueueReceiver,
+    /** The stream is not in Redis: the queue was deleted on another node, or Redis lost it (a failover). */
+    private readonly streamMissing: () => void,
   ) {}
 
   add(message: Message, expiresAt: number | null): void {
-    // NOMKSTREAM: a queue deleted on another node meanwhile is not made again.
-    this.node.write(this.node.redis.xadd(this.key, 'NOMKSTREAM', '*', ...entryFields(message, expiresAt, 0)));
+    // NOMKSTREAM: a queue deleted on another node meanwhile is not made again. No stream, no
+    // message: the publish fails (its confirm is an error), it is never confirmed into nothing.
+    const added = this.node.redis.xadd(this.key, 'NOMKSTREAM', '*', ...entryFields(message, expiresAt, 0)).then((id) => {
+      if (id !== null) return;
+      this.streamMissing();
+      throw new Error(`the stream of ${this.key} is not in Redis (the queue was deleted, or Redis lost it in a failover)`);
+    });
+    this.node.write(added);
     this.readyElsewhere++;
   }
 

@@ -57,7 +57,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const PUBLISH_REJECTED = 'a queue the message routes to is full (x-overflow reject-publish); it reached any other queues it routes to; publish it again later';
 const TOPOLOGY_FAILED = "the cluster's Redis did not take the change, so other nodes may not know of it: check the broker's log and Redis, then try again";
-const SYNC_FAILED = 'the broker could not write the message to disk; it may not survive a restart: publish it again';
+const SYNC_FAILED = 'the broker could not store the message (on disk, or in a cluster in Redis); it may not survive a restart: publish it again';
 
 /**
  * Confirms that wait for one store sync, and whatever must follow them on this socket. Confirms
