@@ -7,7 +7,7 @@ import { AccountBook, Authenticator, DEFAULT_VHOST, isLoopback, rabbitPasswordHa
 import { systemClock, VirtualHosts, type Clock, type VhostStores } from './broker/index.js';
 import { ClusterNode, ClusterSync, RedisVhostStores } from './cluster/index.js';
 import { accountsDocument, applyDefinitions, parseDefinitions, type BrokerConfig } from './config/index.js';
-import { openManagementApi, type ManagementApi } from './http/index.js';
+import { openManagementApi, type ConnectionView, type ManagementApi } from './http/index.js';
 import { DurableFile, MemoryFile, VhostJournals, type TextFile } from './store/index.js';
 import { LOOPBACK_ORIGINS, Transport, watchAlarms } from './transport/index.js';
 import { VERSION } from './version.js';
@@ -102,7 +102,9 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   try {
     // RabbitMQ names a node name@host; a cluster's nodes by their cluster.node.
     const node = config.cluster && `warren@${config.cluster.node}`;
-    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, node, accounts, saveAccounts: accountsSaver(accounts, accountsFile), io: stores.io });
+    const cluster = clusterStores?.node;
+    const otherNodes = cluster && { connections: async () => (await cluster.otherConnections()) as ConnectionView[], close: (name: string, reason: string) => cluster.closeElsewhere(name, reason) };
+    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, node, otherNodes, accounts, saveAccounts: accountsSaver(accounts, accountsFile), io: stores.io });
     if (clusterStores) {
       const closeVhostConnections = (vhost: string) => {
         for (const details of transport.connections()) if (details.vhost === vhost) details.close(`vhost "${vhost}" was deleted`);
@@ -111,6 +113,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
         accounts.replaceWith((await loadAccounts(accountsFile, accountsLabel, config)).snapshot());
         logger.info({ users: accounts.size }, 'users and permissions loaded, as another node saved them');
       };
+      clusterStores.node.serveControl({ connections: () => management.connectionViews(), close: (name, reason) => management.closeConnection(name, reason) });
       await new ClusterSync({ node: clusterStores.node, stores: clusterStores, vhosts, logger, closeVhostConnections, reloadAccounts }).start();
     }
   } catch (error) {

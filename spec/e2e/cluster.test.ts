@@ -228,6 +228,20 @@ describe.skipIf(!hasRedis || !hasNginx)('cluster - three nodes behind nginx', ()
     expect(cluster.nodes.flatMap((node) => node.logs).some((line) => line.msg === 'connection opened' && line.address === '203.0.113.7')).toBe(true);
   });
 
+  it('cluster - the management API of any node lists every node\'s connections with their node, and closes one on another node', async () => {
+    const opened = await Promise.all(Array.from({ length: 3 }, (_, i) => connect(cluster.url, { reconnect: false, clientName: `listed-${i}` })));
+    const listed = async () => (await api(cluster.nodes[0], '/api/connections')).body as { name: string; node: string; client_properties: { connection_name?: string } }[];
+    const ours = (await listed()).filter((view) => view.client_properties.connection_name?.startsWith('listed-'));
+    expect(ours.map((view) => view.client_properties.connection_name).sort()).toEqual(['listed-0', 'listed-1', 'listed-2']);
+    expect(new Set(ours.map((view) => view.node))).toEqual(new Set(cluster.nodes.map((_, i) => `warren@node${i + 1}`)));
+    const far = ours.find((view) => view.node !== 'warren@node1')!;
+    const farClient = opened[Number(far.client_properties.connection_name?.slice('listed-'.length))];
+    const closed = new Promise((resolve) => farClient.on('close', resolve));
+    expect((await api(cluster.nodes[0], `/api/connections/${encodeURIComponent(far.name)}`, { method: 'DELETE' })).status).toBe(204);
+    await closed;
+    for (const client of opened) await client.close();
+  });
+
   it('cluster - kill -9 of a node: its client reconnects through nginx to another, resumes, and gets the unacknowledged messages again', async () => {
     const setup = await connect(cluster.url, { reconnect: false });
     await setup.declareQueue('survives', { durable: true });

@@ -24,5 +24,9 @@ export const GROUP = 'warren';
 
 export const topologyKey = (vhost: string): string => `warren:{${enc(vhost)}}:topology`;
 export const queueKey = (vhost: string, queue: string): string => `warren:{${enc(vhost)}}:q:${enc(queue)}`;
+/** Channel of requests to a node from the others (its connections, closing one): `ControlRequest` as JSON. */
+export const controlChannel = (node: string): string => `warren:control:${enc(node)}`;
+/** Channel of the answers to a node's requests. */
+export const replyChannel = (node: string): string => `warren:reply:${enc(node)}`;
 /** Channel on which a node receives messages for its exclusive queues, published on other nodes. */
 export const relayChannel = (node: string): string => `warren:relay:${enc(node)}`;

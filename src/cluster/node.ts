@@ -2,7 +2,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.js';
 import { Fetcher, type FetchTarget } from './fetcher.js';
-import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, GROUP, NODES_KEY, relayChannel, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
+import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, controlChannel, GROUP, NODES_KEY, relayChannel, replyChannel, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
 import { redisOptions } from './redis-url.js';
 import { CHANGE_TOPOLOGY, GIVE_BACK, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
 
@@ -18,6 +18,18 @@ export interface TopologyChange {
   /** The stored definition as JSON, or null when it was deleted. */
   value: string | null;
 }
+
+/** What another node asks of this one (docs/clustering.md): its connections for the management API, or to close one. */
+type ControlRequest = { op: 'connections'; id: string; from: string } | { op: 'close'; name: string; reason: string };
+
+/** What this node answers other nodes' requests with: its management API. */
+export interface ControlHandlers {
+  connections(): unknown[];
+  close(name: string, reason: string): boolean;
+}
+
+/** How long a request to the other nodes waits for their answers. */
+const REQUEST_TIMEOUT_MS = 1000;
 
 /** The commands this module adds to ioredis, one per Lua script. */
 export interface ClusterCommands {
@@ -62,6 +74,9 @@ export class ClusterNode {
   private onDeadNode: (node: string) => Promise<void> = async () => {};
   private onRelayed: (text: string) => void = () => {};
   private onAccountsSaved: () => void = () => {};
+  private control: ControlHandlers = { connections: () => [], close: () => false };
+  /** Requests of this node waiting for answers, by id. */
+  private readonly requests = new Map<string, { answers: unknown[][]; waitingFor: Set<string>; done: () => void }>();
 
   private constructor(
     readonly config: ClusterConfig,
@@ -101,7 +116,7 @@ export class ClusterNode {
       redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
       subscriber.on('message', (channel: string, text: string) => node.received(channel, text));
-      await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL, ACCOUNTS_CHANNEL, relayChannel(config.node));
+      await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL, ACCOUNTS_CHANNEL, relayChannel(config.node), controlChannel(config.node), replyChannel(config.node));
       // After subscribing, before the topology is read: changes from here on arrive as messages.
       node.appliedVersion = Number((await redis.get(TOPOLOGY_VERSION_KEY)) ?? 0);
       return node;
@@ -251,7 +266,64 @@ export class ClusterNode {
     },
   };
 
+  /** Answers other nodes' requests with `handlers` from now on. */
+  serveControl(handlers: ControlHandlers): void {
+    this.control = handlers;
+  }
+
+  /** The connections of every other live node (those that answer within a second). */
+  async otherConnections(): Promise<unknown[]> {
+    const others = this.liveNodes.filter((node) => node !== this.name);
+    if (others.length === 0) return [];
+    const id = globalThis.crypto.randomUUID();
+    const answers: unknown[][] = [];
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, REQUEST_TIMEOUT_MS);
+      this.requests.set(id, {
+        answers,
+        waitingFor: new Set(others),
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+      for (const node of others) this.write(this.redis.publish(controlChannel(node), JSON.stringify({ op: 'connections', id, from: this.name })));
+    });
+    this.requests.delete(id);
+    return answers.flat();
+  }
+
+  /** Asks every other node to close its connection of that name (the one that has it does). */
+  async closeElsewhere(name: string, reason: string): Promise<void> {
+    for (const node of this.liveNodes) if (node !== this.name) await this.redis.publish(controlChannel(node), JSON.stringify({ op: 'close', name, reason }));
+  }
+
+  private answer(request: ControlRequest): void {
+    if (request.op === 'close') {
+      if (this.control.close(request.name, request.reason)) this.logger.info({ connection: request.name }, 'connection closed as another node asked (management API)');
+      return;
+    }
+    this.write(this.redis.publish(replyChannel(request.from), JSON.stringify({ id: request.id, node: this.name, connections: this.control.connections() })));
+  }
+
+  private answered(reply: { id: string; node: string; connections: unknown[] }): void {
+    const request = this.requests.get(reply.id);
+    if (!request) return;
+    request.answers.push(reply.connections);
+    request.waitingFor.delete(reply.node);
+    if (request.waitingFor.size === 0) request.done();
+  }
+
   private received(channel: string, text: string): void {
+    if (channel === controlChannel(this.name) || channel === replyChannel(this.name)) {
+      try {
+        if (channel === replyChannel(this.name)) this.answered(JSON.parse(text) as { id: string; node: string; connections: unknown[] });
+        else this.answer(JSON.parse(text) as ControlRequest);
+      } catch (error) {
+        this.logger.warn({ channel, err: (error as Error).message }, 'a request between nodes that cannot be read: ignored');
+      }
+      return;
+    }
     if (channel === ACCOUNTS_CHANNEL) {
       if (text !== this.name) this.onAccountsSaved();
       return;

@@ -8,10 +8,11 @@ import type { Transport } from '../transport/index.js';
 import { authenticate, seesEveryVhost } from './authenticate.js';
 import { DASHBOARD_PREFIX, dashboardHandlers, rootRedirect } from './dashboard.js';
 import { fromBrokerError } from './body.js';
-import type { Methods, RouteContext } from './context.js';
+import type { Methods, OtherNodes, RouteContext } from './context.js';
 import { MessageStats } from './message-stats.js';
 import { ApiError, badRequest, internalError, methodNotAllowed, notAuthorised, notFound } from './errors.js';
 import { metricsRegistries } from './metrics.js';
+import { connectionName, connectionView, type ConnectionView } from './views.js';
 import { accountRoutes } from './routes/accounts.js';
 import { bindingRoutes } from './routes/bindings.js';
 import { connectionRoutes } from './routes/connections.js';
@@ -42,10 +43,16 @@ export interface ManagementOptions {
   readonly saveAccounts: () => Promise<void>;
   /** The stores' disk writes, for /metrics. */
   readonly io?: IoCounts;
+  /** In a cluster: the other nodes' connections (docs/clustering.md). */
+  readonly otherNodes?: OtherNodes;
 }
 
 /** The management API, serving on the transport's port until closed. */
 export interface ManagementApi {
+  /** This node's connections as the API shows them: what a cluster's other nodes ask for. */
+  connectionViews(): ConnectionView[];
+  /** Closes this node's connection of that name (asked by another node of a cluster); false when there is none. */
+  closeConnection(name: string, reason: string): boolean;
   close(): Promise<void>;
 }
 
@@ -148,7 +155,7 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
       yield* broker.allQueues();
     }
   });
-  const context: RouteContext = { vhosts, transport, accounts: options.accounts, saveAccounts: options.saveAccounts, version, node, logger, messageStats, resource };
+  const context: RouteContext = { vhosts, transport, accounts: options.accounts, saveAccounts: options.saveAccounts, version, node, logger, messageStats, otherNodes: options.otherNodes, resource };
   const dashboard = await dashboardHandlers();
   app.get(DASHBOARD_PREFIX, dashboard.redirect);
   app.get(`${DASHBOARD_PREFIX}/*`, dashboard.asset);
@@ -156,6 +163,12 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
 
   await app.ready();
   return {
+    connectionViews: () => transport.connections().map((details) => connectionView(details, node)),
+    closeConnection: (name, reason) => {
+      const details = transport.connections().find((one) => connectionName(one) === name);
+      details?.close(reason);
+      return details !== undefined;
+    },
     close: async () => {
       messageStats.close();
       await app.close();

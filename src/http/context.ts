@@ -6,7 +6,7 @@ import type { Transport } from '../transport/index.js';
 import { mayView } from './authenticate.js';
 import type { MessageStats } from './message-stats.js';
 import { notAuthorised, notFound } from './errors.js';
-import { compare } from './views.js';
+import { compare, type ConnectionView } from './views.js';
 
 export type Handler = (request: FastifyRequest, identity: Identity, reply: FastifyReply) => unknown;
 export type Methods = Partial<Record<'GET' | 'PUT' | 'POST' | 'DELETE', Handler>>;
@@ -21,8 +21,18 @@ export interface RouteContext {
   readonly node: string;
   readonly logger: Logger;
   readonly messageStats: MessageStats;
+  /** In a cluster: the other nodes' connections (docs/clustering.md). */
+  readonly otherNodes?: OtherNodes;
   /** A resource and the methods it answers, each for an authenticated management user; any other method is 405. */
   resource(url: string, methods: Methods): void;
+}
+
+/** The connections of a cluster's other nodes, as the management API lists and closes them. */
+export interface OtherNodes {
+  /** Every other live node's connections, as `connectionView` makes them there. */
+  connections(): Promise<ConnectionView[]>;
+  /** Asks the node that has the connection of this name to close it. */
+  close(name: string, reason: string): Promise<void>;
 }
 
 /** The sink of a connection a request makes for a `get` of its own: it never consumes, so nothing is pushed. */

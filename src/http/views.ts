@@ -116,6 +116,8 @@ export function connectionName({ endpoints }: ConnectionDetails): string {
   return `${hostText(endpoints.peerHost)}:${endpoints.peerPort} -> ${hostText(endpoints.host)}:${endpoints.port}`;
 }
 
+export type ConnectionView = ReturnType<typeof connectionView>;
+
 export function connectionView(details: ConnectionDetails, node: string) {
   const { endpoints } = details;
   return {

@@ -5,43 +5,48 @@ import { mayView, seesEveryVhost } from '../authenticate.js';
 import { nameOf, throwNotFound, vhostOf, type RouteContext } from '../context.js';
 import { notAuthorised } from '../errors.js';
 import { listing } from '../listing.js';
-import { compare, connectionName, connectionView, consumerView } from '../views.js';
+import { compare, connectionView, consumerView, type ConnectionView } from '../views.js';
 
 /** Connections (list, get, close) and consumers. */
 export function connectionRoutes(context: RouteContext): void {
-  const { resource, vhosts, transport, node } = context;
+  const { resource, vhosts, transport, node, otherNodes } = context;
 
-  const ownConnection = (identity: Identity, details: ConnectionDetails) => identity.username !== undefined && details.username === identity.username;
+  /** This node's connections and, in a cluster, every other node's, as views. */
+  const allConnections = async (): Promise<{ view: ConnectionView; details?: ConnectionDetails }[]> => [
+    ...transport.connections().map((details) => ({ view: connectionView(details, node), details })),
+    ...(otherNodes ? (await otherNodes.connections()).map((view) => ({ view })) : []),
+  ];
+  const ownConnection = (identity: Identity, view: ConnectionView) => identity.username !== undefined && view.user === identity.username;
   /**
    * The connections the caller may see: administrators and monitoring users see all, other
    * management users only their own (RabbitMQ's rule), in the vhost `vhost` when given.
    */
-  const connectionsFor = (identity: Identity, vhost?: string): ConnectionDetails[] =>
-    transport
-      .connections()
-      .filter((details) => (vhost === undefined || details.vhost === vhost) && (seesEveryVhost(identity) || ownConnection(identity, details)))
-      .map((details) => ({ details, name: connectionName(details) }))
-      .sort((a, b) => compare(a.name, b.name))
-      .map(({ details }) => details);
+  const connectionsFor = async (identity: Identity, vhost?: string): Promise<ConnectionView[]> =>
+    (await allConnections())
+      .map(({ view }) => view)
+      .filter((view) => (vhost === undefined || view.vhost === vhost) && (seesEveryVhost(identity) || ownConnection(identity, view)))
+      .sort((a, b) => compare(a.name, b.name));
   /** The connection named in the path: 404 when there is none; 401 when the caller may not `read` it, or close it. */
-  const connectionNamed = (request: FastifyRequest, identity: Identity, close: boolean): ConnectionDetails => {
-    const details = transport.connections().find((one) => connectionName(one) === nameOf(request)) ?? throwNotFound();
-    const allowed = ownConnection(identity, details) || (close ? identity.tags.has('administrator') : seesEveryVhost(identity));
+  const connectionNamed = async (request: FastifyRequest, identity: Identity, close: boolean) => {
+    const found = (await allConnections()).find(({ view }) => view.name === nameOf(request)) ?? throwNotFound();
+    const allowed = ownConnection(identity, found.view) || (close ? identity.tags.has('administrator') : seesEveryVhost(identity));
     // As RabbitMQ: reading another user's connection takes a monitoring user, closing it an administrator.
     if (!allowed) throw notAuthorised('User not authorised to access object');
-    return details;
+    return found;
   };
 
-  resource('/api/connections', { GET: (request, identity) => listing(request, connectionsFor(identity).map((details) => connectionView(details, node))) });
+  resource('/api/connections', { GET: async (request, identity) => listing(request, await connectionsFor(identity)) });
   resource('/api/vhosts/:vhost/connections', {
-    GET: (request, identity) => listing(request, connectionsFor(identity, vhostOf(vhosts, request, identity)[0]).map((details) => connectionView(details, node))),
+    GET: async (request, identity) => listing(request, await connectionsFor(identity, vhostOf(vhosts, request, identity)[0])),
   });
   resource('/api/connections/:name', {
-    GET: (request, identity) => connectionView(connectionNamed(request, identity, false), node),
-    DELETE: (request, identity, reply) => {
-      const details = connectionNamed(request, identity, true);
-      const reason = request.headers['x-reason'];
-      details.close(typeof reason === 'string' && reason !== '' ? reason : 'Closed via management plugin');
+    GET: async (request, identity) => (await connectionNamed(request, identity, false)).view,
+    DELETE: async (request, identity, reply) => {
+      const { view, details } = await connectionNamed(request, identity, true);
+      const header = request.headers['x-reason'];
+      const reason = typeof header === 'string' && header !== '' ? header : 'Closed via management plugin';
+      if (details) details.close(reason);
+      else await otherNodes?.close(view.name, reason);
       return reply.code(204).send();
     },
   });
