@@ -1,4 +1,4 @@
-// `node scripts/bench-cluster.mjs` (after `npm run build`): S1, S2 and S5 against one broker and
+// `node scripts/bench-cluster.mjs` (after `npm run build`): S1, S2, S4 and S5 against one broker and
 // against 1, 2 and 3 nodes on one Redis behind nginx (docs/clustering.md), each in a fresh set of
 // processes; medians of the profile's runs. Besides the client's figures it reports each node's
 // CPU, nginx's, and Redis's CPU per message (from its INFO: used CPU over the XADD and PUBLISH
@@ -16,7 +16,7 @@ import { checkOf, METRICS, metricSummary } from './bench/report.mjs';
 import { PROFILES, SCENARIOS } from './bench/scenarios.mjs';
 
 const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
-const USAGE = `usage: node scripts/bench-cluster.mjs [--quick] [--scenario S1,S2,S5] [--nodes 1,2,3] [--no-single] [--broker-prof DIR]
+const USAGE = `usage: node scripts/bench-cluster.mjs [--quick] [--scenario S1,S2,S4,S5] [--nodes 1,2,3] [--no-single] [--broker-prof DIR]
   --broker-prof  write a V8 CPU profile of each node per scenario into DIR
   --nodes      the cluster sizes to run (default 1,2,3), each behind nginx
   --no-single  skip the single broker (no cluster section, journal on disk) that the others are compared with`;
@@ -49,8 +49,8 @@ async function main(argv) {
   const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, scenario: { type: 'string' }, nodes: { type: 'string' }, 'no-single': { type: 'boolean' }, 'broker-prof': { type: 'string' }, help: { type: 'boolean' } } });
   if (values.help) return void console.log(USAGE);
   const profile = { ...(values.quick ? PROFILES.quick : PROFILES.full) };
-  const ids = (values.scenario ?? 'S1,S2,S5').split(',').map((id) => id.trim().toUpperCase());
-  for (const id of ids) if (!['S1', 'S2', 'S5'].includes(id)) throw new Error(`unknown scenario ${id}: this bench runs S1, S2 and S5`);
+  const ids = (values.scenario ?? 'S1,S2,S4,S5').split(',').map((id) => id.trim().toUpperCase());
+  for (const id of ids) if (!['S1', 'S2', 'S4', 'S5'].includes(id)) throw new Error(`unknown scenario ${id}: this bench runs S1, S2, S4 (latency at 5,000 msg/s: what the Redis round trips add) and S5`);
   const sizes = (values.nodes ?? '1,2,3').split(',').map(Number);
   if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error('--nodes takes cluster sizes from 1 to 8, as 1,2,3');
   const targets = [...(values['no-single'] ? [] : ['single']), ...sizes.map((n) => `${n} node${n > 1 ? 's' : ''}`)];

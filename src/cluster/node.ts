@@ -4,7 +4,7 @@ import type { ClusterConfig } from '../config/index.js';
 import { Fetcher, type FetchTarget } from './fetcher.js';
 import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, controlChannel, GROUP, NODES_KEY, relayChannel, replyChannel, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
 import { redisOptions } from './redis-url.js';
-import { CHANGE_TOPOLOGY, GIVE_BACK, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
+import { ADD_MESSAGES, CHANGE_TOPOLOGY, GIVE_BACK, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
 
 /** A change of the shared topology, as published to every node. */
 export interface TopologyChange {
@@ -29,7 +29,7 @@ export interface ControlHandlers {
 }
 
 /** How long a request to the other nodes waits for their answers. */
-const REQUEST_TIMEOUT_MS = 1000;
+const REQUEST_TIMEOUT_MS = 2000;
 
 /** The commands this module adds to ioredis, one per Lua script. */
 export interface ClusterCommands {
@@ -37,6 +37,7 @@ export interface ClusterCommands {
   changeTopology(versionKey: string, key: string, op: 'hset' | 'hdel' | 'sadd' | 'srem', field: string, value: string, channel: string, change: string): Promise<number>;
   returnPending(queueKey: string, group: string, consumer: string): Promise<number>;
   giveBack(queueKey: string, group: string, ...idMetaPayloadReturns: string[]): Promise<number>;
+  addMessages(queueKey: string, ...metaPayload: string[]): Promise<number>;
   readyCount(queueKey: string, group: string): Promise<number>;
 }
 
@@ -113,6 +114,7 @@ export class ClusterNode {
       redis.defineCommand('changeTopology', { numberOfKeys: 2, lua: CHANGE_TOPOLOGY });
       redis.defineCommand('returnPending', { numberOfKeys: 1, lua: RETURN_PENDING });
       redis.defineCommand('giveBack', { numberOfKeys: 1, lua: GIVE_BACK });
+      redis.defineCommand('addMessages', { numberOfKeys: 1, lua: ADD_MESSAGES });
       redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
       subscriber.on('message', (channel: string, text: string) => node.received(channel, text));
@@ -234,8 +236,20 @@ export class ClusterNode {
     );
   }
 
+  /**
+   * Writes held back to be sent together (a turn's messages for a queue) go out now: what a
+   * sync or a later command of the same queue must come after.
+   */
+  readonly heldWrites = new Set<() => void>();
+
+  flushHeldWrites(): void {
+    for (const flush of this.heldWrites) flush();
+    this.heldWrites.clear();
+  }
+
   /** Resolves once every write made before the call is in Redis; rejects when one of those since the last sync failed. */
   async sync(): Promise<void> {
+    this.flushHeldWrites();
     const from = this.syncedTo;
     const upTo = (this.syncedTo = this.writes);
     await this.lastWrite;
@@ -271,9 +285,9 @@ export class ClusterNode {
     this.control = handlers;
   }
 
-  /** The connections of every other live node (those that answer within a second). */
+  /** The connections of every other live node (those that answer within two seconds). */
   async otherConnections(): Promise<unknown[]> {
-    const others = this.liveNodes.filter((node) => node !== this.name);
+    const others = await this.otherNodesNow();
     if (others.length === 0) return [];
     const id = globalThis.crypto.randomUUID();
     const answers: unknown[][] = [];
@@ -289,13 +303,20 @@ export class ClusterNode {
       });
       for (const node of others) this.write(this.redis.publish(controlChannel(node), JSON.stringify({ op: 'connections', id, from: this.name })));
     });
+    const silent = [...(this.requests.get(id)?.waitingFor ?? [])];
+    if (silent.length > 0) this.logger.warn({ nodes: silent }, `node(s) ${silent.join(', ')} did not say which connections they have within ${REQUEST_TIMEOUT_MS} ms: the list leaves them out`);
     this.requests.delete(id);
     return answers.flat();
   }
 
   /** Asks every other node to close its connection of that name (the one that has it does). */
   async closeElsewhere(name: string, reason: string): Promise<void> {
-    for (const node of this.liveNodes) if (node !== this.name) await this.redis.publish(controlChannel(node), JSON.stringify({ op: 'close', name, reason }));
+    for (const node of await this.otherNodesNow()) await this.redis.publish(controlChannel(node), JSON.stringify({ op: 'close', name, reason }));
+  }
+
+  /** The other nodes in the live set now, not as of the last renewal: one that has just joined too. */
+  private async otherNodesNow(): Promise<string[]> {
+    return (await this.redis.zrange(NODES_KEY, '0', '-1')).filter((node) => node !== this.name);
   }
 
   private answer(request: ControlRequest): void {

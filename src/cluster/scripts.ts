@@ -71,6 +71,19 @@ return moved
 `;
 
 /**
+ * Appends a turn's messages to a queue's stream in one call: ARGV holds meta and payload for
+ * each. Returns how many were added, or -1 when the stream is not there (the queue was deleted,
+ * or Redis lost it): then none is, as XADD NOMKSTREAM would not.
+ */
+export const ADD_MESSAGES = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+for i = 1, #ARGV, 2 do
+  redis.call('XADD', KEYS[1], '*', 'm', ARGV[i], 'p', ARGV[i + 1])
+end
+return #ARGV / 2
+`;
+
+/**
  * Gives back messages a node fetched and has no consumer for: each is added again at the tail
  * with the return count the node gives, then acknowledged and deleted. KEYS[1]: the queue's
  * stream; ARGV: group, then id, meta, payload, returns for each message. Nothing when the queue is gone.

@@ -16,6 +16,20 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
   /** The stream entry of each message this node holds, by the seq the queue gave it. */
   private readonly ids = new Map<number, string>();
   private acks: string[] = [];
+  /** Meta and payload of the messages added this turn, sent as one call. */
+  private adds: string[] = [];
+  private readonly flushAdds = (): void => {
+    const adds = this.adds;
+    if (adds.length === 0) return;
+    this.adds = [];
+    this.node.heldWrites.delete(this.flushAdds);
+    const added = this.node.redis.addMessages(this.key, ...adds).then((count) => {
+      if (count >= 0) return;
+      this.streamMissing();
+      throw new Error(`the stream of ${this.key} is not in Redis (the queue was deleted, or Redis lost it in a failover)`);
+    });
+    this.node.write(added);
+  };
 
   constructor(
     private readonly node: ClusterNode,
@@ -25,15 +39,18 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     private readonly streamMissing: () => void,
   ) {}
 
+  /**
+   * Held until the end of the turn (or the next sync), then added with the turn's others in one
+   * call: one command per queue and turn rather than one per message. A stream that is gone is not
+   * made again, and its messages fail (their confirms are errors), never confirmed into nothing.
+   */
   add(message: Message, expiresAt: number | null): void {
-    // NOMKSTREAM: a queue deleted on another node meanwhile is not made again. No stream, no
-    // message: the publish fails (its confirm is an error), it is never confirmed into nothing.
-    const added = this.node.redis.xadd(this.key, 'NOMKSTREAM', '*', ...entryFields(message, expiresAt, 0)).then((id) => {
-      if (id !== null) return;
-      this.streamMissing();
-      throw new Error(`the stream of ${this.key} is not in Redis (the queue was deleted, or Redis lost it in a failover)`);
-    });
-    this.node.write(added);
+    const [, meta, , payload] = entryFields(message, expiresAt, 0);
+    if (this.adds.length === 0) {
+      this.node.heldWrites.add(this.flushAdds);
+      setImmediate(this.flushAdds);
+    }
+    this.adds.push(meta, payload);
     this.readyElsewhere++;
   }
 
@@ -65,11 +82,13 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
   }
 
   async fetchOne(): Promise<void> {
+    this.flushAdds();
     const reply = (await this.node.redis.call('XREADGROUP', 'GROUP', GROUP, this.node.name, 'COUNT', 1, 'STREAMS', this.key, '>')) as [string, StreamEntries][] | null;
     if (reply) this.arrived(reply[0][1]);
   }
 
   purge(): void {
+    this.flushAdds();
     this.node.write(this.node.redis.xtrim(this.key, 'MAXLEN', 0));
     this.readyElsewhere = 0;
   }
@@ -102,8 +121,9 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     }
   }
 
-  /** The queue is gone here: its reads stop. */
+  /** The queue is gone here: its reads stop (what it was adding goes first). */
   close(): void {
+    this.flushAdds();
     this.want(0);
     this.node.queues.delete(this.key);
   }
