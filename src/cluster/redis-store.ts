@@ -44,13 +44,14 @@ export class RedisStore implements MessageStore {
 
   async recover(): Promise<RecoveredState> {
     const fields = await this.node.redis.hgetall(topologyKey(this.vhost));
-    const state: RecoveredState = { exchanges: [], queues: [], bindings: [], policies: [], messages: [], relayBindings: [] };
+    const relayBindings: StoredRelayBinding[] = [];
+    const state: RecoveredState = { exchanges: [], queues: [], bindings: [], policies: [], messages: [] };
     for (const [field, json] of Object.entries(fields)) {
       if (field.startsWith('r:')) {
         const binding = relayBinding(field);
         // This node's own are from before a restart: its exclusive queues died with it.
         if (binding.node === this.node.name) this.node.changeTopology(topologyKey(this.vhost), 'hdel', field, { vhost: this.vhost, field, value: null });
-        else state.relayBindings?.push(binding);
+        else relayBindings.push(binding);
         continue;
       }
       const value = JSON.parse(json) as unknown;
@@ -59,7 +60,7 @@ export class RedisStore implements MessageStore {
       else if (field.startsWith('b:')) state.bindings.push(value as StoredBinding);
       else if (field.startsWith('p:')) state.policies.push(value as StoredPolicy);
     }
-    return state;
+    return relayBindings.length > 0 ? { ...state, relayBindings } : state;
   }
 
   putExchange(exchange: StoredExchange): void {
