@@ -85,6 +85,26 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     await eventually(async () => expect(await admin.xlen('warren:{%2F}:q:pulled')).toBe(0));
   });
 
+  it('cluster - a message rejected on one node is dead-lettered into a queue another node reads, leaving its own queue in the same step', async () => {
+    const [one, two] = [await client(nodes[0]), await client(nodes[1])];
+    await one.declareExchange('work.dlx', 'fanout', { durable: true });
+    await one.declareQueue('work.dead', { durable: true });
+    await one.bindQueue('work.dead', 'work.dlx');
+    await one.declareQueue('work', { durable: true, arguments: { 'x-dead-letter-exchange': 'work.dlx' } });
+    const rejected = collector(1, (delivery) => delivery.nack({ requeue: false }));
+    await two.consume('work', rejected.handler, { prefetch: 1 });
+    await one.publish('', 'work', 'doomed job');
+    await rejected.all;
+    const dead = await eventually(async () => {
+      const { message } = await one.get('work.dead', { noAck: true });
+      if (!message) throw new Error('not dead-lettered yet');
+      return message;
+    });
+    expect(dead.payload).toBe('doomed job');
+    expect(dead.headers['x-death']).toMatchObject([{ queue: 'work', reason: 'rejected', count: 1, exchange: '' }]);
+    expect(await admin.xlen('warren:{%2F}:q:work')).toBe(0);
+  });
+
   it('cluster - consumers on two nodes compete: each message reaches one of them, once', async () => {
     const [one, two] = [await client(nodes[0]), await client(nodes[1])];
     await one.declareQueue('jobs', { durable: true });

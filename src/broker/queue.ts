@@ -603,7 +603,19 @@ export class Queue implements SharedQueueReceiver {
   }
 
   private discard(entry: QueueEntry, reason?: DeathReason): void {
-    if (this.shared) this.shared.remove(entry.seq);
+    const shared = this.shared;
+    if (shared && reason) {
+      // The message leaves the shared queue and reaches its dead-letter targets in one step.
+      const work = () => {
+        shared.remove(entry.seq);
+        this.died(entry.message, reason);
+      };
+      const { store } = this.host;
+      if (store.atomically) store.atomically(work);
+      else work();
+      return;
+    }
+    if (shared) shared.remove(entry.seq);
     else if (entry.persisted) this.host.store.removeMessage(this.name, entry.seq);
     if (reason) this.died(entry.message, reason);
   }

@@ -101,6 +101,11 @@ export interface MessageStore {
    * (-1); the store tells the other nodes, which relay what matches it here (docs/clustering.md).
    */
   localBinding?(binding: StoredBinding, delta: 1 | -1): void;
+  /**
+   * A shared store: the adds and removals of shared queues that `work` makes happen in one step
+   * (a dead-lettered message leaves its queue and reaches its targets together).
+   */
+  atomically?(work: () => void): void;
   /** A shared store: hands a message routed to node `node`'s exclusive queues to that node. */
   relay?(node: string, message: Message): void;
   /**

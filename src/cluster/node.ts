@@ -4,7 +4,7 @@ import type { ClusterConfig } from '../config/index.js';
 import { Fetcher, type FetchTarget } from './fetcher.js';
 import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, controlChannel, GROUP, NODES_KEY, relayChannel, replyChannel, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
 import { redisOptions } from './redis-url.js';
-import { ADD_MESSAGES, CHANGE_TOPOLOGY, GIVE_BACK, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
+import { ADD_MESSAGES, APPLY_WRITES, CHANGE_TOPOLOGY, GIVE_BACK, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
 
 /** A change of the shared topology, as published to every node. */
 export interface TopologyChange {
@@ -38,6 +38,7 @@ export interface ClusterCommands {
   returnPending(queueKey: string, group: string, consumer: string): Promise<number>;
   giveBack(queueKey: string, group: string, ...idMetaPayloadReturns: string[]): Promise<number>;
   addMessages(queueKey: string, ...metaPayload: string[]): Promise<number>;
+  applyWrites(keyCount: number, ...keysThenGroupAndWrites: string[]): Promise<number>;
   readyCount(queueKey: string, group: string): Promise<number>;
 }
 
@@ -115,6 +116,8 @@ export class ClusterNode {
       redis.defineCommand('returnPending', { numberOfKeys: 1, lua: RETURN_PENDING });
       redis.defineCommand('giveBack', { numberOfKeys: 1, lua: GIVE_BACK });
       redis.defineCommand('addMessages', { numberOfKeys: 1, lua: ADD_MESSAGES });
+      // No numberOfKeys: the key count is the first argument, as it varies.
+      redis.defineCommand('applyWrites', { lua: APPLY_WRITES });
       redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
       subscriber.on('message', (channel: string, text: string) => node.received(channel, text));
@@ -234,6 +237,29 @@ export class ClusterNode {
         this.failedWrites.push({ index, error });
       },
     );
+  }
+
+  /** While `atomically` runs: the shared queues' writes, gathered for one step. */
+  gathered: { keys: string[]; writes: string[] } | undefined;
+
+  /** The adds and removals of shared queues that `work` makes go to Redis as one step. */
+  atomically(work: () => void): void {
+    if (this.gathered) return work();
+    const gathered = (this.gathered = { keys: [], writes: [] });
+    try {
+      work();
+    } finally {
+      this.gathered = undefined;
+    }
+    if (gathered.writes.length > 0) this.write(this.redis.applyWrites(gathered.keys.length, ...gathered.keys, GROUP, ...gathered.writes));
+  }
+
+  /** Adds a write to the step `atomically` gathers; `key`'s index among its keys is found or made. */
+  gather(key: string, ...write: string[]): void {
+    const gathered = this.gathered as { keys: string[]; writes: string[] };
+    let index = gathered.keys.indexOf(key);
+    if (index < 0) index = gathered.keys.push(key) - 1;
+    gathered.writes.push(write[0], String(index + 1), ...write.slice(1));
   }
 
   /**

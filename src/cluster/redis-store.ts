@@ -160,6 +160,10 @@ export class RedisStore implements MessageStore {
     else if (count === 0) this.changeRelay(binding, null);
   }
 
+  atomically(work: () => void): void {
+    this.node.atomically(work);
+  }
+
   relay(node: string, message: Message): void {
     this.node.write(this.node.redis.publish(relayChannel(node), relayText(this.vhost, message)));
   }

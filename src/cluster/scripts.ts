@@ -84,6 +84,28 @@ return #ARGV / 2
 `;
 
 /**
+ * Several queues' writes as one step: a dead-lettered message leaves its queue and reaches the
+ * queues its dead-letter exchange routes it to together, or not at all (docs/clustering.md).
+ * KEYS: the streams; ARGV[1]: group, then per write "a", key index, meta, payload (an add, skipped
+ * for a stream that is gone) or "d", key index, id (acknowledged and deleted).
+ */
+export const APPLY_WRITES = `
+local i = 2
+while i <= #ARGV do
+  local key = KEYS[tonumber(ARGV[i + 1])]
+  if ARGV[i] == 'a' then
+    if redis.call('EXISTS', key) == 1 then redis.call('XADD', key, '*', 'm', ARGV[i + 2], 'p', ARGV[i + 3]) end
+    i = i + 4
+  else
+    redis.call('XACK', key, ARGV[1], ARGV[i + 2])
+    redis.call('XDEL', key, ARGV[i + 2])
+    i = i + 3
+  end
+end
+return 1
+`;
+
+/**
  * Gives back messages a node fetched and has no consumer for: each is added again at the tail
  * with the return count the node gives, then acknowledged and deleted. KEYS[1]: the queue's
  * stream; ARGV: group, then id, meta, payload, returns for each message. Nothing when the queue is gone.

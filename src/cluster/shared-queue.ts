@@ -46,12 +46,13 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
    */
   add(message: Message, expiresAt: number | null): void {
     const [, meta, , payload] = entryFields(message, expiresAt, 0);
+    this.readyElsewhere++;
+    if (this.node.gathered) return this.node.gather(this.key, 'a', meta, payload);
     if (this.adds.length === 0) {
       this.node.heldWrites.add(this.flushAdds);
       setImmediate(this.flushAdds);
     }
     this.adds.push(meta, payload);
-    this.readyElsewhere++;
   }
 
   want(count: number): void {
@@ -63,6 +64,7 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     const id = this.ids.get(seq);
     if (id === undefined) return;
     this.ids.delete(seq);
+    if (this.node.gathered) return this.node.gather(this.key, 'd', id);
     if (this.acks.length === 0) setImmediate(() => this.flushAcks());
     this.acks.push(id);
   }
