@@ -124,6 +124,8 @@ export class Connection implements ConsumerOwner, QueueOwner {
 
   get(queueName: string, noAck: boolean): GetResult {
     const queue = this.broker.queueFor(this, queueName);
+    // A get answered after a fetch from a cluster's Redis may find the connection closed meanwhile.
+    if (this.closed) return { delivery: null, messageCount: queue.messageCount };
     if (!noAck && !this.underUnackedLimit) {
       throw resourceError(`this connection has ${this.unacked.size} unacknowledged deliveries, the limit (limits.maxUnackedPerConnection); ack some first`);
     }

@@ -409,7 +409,8 @@ export class Queue implements SharedQueueReceiver {
       const window = consumer.prefetch === 0 ? UNLIMITED_PREFETCH_FETCH : consumer.prefetch;
       room += window + (consumer.prefetch === 0 ? 0 : Math.max(0, consumer.prefetch - consumer.unacked));
     }
-    shared.want(Math.max(0, room - this.readyCount));
+    // Delayed messages held here count too: a node must not pull a queue's backlog of them.
+    shared.want(Math.max(0, room - this.readyCount - this.waiting.length));
   }
 
   private drainReady(): SharedEntry[] {
@@ -431,7 +432,14 @@ export class Queue implements SharedQueueReceiver {
     const shared = this.shared;
     if (!shared || this.readyCount > 0) return undefined;
     this.fetchingForGets++;
-    return shared.fetchOne().finally(() => this.fetchingForGets--);
+    return shared.fetchOne().finally(() => {
+      this.fetchingForGets--;
+      // After the get had its turn (it may have failed before taking the message): what it
+      // fetched and no one took goes back.
+      this.host.clock.setTimer(() => {
+        if (this.fetchingForGets === 0 && !this.deleted) this.balanceShared(shared);
+      }, 0);
+    });
   }
 
   /** The next ready message for a `get`, or undefined. */

@@ -32,10 +32,8 @@ export class ClusterSync {
    */
   async start(): Promise<void> {
     const { node } = this.options;
-    await node.renew();
-    const returned = await this.returnDeliveriesOf(node.name);
-    if (returned > 0) node.logger.info({ node: node.name, returned }, 'deliveries this node held before it restarted went back to their queues');
-    node.start({
+    // Handlers first: the first renewal may find dead nodes, whose deliveries this node then returns.
+    node.handle({
       change: (change) => {
         this.applying = this.applying.then(() => this.apply(change));
       },
@@ -48,7 +46,15 @@ export class ClusterSync {
         const count = await this.returnDeliveriesOf(dead);
         node.logger.warn({ node: dead, returned: count }, `node "${dead}" is dead: ${count} unacknowledged deliveries went back to their queues (redelivered)`);
       },
+      rejoined: () => {
+        for (const store of this.options.stores.stores.values()) store.announceRelays();
+      },
     });
+    await node.renew();
+    // Before this node reads anything: what is pending under its name is from before a restart.
+    const returned = await this.returnDeliveriesOf(node.name);
+    if (returned > 0) node.logger.info({ node: node.name, returned }, 'deliveries this node held before it restarted went back to their queues');
+    node.start();
   }
 
   /** A message another node routed to this node's exclusive queues. */

@@ -71,7 +71,15 @@ export class Fetcher {
           await new Promise<void>((resolve) => (this.wake = resolve));
           continue;
         }
-        await this.readOnce();
+        try {
+          await this.readOnce();
+        } catch (error) {
+          // One bad read (a failover's READONLY, an error delivering what it read) must not end
+          // the loop: no consumer on this node would get a message again.
+          if (!this.running) break;
+          this.logger.error({ err: (error as Error).message }, 'reading the shared queues failed; trying again in 0.5 s');
+          await new Promise((resolve) => setTimeout(resolve, 500).unref());
+        }
       }
     } finally {
       done();
@@ -116,7 +124,7 @@ export class Fetcher {
     if (/UNBLOCKED/.test(error.message)) return;
     this.clientId = undefined;
     this.logger.warn({ err: error.message }, 'reading the shared queues from Redis failed; trying again in 0.5 s');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, 500).unref());
   }
 
   /** A queue not in the blocked read wants messages: the read stops early and starts again with it. */

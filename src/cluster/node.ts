@@ -33,7 +33,7 @@ const REQUEST_TIMEOUT_MS = 2000;
 
 /** The commands this module adds to ioredis, one per Lua script. */
 export interface ClusterCommands {
-  renewAndReap(nodesKey: string, node: string, timeoutMs: number): Promise<[dead: string[], live: string[]]>;
+  renewAndReap(nodesKey: string, node: string, timeoutMs: number): Promise<[dead: string[], live: string[], added: number]>;
   changeTopology(versionKey: string, key: string, op: 'hset' | 'hdel' | 'sadd' | 'srem', field: string, value: string, channel: string, change: string): Promise<number>;
   returnPending(queueKey: string, group: string, consumer: string): Promise<number>;
   giveBack(queueKey: string, group: string, ...idMetaPayloadReturns: string[]): Promise<number>;
@@ -46,6 +46,8 @@ export type ClusterRedis = Redis & ClusterCommands;
 
 /** How long the start waits for Redis before it gives up with an error. */
 const CONNECT_TIMEOUT_MS = 10_000;
+/** How long a shutdown waits for Redis. */
+const CLOSE_TIMEOUT_MS = 5000;
 
 /**
  * This node's part of the cluster: its connections to Redis (commands, the topology channel, and
@@ -76,6 +78,11 @@ export class ClusterNode {
   private onDeadNode: (node: string) => Promise<void> = async () => {};
   private onRelayed: (text: string) => void = () => {};
   private onAccountsSaved: () => void = () => {};
+  private onRejoined: () => void = () => {};
+  /** Set when a shutdown could not return what this node held. */
+  holdsDeliveries = false;
+  /** Renewed at least once: being added to the live set again means another node took this one for dead. */
+  private registered = false;
   private control: ControlHandlers = { connections: () => [], close: () => false };
   /** Requests of this node waiting for answers, by id. */
   private readonly requests = new Map<string, { answers: unknown[][]; waitingFor: Set<string>; done: () => void }>();
@@ -131,17 +138,22 @@ export class ClusterNode {
     }
   }
 
-  /**
-   * Starts the node's loops: its liveness (renewed three times per timeout; whoever sees another
-   * node dead first returns that node's deliveries), the reads of queues, and the ready counts.
-   */
-  start(handlers: { change: (change: TopologyChange) => void; relayed: (text: string) => void; accountsSaved: () => void; deadNode: (node: string) => Promise<void> }): void {
+  /** What this node does with what the cluster tells it; changes announced before now are applied now. */
+  handle(handlers: { change: (change: TopologyChange) => void; relayed: (text: string) => void; accountsSaved: () => void; deadNode: (node: string) => Promise<void>; rejoined: () => void }): void {
     this.onRelayed = handlers.relayed;
     this.onAccountsSaved = handlers.accountsSaved;
     this.onChange = handlers.change;
     this.onDeadNode = handlers.deadNode;
+    this.onRejoined = handlers.rejoined;
     for (const change of this.early.splice(0)) this.onChange(change);
     this.reportApplied(this.appliedVersion);
+  }
+
+  /**
+   * Starts the node's loops: its liveness (renewed three times per timeout; whoever sees another
+   * node dead first returns that node's deliveries), the reads of queues, and the ready counts.
+   */
+  start(): void {
     const { nodeTimeoutMs } = this.config;
     this.livenessTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(nodeTimeoutMs / 3)));
     this.livenessTimer.unref();
@@ -154,7 +166,13 @@ export class ClusterNode {
   async renew(): Promise<void> {
     let dead: string[];
     try {
-      [dead, this.liveNodes] = await this.redis.renewAndReap(NODES_KEY, this.name, this.config.nodeTimeoutMs);
+      let added: number;
+      [dead, this.liveNodes, added] = await this.redis.renewAndReap(NODES_KEY, this.name, this.config.nodeTimeoutMs);
+      if (added === 1 && this.registered) {
+        this.logger.warn({ node: this.name }, 'this node was taken for dead (it did not renew its liveness in time): its deliveries were returned to their queues; announcing its relay bindings again');
+        this.onRejoined();
+      }
+      this.registered = true;
       this.resolveWaiters();
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'cannot renew this node in Redis; other nodes take it for dead after cluster.nodeTimeoutMs');
@@ -192,7 +210,7 @@ export class ClusterNode {
         const behind = this.liveNodes.filter((node) => node !== this.name && (this.appliedBy.get(node) ?? 0) < version);
         if (behind.length > 0) this.logger.warn({ version, behind }, `node(s) ${behind.join(', ')} did not apply a topology change within cluster.nodeTimeoutMs: answered without them`);
         resolve();
-      }, this.config.nodeTimeoutMs);
+      }, this.config.nodeTimeoutMs).unref();
       this.waiters.push({
         version,
         resolve: () => {
@@ -210,7 +228,7 @@ export class ClusterNode {
     this.reportScheduled = true;
     setImmediate(() => {
       this.reportScheduled = false;
-      this.write(this.redis.publish(APPLIED_CHANNEL, `${this.name} ${this.appliedVersion}`));
+      this.background(this.redis.publish(APPLIED_CHANNEL, `${this.name} ${this.appliedVersion}`));
     });
   }
 
@@ -226,6 +244,14 @@ export class ClusterNode {
       if (this.appliedEverywhere(waiter.version)) waiter.resolve();
       else this.waiters.push(waiter);
     }
+  }
+
+  /**
+   * A write no confirm depends on (acknowledgements, relays, the nodes' own messages): a failure
+   * is logged, not reported to the next publisher, who would publish again for nothing.
+   */
+  background(reply: Promise<unknown>): void {
+    reply.catch((error: Error) => this.logger.warn({ err: error.message }, 'a Redis write failed (not a publish): logged only'));
   }
 
   /** A write whose failure the next `sync()` reports. Commands on one connection complete in order. */
@@ -284,14 +310,29 @@ export class ClusterNode {
     if (failed) throw new Error(`Redis refused a write: ${failed.error.message}`, { cause: failed.error });
   }
 
+  /**
+   * Leaves the cluster: out of the live set at once (the stores returned what this node held).
+   * Bounded: a Redis that does not answer does not hold up the shutdown.
+   */
   async close(): Promise<void> {
     clearInterval(this.livenessTimer);
     clearInterval(this.countTimer);
-    await this.fetcher.stop();
-    await this.lastWrite;
-    // Out of the live set at once: its deliveries were requeued by the broker's close, nothing is pending.
-    await this.redis.zrem(NODES_KEY, this.name).catch(() => {});
-    for (const connection of [this.redis, this.subscriber]) await connection.quit().catch(() => connection.disconnect());
+    try {
+      await withTimeout(
+        (async () => {
+          await this.fetcher.stop();
+          await this.lastWrite;
+          // Left in the live set when it still holds deliveries: the others return them once it lapses.
+          if (!this.holdsDeliveries) await this.redis.zrem(NODES_KEY, this.name);
+          for (const connection of [this.redis, this.subscriber]) await connection.quit();
+        })(),
+        CLOSE_TIMEOUT_MS,
+        `Redis did not answer within ${CLOSE_TIMEOUT_MS / 1000} s of the shutdown`,
+      );
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'leaving the cluster uncleanly: the other nodes take this node for dead after cluster.nodeTimeoutMs and return what it held');
+    }
+    for (const connection of [this.redis, this.subscriber]) connection.disconnect();
   }
 
   /**
@@ -318,7 +359,7 @@ export class ClusterNode {
     const id = globalThis.crypto.randomUUID();
     const answers: unknown[][] = [];
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, REQUEST_TIMEOUT_MS);
+      const timer = setTimeout(resolve, REQUEST_TIMEOUT_MS).unref();
       this.requests.set(id, {
         answers,
         waitingFor: new Set(others),
@@ -327,7 +368,7 @@ export class ClusterNode {
           resolve();
         },
       });
-      for (const node of others) this.write(this.redis.publish(controlChannel(node), JSON.stringify({ op: 'connections', id, from: this.name })));
+      for (const node of others) this.background(this.redis.publish(controlChannel(node), JSON.stringify({ op: 'connections', id, from: this.name })));
     });
     const silent = [...(this.requests.get(id)?.waitingFor ?? [])];
     if (silent.length > 0) this.logger.warn({ nodes: silent }, `node(s) ${silent.join(', ')} did not say which connections they have within ${REQUEST_TIMEOUT_MS} ms: the list leaves them out`);
@@ -350,7 +391,7 @@ export class ClusterNode {
       if (this.control.close(request.name, request.reason)) this.logger.info({ connection: request.name }, 'connection closed as another node asked (management API)');
       return;
     }
-    this.write(this.redis.publish(replyChannel(request.from), JSON.stringify({ id: request.id, node: this.name, connections: this.control.connections() })));
+    this.background(this.redis.publish(replyChannel(request.from), JSON.stringify({ id: request.id, node: this.name, connections: this.control.connections() })));
   }
 
   private answered(reply: { id: string; node: string; connections: unknown[] }): void {
@@ -415,7 +456,7 @@ const FAILED_CHANGE = -1;
 /** How often the ready counts of the open shared queues are read from Redis (for declare-ok and management). */
 const COUNT_INTERVAL_MS = 1000;
 
-async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(message)), ms);

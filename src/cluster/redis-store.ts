@@ -15,8 +15,8 @@ import {
   type VhostStores,
 } from '../broker/index.js';
 import { relayText } from './entry-codec.js';
-import { queueKey, relayChannel, topologyKey, VHOSTS_KEY } from './keys.js';
-import type { ClusterNode } from './node.js';
+import { GROUP, queueKey, relayChannel, topologyKey, VHOSTS_KEY } from './keys.js';
+import { withTimeout, type ClusterNode } from './node.js';
 import { RedisSharedQueue } from './shared-queue.js';
 
 /**
@@ -84,7 +84,9 @@ export class RedisStore implements MessageStore {
   }
 
   openShared(queue: string, receiver: SharedQueueReceiver): SharedQueue {
-    const shared = new RedisSharedQueue(this.node, queueKey(this.vhost, queue), receiver, () => void this.restoreStream(queue, shared));
+    const shared = new RedisSharedQueue(this.node, queueKey(this.vhost, queue), receiver, () =>
+      this.restoreStream(queue, shared).catch((error: Error) => this.node.logger.warn({ vhost: this.vhost, queue, err: error.message }, 'a lost stream could not be made again')),
+    );
     this.sharedQueues.set(queue, shared);
     this.node.queues.set(shared.key, shared);
     // Before any publish to it reaches Redis: commands on one connection run in order.
@@ -146,9 +148,20 @@ export class RedisStore implements MessageStore {
     return this.node.sync();
   }
 
+  /**
+   * Stops the queues' reads, and returns what this node still holds under its name (delayed
+   * messages, a read answered too late): no node reaps a node that left cleanly.
+   */
   async close(): Promise<void> {
+    const keys = this.sharedQueueKeys();
     for (const queue of this.sharedQueues.values()) queue.close();
     this.sharedQueues.clear();
+    try {
+      await withTimeout(Promise.all(keys.map((key) => this.node.redis.returnPending(key, GROUP, this.node.name))), 5000, 'Redis did not answer within 5 s');
+    } catch (error) {
+      this.node.holdsDeliveries = true;
+      this.node.logger.warn({ vhost: this.vhost, err: (error as Error).message }, 'what this node held could not be returned to its queues: the other nodes return it once they take this node for dead');
+    }
   }
 
   localBinding(binding: StoredBinding, delta: 1 | -1): void {
@@ -164,8 +177,16 @@ export class RedisStore implements MessageStore {
     this.node.atomically(work);
   }
 
+  /** Announces every relay binding of this node again (another node took it for dead and deleted them). */
+  announceRelays(): void {
+    for (const key of this.localBindings.keys()) {
+      const [source, routingKey, args] = JSON.parse(key) as [string, string, Record<string, unknown>];
+      this.changeRelay({ source, destination: '', destinationType: 'queue', routingKey, arguments: args }, '1');
+    }
+  }
+
   relay(node: string, message: Message): void {
-    this.node.write(this.node.redis.publish(relayChannel(node), relayText(this.vhost, message)));
+    this.node.background(this.node.redis.publish(relayChannel(node), relayText(this.vhost, message)));
   }
 
   /** Takes out the relay bindings of a dead node: its exclusive queues died with it. */

@@ -4,15 +4,15 @@
  * Renews this node's liveness and takes the nodes past theirs out of the set, by Redis's clock (one
  * clock for every node). KEYS[1]: the nodes' sorted set; ARGV: node, timeout ms. Returns the dead
  * nodes this call took out (only one node's call can take out each, and that node returns its
- * deliveries), then the live ones.
+ * deliveries), then the live ones, then 1 when this node was not in the set (new, or taken for dead).
  */
 export const RENEW_AND_REAP = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 for _, node in ipairs(dead) do redis.call('ZREM', KEYS[1], node) end
-return { dead, redis.call('ZRANGE', KEYS[1], 0, -1) }
+return { dead, redis.call('ZRANGE', KEYS[1], 0, -1), added }
 `;
 
 /**

@@ -79,7 +79,7 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
       args.push(id, meta, payload, String(returns));
     }
     if (args.length === 0) return;
-    this.node.write(this.node.redis.giveBack(this.key, GROUP, ...args));
+    this.node.background(this.node.redis.giveBack(this.key, GROUP, ...args));
     this.readyElsewhere += args.length / 4;
   }
 
@@ -104,8 +104,8 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
       } catch (error) {
         // Not Warren's: leaving it pending would hold it here forever.
         this.node.logger.warn({ stream: this.key, id, err: (error as Error).message }, 'a stream entry that is not a message: deleted');
-        this.node.write(this.node.redis.xack(this.key, GROUP, id));
-        this.node.write(this.node.redis.xdel(this.key, id));
+        this.node.background(this.node.redis.xack(this.key, GROUP, id));
+        this.node.background(this.node.redis.xdel(this.key, id));
         continue;
       }
       this.ids.set(this.receiver.receive(decoded.message, decoded.returns, decoded.expiresAt), id);
@@ -133,7 +133,7 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
   private flushAcks(): void {
     const ids = this.acks;
     this.acks = [];
-    this.node.write(this.node.redis.xack(this.key, GROUP, ...ids));
-    this.node.write(this.node.redis.xdel(this.key, ...ids));
+    this.node.background(this.node.redis.xack(this.key, GROUP, ...ids));
+    this.node.background(this.node.redis.xdel(this.key, ...ids));
   }
 }

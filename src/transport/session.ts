@@ -505,7 +505,8 @@ export class Session implements CodecSession, DeliverySink {
   }
 
   emitPending(reply: Promise<string>, failed: (error: unknown) => string): void {
-    const batch: HeldBatch = { ready: false, frames: [''], sync: reply.then(() => {}), confirms: [] };
+    // The batch's own promise must not reject unhandled: `failed` answers for the reply.
+    const batch: HeldBatch = { ready: false, frames: [''], sync: reply.then(() => {}, () => {}), confirms: [] };
     this.held.push(batch);
     reply.then(
       (frame) => {

@@ -16,20 +16,22 @@ export function connectionRoutes(context: RouteContext): void {
     ...transport.connections().map((details) => ({ view: connectionView(details, node), details })),
     ...(otherNodes ? (await otherNodes.connections()).map((view) => ({ view })) : []),
   ];
-  const ownConnection = (identity: Identity, view: ConnectionView) => identity.username !== undefined && view.user === identity.username;
+  /** The caller's own: by the username of a connection here, by the view's user for another node's (whose "anonymous" is no one's). */
+  const ownConnection = (identity: Identity, { view, details }: { view: ConnectionView; details?: ConnectionDetails }) =>
+    identity.username !== undefined && (details ? details.username === identity.username : view.user !== 'anonymous' && view.user === identity.username);
   /**
    * The connections the caller may see: administrators and monitoring users see all, other
    * management users only their own (RabbitMQ's rule), in the vhost `vhost` when given.
    */
   const connectionsFor = async (identity: Identity, vhost?: string): Promise<ConnectionView[]> =>
     (await allConnections())
+      .filter((found) => (vhost === undefined || found.view.vhost === vhost) && (seesEveryVhost(identity) || ownConnection(identity, found)))
       .map(({ view }) => view)
-      .filter((view) => (vhost === undefined || view.vhost === vhost) && (seesEveryVhost(identity) || ownConnection(identity, view)))
       .sort((a, b) => compare(a.name, b.name));
   /** The connection named in the path: 404 when there is none; 401 when the caller may not `read` it, or close it. */
   const connectionNamed = async (request: FastifyRequest, identity: Identity, close: boolean) => {
     const found = (await allConnections()).find(({ view }) => view.name === nameOf(request)) ?? throwNotFound();
-    const allowed = ownConnection(identity, found.view) || (close ? identity.tags.has('administrator') : seesEveryVhost(identity));
+    const allowed = ownConnection(identity, found) || (close ? identity.tags.has('administrator') : seesEveryVhost(identity));
     // As RabbitMQ: reading another user's connection takes a monitoring user, closing it an administrator.
     if (!allowed) throw notAuthorised('User not authorised to access object');
     return found;
