@@ -105,6 +105,24 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     expect(await admin.xlen('warren:{%2F}:q:work')).toBe(0);
   });
 
+  it('cluster - purge removes what no node holds; a message a consumer holds stays until it is acked', async () => {
+    const [one, two] = [await client(nodes[0]), await client(nodes[1])];
+    await one.declareQueue('purged', { durable: true });
+    const held = collector(1, () => {});
+    const consumerTag = await one.consume('purged', held.handler, { prefetch: 1 });
+    for (let n = 0; n < 20; n++) await two.publish('', 'purged', { n });
+    await held.all;
+    await two.purgeQueue('purged');
+    // Node one holds the delivery and one prefetch window ahead, still in Redis (returned should
+    // node one die); the rest is gone.
+    await eventually(async () => expect(await admin.xlen('warren:{%2F}:q:purged')).toBeLessThanOrEqual(2));
+    expect(await admin.xlen('warren:{%2F}:q:purged')).toBeGreaterThanOrEqual(1);
+    held.received[0].ack();
+    await one.cancel(consumerTag);
+    await eventually(async () => expect((await two.declareQueue('purged', { passive: true })).messageCount).toBe(1));
+    expect(held.received[0].payload).toEqual({ n: 0 });
+  });
+
   it('cluster - consumers on two nodes compete: each message reaches one of them, once', async () => {
     const [one, two] = [await client(nodes[0]), await client(nodes[1])];
     await one.declareQueue('jobs', { durable: true });
@@ -190,6 +208,19 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     expect(relays.filter((field) => field.includes('news.sport')).sort()).toEqual(['r:["node1","news","news.sport",{}]', 'r:["node2","news","news.sport",{}]']);
     await two.close();
     await eventually(async () => expect((await admin.hkeys('warren:{%2F}:topology')).filter((field) => field.startsWith('r:["node2"'))).toEqual([]));
+  });
+
+  it('cluster - a reply published through the default exchange reaches an exclusive reply queue on another node by its name', async () => {
+    const [requester, responder] = [await client(nodes[1]), await client(nodes[0])];
+    const { queue: replyTo } = await requester.declareQueue('', { exclusive: true });
+    const replies = collector(1);
+    await requester.consume(replyTo, replies.handler);
+    await responder.publish('', replyTo, { answer: 42 }, { properties: { correlationId: 'q1' } });
+    await replies.all;
+    expect(replies.received[0]).toMatchObject({ payload: { answer: 42 }, properties: { correlationId: 'q1' } });
+    // Gone with its queue: a reply to a queue that no longer exists is unroutable.
+    await requester.deleteQueue(replyTo);
+    await eventually(async () => expect(await admin.hkeys('warren:{%2F}:topology')).not.toContain(`r:["node2","",${JSON.stringify(replyTo)},{}]`));
   });
 
   it('cluster - a node restarted under the same name comes back with the topology, from Redis', async () => {

@@ -187,7 +187,10 @@ export class Broker implements QueueHost, ConnectionHost {
     }
     const queue = this.newQueue(name, options, options.exclusive ? owner : null);
     this.queues.set(name, queue);
-    if (queue.owner) queue.owner.exclusiveQueues.add(queue);
+    if (queue.owner) {
+      queue.owner.exclusiveQueues.add(queue);
+      this.defaultRelay(queue, 1);
+    }
     return declared(queue);
   }
 
@@ -339,7 +342,10 @@ export class Broker implements QueueHost, ConnectionHost {
   removeQueue(queue: Queue): number {
     if (this.queues.get(queue.name) !== queue) return 0;
     this.queues.delete(queue.name);
-    queue.owner?.exclusiveQueues.delete(queue);
+    if (queue.owner) {
+      queue.owner.exclusiveQueues.delete(queue);
+      this.defaultRelay(queue, -1);
+    }
     this.removeBindingsInto(queue);
     if (queue.stored) this.store.deleteQueue(queue.name);
     return queue.destroy();
@@ -500,11 +506,16 @@ export class Broker implements QueueHost, ConnectionHost {
     exchange.routeMark = epoch;
     if (exchange.name === '') {
       const queue = this.queues.get(message.routingKey);
-      if (queue && queue.routeMark !== epoch) {
-        queue.routeMark = epoch;
-        queues.push(queue);
+      if (queue) {
+        if (queue.routeMark !== epoch) {
+          queue.routeMark = epoch;
+          queues.push(queue);
+        }
+        return;
       }
-      return;
+      // No client can bind the default exchange: its only bindings are a cluster's relays to other
+      // nodes' exclusive queues, by their names.
+      if (exchange.bindings.size === 0) return;
     }
     for (const { destination } of exchange.match(message)) {
       if (destination.kind === 'queue') {
@@ -573,6 +584,14 @@ export class Broker implements QueueHost, ConnectionHost {
     for (const binding of [...exchange.bindings]) this.removeBinding(binding);
     this.removeBindingsInto(exchange);
     if (this.keeps(exchange.options)) this.store.deleteExchange(exchange.name);
+  }
+
+  /**
+   * In a cluster, an exclusive queue is reached through the default exchange by its name from
+   * every node (a reply queue's name in `replyTo`): as a binding from "" for the other nodes' relays.
+   */
+  private defaultRelay(queue: Queue, delta: 1 | -1): void {
+    this.store.localBinding?.({ source: '', destination: queue.name, destinationType: 'queue', routingKey: queue.name, arguments: {} }, delta);
   }
 
   /** Durable exchanges are kept; in a shared store every exchange is, for the other nodes. */

@@ -4,7 +4,7 @@ import type { ClusterConfig } from '../config/index.js';
 import { Fetcher, type FetchTarget } from './fetcher.js';
 import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, controlChannel, GROUP, NODES_KEY, relayChannel, replyChannel, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
 import { redisOptions } from './redis-url.js';
-import { ADD_MESSAGES, APPLY_WRITES, CHANGE_TOPOLOGY, GIVE_BACK, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
+import { ADD_MESSAGES, APPLY_WRITES, CHANGE_TOPOLOGY, GIVE_BACK, PURGE_READY, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
 
 /** A change of the shared topology, as published to every node. */
 export interface TopologyChange {
@@ -40,6 +40,7 @@ export interface ClusterCommands {
   addMessages(queueKey: string, ...metaPayload: string[]): Promise<number>;
   applyWrites(keyCount: number, ...keysThenGroupAndWrites: string[]): Promise<number>;
   readyCount(queueKey: string, group: string): Promise<number>;
+  purgeReady(queueKey: string, group: string): Promise<number>;
 }
 
 export type ClusterRedis = Redis & ClusterCommands;
@@ -126,6 +127,7 @@ export class ClusterNode {
       // No numberOfKeys: the key count is the first argument, as it varies.
       redis.defineCommand('applyWrites', { lua: APPLY_WRITES });
       redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
+      redis.defineCommand('purgeReady', { numberOfKeys: 1, lua: PURGE_READY });
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
       subscriber.on('message', (channel: string, text: string) => node.received(channel, text));
       await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL, ACCOUNTS_CHANNEL, relayChannel(config.node), controlChannel(config.node), replyChannel(config.node));

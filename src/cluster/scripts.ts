@@ -129,5 +129,36 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local ok, summary = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1])
 local pending = 0
 if ok then pending = summary[1] end
-return redis.call('XLEN', KEYS[1]) - pending
+return math.max(0, redis.call('XLEN', KEYS[1]) - pending)
+`;
+
+/**
+ * Purges what no node holds: the entries after the group's last-delivered id (every entry at or
+ * before it was delivered, and is still there only while pending). KEYS[1]: the stream; ARGV[1]:
+ * group. Returns how many went.
+ */
+export const PURGE_READY = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local last = '0-0'
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if ok then
+  for _, group in ipairs(groups) do
+    local name, id
+    for i = 1, #group, 2 do
+      if group[i] == 'name' then name = group[i + 1] elseif group[i] == 'last-delivered-id' then id = group[i + 1] end
+    end
+    if name == ARGV[1] then last = id end
+  end
+end
+local removed = 0
+while true do
+  local entries = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1000)
+  if #entries == 0 then break end
+  for _, entry in ipairs(entries) do
+    redis.call('XDEL', KEYS[1], entry[1])
+    removed = removed + 1
+  end
+  last = entries[#entries][1]
+end
+return removed
 `;

@@ -91,7 +91,8 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
 
   purge(): void {
     this.flushAdds();
-    this.node.write(this.node.redis.xtrim(this.key, 'MAXLEN', 0));
+    // Not XTRIM: that would delete the entries nodes hold for their consumers too.
+    this.node.write(this.node.redis.purgeReady(this.key, GROUP));
     this.readyElsewhere = 0;
   }
 
