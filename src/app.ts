@@ -104,7 +104,8 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
     const node = config.cluster && `warren@${config.cluster.node}`;
     const cluster = clusterStores?.node;
     const otherNodes = cluster && { connections: async () => (await cluster.otherConnections()) as ConnectionView[], close: (name: string, reason: string) => cluster.closeElsewhere(name, reason) };
-    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, node, otherNodes, accounts, saveAccounts: accountsSaver(accounts, accountsFile), io: stores.io });
+    const saveAccounts = accountsSaver(accounts, accountsFile);
+    management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, node, otherNodes, accounts, saveAccounts, io: stores.io });
     if (clusterStores) {
       const closeVhostConnections = (vhost: string) => {
         for (const details of transport.connections()) if (details.vhost === vhost) details.close(`vhost "${vhost}" was deleted`);
@@ -114,7 +115,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
         logger.info({ users: accounts.size }, 'users and permissions loaded, as another node saved them');
       };
       clusterStores.node.serveControl({ connections: () => management.connectionViews(), close: (name, reason) => management.closeConnection(name, reason) });
-      await new ClusterSync({ node: clusterStores.node, stores: clusterStores, vhosts, logger, closeVhostConnections, reloadAccounts }).start();
+      await new ClusterSync({ node: clusterStores.node, stores: clusterStores, vhosts, logger, closeVhostConnections, reloadAccounts, saveAccounts }).start();
     }
   } catch (error) {
     await vhosts.close();

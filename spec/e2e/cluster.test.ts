@@ -223,6 +223,23 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     await eventually(async () => expect(await admin.hkeys('warren:{%2F}:topology')).not.toContain(`r:["node2","",${JSON.stringify(replyTo)},{}]`));
   });
 
+  it('cluster - a Redis that lost everything (restarted without persistence) gets the topology back from the nodes', async () => {
+    const [one, two] = [await client(nodes[0]), await client(nodes[1])];
+    await one.declareExchange('kept', 'direct', { durable: true });
+    await one.declareQueue('kept.q', { durable: true });
+    await one.bindQueue('kept.q', 'kept', 'k');
+    await admin.flushall();
+    // The nodes' connections drop, as with a restarted Redis; on reconnecting they find its topology version gone back.
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal');
+    await eventually(async () => expect(await admin.hexists('warren:{%2F}:topology', 'q:kept.q')).toBe(1));
+    const got = collector(1);
+    await two.consume('kept.q', got.handler);
+    await eventually(() => one.publish('kept', 'k', 'after the loss'));
+    await got.all;
+    expect(got.received[0].payload).toBe('after the loss');
+    expect(await admin.hexists('warren:{%2F}:topology', 'x:kept')).toBe(1);
+  });
+
   it('cluster - a node restarted under the same name comes back with the topology, from Redis', async () => {
     const one = await client(nodes[0]);
     await one.declareExchange('events', 'fanout', { durable: false });

@@ -14,6 +14,8 @@ export interface ClusterSyncOptions {
   closeVhostConnections(vhost: string): void;
   /** Loads the users and permissions another node saved. */
   reloadAccounts(): Promise<void>;
+  /** Saves this node's users and permissions (Redis lost them). */
+  saveAccounts(): Promise<void>;
 }
 
 /**
@@ -48,6 +50,10 @@ export class ClusterSync {
       },
       rejoined: () => {
         for (const store of this.options.stores.stores.values()) store.announceRelays();
+      },
+      topologyLost: async () => {
+        for (const store of this.options.stores.stores.values()) await store.restoreTopology();
+        await this.options.saveAccounts();
       },
     });
     await node.renew();

@@ -19,7 +19,8 @@ export interface FetchTarget {
   /** Messages in Redis that no node holds, as last counted. */
   readyElsewhere: number;
   arrived(entries: StreamEntries): void;
-  ensureGroup(): Promise<void>;
+  /** False when the queue is no longer declared in Redis. */
+  ensureGroup(): Promise<boolean>;
 }
 
 /**
@@ -118,7 +119,8 @@ export class Fetcher {
     const missing = /NOGROUP.*key '([^']*)'/.exec(error.message)?.[1];
     const queue = missing === undefined ? undefined : queues.find((candidate) => candidate.key === missing);
     if (queue) {
-      await queue.ensureGroup();
+      // Deleted on another node: not read again until the deletion reaches this node (or it wants again).
+      if (!(await queue.ensureGroup())) this.wanting.delete(queue.key);
       return;
     }
     if (/UNBLOCKED/.test(error.message)) return;

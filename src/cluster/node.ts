@@ -4,7 +4,7 @@ import type { ClusterConfig } from '../config/index.js';
 import { Fetcher, type FetchTarget } from './fetcher.js';
 import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, controlChannel, GROUP, NODES_KEY, relayChannel, replyChannel, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
 import { redisOptions } from './redis-url.js';
-import { ADD_MESSAGES, APPLY_WRITES, CHANGE_TOPOLOGY, GIVE_BACK, PURGE_READY, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
+import { ADD_MESSAGES, APPLY_WRITES, CHANGE_TOPOLOGY, ENSURE_GROUP, GIVE_BACK, PURGE_READY, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
 
 /** A change of the shared topology, as published to every node. */
 export interface TopologyChange {
@@ -41,6 +41,7 @@ export interface ClusterCommands {
   applyWrites(keyCount: number, ...keysThenGroupAndWrites: string[]): Promise<number>;
   readyCount(queueKey: string, group: string): Promise<number>;
   purgeReady(queueKey: string, group: string): Promise<number>;
+  ensureGroup(queueKey: string, topologyKey: string, group: string, field: string): Promise<number>;
 }
 
 export type ClusterRedis = Redis & ClusterCommands;
@@ -80,6 +81,7 @@ export class ClusterNode {
   private onRelayed: (text: string) => void = () => {};
   private onAccountsSaved: () => void = () => {};
   private onRejoined: () => void = () => {};
+  private onTopologyLost: () => Promise<void> = async () => {};
   /** Set when a shutdown could not return what this node held. */
   holdsDeliveries = false;
   /** Renewed at least once: being added to the live set again means another node took this one for dead. */
@@ -128,6 +130,7 @@ export class ClusterNode {
       redis.defineCommand('applyWrites', { lua: APPLY_WRITES });
       redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
       redis.defineCommand('purgeReady', { numberOfKeys: 1, lua: PURGE_READY });
+      redis.defineCommand('ensureGroup', { numberOfKeys: 2, lua: ENSURE_GROUP });
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
       subscriber.on('message', (channel: string, text: string) => node.received(channel, text));
       await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL, ACCOUNTS_CHANNEL, relayChannel(config.node), controlChannel(config.node), replyChannel(config.node));
@@ -141,7 +144,17 @@ export class ClusterNode {
   }
 
   /** What this node does with what the cluster tells it; changes announced before now are applied now. */
-  handle(handlers: { change: (change: TopologyChange) => void; relayed: (text: string) => void; accountsSaved: () => void; deadNode: (node: string) => Promise<void>; rejoined: () => void }): void {
+  handle(handlers: {
+    change: (change: TopologyChange) => void;
+    relayed: (text: string) => void;
+    accountsSaved: () => void;
+    deadNode: (node: string) => Promise<void>;
+    rejoined: () => void;
+    topologyLost: () => Promise<void>;
+  }): void {
+    this.onTopologyLost = handlers.topologyLost;
+    // After a reconnect (Redis restarted, a failover): did Redis lose topology this node applied?
+    this.redis.on('ready', () => void this.checkTopology());
     this.onRelayed = handlers.relayed;
     this.onAccountsSaved = handlers.accountsSaved;
     this.onChange = handlers.change;
@@ -162,6 +175,20 @@ export class ClusterNode {
     this.countTimer = setInterval(() => void this.countReady(), COUNT_INTERVAL_MS);
     this.countTimer.unref();
     void this.fetcher.run();
+  }
+
+  /** Redis's topology version below what this node applied: Redis lost changes, which this node writes back. */
+  private async checkTopology(): Promise<void> {
+    try {
+      const version = Number((await this.redis.get(TOPOLOGY_VERSION_KEY)) ?? 0);
+      if (version >= this.appliedVersion) return;
+      this.logger.warn({ redisVersion: version, applied: this.appliedVersion }, 'Redis lost topology changes (a failover or a restart without persistence): writing back what this node knows');
+      // Versions go on from what the nodes applied: the replies' barrier counts on them growing.
+      await this.redis.set(TOPOLOGY_VERSION_KEY, String(this.appliedVersion));
+      await this.onTopologyLost();
+    } catch (error) {
+      this.logger.error({ err: (error as Error).message }, 'writing the topology back to Redis failed');
+    }
   }
 
   /** Registers this node as alive now (before it serves anything). */

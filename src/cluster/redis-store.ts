@@ -34,6 +34,11 @@ export class RedisStore implements MessageStore {
   private readonly sharedQueues = new Map<string, RedisSharedQueue>();
   /** How many of this node's exclusive queues are bound with each relay binding's key: it is announced while above 0. */
   private readonly localBindings = new Map<string, number>();
+  /**
+   * The vhost's topology as this node knows it (the hash's fields but the relays): what it writes
+   * back when Redis lost it (a failover after asynchronous replication, a restart without persistence).
+   */
+  private readonly known = new Map<string, string>();
   /** Queues whose missing stream is being made again: once at a time. */
   private readonly restoring = new Set<string>();
 
@@ -47,6 +52,7 @@ export class RedisStore implements MessageStore {
     const relayBindings: StoredRelayBinding[] = [];
     const state: RecoveredState = { exchanges: [], queues: [], bindings: [], policies: [], messages: [] };
     for (const [field, json] of Object.entries(fields)) {
+      if (!field.startsWith('r:')) this.known.set(field, json);
       if (field.startsWith('r:')) {
         const binding = relayBinding(field);
         // This node's own are from before a restart: its exclusive queues died with it.
@@ -84,8 +90,12 @@ export class RedisStore implements MessageStore {
   }
 
   openShared(queue: string, receiver: SharedQueueReceiver): SharedQueue {
-    const shared = new RedisSharedQueue(this.node, queueKey(this.vhost, queue), receiver, () =>
-      this.restoreStream(queue, shared).catch((error: Error) => this.node.logger.warn({ vhost: this.vhost, queue, err: error.message }, 'a lost stream could not be made again')),
+    const shared = new RedisSharedQueue(
+      this.node,
+      queueKey(this.vhost, queue),
+      receiver,
+      () => this.restoreStream(queue, shared).catch((error: Error) => this.node.logger.warn({ vhost: this.vhost, queue, err: error.message }, 'a lost stream could not be made again')),
+      { hash: topologyKey(this.vhost), field: `q:${queue}` },
     );
     this.sharedQueues.set(queue, shared);
     this.node.queues.set(shared.key, shared);
@@ -177,6 +187,23 @@ export class RedisStore implements MessageStore {
     this.node.atomically(work);
   }
 
+  /**
+   * Redis lost topology changes (its version went back): writes back what this node knows of the
+   * vhost, makes its queues' streams again, and announces its relays again. Every node does the
+   * same with the same definitions, so the order does not matter.
+   */
+  async restoreTopology(): Promise<void> {
+    const key = topologyKey(this.vhost);
+    if (this.known.size > 0) await this.node.redis.hset(key, Object.fromEntries(this.known));
+    await this.node.redis.sadd(VHOSTS_KEY, this.vhost);
+    for (const shared of this.sharedQueues.values()) {
+      await shared.ensureGroup();
+      // Its reads stopped while the stream was missing: they start again.
+      shared.want(shared.wanted);
+    }
+    this.announceRelays();
+  }
+
   /** Announces every relay binding of this node again (another node took it for dead and deleted them). */
   announceRelays(): void {
     for (const key of this.localBindings.keys()) {
@@ -207,8 +234,10 @@ export class RedisStore implements MessageStore {
   }
 
   private put(field: string, value: object | null): void {
-    if (this.applyingRemote) return;
     const json = value === null ? null : JSON.stringify(value);
+    if (json === null) this.known.delete(field);
+    else this.known.set(field, json);
+    if (this.applyingRemote) return;
     this.node.changeTopology(topologyKey(this.vhost), json === null ? 'hdel' : 'hset', field, { vhost: this.vhost, field, value: json });
   }
 }

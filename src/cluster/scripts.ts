@@ -71,6 +71,19 @@ return moved
 `;
 
 /**
+ * Makes a queue's stream and its group unless they exist, only while the queue is declared (its
+ * field ARGV[2] in the vhost's topology hash KEYS[2]): a node that applies a declare late, or
+ * reads a queue deleted meanwhile, does not make an orphan stream. KEYS[1]: the stream; ARGV[1]:
+ * group. Returns 1 when the stream is there, 0 when the queue is not declared.
+ */
+export const ENSURE_GROUP = `
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 then return 0 end
+local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+if not ok and not string.find(tostring(err), 'BUSYGROUP') then return redis.error_reply(tostring(err)) end
+return 1
+`;
+
+/**
  * Appends a turn's messages to a queue's stream in one call: ARGV holds meta and payload for
  * each. Returns how many were added, or -1 when the stream is not there (the queue was deleted,
  * or Redis lost it): then none is, as XADD NOMKSTREAM would not.

@@ -37,6 +37,8 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     private readonly receiver: SharedQueueReceiver,
     /** The stream is not in Redis: the queue was deleted on another node, or Redis lost it (a failover). */
     private readonly streamMissing: () => void,
+    /** Where the queue is declared: its field in the vhost's topology hash. */
+    private readonly declaredIn: { hash: string; field: string },
   ) {}
 
   /**
@@ -116,12 +118,9 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
   }
 
   /** Makes the stream and its group unless they exist (a new queue, or one whose stream was lost). */
-  async ensureGroup(): Promise<void> {
-    try {
-      await this.node.redis.xgroup('CREATE', this.key, GROUP, '0', 'MKSTREAM');
-    } catch (error) {
-      if (!/BUSYGROUP/.test((error as Error).message)) throw error;
-    }
+  /** False when the queue is no longer declared in Redis (nothing was made). */
+  async ensureGroup(): Promise<boolean> {
+    return (await this.node.redis.ensureGroup(this.key, this.declaredIn.hash, GROUP, this.declaredIn.field)) === 1;
   }
 
   /** The queue is gone here: its reads stop (what it was adding goes first). */
