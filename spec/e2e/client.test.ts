@@ -102,11 +102,11 @@ describe('client - against the real broker', () => {
     await client.consume('jobs', handler);
     const reconnected = new Promise((resolve) => client.on('reconnect', resolve));
     await restartable.stop();
-    const again = await startBroker({}, [], port);
+    // The old broker kept its state in memory: the new one declares the queue from its definitions
+    // before it listens, so the client's re-consume finds it however soon it reconnects.
+    const again = await startBroker({ definitions: { queues: [{ name: 'jobs', durable: false }] } }, [], port);
     try {
-      // The old broker kept its state in memory, so the queue must be declared again before re-consume succeeds.
       const publisher = await connect(again.url);
-      await publisher.declareQueue('jobs', { durable: false });
       await reconnected;
       await publisher.publish('', 'jobs', 'after restart');
       expect((await all)[0].payload).toBe('after restart');
