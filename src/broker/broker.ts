@@ -285,8 +285,8 @@ export class Broker implements QueueHost, ConnectionHost {
   /** In a cluster: node `binding.node` has exclusive queues bound with this key (`bound` true) or no longer (false). */
   bindRelay(binding: StoredRelayBinding, bound: boolean): void {
     const source = this.exchanges.get(binding.source);
-    let relay = this.relays.get(binding.node);
     if (!source) return;
+    let relay = this.relays.get(binding.node);
     if (!relay) {
       if (!bound) return;
       relay = new RelayQueue(binding.node, this, (node, message) => this.store.relay?.(node, message));

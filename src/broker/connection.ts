@@ -116,12 +116,12 @@ export class Connection implements ConsumerOwner, QueueOwner {
     dispatchQueuesOf(taken);
   }
 
-  /** Pulls one message (a `get` without `noAck` is a delivery to settle like any other). */
   /** What must happen before `get` can answer (a cluster's fetch), or undefined. */
   beforeGet(queueName: string): Promise<void> | undefined {
     return this.broker.queueFor(this, queueName).beforeGet();
   }
 
+  /** Pulls one message (a `get` without `noAck` is a delivery to settle like any other). */
   get(queueName: string, noAck: boolean): GetResult {
     const queue = this.broker.queueFor(this, queueName);
     // A get answered after a fetch from a cluster's Redis may find the connection closed meanwhile.

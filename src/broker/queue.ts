@@ -48,10 +48,10 @@ export interface MessageCounters {
 }
 
 const byReason = (): Record<DeathReason, number> => ({ expired: 0, maxlen: 0, rejected: 0, delivery_limit: 0 });
-/** The counts by reason of a queue where nothing died yet: shared, replaced at the first death (countDeath). */
 /** What a consumer without a prefetch limit fetches from a shared queue at a time. */
 const UNLIMITED_PREFETCH_FETCH = 256;
 
+/** The counts by reason of a queue where nothing died yet: shared, replaced at the first death (countDeath). */
 const NO_DEATHS: Readonly<Record<DeathReason, number>> = Object.freeze(byReason());
 
 function countDeath(counters: MessageCounters, outcome: 'deadLettered' | 'deadDropped', reason: DeathReason): void {
@@ -267,7 +267,7 @@ export class Queue implements SharedQueueReceiver {
     this.counters.published++;
     if (this.shared) {
       // Whichever node's consumer has room takes it from there, this node's through `receive`.
-      const { expiresAt } = this.newEntry(message, seq, true);
+      const expiresAt = this.expiryOf(message);
       this.shared.add(message, expiresAt === Infinity ? null : expiresAt);
       return EnqueueResult.Persisted;
     }
@@ -468,12 +468,10 @@ export class Queue implements SharedQueueReceiver {
     if (index < 0) return;
     this.consumers.splice(index, 1);
     this.host.totals.consumers--;
-    if (this.consumers.length > 0 || this.shared) {
-      // With a single active consumer, the next one in line may now take over; a shared queue
-      // gives back what it holds once its last consumer here is gone.
-      this.dispatch();
-      if (this.consumers.length > 0) return;
-    }
+    // With a single active consumer, the next one in line may now take over; a shared queue
+    // gives back what it holds once its last consumer here is gone.
+    if (this.consumers.length > 0 || this.shared) this.dispatch();
+    if (this.consumers.length > 0) return;
     if (this.options.autoDelete && this.everHadConsumer) this.host.removeQueue(this);
     else this.touch();
   }
@@ -531,9 +529,14 @@ export class Queue implements SharedQueueReceiver {
     this.cancelUnusedExpiry();
   }
 
-  private newEntry(message: Message, seq: number, persisted: boolean): QueueEntry {
+  /** When a message enqueued now expires (Infinity without a TTL): fixed on arrival, as RabbitMQ's classic queues do. */
+  private expiryOf(message: Message): number {
     const ttl = minTtl(this.args.messageTtl, message.properties.expiration);
-    const expiresAt = ttl === undefined ? Infinity : this.host.clock.now() + ttl;
+    return ttl === undefined ? Infinity : this.host.clock.now() + ttl;
+  }
+
+  private newEntry(message: Message, seq: number, persisted: boolean): QueueEntry {
+    const expiresAt = this.expiryOf(message);
     const maxPriority = this.args.maxPriority;
     const priority = maxPriority === undefined ? 0 : Math.min(message.properties.priority ?? 0, maxPriority);
     return { seq, position: this.nextPosition++, message, expiresAt, priority, returns: 0, readyAt: 0, persisted };

@@ -1,14 +1,13 @@
 import { headersJson, propertiesJson, type Message } from '../broker/index.js';
 
 /**
- * A shared queue's message as a Redis stream entry: field `m` holds
- * `[exchange, routingKey, headers, properties, expiresAt, readyAt]` as JSON, `p` the payload's JSON
- * text as the client sent it, `r` how often it went back to the queue (absent for 0). The wire
- * cache `encoded` is not kept; `size` is the payload's byte length, counted again when read.
+ * A shared queue's message as a Redis stream entry (written by the Lua scripts): field `m` holds
+ * this meta, `[exchange, routingKey, headers, properties, expiresAt, readyAt]` as JSON, `p` the
+ * payload's JSON text as the client sent it, `r` how often it went back to the queue (absent for
+ * 0). The wire cache `encoded` is not kept; `size` is the payload's byte length, counted again when read.
  */
-export function entryFields(message: Message, expiresAt: number | null, returns: number): string[] {
-  const meta = `[${JSON.stringify(message.exchange)},${JSON.stringify(message.routingKey)},${headersJson.of(message.headers)},${propertiesJson.of(message.properties)},${expiresAt ?? null},${message.readyAt ?? null}]`;
-  return returns === 0 ? ['m', meta, 'p', message.payload] : ['m', meta, 'p', message.payload, 'r', String(returns)];
+export function entryMeta(message: Message, expiresAt: number | null): string {
+  return `[${JSON.stringify(message.exchange)},${JSON.stringify(message.routingKey)},${headersJson.of(message.headers)},${propertiesJson.of(message.properties)},${expiresAt ?? null},${message.readyAt ?? null}]`;
 }
 
 /** A message relayed to another node's exclusive queues: its vhost and fields as JSON, a newline, the payload. */

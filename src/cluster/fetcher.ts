@@ -123,7 +123,6 @@ export class Fetcher {
       if (!(await queue.ensureGroup())) this.wanting.delete(queue.key);
       return;
     }
-    if (/UNBLOCKED/.test(error.message)) return;
     this.clientId = undefined;
     this.logger.warn({ err: error.message }, 'reading the shared queues from Redis failed; trying again in 0.5 s');
     await new Promise((resolve) => setTimeout(resolve, 500).unref());

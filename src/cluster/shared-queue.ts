@@ -1,5 +1,5 @@
 import type { Message, SharedEntry, SharedQueue, SharedQueueReceiver } from '../broker/index.js';
-import { decodeEntry, entryFields } from './entry-codec.js';
+import { decodeEntry, entryMeta } from './entry-codec.js';
 import type { FetchTarget, StreamEntries } from './fetcher.js';
 import { GROUP } from './keys.js';
 import type { ClusterNode } from './node.js';
@@ -47,14 +47,14 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
    * made again, and its messages fail (their confirms are errors), never confirmed into nothing.
    */
   add(message: Message, expiresAt: number | null): void {
-    const [, meta, , payload] = entryFields(message, expiresAt, 0);
+    const meta = entryMeta(message, expiresAt);
     this.readyElsewhere++;
-    if (this.node.gathered) return this.node.gather(this.key, 'a', meta, payload);
+    if (this.node.gathered) return this.node.gather(this.key, 'a', meta, message.payload);
     if (this.adds.length === 0) {
       this.node.heldWrites.add(this.flushAdds);
       setImmediate(this.flushAdds);
     }
-    this.adds.push(meta, payload);
+    this.adds.push(meta, message.payload);
   }
 
   want(count: number): void {
@@ -77,8 +77,7 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
       const id = this.ids.get(seq);
       if (id === undefined) continue;
       this.ids.delete(seq);
-      const [, meta, , payload] = entryFields(message, expiresAt, 0);
-      args.push(id, meta, payload, String(returns));
+      args.push(id, entryMeta(message, expiresAt), message.payload, String(returns));
     }
     if (args.length === 0) return;
     this.node.background(this.node.redis.giveBack(this.key, GROUP, ...args));

@@ -186,7 +186,7 @@ class JsonCodec implements WireCodec {
         break;
       case 'queue.declare': {
         const options = { durable: f.durable ?? true, exclusive: f.exclusive ?? false, autoDelete: f.autoDelete ?? false, arguments: f.arguments ?? {} };
-        session.emitTopologyReply(okFrame(f.id, { ...vhost.declareQueue(connection, f.queue ?? '', options, f.passive ?? false) }), (message) => errorFrame('INTERNAL_ERROR', message, f.id));
+        session.emitTopologyReply(okFrame(f.id, { ...vhost.declareQueue(connection, f.queue ?? '', options, f.passive ?? false) }), internalError(f.id));
         return;
       }
       case 'queue.bind':
@@ -197,7 +197,7 @@ class JsonCodec implements WireCodec {
         session.emit(okFrame(f.id, { messageCount: vhost.purgeQueue(connection, f.queue) }));
         return;
       case 'queue.delete':
-        session.emitTopologyReply(okFrame(f.id, { messageCount: vhost.deleteQueue(connection, f.queue, f.ifUnused ?? false, f.ifEmpty ?? false) }), (message) => errorFrame('INTERNAL_ERROR', message, f.id));
+        session.emitTopologyReply(okFrame(f.id, { messageCount: vhost.deleteQueue(connection, f.queue, f.ifUnused ?? false, f.ifEmpty ?? false) }), internalError(f.id));
         return;
       case 'consume': {
         // The consume's ok goes before the deliveries it starts.
@@ -228,14 +228,10 @@ class JsonCodec implements WireCodec {
         };
         const fetching = vhost.beforeGet(connection, f.queue);
         if (fetching === undefined) session.emit(reply());
-        else
-          session.emitPending(
-            fetching.then(reply),
-            (error) => {
-              const { code, message } = session.describeFailure(error, 'get');
-              return errorFrame(code, message, f.id);
-            },
-          );
+        else session.emitPending(fetching.then(reply), (error) => {
+          const { code, message } = session.describeFailure(error, 'get');
+          return errorFrame(code, message, f.id);
+        });
         return;
       }
       case 'fetch': {
@@ -261,7 +257,7 @@ class JsonCodec implements WireCodec {
       }
     }
     // What falls through changed the topology: exchanges and bindings.
-    session.emitTopologyReply(okFrame(f.id), (message) => errorFrame('INTERNAL_ERROR', message, f.id));
+    session.emitTopologyReply(okFrame(f.id), internalError(f.id));
   }
 
   // docs/protocol.md, "Publishing and confirms".
@@ -278,9 +274,15 @@ class JsonCodec implements WireCodec {
     const id = frame.id;
     if (frame.mandatory === true && !(outcome & ROUTED)) this.session.emit(returnFrame(message, id));
     if (id === undefined) return;
-    this.session.confirm(okFrame(id), (outcome & PERSISTED) !== 0, (message) => errorFrame('INTERNAL_ERROR', message, id));
+    this.session.confirm(okFrame(id), (outcome & PERSISTED) !== 0, internalError(id));
   }
 }
+
+/** The frame for a reply the broker could not give after all (a store's or a cluster's write failed). */
+const internalError =
+  (id: number | undefined) =>
+  (message: string): string =>
+    errorFrame('INTERNAL_ERROR', message, id);
 
 function readableId(id: unknown): number | undefined {
   return typeof id === 'number' && Number.isSafeInteger(id) && id >= 1 ? id : undefined;
