@@ -5,7 +5,8 @@ import { hasRedis, startRedis, type RunningRedis } from '../e2e/cluster-harness.
 import { storeContract } from '../store/contract.js';
 
 // The store port's contract, on Redis: topology and policies (a shared store keeps messages
-// through its shared queues, which spec/e2e/cluster.test.ts covers, and has no stream logs yet).
+// through its shared queues, which spec/e2e/cluster.test.ts covers, and its stream logs answer
+// reads from Redis later, not at once as the contract's do: spec/e2e/cluster-streams.test.ts).
 // Each store is a vhost of its own; a reopen is a new store of the same vhost, as a restarted
 // node makes.
 if (hasRedis) {

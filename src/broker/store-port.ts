@@ -78,9 +78,11 @@ export interface MessageStore {
   /**
    * The log of stream queue `queue` (put with putQueue before): the one recovered with the store,
    * or a new empty one. Synchronous, as a declare needs it at once; the same log for the same
-   * queue until deleteQueue. `options` (its retention) apply from now on.
+   * queue until deleteQueue. `options` (its retention) apply from now on. A shared store calls
+   * `changed` when entries became readable without an append here (appended on another node, or
+   * read from the shared store after a `read` missed them); a local store never does.
    */
-  openStream(queue: string, options: StreamLogOptions): StreamLog;
+  openStream(queue: string, options: StreamLogOptions, changed?: () => void): StreamLog;
   /**
    * Where a shared store keeps the messages of queue `queue` (put with putQueue before); `receiver`
    * gets those this node fetched for its consumers. Only on a `shared` store.

@@ -29,7 +29,8 @@ export interface StreamLog {
   readonly bytes: number;
 
   /**
-   * Appends `message` and returns its offset. `timestamp` (ms) is stored with it; one lower than
+   * Appends `message` and returns its offset (-1 from a shared store, where the offset is given
+   * when the append reaches it). `timestamp` (ms) is stored with it; one lower than
    * the previous entry's (a clock stepping back) is stored as the previous one, so that
    * timestamps never decrease along the stream and `offsetAtTimestamp` can search them. The write
    * is group-committed: what is appended in one event-loop turn goes out in one write (and one
@@ -46,11 +47,19 @@ export interface StreamLog {
    * Up to `maxCount` entries from `offset` on, in offset order; it stops once the payloads read
    * add up to `maxBytes` or more, but always returns the entry at the start if there is one. An
    * offset below `first` reads from `first`; at or past `next`, nothing. Entries not yet flushed
-   * are included.
+   * are included. A shared store returns what it has in memory, and may stop short (even at
+   * nothing) where it must read the shared store first: it then calls the `changed` of
+   * `openStream` once it can.
    */
   read(offset: number, maxCount: number, maxBytes: number): StreamEntry[];
-  /** The first offset whose timestamp is `ms` or later; `next` when there is none. */
-  offsetAtTimestamp(ms: number): number;
+  /**
+   * Resolves once `read(offset, count, ...)` returns what the stream holds from `offset` (at least
+   * its first entry); undefined when it does now. A pull waits for it; only a shared store ever
+   * needs to.
+   */
+  readable?(offset: number, count: number): Promise<void> | undefined;
+  /** The first offset whose timestamp is `ms` or later; `next` when there is none. A shared store answers later. */
+  offsetAtTimestamp(ms: number): number | Promise<number>;
   /**
    * Drops whole segments, oldest first and never the last one, while the stream is over
    * `maxBytes` or the oldest segment's newest entry is older than `now - maxAgeMs`. Returns the

@@ -27,6 +27,8 @@ interface Reader {
   readonly group: string | undefined;
   /** Waiting in its group while another consumer of the group is active. */
   waiting: boolean;
+  /** Its start ({"timestamp": ms}) is still being looked up in a shared store. */
+  starting: boolean;
   /** Offsets delivered and not yet acked, in delivery order (groups only: what the committed offset follows). */
   readonly given: number[];
   readonly acked: Set<number>;
@@ -80,7 +82,11 @@ export class StreamQueue extends Queue {
   /** Opened on first use: by then the broker has put the queue in the store. */
   private get log(): StreamLog {
     if (this.logOrUndefined === undefined) {
-      this.logOrUndefined = this.host.store.openStream(this.name, this.retention());
+      this.logOrUndefined = this.host.store.openStream(this.name, this.retention(), () => {
+        if (this.deleted) return;
+        this.countEntries();
+        this.dispatch();
+      });
       this.countEntries();
     }
     return this.logOrUndefined;
@@ -176,8 +182,22 @@ export class StreamQueue extends Queue {
     const group = args['x-stream-consumer'] === undefined ? undefined : groupName(args['x-stream-consumer']);
     const spec = args['x-stream-offset'] === undefined ? undefined : parseOffsetSpec(args['x-stream-offset']);
     const members = group === undefined ? undefined : this.groups.get(group);
-    const reader: Reader = { next: 0, group, waiting: members !== undefined && members.length > 0, given: [], acked: new Set() };
-    reader.next = this.startOffset(spec, group);
+    const reader: Reader = { next: 0, group, waiting: members !== undefined && members.length > 0, starting: false, given: [], acked: new Set() };
+    const start = this.startOffset(spec, group);
+    if (typeof start === 'number') reader.next = start;
+    else {
+      reader.starting = true;
+      // A store that cannot look it up says why, and the consumer starts at "next".
+      start
+        .then(
+          (offset) => (reader.next = offset),
+          () => (reader.next = this.log.next),
+        )
+        .finally(() => {
+          reader.starting = false;
+          this.dispatch();
+        });
+    }
     if (group !== undefined) {
       if (members) members.push(consumer);
       else this.groups.set(group, [consumer]);
@@ -207,10 +227,11 @@ export class StreamQueue extends Queue {
     const reader = this.readers.get(consumer);
     if (!reader) return;
     reader.waiting = false;
-    reader.next = this.log.committed(group) === null ? Math.max(resumeAt, this.log.first) : this.startOffset(undefined, group);
+    reader.next = this.log.committed(group) === null ? Math.max(resumeAt, this.log.first) : (this.startOffset(undefined, group) as number);
   }
 
-  private startOffset(spec: StreamOffsetSpec | undefined, group: string | undefined): number {
+  /** A number, but for a timestamp in a shared store, which looks it up. */
+  private startOffset(spec: StreamOffsetSpec | undefined, group: string | undefined): number | Promise<number> {
     const log = this.log;
     if (spec === undefined) {
       const committed = group === undefined ? null : log.committed(group);
@@ -245,7 +266,7 @@ export class StreamQueue extends Queue {
       const durable = log.flushedNext;
       for (const consumer of this.consumers) {
         const reader = this.readers.get(consumer);
-        if (!reader || reader.waiting) continue;
+        if (!reader || reader.waiting || reader.starting) continue;
         while (reader.next < durable && consumer.hasRoom()) {
           const room = consumer.prefetch - consumer.unacked;
           const entries = log.read(reader.next, Math.min(room, durable - reader.next), READ_BYTES);
@@ -261,6 +282,11 @@ export class StreamQueue extends Queue {
     } finally {
       this.readingStream = false;
     }
+  }
+
+  /** Resolves once `fetch(offset, max)` can answer; undefined when it can now (always, but in a shared store). */
+  beforeFetch(offset: number, max: number): Promise<void> | undefined {
+    return this.log.readable?.(offset, Math.min(max, this.log.flushedNext - offset));
   }
 
   /** Up to `max` entries from `offset` (clamped to what is kept), for a pull. */

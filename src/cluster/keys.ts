@@ -24,6 +24,16 @@ export const GROUP = 'warren';
 
 export const topologyKey = (vhost: string): string => `warren:{${enc(vhost)}}:topology`;
 export const queueKey = (vhost: string, queue: string): string => `warren:{${enc(vhost)}}:q:${enc(queue)}`;
+/**
+ * A stream queue's state, next to its entries (which are in `queueKey`): a hash of `first`,
+ * `next`, `bytes`, `ts` (the last entry's timestamp) and `g:GROUP` (a consumer group's committed offset).
+ */
+export const streamStateKey = (vhost: string, queue: string): string => `warren:{${enc(vhost)}}:s:${enc(queue)}`;
+/**
+ * Channel on which the scripts announce a stream queue's changes: "STATE-KEY FIRST NEXT BYTES"
+ * after appends and trims, "STATE-KEY g OFFSET GROUP" after a commit.
+ */
+export const STREAMS_CHANNEL = 'warren:streams';
 /** Channel of requests to a node from the others (its connections, closing one): `ControlRequest` as JSON. */
 export const controlChannel = (node: string): string => `warren:control:${enc(node)}`;
 /** Channel of the answers to a node's requests. */

@@ -2,9 +2,25 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.js';
 import { Fetcher, type FetchTarget } from './fetcher.js';
-import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, controlChannel, GROUP, NODES_KEY, relayChannel, replyChannel, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
+import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, controlChannel, GROUP, NODES_KEY, relayChannel, replyChannel, STREAMS_CHANNEL, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
 import { redisOptions } from './redis-url.js';
-import { ADD_MESSAGES, APPLY_WRITES, CHANGE_TOPOLOGY, ENSURE_GROUP, GIVE_BACK, PURGE_READY, READY_COUNT, RENEW_AND_REAP, RETURN_PENDING } from './scripts.js';
+import {
+  ADD_MESSAGES,
+  APPLY_WRITES,
+  CHANGE_TOPOLOGY,
+  ENSURE_GROUP,
+  GIVE_BACK,
+  PURGE_READY,
+  READY_COUNT,
+  RENEW_AND_REAP,
+  RETURN_PENDING,
+  STREAM_APPEND,
+  STREAM_AT_TIME,
+  STREAM_COMMIT,
+  STREAM_ENSURE,
+  STREAM_TRIM,
+} from './scripts.js';
+import type { RedisStreamLog } from './stream-log.js';
 
 /** A change of the shared topology, as published to every node. */
 export interface TopologyChange {
@@ -42,6 +58,12 @@ export interface ClusterCommands {
   readyCount(queueKey: string, group: string): Promise<number>;
   purgeReady(queueKey: string, group: string): Promise<number>;
   ensureGroup(queueKey: string, topologyKey: string, group: string, field: string): Promise<number>;
+  streamEnsure(stateKey: string, topologyKey: string, field: string, next: string): Promise<number>;
+  /** Replies first, next, bytes, ts; first is -1 when the stream queue's state is missing. */
+  streamAppend(key: string, stateKey: string, channel: string, now: string, maxBytes: string, ...metaPayload: string[]): Promise<[number, number, number, number]>;
+  streamTrim(key: string, stateKey: string, channel: string, now: string, maxBytes: string, maxAgeMs: string): Promise<[number, number, number, number]>;
+  streamCommit(stateKey: string, channel: string, group: string, offset: string): Promise<number>;
+  streamAtTime(key: string, stateKey: string, ms: string): Promise<number>;
 }
 
 export type ClusterRedis = Redis & ClusterCommands;
@@ -59,6 +81,8 @@ export class ClusterNode {
   readonly fetcher: Fetcher;
   /** The shared queues this node has open, by stream key: where fetched entries go. */
   readonly queues = new Map<string, FetchTarget>();
+  /** The stream queues this node knows, by state key: where their announcements go. */
+  readonly streams = new Map<string, RedisStreamLog>();
   private writes = 0;
   private lastWrite: Promise<void> = Promise.resolve();
   private readonly failedWrites: { index: number; error: Error }[] = [];
@@ -131,9 +155,14 @@ export class ClusterNode {
       redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
       redis.defineCommand('purgeReady', { numberOfKeys: 1, lua: PURGE_READY });
       redis.defineCommand('ensureGroup', { numberOfKeys: 2, lua: ENSURE_GROUP });
+      redis.defineCommand('streamEnsure', { numberOfKeys: 2, lua: STREAM_ENSURE });
+      redis.defineCommand('streamAppend', { numberOfKeys: 2, lua: STREAM_APPEND });
+      redis.defineCommand('streamTrim', { numberOfKeys: 2, lua: STREAM_TRIM });
+      redis.defineCommand('streamCommit', { numberOfKeys: 1, lua: STREAM_COMMIT });
+      redis.defineCommand('streamAtTime', { numberOfKeys: 2, lua: STREAM_AT_TIME });
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
       subscriber.on('message', (channel: string, text: string) => node.received(channel, text));
-      await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL, ACCOUNTS_CHANNEL, relayChannel(config.node), controlChannel(config.node), replyChannel(config.node));
+      await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL, ACCOUNTS_CHANNEL, STREAMS_CHANNEL, relayChannel(config.node), controlChannel(config.node), replyChannel(config.node));
       // After subscribing, before the topology is read: changes from here on arrive as messages.
       node.appliedVersion = Number((await redis.get(TOPOLOGY_VERSION_KEY)) ?? 0);
       return node;
@@ -441,6 +470,11 @@ export class ClusterNode {
       }
       return;
     }
+    if (channel === STREAMS_CHANNEL) {
+      const words = text.split(' ');
+      this.streams.get(words[0])?.noted(words.slice(1));
+      return;
+    }
     if (channel === ACCOUNTS_CHANNEL) {
       if (text !== this.name) this.onAccountsSaved();
       return;
@@ -467,14 +501,22 @@ export class ClusterNode {
     else this.onChange(change);
   }
 
+  /**
+   * Reads the ready counts of the shared queues, and the state of the stream queues (what an
+   * announcement lost in a reconnect would have said).
+   */
   private async countReady(): Promise<void> {
     const queues = [...this.queues.values()];
-    if (queues.length === 0) return;
+    const streams = [...this.streams.values()];
+    if (queues.length + streams.length === 0) return;
     const pipeline = this.redis.pipeline();
     for (const queue of queues) (pipeline as unknown as ClusterCommands).readyCount(queue.key, GROUP);
+    for (const stream of streams) pipeline.hgetall(stream.stateKey);
     const replies = (await pipeline.exec().catch(() => null)) ?? [];
-    replies.forEach(([error, count], i) => {
-      if (!error && typeof count === 'number') queues[i].readyElsewhere = count;
+    replies.forEach(([error, reply], i) => {
+      if (error) return;
+      if (i < queues.length) queues[i].readyElsewhere = reply as number;
+      else streams[i - queues.length].loadState(reply as Record<string, string>);
     });
   }
 }
@@ -482,7 +524,7 @@ export class ClusterNode {
 /** `lastChange` of a change Redis did not take. */
 const FAILED_CHANGE = -1;
 
-/** How often the ready counts of the open shared queues are read from Redis (for declare-ok and management). */
+/** How often the ready counts of the open shared queues and the stream queues' states are read from Redis (for declare-ok and management). */
 const COUNT_INTERVAL_MS = 1000;
 
 export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

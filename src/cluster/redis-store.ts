@@ -1,6 +1,5 @@
 import {
   bindingKey,
-  BrokerError,
   type Message,
   type MessageStore,
   type RecoveredState,
@@ -12,12 +11,14 @@ import {
   type StoredQueue,
   type StoredRelayBinding,
   type StreamLog,
+  type StreamLogOptions,
   type VhostStores,
 } from '../broker/index.js';
 import { relayText } from './entry-codec.js';
-import { GROUP, queueKey, relayChannel, topologyKey, VHOSTS_KEY } from './keys.js';
+import { GROUP, queueKey, relayChannel, streamStateKey, topologyKey, VHOSTS_KEY } from './keys.js';
 import { withTimeout, type ClusterNode } from './node.js';
 import { RedisSharedQueue } from './shared-queue.js';
+import { RedisStreamLog } from './stream-log.js';
 
 /**
  * A vhost's store in Redis, shared by every node: its topology in one hash (field `x:`, `q:`, `b:`,
@@ -32,6 +33,8 @@ export class RedisStore implements MessageStore {
    */
   applyingRemote = false;
   private readonly sharedQueues = new Map<string, RedisSharedQueue>();
+  /** The vhost's stream queues, each with the state this node mirrors (opened or not). */
+  private readonly streams = new Map<string, RedisStreamLog>();
   /** How many of this node's exclusive queues are bound with each relay binding's key: it is announced while above 0. */
   private readonly localBindings = new Map<string, number>();
   /**
@@ -66,7 +69,20 @@ export class RedisStore implements MessageStore {
       else if (field.startsWith('b:')) state.bindings.push(value as StoredBinding);
       else if (field.startsWith('p:')) state.policies.push(value as StoredPolicy);
     }
+    await this.loadStreamStates(state.queues.filter(isStream).map((queue) => queue.name));
     return relayBindings.length > 0 ? { ...state, relayBindings } : state;
+  }
+
+  /** The stream queues' states, before the model opens them: a consumer's "next" must be the stream's. */
+  private async loadStreamStates(names: string[]): Promise<void> {
+    if (names.length === 0) return;
+    const pipeline = this.node.redis.pipeline();
+    for (const name of names) pipeline.hgetall(this.streamLog(name).stateKey);
+    const replies = (await pipeline.exec()) ?? [];
+    replies.forEach(([error, fields], i) => {
+      if (error) throw error;
+      this.streamLog(names[i]).loadState(fields as Record<string, string>);
+    });
   }
 
   putExchange(exchange: StoredExchange): void {
@@ -79,13 +95,21 @@ export class RedisStore implements MessageStore {
 
   putQueue(queue: StoredQueue): void {
     this.put(`q:${queue.name}`, queue);
+    // After the declare, on the same connection: the script finds the queue declared.
+    if (isStream(queue) && !this.applyingRemote) this.node.write(this.ensureStream(queue.name, 0));
   }
 
   deleteQueue(name: string): void {
     this.sharedQueues.get(name)?.close();
     this.sharedQueues.delete(name);
+    const stream = this.streams.get(name);
+    if (stream) {
+      void stream.delete();
+      this.streams.delete(name);
+      this.node.streams.delete(stream.stateKey);
+    }
     if (this.applyingRemote) return;
-    this.node.write(this.node.redis.del(queueKey(this.vhost, name)));
+    this.node.write(this.node.redis.del(queueKey(this.vhost, name), streamStateKey(this.vhost, name)));
     this.put(`q:${name}`, null);
   }
 
@@ -104,8 +128,36 @@ export class RedisStore implements MessageStore {
     return shared;
   }
 
-  openStream(queue: string): StreamLog {
-    throw new BrokerError('PRECONDITION_FAILED', `queue "${queue}" cannot be a stream: stream queues are not available in a cluster yet (docs/clustering.md)`);
+  openStream(queue: string, options: StreamLogOptions, changed = (): void => {}): StreamLog {
+    const log = this.streamLog(queue);
+    log.options = options;
+    log.changed = changed;
+    return log;
+  }
+
+  /** The stream queue's log, made at its first mention (its state, an announcement, the model's open). */
+  private streamLog(queue: string): RedisStreamLog {
+    let log = this.streams.get(queue);
+    if (!log) {
+      log = new RedisStreamLog(this.node, queueKey(this.vhost, queue), streamStateKey(this.vhost, queue), (next) => this.restoreStreamState(queue, next));
+      this.streams.set(queue, log);
+      this.node.streams.set(log.stateKey, log);
+    }
+    return log;
+  }
+
+  /** Makes a stream queue's state unless it exists, while the queue is declared; offsets go on from `next`. */
+  private ensureStream(queue: string, next: number): Promise<number> {
+    return this.node.redis.streamEnsure(streamStateKey(this.vhost, queue), topologyKey(this.vhost), `q:${queue}`, String(next));
+  }
+
+  /** A stream queue's state is gone while the queue is declared (Redis lost it): made again, offsets going on from what this node knew. */
+  private restoreStreamState(queue: string, next: number): void {
+    this.node.background(
+      this.ensureStream(queue, next).then((declared) => {
+        if (declared === 1) this.node.logger.warn({ vhost: this.vhost, queue }, `stream queue "${queue}" lost its entries in Redis (as after a failover that lost writes): made again, empty, its offsets going on from ${next}`);
+      }),
+    );
   }
 
   putBinding(binding: StoredBinding): void {
@@ -165,6 +217,7 @@ export class RedisStore implements MessageStore {
   async close(): Promise<void> {
     const keys = this.sharedQueueKeys();
     for (const queue of this.sharedQueues.values()) queue.close();
+    await Promise.all([...this.streams.values()].map((stream) => stream.close()));
     this.sharedQueues.clear();
     try {
       await withTimeout(Promise.all(keys.map((key) => this.node.redis.returnPending(key, GROUP, this.node.name))), 5000, 'Redis did not answer within 5 s');
@@ -201,6 +254,7 @@ export class RedisStore implements MessageStore {
       // Its reads stopped while the stream was missing: they start again.
       shared.want(shared.wanted);
     }
+    for (const [queue, stream] of this.streams) await this.ensureStream(queue, stream.next);
     this.announceRelays();
   }
 
@@ -242,6 +296,8 @@ export class RedisStore implements MessageStore {
   }
 }
 
+const isStream = (queue: StoredQueue): boolean => queue.options.arguments['x-queue-type'] === 'stream';
+
 /** A relay binding from its topology field: `r:` and [node, source, routingKey, arguments] as JSON. */
 export function relayBinding(field: string): StoredRelayBinding {
   const [node, source, routingKey, args] = JSON.parse(field.slice(2)) as [string, string, string, Record<string, unknown>];
@@ -271,7 +327,7 @@ export class RedisVhostStores implements VhostStores {
     this.stores.delete(vhost);
     if (this.applyingRemote) return;
     const topology = await this.node.redis.hkeys(topologyKey(vhost));
-    const streams = topology.filter((field) => field.startsWith('q:')).map((field) => queueKey(vhost, field.slice(2)));
+    const streams = topology.filter((field) => field.startsWith('q:')).flatMap((field) => [queueKey(vhost, field.slice(2)), streamStateKey(vhost, field.slice(2))]);
     await this.node.redis.del(topologyKey(vhost), ...streams);
     this.node.changeTopology(VHOSTS_KEY, 'srem', vhost, { vhost, field: '', value: null });
     await this.node.topologySettled();

@@ -175,3 +175,105 @@ while true do
 end
 return removed
 `;
+
+// Stream queues (docs/clustering.md, "Stream queues"): entries in a Redis stream with ids "1-N",
+// N the offset (XADD with an explicit id of "1-" and the state's next); the state in a hash
+// (keys.ts, streamStateKey). Each script that changes it announces "STATE-KEY FIRST NEXT BYTES".
+
+/**
+ * Drops entries oldest first while the stream is over ARGV[3] bytes (metadata and payload; 0: no
+ * limit) or its oldest entry is older than ARGV[4] ms before ARGV[2] (0: no limit), never the
+ * last entry; updates the state and returns first, next, bytes, ts.
+ */
+const STREAM_TRIM_FUNCTION = `
+local function trim(stream, state, now, maxBytes, maxAge)
+  local first = tonumber(redis.call('HGET', state, 'first'))
+  local nextOffset = tonumber(redis.call('HGET', state, 'next'))
+  local bytes = tonumber(redis.call('HGET', state, 'bytes'))
+  local cut = first
+  local keep = false
+  while not keep and cut < nextOffset - 1 do
+    local entries = redis.call('XRANGE', stream, '1-' .. cut, '+', 'COUNT', 100)
+    if #entries == 0 then break end
+    for _, entry in ipairs(entries) do
+      local fields = entry[2]
+      local old = maxAge > 0 and tonumber(fields[2]) < now - maxAge
+      if cut >= nextOffset - 1 or not (old or (maxBytes > 0 and bytes > maxBytes)) then
+        keep = true
+        break
+      end
+      bytes = bytes - #fields[4] - #fields[6]
+      cut = tonumber(string.sub(entry[1], 3)) + 1
+    end
+  end
+  if cut > first then
+    redis.call('XTRIM', stream, 'MINID', '1-' .. cut)
+    redis.call('HSET', state, 'first', cut, 'bytes', bytes)
+  end
+  return { cut, nextOffset, bytes, tonumber(redis.call('HGET', state, 'ts')) }
+end
+local function announce(channel, state, result)
+  redis.call('PUBLISH', channel, state .. ' ' .. result[1] .. ' ' .. result[2] .. ' ' .. result[3])
+  return result
+end
+`;
+
+/**
+ * Makes a stream queue's state unless it exists, only while the queue is declared (field ARGV[1]
+ * of the topology hash KEYS[2]), with offsets going on from ARGV[2] (0 for a new stream; what a
+ * node knew when Redis lost the stream). KEYS[1]: the state. Returns 1 when it is there.
+ */
+export const STREAM_ENSURE = `
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], 'first', ARGV[2], 'next', ARGV[2], 'bytes', 0, 'ts', 0) end
+return 1
+`;
+
+/**
+ * Appends a turn's messages: each gets the next offset and the timestamp ARGV[2] (raised to the
+ * last entry's, so that timestamps never go back); then the byte limit ARGV[3] is applied.
+ * KEYS[1]: the entries, KEYS[2]: the state; ARGV[1]: the streams channel; then meta and payload
+ * of each message. Returns first, next, bytes, ts; {-1} when the state is missing (the queue was
+ * deleted, or Redis lost it), and then nothing is added.
+ */
+export const STREAM_APPEND = `${STREAM_TRIM_FUNCTION}
+if redis.call('EXISTS', KEYS[2]) == 0 then return { -1 } end
+local now = math.max(tonumber(ARGV[2]), tonumber(redis.call('HGET', KEYS[2], 'ts')))
+local nextOffset = tonumber(redis.call('HGET', KEYS[2], 'next'))
+local bytes = tonumber(redis.call('HGET', KEYS[2], 'bytes'))
+for i = 4, #ARGV, 2 do
+  redis.call('XADD', KEYS[1], '1-' .. nextOffset, 't', now, 'm', ARGV[i], 'p', ARGV[i + 1])
+  nextOffset = nextOffset + 1
+  bytes = bytes + #ARGV[i] + #ARGV[i + 1]
+end
+redis.call('HSET', KEYS[2], 'next', nextOffset, 'bytes', bytes, 'ts', now)
+return announce(ARGV[1], KEYS[2], trim(KEYS[1], KEYS[2], now, tonumber(ARGV[3]), 0))
+`;
+
+/** Retention now: KEYS and ARGV[1] as STREAM_APPEND; ARGV[2]: now, ARGV[3]: max bytes, ARGV[4]: max age ms. */
+export const STREAM_TRIM = `${STREAM_TRIM_FUNCTION}
+if redis.call('EXISTS', KEYS[2]) == 0 then return { -1 } end
+return announce(ARGV[1], KEYS[2], trim(KEYS[1], KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])))
+`;
+
+/** Stores consumer group ARGV[2]'s committed offset ARGV[3] in the state KEYS[1] and announces it on ARGV[1]. */
+export const STREAM_COMMIT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'g:' .. ARGV[2], ARGV[3])
+redis.call('PUBLISH', ARGV[1], KEYS[1] .. ' g ' .. ARGV[3] .. ' ' .. ARGV[2])
+return 1
+`;
+
+/** The first offset whose timestamp is ARGV[1] or later (next when none): a binary search of KEYS[1], the state in KEYS[2]. */
+export const STREAM_AT_TIME = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+local low = tonumber(redis.call('HGET', KEYS[2], 'first'))
+local high = tonumber(redis.call('HGET', KEYS[2], 'next'))
+local ms = tonumber(ARGV[1])
+while low < high do
+  local middle = math.floor((low + high) / 2)
+  local entries = redis.call('XRANGE', KEYS[1], '1-' .. middle, '+', 'COUNT', 1)
+  if #entries == 0 or tonumber(entries[1][2][2]) < ms then low = middle + 1 else high = middle end
+end
+return low
+`;

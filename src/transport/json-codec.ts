@@ -236,7 +236,14 @@ class JsonCodec implements WireCodec {
       }
       case 'fetch': {
         const stream = vhost.stream(connection, f.queue);
-        session.emit(fetchOkFrame(f.id, stream.fetch(f.offset, f.max ?? DEFAULT_FETCH), stream.firstOffset, stream.nextOffset));
+        const max = f.max ?? DEFAULT_FETCH;
+        const reply = () => fetchOkFrame(f.id, stream.fetch(f.offset, max), stream.firstOffset, stream.nextOffset);
+        const reading = stream.beforeFetch(f.offset, max);
+        if (reading === undefined) session.emit(reply());
+        else session.emitPending(reading.then(reply), (error) => {
+          const { code, message } = session.describeFailure(error, 'fetch');
+          return errorFrame(code, message, f.id);
+        });
         return;
       }
       case 'commit':
