@@ -223,6 +223,39 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     await eventually(async () => expect(await admin.hkeys('warren:{%2F}:topology')).not.toContain(`r:["node2","",${JSON.stringify(replyTo)},{}]`));
   });
 
+  it('cluster - the management API of one node counts what the other holds: its consumers, their unacknowledged messages, its exclusive queues', async () => {
+    const [one, two] = [await client(nodes[0]), await client(nodes[1])];
+    await one.declareQueue('counted', { durable: true });
+    const held = collector(3, () => {});
+    await two.consume('counted', held.handler, { prefetch: 3 });
+    const subscription = await two.declareQueue('', { exclusive: true });
+    for (let n = 0; n < 5; n++) await one.publish('', 'counted', { n });
+    await held.all;
+    type QueueView = { name: string; node: string; consumers: number; messages: number; messages_ready: number; messages_unacknowledged: number; exclusive: boolean };
+    const queue = await eventually(async () => {
+      const view = (await api(nodes[0], '/api/queues/%2F/counted')).body as QueueView;
+      // Two more are ready: in Redis, or held by node two ahead of its consumer.
+      expect(view).toMatchObject({ consumers: 1, messages_unacknowledged: 3, messages_ready: 2, messages: 5 });
+      return view;
+    });
+    expect(queue.node).toBe('warren@node1');
+    const listed = (await api(nodes[0], '/api/queues/%2F')).body as QueueView[];
+    expect(listed.find((view) => view.name === 'counted')).toMatchObject({ consumers: 1, messages_unacknowledged: 3 });
+    expect(listed.find((view) => view.name === subscription.queue)).toMatchObject({ exclusive: true, node: 'warren@node2' });
+    expect((await api(nodes[0], `/api/queues/%2F/${encodeURIComponent(subscription.queue)}`)).body).toMatchObject({ name: subscription.queue, node: 'warren@node2' });
+    const consumers = (await api(nodes[0], '/api/consumers/%2F')).body as { queue: { name: string }; channel_details: { node: string } }[];
+    expect(consumers.find((consumer) => consumer.queue.name === 'counted')?.channel_details.node).toBe('warren@node2');
+    const overview = (await api(nodes[0], '/api/overview')).body as { object_totals: { consumers: number; queues: number }; queue_totals: { messages_unacknowledged: number } };
+    expect(overview.object_totals.consumers).toBeGreaterThanOrEqual(1);
+    expect(overview.queue_totals.messages_unacknowledged).toBeGreaterThanOrEqual(3);
+    const vhost = (await api(nodes[0], '/api/vhosts/%2F')).body as { messages_unacknowledged: number };
+    expect(vhost.messages_unacknowledged).toBe(overview.queue_totals.messages_unacknowledged);
+    const listedNodes = ((await api(nodes[0], '/api/nodes')).body as { name: string }[]).map((view) => view.name);
+    expect(listedNodes).toEqual(expect.arrayContaining(['warren@node1', 'warren@node2']));
+    expect((await api(nodes[0], '/api/nodes/warren%40node2')).body).toMatchObject({ name: 'warren@node2', running: true });
+    for (const delivery of held.received) delivery.ack();
+  });
+
   it('cluster - a Redis that lost everything (restarted without persistence) gets the topology back from the nodes', async () => {
     const [one, two] = [await client(nodes[0]), await client(nodes[1])];
     await one.declareExchange('kept', 'direct', { durable: true });

@@ -235,6 +235,11 @@ export class Queue implements SharedQueueReceiver {
     return this.readyCount + (this.shared?.readyElsewhere ?? 0);
   }
 
+  /** The ready messages this node holds: in a cluster, without those in Redis that no node holds (which `messageCount` adds). */
+  get heldReadyCount(): number {
+    return this.readyCount;
+  }
+
   /** Deliveries of this queue's messages (to consumers and `get`s) not yet acknowledged. */
   get unacknowledgedCount(): number {
     return this.unackedCount;

@@ -35,12 +35,13 @@ export interface TopologyChange {
   value: string | null;
 }
 
-/** What another node asks of this one (docs/clustering.md): its connections for the management API, or to close one. */
-type ControlRequest = { op: 'connections'; id: string; from: string } | { op: 'close'; name: string; reason: string };
+/** What another node asks of this one (docs/clustering.md): its state for the management API, or to close a connection. */
+type ControlRequest = { op: 'state'; id: string; from: string } | { op: 'close'; name: string; reason: string };
 
 /** What this node answers other nodes' requests with: its management API. */
 export interface ControlHandlers {
-  connections(): unknown[];
+  /** What this node has (connections, consumers, what it holds of each queue), as JSON can carry it. */
+  state(): unknown;
   close(name: string, reason: string): boolean;
 }
 
@@ -110,9 +111,9 @@ export class ClusterNode {
   holdsDeliveries = false;
   /** Renewed at least once: being added to the live set again means another node took this one for dead. */
   private registered = false;
-  private control: ControlHandlers = { connections: () => [], close: () => false };
+  private control: ControlHandlers = { state: () => undefined, close: () => false };
   /** Requests of this node waiting for answers, by id. */
-  private readonly requests = new Map<string, { answers: unknown[][]; waitingFor: Set<string>; done: () => void }>();
+  private readonly requests = new Map<string, { answers: unknown[]; waitingFor: Set<string>; done: () => void }>();
 
   private constructor(
     readonly config: ClusterConfig,
@@ -410,12 +411,12 @@ export class ClusterNode {
     this.control = handlers;
   }
 
-  /** The connections of every other live node (those that answer within two seconds). */
-  async otherConnections(): Promise<unknown[]> {
+  /** The state of every other live node (those that answer within two seconds). */
+  async otherStates(): Promise<unknown[]> {
     const others = await this.otherNodesNow();
     if (others.length === 0) return [];
     const id = globalThis.crypto.randomUUID();
-    const answers: unknown[][] = [];
+    const answers: unknown[] = [];
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, REQUEST_TIMEOUT_MS).unref();
       this.requests.set(id, {
@@ -426,12 +427,12 @@ export class ClusterNode {
           resolve();
         },
       });
-      for (const node of others) this.background(this.redis.publish(controlChannel(node), JSON.stringify({ op: 'connections', id, from: this.name })));
+      for (const node of others) this.background(this.redis.publish(controlChannel(node), JSON.stringify({ op: 'state', id, from: this.name })));
     });
     const silent = [...(this.requests.get(id)?.waitingFor ?? [])];
-    if (silent.length > 0) this.logger.warn({ nodes: silent }, `node(s) ${silent.join(', ')} did not say which connections they have within ${REQUEST_TIMEOUT_MS} ms: the list leaves them out`);
+    if (silent.length > 0) this.logger.warn({ nodes: silent }, `node(s) ${silent.join(', ')} did not say what they have within ${REQUEST_TIMEOUT_MS} ms: the management API leaves them out`);
     this.requests.delete(id);
-    return answers.flat();
+    return answers;
   }
 
   /** Asks every other node to close its connection of that name (the one that has it does). */
@@ -449,13 +450,13 @@ export class ClusterNode {
       if (this.control.close(request.name, request.reason)) this.logger.info({ connection: request.name }, 'connection closed as another node asked (management API)');
       return;
     }
-    this.background(this.redis.publish(replyChannel(request.from), JSON.stringify({ id: request.id, node: this.name, connections: this.control.connections() })));
+    this.background(this.redis.publish(replyChannel(request.from), JSON.stringify({ id: request.id, node: this.name, state: this.control.state() })));
   }
 
-  private answered(reply: { id: string; node: string; connections: unknown[] }): void {
+  private answered(reply: { id: string; node: string; state: unknown }): void {
     const request = this.requests.get(reply.id);
     if (!request) return;
-    request.answers.push(reply.connections);
+    request.answers.push(reply.state);
     request.waitingFor.delete(reply.node);
     if (request.waitingFor.size === 0) request.done();
   }
@@ -463,7 +464,7 @@ export class ClusterNode {
   private received(channel: string, text: string): void {
     if (channel === controlChannel(this.name) || channel === replyChannel(this.name)) {
       try {
-        if (channel === replyChannel(this.name)) this.answered(JSON.parse(text) as { id: string; node: string; connections: unknown[] });
+        if (channel === replyChannel(this.name)) this.answered(JSON.parse(text) as { id: string; node: string; state: unknown });
         else this.answer(JSON.parse(text) as ControlRequest);
       } catch (error) {
         this.logger.warn({ channel, err: (error as Error).message }, 'a request between nodes that cannot be read: ignored');

@@ -12,7 +12,8 @@ import type { Methods, OtherNodes, RouteContext } from './context.js';
 import { MessageStats } from './message-stats.js';
 import { ApiError, badRequest, internalError, methodNotAllowed, notAuthorised, notFound } from './errors.js';
 import { metricsRegistries } from './metrics.js';
-import { connectionName, connectionView, type ConnectionView } from './views.js';
+import { connectionName } from './views.js';
+import { nodeState, NO_OTHER_NODES, OtherNodesView, type NodeState } from './cluster-view.js';
 import { accountRoutes } from './routes/accounts.js';
 import { bindingRoutes } from './routes/bindings.js';
 import { connectionRoutes } from './routes/connections.js';
@@ -49,8 +50,8 @@ export interface ManagementOptions {
 
 /** The management API, serving on the transport's port until closed. */
 export interface ManagementApi {
-  /** This node's connections as the API shows them: what a cluster's other nodes ask for. */
-  connectionViews(): ConnectionView[];
+  /** What this node has, as the API shows it: what a cluster's other nodes ask for. */
+  nodeState(): NodeState;
   /** Closes this node's connection of that name (asked by another node of a cluster); false when there is none. */
   closeConnection(name: string, reason: string): boolean;
   close(): Promise<void>;
@@ -155,7 +156,9 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
       yield* broker.allQueues();
     }
   });
-  const context: RouteContext = { vhosts, transport, accounts: options.accounts, saveAccounts: options.saveAccounts, version, node, logger, messageStats, otherNodes: options.otherNodes, resource };
+  const { otherNodes } = options;
+  const others = async () => (otherNodes ? new OtherNodesView(await otherNodes.states()) : NO_OTHER_NODES);
+  const context: RouteContext = { vhosts, transport, accounts: options.accounts, saveAccounts: options.saveAccounts, version, node, logger, messageStats, otherNodes, others, resource };
   const dashboard = await dashboardHandlers();
   app.get(DASHBOARD_PREFIX, dashboard.redirect);
   app.get(`${DASHBOARD_PREFIX}/*`, dashboard.asset);
@@ -163,7 +166,7 @@ export async function openManagementApi(options: ManagementOptions): Promise<Man
 
   await app.ready();
   return {
-    connectionViews: () => transport.connections().map((details) => connectionView(details, node)),
+    nodeState: () => nodeState(vhosts, transport, node, messageStats),
     closeConnection: (name, reason) => {
       const details = transport.connections().find((one) => connectionName(one) === name);
       details?.close(reason);

@@ -4,9 +4,10 @@ import { GuardedVhost, type AccountBook, type Identity } from '../auth/index.js'
 import type { Broker, DeliverySink, Exchange, Queue, VirtualHosts } from '../broker/index.js';
 import type { Transport } from '../transport/index.js';
 import { mayView } from './authenticate.js';
+import type { NodeState, OtherNodesView } from './cluster-view.js';
 import type { MessageStats } from './message-stats.js';
 import { notAuthorised, notFound } from './errors.js';
-import { compare, type ConnectionView } from './views.js';
+import { compare } from './views.js';
 
 export type Handler = (request: FastifyRequest, identity: Identity, reply: FastifyReply) => unknown;
 export type Methods = Partial<Record<'GET' | 'PUT' | 'POST' | 'DELETE', Handler>>;
@@ -21,16 +22,18 @@ export interface RouteContext {
   readonly node: string;
   readonly logger: Logger;
   readonly messageStats: MessageStats;
-  /** In a cluster: the other nodes' connections (docs/clustering.md). */
+  /** In a cluster: the other nodes (docs/clustering.md). */
   readonly otherNodes?: OtherNodes;
+  /** What the other nodes of a cluster have now (asked of them); nothing on a single broker. */
+  others(): Promise<OtherNodesView>;
   /** A resource and the methods it answers, each for an authenticated management user; any other method is 405. */
   resource(url: string, methods: Methods): void;
 }
 
-/** The connections of a cluster's other nodes, as the management API lists and closes them. */
+/** A cluster's other nodes, as the management API shows them and closes their connections. */
 export interface OtherNodes {
-  /** Every other live node's connections, as `connectionView` makes them there. */
-  connections(): Promise<ConnectionView[]>;
+  /** What every other live node has, as `nodeState` makes it there. */
+  states(): Promise<NodeState[]>;
   /** Asks the node that has the connection of this name to close it. */
   close(name: string, reason: string): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { StreamQueue, type Binding, type Consumer, type Exchange, type Queue, type VhostTotals } from '../broker/index.js';
-import type { ConnectionDetails } from '../transport/index.js';
+import { availableParallelism } from 'node:os';
+import type { ConnectionDetails, Transport } from '../transport/index.js';
 import { propertiesKey } from './body.js';
 import type { MessageStatsView } from './message-stats.js';
 
@@ -116,7 +117,29 @@ export function connectionName({ endpoints }: ConnectionDetails): string {
   return `${hostText(endpoints.peerHost)}:${endpoints.peerPort} -> ${hostText(endpoints.host)}:${endpoints.port}`;
 }
 
+/** This process as RabbitMQ describes a node; the fields Warren can fill truthfully. */
+export function nodeView(node: string, transport: Transport) {
+  const alarm = transport.alarm ?? '';
+  return {
+    name: node,
+    type: 'disc',
+    running: true,
+    uptime: Math.round(process.uptime() * 1000),
+    os_pid: String(process.pid),
+    mem_used: process.memoryUsage().rss,
+    mem_alarm: alarm.startsWith('memory'),
+    disk_free_alarm: alarm.startsWith('disk'),
+    sockets_used: transport.connections().length,
+    processors: availableParallelism(),
+    partitions: [],
+    rates_mode: 'none',
+  };
+}
+
+export type NodeView = ReturnType<typeof nodeView>;
 export type ConnectionView = ReturnType<typeof connectionView>;
+export type QueueView = ReturnType<typeof queueView>;
+export type ConsumerView = ReturnType<typeof consumerView>;
 
 export function connectionView(details: ConnectionDetails, node: string) {
   const { endpoints } = details;

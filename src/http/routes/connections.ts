@@ -9,12 +9,12 @@ import { compare, connectionView, consumerView, type ConnectionView } from '../v
 
 /** Connections (list, get, close) and consumers. */
 export function connectionRoutes(context: RouteContext): void {
-  const { resource, vhosts, transport, node, otherNodes } = context;
+  const { resource, vhosts, transport, node, otherNodes, others } = context;
 
   /** This node's connections and, in a cluster, every other node's, as views. */
   const allConnections = async (): Promise<{ view: ConnectionView; details?: ConnectionDetails }[]> => [
     ...transport.connections().map((details) => ({ view: connectionView(details, node), details })),
-    ...(otherNodes ? (await otherNodes.connections()).map((view) => ({ view })) : []),
+    ...(await others()).connections().map((view) => ({ view })),
   ];
   /** The caller's own: by the username of a connection here, by the view's user for another node's (whose "anonymous" is no one's). */
   const ownConnection = (identity: Identity, { view, details }: { view: ConnectionView; details?: ConnectionDetails }) =>
@@ -53,13 +53,14 @@ export function connectionRoutes(context: RouteContext): void {
     },
   });
 
-  /** The consumers of the visible vhosts' connections (RabbitMQ filters them by vhost, not by user). */
-  const consumersOf = (identity: Identity, vhost?: string) =>
-    transport
-      .connections()
-      .filter((details) => (vhost === undefined ? mayView(identity, details.vhost) : details.vhost === vhost))
-      .flatMap((details) => Array.from(details.connection.consumers.values(), (consumer) => consumerView(consumer, details, node)))
+  /** The consumers of the visible vhosts' connections, on every node (RabbitMQ filters them by vhost, not by user). */
+  const consumersOf = async (identity: Identity, vhost?: string) =>
+    [
+      ...transport.connections().flatMap((details) => Array.from(details.connection.consumers.values(), (consumer) => consumerView(consumer, details, node))),
+      ...(await others()).consumers(),
+    ]
+      .filter((view) => (vhost === undefined ? mayView(identity, view.queue.vhost) : view.queue.vhost === vhost))
       .sort((a, b) => compare(a.queue.vhost, b.queue.vhost) || compare(a.queue.name, b.queue.name) || compare(a.consumer_tag, b.consumer_tag));
-  resource('/api/consumers', { GET: (_request, identity) => consumersOf(identity) });
-  resource('/api/consumers/:vhost', { GET: (request, identity) => consumersOf(identity, vhostOf(vhosts, request, identity)[0]) });
+  resource('/api/consumers', { GET: async (_request, identity) => consumersOf(identity) });
+  resource('/api/consumers/:vhost', { GET: async (request, identity) => consumersOf(identity, vhostOf(vhosts, request, identity)[0]) });
 }

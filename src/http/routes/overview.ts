@@ -1,13 +1,12 @@
 import type { Identity } from '../../auth/index.js';
-import { availableParallelism } from 'node:os';
 import { Connection, EXCHANGE_TYPES, type Broker, type ExchangeType, type VhostTotals } from '../../broker/index.js';
 import { seesEveryVhost } from '../authenticate.js';
 import { DEFAULT_VHOST } from '../../auth/index.js';
 import { bodyObject, shortString } from '../body.js';
-import { administratorsOnly, guardedOf, nameOf, NO_PUSHES, vhostOf, visible, type RouteContext } from '../context.js';
+import { administratorsOnly, guardedOf, nameOf, NO_PUSHES, throwNotFound, vhostOf, visible, type RouteContext } from '../context.js';
 import { badRequest, notAuthorised, notFound } from '../errors.js';
 import { listing } from '../listing.js';
-import { messageTotals, vhostView } from '../views.js';
+import { messageTotals, nodeView, vhostView } from '../views.js';
 
 /** RabbitMQ's descriptions of its exchange types. */
 const EXCHANGE_DESCRIPTIONS: Record<ExchangeType, string> = {
@@ -22,7 +21,7 @@ const ALIVENESS_QUEUE = 'aliveness-test';
 
 /** The overview, whoami, vhosts, nodes and the health checks. */
 export function overviewRoutes(context: RouteContext): void {
-  const { resource, vhosts, transport, node, version, messageStats, accounts, saveAccounts, logger } = context;
+  const { resource, vhosts, transport, node, version, messageStats, accounts, saveAccounts, logger, others } = context;
 
   const listeners = () => {
     const address = transport.address();
@@ -33,15 +32,14 @@ export function overviewRoutes(context: RouteContext): void {
   };
 
   resource('/api/overview', {
-    GET: (_request, identity: Identity) => {
-      const brokers = visible(vhosts, identity).map(([, broker]) => broker);
+    GET: async (_request, identity: Identity) => {
+      const elsewhere = await others();
+      const shown = visible(vhosts, identity);
+      const brokers = shown.map(([, broker]) => broker);
       const sum = (count: (broker: Broker) => number) => brokers.reduce((total, broker) => total + count(broker), 0);
-      const totals: VhostTotals = {
-        messagesReady: sum((broker) => broker.totals.messagesReady),
-        messagesUnacknowledged: sum((broker) => broker.totals.messagesUnacknowledged),
-        consumers: sum((broker) => broker.totals.consumers),
-        connections: sum((broker) => broker.totals.connections),
-      };
+      const vhostTotals = shown.map(([name, broker]) => elsewhere.totals(name, broker));
+      const total = (field: keyof VhostTotals) => vhostTotals.reduce((count, totals) => count + totals[field], 0);
+      const totals: VhostTotals = { messagesReady: total('messagesReady'), messagesUnacknowledged: total('messagesUnacknowledged'), consumers: total('consumers'), connections: total('connections') };
       const overview = {
         management_version: version,
         product_name: 'Warren',
@@ -51,7 +49,7 @@ export function overviewRoutes(context: RouteContext): void {
           // Warren has no channels: a connection is its own single channel.
           channels: 0,
           exchanges: sum((broker) => broker.exchangeCount),
-          queues: sum((broker) => broker.queueCount),
+          queues: sum((broker) => broker.queueCount) + shown.reduce((count, [name]) => count + elsewhere.exclusiveQueues(name).length, 0),
           consumers: totals.consumers,
         },
         queue_totals: messageTotals(totals),
@@ -65,11 +63,16 @@ export function overviewRoutes(context: RouteContext): void {
 
   resource('/api/whoami', { GET: (_request, identity) => ({ name: identity.username ?? 'anonymous', tags: [...identity.tags] }) });
 
-  resource('/api/vhosts', { GET: (request, identity) => listing(request, visible(vhosts, identity).map(([name, broker]) => vhostView(name, broker.totals))) });
+  resource('/api/vhosts', {
+    GET: async (request, identity) => {
+      const elsewhere = await others();
+      return listing(request, visible(vhosts, identity).map(([name, broker]) => vhostView(name, elsewhere.totals(name, broker))));
+    },
+  });
   resource('/api/vhosts/:vhost', {
-    GET: (request, identity) => {
+    GET: async (request, identity) => {
       const [name, broker] = vhostOf(vhosts, request, identity);
-      return vhostView(name, broker.totals);
+      return vhostView(name, (await others()).totals(name, broker));
     },
     /** Administrators only, as in RabbitMQ; the body (description, tags, ...) is accepted and not kept. */
     PUT: administratorsOnly(async (request, identity, reply) => {
@@ -99,40 +102,22 @@ export function overviewRoutes(context: RouteContext): void {
     }),
   });
 
-  const started = Date.now();
-  /** This process as RabbitMQ describes a node; the fields Warren can fill truthfully. */
-  const nodeView = () => {
-    const alarm = transport.alarm ?? '';
-    return {
-      name: node,
-      type: 'disc',
-      running: true,
-      uptime: Date.now() - started,
-      os_pid: String(process.pid),
-      mem_used: process.memoryUsage().rss,
-      mem_alarm: alarm.startsWith('memory'),
-      disk_free_alarm: alarm.startsWith('disk'),
-      sockets_used: transport.connections().length,
-      processors: availableParallelism(),
-      partitions: [],
-      rates_mode: 'none',
-    };
-  };
+  /** This node and, in a cluster, every other node that answers. */
+  const nodeViews = async () => [nodeView(node, transport), ...(await others()).states.map((state) => state.node)];
   /** As RabbitMQ: nodes are for monitoring users and administrators. */
   const monitor = (identity: Identity) => {
     if (!seesEveryVhost(identity)) throw notAuthorised('Not monitor user');
   };
   resource('/api/nodes', {
-    GET: (_request, identity) => {
+    GET: async (_request, identity) => {
       monitor(identity);
-      return [nodeView()];
+      return nodeViews();
     },
   });
   resource('/api/nodes/:name', {
-    GET: (request, identity) => {
+    GET: async (request, identity) => {
       monitor(identity);
-      if (nameOf(request) !== node) throw notFound();
-      return nodeView();
+      return (await nodeViews()).find((view) => view.name === nameOf(request)) ?? throwNotFound();
     },
   });
 

@@ -1,22 +1,34 @@
 import { BrokerError, Connection, type Broker, type QueueOptions } from '../../broker/index.js';
 import { bodyObject, flag, inequivalence, payloadView, propertiesView, required, shortString, table, text, type Body } from '../body.js';
-import { flagQuery, guardedOf, nameOf, NO_PUSHES, queueOf, vhostOf, visible, type RouteContext } from '../context.js';
+import type { OtherNodesView } from '../cluster-view.js';
+import { flagQuery, guardedOf, nameOf, NO_PUSHES, queueOf, throwNotFound, vhostOf, visible, type RouteContext } from '../context.js';
 import { badRequest } from '../errors.js';
 import { listing } from '../listing.js';
 import { byVhostAndName, queueView } from '../views.js';
 
 /** Queues: list, get, declare, delete, purge. */
 export function queueRoutes(context: RouteContext): void {
-  const { resource, vhosts, node, logger, messageStats } = context;
+  const { resource, vhosts, node, logger, messageStats, others } = context;
 
-  const queuesOf = ([vhost, broker]: [string, Broker]) => Array.from(broker.allQueues(), (queue) => queueView(queue, vhost, node, messageStats.ofQueue(queue)));
-  resource('/api/queues', { GET: (request, identity) => listing(request, visible(vhosts, identity).flatMap(queuesOf).sort(byVhostAndName)) });
-  resource('/api/queues/:vhost', { GET: (request, identity) => listing(request, queuesOf(vhostOf(vhosts, request, identity)).sort(byVhostAndName)) });
+  /** A vhost's queues on every node: the shared ones with what other nodes hold, and other nodes' exclusive ones. */
+  const queuesOf = ([vhost, broker]: [string, Broker], elsewhere: OtherNodesView) => [
+    ...Array.from(broker.allQueues(), (queue) => elsewhere.withOthers(queueView(queue, vhost, node, messageStats.ofQueue(queue)))),
+    ...elsewhere.exclusiveQueues(vhost),
+  ];
+  resource('/api/queues', {
+    GET: async (request, identity) => {
+      const elsewhere = await others();
+      return listing(request, visible(vhosts, identity).flatMap((vhost) => queuesOf(vhost, elsewhere)).sort(byVhostAndName));
+    },
+  });
+  resource('/api/queues/:vhost', { GET: async (request, identity) => listing(request, queuesOf(vhostOf(vhosts, request, identity), await others()).sort(byVhostAndName)) });
   resource('/api/queues/:vhost/:name', {
-    GET: (request, identity) => {
+    GET: async (request, identity) => {
       const [vhost, broker] = vhostOf(vhosts, request, identity);
-      const queue = queueOf(broker, nameOf(request));
-      return queueView(queue, vhost, node, messageStats.ofQueue(queue));
+      const queue = broker.getQueue(nameOf(request));
+      const elsewhere = await others();
+      if (!queue) return elsewhere.exclusiveQueues(vhost).find((view) => view.name === nameOf(request)) ?? throwNotFound();
+      return elsewhere.withOthers(queueView(queue, vhost, node, messageStats.ofQueue(queue)));
     },
     PUT: (request, identity, reply) => {
       const [vhost, guarded] = guardedOf(vhosts, request, identity);

@@ -1,0 +1,102 @@
+import type { Broker, VhostTotals, VirtualHosts } from '../broker/index.js';
+import type { Transport } from '../transport/index.js';
+import type { MessageStats } from './message-stats.js';
+import { connectionView, consumerView, nodeView, queueView, type ConnectionView, type ConsumerView, type NodeView, type QueueView } from './views.js';
+
+// docs/clustering.md, "The management API": any node shows the whole cluster, from what each
+// other node says it has when a request asks.
+
+/** What a shared queue has on one node: [vhost, name, ready messages it holds, unacknowledged, consumers]. */
+export type QueuePart = [vhost: string, name: string, ready: number, unacknowledged: number, consumers: number];
+
+/** What one node of a cluster has, as the other nodes' management APIs show it. */
+export interface NodeState {
+  /** The node as /api/nodes shows it. */
+  node: NodeView;
+  connections: ConnectionView[];
+  consumers: ConsumerView[];
+  /** The shared queues this node has something of (every node has them all, most with nothing). */
+  queues: QueuePart[];
+  /** Its exclusive queues, whole: they are on no other node. */
+  exclusiveQueues: QueueView[];
+}
+
+/** This node's state, for the other nodes' management APIs. */
+export function nodeState(vhosts: VirtualHosts, transport: Transport, node: string, messageStats: MessageStats): NodeState {
+  const connections = transport.connections();
+  const state: NodeState = {
+    node: nodeView(node, transport),
+    connections: connections.map((details) => connectionView(details, node)),
+    consumers: connections.flatMap((details) => Array.from(details.connection.consumers.values(), (consumer) => consumerView(consumer, details, node))),
+    queues: [],
+    exclusiveQueues: [],
+  };
+  for (const vhost of vhosts.names()) {
+    for (const queue of (vhosts.get(vhost) as Broker).allQueues()) {
+      if (queue.options.exclusive) state.exclusiveQueues.push(queueView(queue, vhost, node, messageStats.ofQueue(queue)));
+      else if (queue.heldReadyCount + queue.unacknowledgedCount + queue.consumers.length > 0) state.queues.push([vhost, queue.name, queue.heldReadyCount, queue.unacknowledgedCount, queue.consumers.length]);
+    }
+  }
+  return state;
+}
+
+/** The other nodes' states gathered for one request; without a cluster, none. */
+export class OtherNodesView {
+  private readonly parts = new Map<string, QueuePart[]>();
+
+  constructor(readonly states: readonly NodeState[]) {
+    for (const state of states) {
+      for (const part of state.queues) {
+        const key = queueKey(part[0], part[1]);
+        const parts = this.parts.get(key);
+        if (parts) parts.push(part);
+        else this.parts.set(key, [part]);
+      }
+    }
+  }
+
+  /** A shared queue's view with what the other nodes hold of it and their consumers. */
+  withOthers(view: QueueView): QueueView {
+    if (this.parts.size === 0) return view;
+    const parts = this.parts.get(queueKey(view.vhost, view.name));
+    if (!parts) return view;
+    const sum = (index: 2 | 3 | 4) => parts.reduce((total, part) => total + part[index], 0);
+    const [ready, unacknowledged] = [view.messages_ready + sum(2), view.messages_unacknowledged + sum(3)];
+    return { ...view, messages: ready + unacknowledged, messages_ready: ready, messages_unacknowledged: unacknowledged, consumers: view.consumers + sum(4) };
+  }
+
+  /** The other nodes' exclusive queues (in `vhost`, or all). */
+  exclusiveQueues(vhost?: string): QueueView[] {
+    return this.states.flatMap((state) => state.exclusiveQueues).filter((view) => vhost === undefined || view.vhost === vhost);
+  }
+
+  connections(): ConnectionView[] {
+    return this.states.flatMap((state) => state.connections);
+  }
+
+  consumers(): ConsumerView[] {
+    return this.states.flatMap((state) => state.consumers);
+  }
+
+  /**
+   * A vhost's totals over the cluster: its queues' counts as their views give them (what Redis
+   * holds that no node has, once; each node's own), and the other nodes' connections and consumers.
+   */
+  totals(vhost: string, broker: Broker): VhostTotals {
+    if (this.states.length === 0 && !broker.store.shared) return broker.totals;
+    const totals: VhostTotals = { messagesReady: 0, messagesUnacknowledged: 0, consumers: 0, connections: broker.totals.connections };
+    const views = [...Array.from(broker.allQueues(), (queue) => this.withOthers(queueView(queue, vhost, '', undefined))), ...this.exclusiveQueues(vhost)];
+    for (const view of views) {
+      totals.messagesReady += view.messages_ready;
+      totals.messagesUnacknowledged += view.messages_unacknowledged;
+      totals.consumers += view.consumers;
+    }
+    totals.connections += this.connections().filter((connection) => connection.vhost === vhost).length;
+    return totals;
+  }
+}
+
+const queueKey = (vhost: string, name: string): string => `${vhost}\n${name}`;
+
+/** No other nodes: a single broker. */
+export const NO_OTHER_NODES = new OtherNodesView([]);
