@@ -3,7 +3,7 @@ import type { Transport } from '../transport/index.js';
 import type { MessageStats } from './message-stats.js';
 import { connectionView, consumerView, nodeView, queueView, type ConnectionView, type ConsumerView, type NodeView, type QueueView } from './views.js';
 
-// docs/clustering.md, "The management API": any node shows the whole cluster, from what each
+// docs/clustering.md, "Where the semantics differ from one node": any node shows the whole cluster, from what each
 // other node says it has when a request asks.
 
 /** What a shared queue has on one node: [vhost, name, ready messages it holds, unacknowledged, consumers]. */
