@@ -188,10 +188,11 @@ export class StreamQueue extends Queue {
     else {
       reader.starting = true;
       // A store that cannot look it up says why, and the consumer starts at "next".
+      // A takeover meanwhile (the reader was waiting in its group) has set its start already.
       start
         .then(
-          (offset) => (reader.next = offset),
-          () => (reader.next = this.log.next),
+          (offset) => reader.starting && (reader.next = offset),
+          () => reader.starting && (reader.next = this.log.next),
         )
         .finally(() => {
           reader.starting = false;
@@ -214,20 +215,23 @@ export class StreamQueue extends Queue {
       const wasActive = members[0] === consumer;
       members.splice(members.indexOf(consumer), 1);
       if (members.length === 0) this.groups.delete(reader.group);
-      else if (wasActive) this.takeOver(members[0], reader.group, reader.given[0] ?? reader.next);
+      // A reader whose start was still being looked up was given nothing: no place to resume at.
+      else if (wasActive) this.takeOver(members[0], reader.group, reader.given[0] ?? (reader.starting ? undefined : reader.next));
     }
     super.removeConsumer(consumer);
   }
 
   /**
    * The next consumer of a group becomes active, at the group's committed offset + 1; before the
-   * group's first commit, where the one that left stopped (`resumeAt`: its first offset not acked).
+   * group's first commit, where the one that left stopped (`resumeAt`: its first offset not acked;
+   * undefined when it was given nothing before its start was known: then at "next").
    */
-  private takeOver(consumer: Consumer, group: string, resumeAt: number): void {
+  private takeOver(consumer: Consumer, group: string, resumeAt: number | undefined): void {
     const reader = this.readers.get(consumer);
     if (!reader) return;
     reader.waiting = false;
-    reader.next = this.log.committed(group) === null ? Math.max(resumeAt, this.log.first) : (this.startOffset(undefined, group) as number);
+    reader.starting = false;
+    reader.next = this.log.committed(group) === null && resumeAt !== undefined ? Math.max(resumeAt, this.log.first) : (this.startOffset(undefined, group) as number);
   }
 
   /** A number, but for a timestamp in a shared store, which looks it up. */

@@ -59,7 +59,7 @@ export interface ClusterCommands {
   readyCount(queueKey: string, group: string): Promise<number>;
   purgeReady(queueKey: string, group: string): Promise<number>;
   ensureGroup(queueKey: string, topologyKey: string, group: string, field: string): Promise<number>;
-  streamEnsure(stateKey: string, topologyKey: string, field: string, next: string): Promise<number>;
+  streamEnsure(stateKey: string, topologyKey: string, key: string, field: string, next: string): Promise<number>;
   /** Replies first, next, bytes, ts; first is -1 when the stream queue's state is missing. */
   streamAppend(key: string, stateKey: string, channel: string, now: string, maxBytes: string, ...metaPayload: string[]): Promise<[number, number, number, number]>;
   streamTrim(key: string, stateKey: string, channel: string, now: string, maxBytes: string, maxAgeMs: string): Promise<[number, number, number, number]>;
@@ -156,7 +156,7 @@ export class ClusterNode {
       redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
       redis.defineCommand('purgeReady', { numberOfKeys: 1, lua: PURGE_READY });
       redis.defineCommand('ensureGroup', { numberOfKeys: 2, lua: ENSURE_GROUP });
-      redis.defineCommand('streamEnsure', { numberOfKeys: 2, lua: STREAM_ENSURE });
+      redis.defineCommand('streamEnsure', { numberOfKeys: 3, lua: STREAM_ENSURE });
       redis.defineCommand('streamAppend', { numberOfKeys: 2, lua: STREAM_APPEND });
       redis.defineCommand('streamTrim', { numberOfKeys: 2, lua: STREAM_TRIM });
       redis.defineCommand('streamCommit', { numberOfKeys: 1, lua: STREAM_COMMIT });

@@ -109,8 +109,9 @@ export class RedisStore implements MessageStore {
       this.node.streams.delete(stream.stateKey);
     }
     if (this.applyingRemote) return;
-    this.node.write(this.node.redis.del(queueKey(this.vhost, name), streamStateKey(this.vhost, name)));
+    // Undeclared first: a node that finds the keys missing meanwhile does not make them again.
     this.put(`q:${name}`, null);
+    this.node.write(this.node.redis.del(queueKey(this.vhost, name), streamStateKey(this.vhost, name)));
   }
 
   openShared(queue: string, receiver: SharedQueueReceiver): SharedQueue {
@@ -148,7 +149,7 @@ export class RedisStore implements MessageStore {
 
   /** Makes a stream queue's state unless it exists, while the queue is declared; offsets go on from `next`. */
   private ensureStream(queue: string, next: number): Promise<number> {
-    return this.node.redis.streamEnsure(streamStateKey(this.vhost, queue), topologyKey(this.vhost), `q:${queue}`, String(next));
+    return this.node.redis.streamEnsure(streamStateKey(this.vhost, queue), topologyKey(this.vhost), queueKey(this.vhost, queue), `q:${queue}`, String(next));
   }
 
   /** A stream queue's state is gone while the queue is declared (Redis lost it): made again, offsets going on from what this node knew. */
@@ -217,6 +218,7 @@ export class RedisStore implements MessageStore {
   async close(): Promise<void> {
     const keys = this.sharedQueueKeys();
     for (const queue of this.sharedQueues.values()) queue.close();
+    for (const stream of this.streams.values()) this.node.streams.delete(stream.stateKey);
     await Promise.all([...this.streams.values()].map((stream) => stream.close()));
     this.sharedQueues.clear();
     try {

@@ -191,9 +191,10 @@ local function trim(stream, state, now, maxBytes, maxAge)
   local nextOffset = tonumber(redis.call('HGET', state, 'next'))
   local bytes = tonumber(redis.call('HGET', state, 'bytes'))
   local cut = first
-  local keep = false
+  -- Nothing to read when no limit is passed: an append must not read the stream's head each time.
+  local keep = maxAge <= 0 and (maxBytes <= 0 or bytes <= maxBytes)
   while not keep and cut < nextOffset - 1 do
-    local entries = redis.call('XRANGE', stream, '1-' .. cut, '+', 'COUNT', 100)
+    local entries = redis.call('XRANGE', stream, '1-' .. cut, '+', 'COUNT', 10)
     if #entries == 0 then break end
     for _, entry in ipairs(entries) do
       local fields = entry[2]
@@ -221,11 +222,17 @@ end
 /**
  * Makes a stream queue's state unless it exists, only while the queue is declared (field ARGV[1]
  * of the topology hash KEYS[2]), with offsets going on from ARGV[2] (0 for a new stream; what a
- * node knew when Redis lost the stream). KEYS[1]: the state. Returns 1 when it is there.
+ * node knew when Redis lost the state), or after the last entry KEYS[3] still has, if further.
+ * KEYS[1]: the state. Returns 1 when it is there.
  */
 export const STREAM_ENSURE = `
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], 'first', ARGV[2], 'next', ARGV[2], 'bytes', 0, 'ts', 0) end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local nextOffset = tonumber(ARGV[2])
+  local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+  if #last > 0 then nextOffset = math.max(nextOffset, tonumber(string.sub(last[1][1], 3)) + 1) end
+  redis.call('HSET', KEYS[1], 'first', nextOffset, 'next', nextOffset, 'bytes', 0, 'ts', 0)
+end
 return 1
 `;
 

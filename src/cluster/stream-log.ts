@@ -214,6 +214,8 @@ export class RedisStreamLog implements StreamLog {
     }
     const chunk: Chunk = { from: kept[0].offset, entries: [], bytes: 0 };
     for (const entry of kept) this.addTo(chunk, entry);
+    // Last in the eviction order: just read.
+    this.chunks.delete(index);
     this.chunks.set(index, chunk);
     this.evict(chunk);
     this.changed();
