@@ -20,7 +20,6 @@ import {
   STREAM_ENSURE,
   STREAM_TRIM,
 } from './scripts.js';
-import type { RedisStreamLog } from './stream-log.js';
 
 /** A change of the shared topology, as published to every node. */
 export interface TopologyChange {
@@ -43,6 +42,15 @@ export interface ControlHandlers {
   /** What this node has (connections, consumers, what it holds of each queue), as JSON can carry it. */
   state(): unknown;
   close(name: string, reason: string): boolean;
+}
+
+/** A stream queue's state as a node mirrors it (stream-log.ts): from announcements, and read again from Redis. */
+export interface StreamMirror {
+  readonly stateKey: string;
+  /** An announcement on the streams channel, the state key taken off. */
+  noted(words: string[]): void;
+  /** The state hash as HGETALL gives it. */
+  loadState(fields: Record<string, string>): void;
 }
 
 /** How long a request to the other nodes waits for their answers. */
@@ -83,7 +91,7 @@ export class ClusterNode {
   /** The shared queues this node has open, by stream key: where fetched entries go. */
   readonly queues = new Map<string, FetchTarget>();
   /** The stream queues this node knows, by state key: where their announcements go. */
-  readonly streams = new Map<string, RedisStreamLog>();
+  readonly streams = new Map<string, StreamMirror>();
   private writes = 0;
   private lastWrite: Promise<void> = Promise.resolve();
   private readonly failedWrites: { index: number; error: Error }[] = [];

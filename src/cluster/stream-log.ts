@@ -1,7 +1,7 @@
 import type { Message, StreamEntry, StreamLog, StreamLogOptions } from '../broker/index.js';
 import { decodeEntry, entryMeta } from './entry-codec.js';
 import { STREAMS_CHANNEL } from './keys.js';
-import type { ClusterNode } from './node.js';
+import type { ClusterNode, StreamMirror } from './node.js';
 
 /** Offsets per chunk of the cache: one XRANGE reads a chunk. */
 const CHUNK = 512;
@@ -23,7 +23,7 @@ interface Chunk {
  * loading it and returns nothing: the queue is told (`changed`) when entries became readable,
  * here or on another node. `flushedNext` is `next`: what Redis holds is what a confirm promises.
  */
-export class RedisStreamLog implements StreamLog {
+export class RedisStreamLog implements StreamLog, StreamMirror {
   first = 0;
   next = 0;
   bytes = 0;
