@@ -95,8 +95,13 @@ export class RedisStore implements MessageStore {
 
   putQueue(queue: StoredQueue): void {
     this.put(`q:${queue.name}`, queue);
+    if (!isStream(queue)) return;
+    // Mirrored from the declare on: its announcements find it.
+    const log = this.streamLog(queue.name);
     // After the declare, on the same connection: the script finds the queue declared.
-    if (isStream(queue) && !this.applyingRemote) this.node.write(this.ensureStream(queue.name, 0));
+    if (!this.applyingRemote) this.node.write(this.ensureStream(queue.name, 0));
+    // Declared on another node, which may have appended before this node applied the declare.
+    else this.node.background(this.node.redis.hgetall(log.stateKey).then((fields) => log.loadState(fields)));
   }
 
   deleteQueue(name: string): void {
