@@ -223,6 +223,61 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     await eventually(async () => expect(await admin.hkeys('warren:{%2F}:topology')).not.toContain(`r:["node2","",${JSON.stringify(replyTo)},{}]`));
   });
 
+  it('cluster - x-max-length holds for the queue in Redis: drop-head dead-letters the oldest, reject-publish refuses on any node', async () => {
+    const [one, two] = [await client(nodes[0]), await client(nodes[1])];
+    await one.declareExchange('capped.dlx', 'fanout', { durable: true });
+    await one.declareQueue('capped.dead', { durable: true });
+    await one.bindQueue('capped.dead', 'capped.dlx');
+    await one.declareQueue('capped', { durable: true, arguments: { 'x-max-length': 3, 'x-dead-letter-exchange': 'capped.dlx' } });
+    for (let n = 0; n < 3; n++) await one.publish('', 'capped', { n });
+    for (let n = 3; n < 5; n++) await two.publish('', 'capped', { n });
+    expect(await admin.xlen('warren:{%2F}:q:capped')).toBe(3);
+    const kept = [];
+    for (let n = 0; n < 3; n++) kept.push((await one.get('capped', { noAck: true })).message?.payload);
+    expect(kept).toEqual([{ n: 2 }, { n: 3 }, { n: 4 }]);
+    const dead = await eventually(async () => {
+      const taken = [];
+      for (;;) {
+        const { message } = await two.get('capped.dead', { noAck: true });
+        if (!message) break;
+        taken.push(message);
+      }
+      if (taken.length < 2) throw new Error(`${taken.length} dead-lettered so far`);
+      return taken;
+    });
+    expect(dead.map((message) => message.payload)).toEqual([{ n: 0 }, { n: 1 }]);
+    expect(dead[0].headers['x-death']).toMatchObject([{ queue: 'capped', reason: 'maxlen' }]);
+
+    await one.declareQueue('refusing', { durable: true, arguments: { 'x-max-length': 2, 'x-overflow': 'reject-publish' } });
+    await one.publish('', 'refusing', 'first');
+    await two.publish('', 'refusing', 'second');
+    // Each node counts what Redis holds once a second (and its own publishes at once): until then
+    // another node's publishes are not counted.
+    for (const node of nodes) await eventually(async () => expect((await api(node, '/api/queues/%2F/refusing')).body).toMatchObject({ messages_ready: 2 }), 3000);
+    await expect(one.publish('', 'refusing', 'third')).rejects.toThrow(/full/);
+    await expect(two.publish('', 'refusing', 'fourth')).rejects.toThrow(/full/);
+    expect(await admin.xlen('warren:{%2F}:q:refusing')).toBe(2);
+  });
+
+  it('cluster - x-message-ttl expires what Redis holds and no node fetched, dead-lettering it', async () => {
+    const one = await client(nodes[0]);
+    await one.declareExchange('brief.dlx', 'fanout', { durable: true });
+    await one.declareQueue('brief.dead', { durable: true });
+    await one.bindQueue('brief.dead', 'brief.dlx');
+    await one.declareQueue('brief', { durable: true, arguments: { 'x-message-ttl': 100, 'x-dead-letter-exchange': 'brief.dlx' } });
+    for (let n = 0; n < 3; n++) await one.publish('', 'brief', { n });
+    // No consumer anywhere: the nodes' once-a-second sweep finds them expired in Redis.
+    await eventually(async () => expect(await admin.xlen('warren:{%2F}:q:brief')).toBe(0), 5000);
+    const dead: Delivery[] = [];
+    await eventually(async () => {
+      for (let got = await one.get('brief.dead', { noAck: true }); got.message; got = await one.get('brief.dead', { noAck: true })) dead.push(got.message);
+      expect(dead).toHaveLength(3);
+    });
+    expect(dead.map((message) => message.payload)).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
+    expect(dead[0].headers['x-death']).toMatchObject([{ queue: 'brief', reason: 'expired' }]);
+    await eventually(async () => expect((await api(nodes[1], '/api/queues/%2F/brief')).body).toMatchObject({ messages_ready: 0 }), 3000);
+  });
+
   it('cluster - the management API of one node counts what the other holds: its consumers, their unacknowledged messages, its exclusive queues', async () => {
     const [one, two] = [await client(nodes[0]), await client(nodes[1])];
     await one.declareQueue('counted', { durable: true });

@@ -200,6 +200,21 @@ export class Queue implements SharedQueueReceiver {
   /** Keeps the messages in the shared store's queue from now on: the broker calls it once, when the queue is made. */
   share(shared: SharedQueue): void {
     this.shared = shared;
+    this.limitShared();
+  }
+
+  /**
+   * What the shared store applies to the messages no node holds: drop-head, and x-message-ttl. A
+   * refused publish is refused here, against the count as last known.
+   */
+  private limitShared(): void {
+    if (!this.shared) return;
+    this.shared.maxLength = this.args.overflow === 'drop-head' ? this.args.maxLength : undefined;
+    this.shared.messageTtl = this.args.messageTtl;
+  }
+
+  diedInStore(messages: readonly Message[], reason: 'maxlen' | 'expired'): void {
+    for (const message of messages) this.died(message, reason);
   }
 
   /** A message fetched from the shared queue for this node's consumers (`dispatch()` pushes it); returns the seq it is known by here. */
@@ -228,6 +243,7 @@ export class Queue implements SharedQueueReceiver {
       this.touch();
     }
     if (this.args.overflow === 'drop-head') this.dropHeadsOverLimit();
+    this.limitShared();
     this.dispatch();
   }
 
@@ -549,7 +565,8 @@ export class Queue implements SharedQueueReceiver {
 
   private isFull(size: number): boolean {
     const { maxLength, maxLengthBytes } = this.args;
-    return (maxLength !== undefined && this.readyCount >= maxLength) || (maxLengthBytes !== undefined && this.readyBytes + size > maxLengthBytes);
+    // In a cluster the count includes what Redis holds that no node has, as last counted there.
+    return (maxLength !== undefined && this.messageCount >= maxLength) || (maxLengthBytes !== undefined && this.readyBytes + size > maxLengthBytes);
   }
 
   private dropHeadsOverLimit(): void {

@@ -137,6 +137,10 @@ export interface SharedQueue {
   fetchOne(): Promise<void>;
   /** Messages in the queue that no node holds, as last counted. */
   readonly readyElsewhere: number;
+  /** `x-max-length` with `drop-head`: the store deletes the oldest messages no node holds past it, and gives them to `diedInStore`. */
+  maxLength: number | undefined;
+  /** `x-message-ttl`: the store deletes the expired messages no node holds at the queue's head, and gives them to `diedInStore`. */
+  messageTtl: number | undefined;
 }
 
 /** A message of a shared queue as a node holds it. */
@@ -154,6 +158,8 @@ export interface SharedQueueReceiver {
   receive(message: Message, returns: number, expiresAt: number | null): number;
   /** Pushes what it took to consumers with room. */
   dispatch(): void;
+  /** Messages the store deleted past the queue's length limit (drop-head), or expired: they died of it. */
+  diedInStore(messages: readonly Message[], reason: 'maxlen' | 'expired'): void;
 }
 
 /**

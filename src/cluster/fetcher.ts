@@ -21,6 +21,10 @@ export interface FetchTarget {
   arrived(entries: StreamEntries): void;
   /** False when the queue is no longer declared in Redis. */
   ensureGroup(): Promise<boolean>;
+  /** Its x-message-ttl, when it has one: the node deletes the expired messages Redis holds at its head. */
+  readonly messageTtl: number | undefined;
+  /** The fields of the entries deleted as expired. */
+  expiredInRedis(entries: string[][]): void;
 }
 
 /**

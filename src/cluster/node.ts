@@ -9,6 +9,7 @@ import {
   APPLY_WRITES,
   CHANGE_TOPOLOGY,
   ENSURE_GROUP,
+  EXPIRE_READY,
   GIVE_BACK,
   PURGE_READY,
   READY_COUNT,
@@ -62,9 +63,11 @@ export interface ClusterCommands {
   changeTopology(versionKey: string, key: string, op: 'hset' | 'hdel' | 'sadd' | 'srem', field: string, value: string, channel: string, change: string): Promise<number>;
   returnPending(queueKey: string, group: string, consumer: string): Promise<number>;
   giveBack(queueKey: string, group: string, ...idMetaPayloadReturns: string[]): Promise<number>;
-  addMessages(queueKey: string, ...metaPayload: string[]): Promise<number>;
+  /** Replies how many were added (-1: the stream is missing), then the fields of each entry the length limit deleted. */
+  addMessages(queueKey: string, group: string, maxLength: string, ...metaPayload: string[]): Promise<[number, ...string[][]]>;
   applyWrites(keyCount: number, ...keysThenGroupAndWrites: string[]): Promise<number>;
   readyCount(queueKey: string, group: string): Promise<number>;
+  expireReady(queueKey: string, group: string, now: string): Promise<string[][]>;
   purgeReady(queueKey: string, group: string): Promise<number>;
   ensureGroup(queueKey: string, topologyKey: string, group: string, field: string): Promise<number>;
   streamEnsure(stateKey: string, topologyKey: string, key: string, field: string, next: string): Promise<number>;
@@ -162,6 +165,7 @@ export class ClusterNode {
       // No numberOfKeys: the key count is the first argument, as it varies.
       redis.defineCommand('applyWrites', { lua: APPLY_WRITES });
       redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
+      redis.defineCommand('expireReady', { numberOfKeys: 1, lua: EXPIRE_READY });
       redis.defineCommand('purgeReady', { numberOfKeys: 1, lua: PURGE_READY });
       redis.defineCommand('ensureGroup', { numberOfKeys: 2, lua: ENSURE_GROUP });
       redis.defineCommand('streamEnsure', { numberOfKeys: 3, lua: STREAM_ENSURE });
@@ -511,21 +515,25 @@ export class ClusterNode {
   }
 
   /**
-   * Reads the ready counts of the shared queues, and the state of the stream queues (what an
-   * announcement lost in a reconnect would have said).
+   * Deletes the expired heads of the shared queues with a TTL and reads their ready counts, and
+   * the state of the stream queues (what an announcement lost in a reconnect would have said).
    */
   private async countReady(): Promise<void> {
     const queues = [...this.queues.values()];
+    const expiring = queues.filter((queue) => queue.messageTtl !== undefined);
     const streams = [...this.streams.values()];
     if (queues.length + streams.length === 0) return;
     const pipeline = this.redis.pipeline();
+    const now = String(Date.now());
+    for (const queue of expiring) (pipeline as unknown as ClusterCommands).expireReady(queue.key, GROUP, now);
     for (const queue of queues) (pipeline as unknown as ClusterCommands).readyCount(queue.key, GROUP);
     for (const stream of streams) pipeline.hgetall(stream.stateKey);
     const replies = (await pipeline.exec().catch(() => null)) ?? [];
     replies.forEach(([error, reply], i) => {
-      if (error) return;
-      if (i < queues.length) queues[i].readyElsewhere = reply as number;
-      else streams[i - queues.length].loadState(reply as Record<string, string>);
+      if (error) this.logger.warn({ err: error.message }, 'counting or expiring the messages of a queue in Redis failed');
+      else if (i < expiring.length) expiring[i].expiredInRedis(reply as string[][]);
+      else if (i < expiring.length + queues.length) queues[i - expiring.length].readyElsewhere = reply as number;
+      else streams[i - expiring.length - queues.length].loadState(reply as Record<string, string>);
     });
   }
 }

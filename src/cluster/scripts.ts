@@ -84,16 +84,52 @@ return 1
 `;
 
 /**
- * Appends a turn's messages to a queue's stream in one call: ARGV holds meta and payload for
- * each. Returns how many were added, or -1 when the stream is not there (the queue was deleted,
- * or Redis lost it): then none is, as XADD NOMKSTREAM would not.
+ * The id of the last entry the group delivered ('0-0' before any): every entry after it is
+ * ready (no node holds it); every entry at or before it is held by a node (acknowledged ones are deleted).
  */
-export const ADD_MESSAGES = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-for i = 1, #ARGV, 2 do
+const LAST_DELIVERED_FUNCTION = `
+local function lastDelivered(stream, group)
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', stream)
+  if not ok then return '0-0' end
+  for _, info in ipairs(groups) do
+    local name, id
+    for i = 1, #info, 2 do
+      if info[i] == 'name' then name = info[i + 1] elseif info[i] == 'last-delivered-id' then id = info[i + 1] end
+    end
+    if name == group then return id end
+  end
+  return '0-0'
+end
+`;
+
+/**
+ * Appends a turn's messages to a queue's stream in one call; ARGV[1]: group, ARGV[2]: the most
+ * ready messages the queue keeps (x-max-length with drop-head; 0: no limit), then meta and
+ * payload for each. Past the limit the oldest ready entries are deleted. Returns how many were
+ * added, then the fields of each entry deleted (the node dead-letters them); {-1} when the
+ * stream is not there (the queue was deleted, or Redis lost it): then none is added, as XADD
+ * NOMKSTREAM would not.
+ */
+export const ADD_MESSAGES = `${LAST_DELIVERED_FUNCTION}
+if redis.call('EXISTS', KEYS[1]) == 0 then return { -1 } end
+for i = 3, #ARGV, 2 do
   redis.call('XADD', KEYS[1], '*', 'm', ARGV[i], 'p', ARGV[i + 1])
 end
-return #ARGV / 2
+local result = { (#ARGV - 2) / 2 }
+local limit = tonumber(ARGV[2])
+if limit > 0 then
+  local ok, summary = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1])
+  local pending = 0
+  if ok then pending = summary[1] end
+  local over = redis.call('XLEN', KEYS[1]) - pending - limit
+  if over > 0 then
+    for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. lastDelivered(KEYS[1], ARGV[1]), '+', 'COUNT', over)) do
+      redis.call('XDEL', KEYS[1], entry[1])
+      result[#result + 1] = entry[2]
+    end
+  end
+end
+return result
 `;
 
 /**
@@ -116,6 +152,33 @@ while i <= #ARGV do
   end
 end
 return 1
+`;
+
+/**
+ * Deletes the expired messages at the head of what no node holds (as RabbitMQ expires at a
+ * queue's head), for a queue with x-message-ttl. KEYS[1]: the stream; ARGV[1]: group, ARGV[2]:
+ * now (ms). Returns the fields of each entry deleted (the node dead-letters them).
+ */
+export const EXPIRE_READY = `${LAST_DELIVERED_FUNCTION}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local now = tonumber(ARGV[2])
+local expired = {}
+local from = '(' .. lastDelivered(KEYS[1], ARGV[1])
+while true do
+  local entries = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 100)
+  if #entries == 0 then return expired end
+  for _, entry in ipairs(entries) do
+    local fields = entry[2]
+    local expiresAt
+    for i = 1, #fields, 2 do
+      if fields[i] == 'm' then expiresAt = cjson.decode(fields[i + 1])[5] end
+    end
+    if type(expiresAt) ~= 'number' or expiresAt >= now then return expired end
+    redis.call('XDEL', KEYS[1], entry[1])
+    expired[#expired + 1] = fields
+  end
+  from = '(' .. entries[#entries][1]
+end
 `;
 
 /**
@@ -150,19 +213,9 @@ return math.max(0, redis.call('XLEN', KEYS[1]) - pending)
  * before it was delivered, and is still there only while pending). KEYS[1]: the stream; ARGV[1]:
  * group. Returns how many went.
  */
-export const PURGE_READY = `
+export const PURGE_READY = `${LAST_DELIVERED_FUNCTION}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local last = '0-0'
-local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
-if ok then
-  for _, group in ipairs(groups) do
-    local name, id
-    for i = 1, #group, 2 do
-      if group[i] == 'name' then name = group[i + 1] elseif group[i] == 'last-delivered-id' then id = group[i + 1] end
-    end
-    if name == ARGV[1] then last = id end
-  end
-end
+local last = lastDelivered(KEYS[1], ARGV[1])
 local removed = 0
 while true do
   local entries = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1000)

@@ -12,6 +12,8 @@ import type { ClusterNode } from './node.js';
 export class RedisSharedQueue implements SharedQueue, FetchTarget {
   /** What this node's consumers last had room for beyond what it holds. */
   wanted = 0;
+  maxLength: number | undefined;
+  messageTtl: number | undefined;
   readyElsewhere = 0;
   /** The stream entry of each message this node holds, by the seq the queue gave it. */
   private readonly ids = new Map<number, string>();
@@ -23,10 +25,12 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     if (adds.length === 0) return;
     this.adds = [];
     this.node.heldWrites.delete(this.flushAdds);
-    const added = this.node.redis.addMessages(this.key, ...adds).then((count) => {
-      if (count >= 0) return;
-      this.streamMissing();
-      throw new Error(`the stream of ${this.key} is not in Redis (the queue was deleted, or Redis lost it in a failover)`);
+    const added = this.node.redis.addMessages(this.key, GROUP, String(this.maxLength ?? 0), ...adds).then(([count, ...dropped]) => {
+      if (count < 0) {
+        this.streamMissing();
+        throw new Error(`the stream of ${this.key} is not in Redis (the queue was deleted, or Redis lost it in a failover)`);
+      }
+      this.diedInRedis(dropped, 'maxlen');
     });
     this.node.write(added);
   };
@@ -114,6 +118,25 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
       if (this.readyElsewhere > 0) this.readyElsewhere--;
     }
     this.receiver.dispatch();
+  }
+
+  expiredInRedis(entries: string[][]): void {
+    this.diedInRedis(entries, 'expired');
+  }
+
+  /** Entries Redis deleted past the length limit or expired, which no node held: the queue dead-letters them. */
+  private diedInRedis(entries: string[][], reason: 'maxlen' | 'expired'): void {
+    if (entries.length === 0) return;
+    this.readyElsewhere = Math.max(0, this.readyElsewhere - entries.length);
+    const messages: Message[] = [];
+    for (const fields of entries) {
+      try {
+        messages.push(decodeEntry(fields).message);
+      } catch (error) {
+        this.node.logger.warn({ stream: this.key, err: (error as Error).message }, 'a stream entry that is not a message: deleted');
+      }
+    }
+    this.receiver.diedInStore(messages, reason);
   }
 
   /** Makes the stream and its group unless they exist (a new queue, or one whose stream was lost). */
