@@ -278,6 +278,22 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     await eventually(async () => expect((await api(nodes[1], '/api/queues/%2F/brief')).body).toMatchObject({ messages_ready: 0 }), 3000);
   });
 
+  it('cluster - a read whose answer a dropped connection lost is taken again after the reconnect', async () => {
+    const one = await client(nodes[0]);
+    await one.declareQueue('lost-read', { durable: true });
+    const key = 'warren:{%2F}:q:lost-read';
+    // What a lost answer leaves: an entry Redis gave node1 (pending under it) that node1 never saw.
+    await admin.xadd(key, '*', 'm', JSON.stringify(['', 'lost-read', {}, {}, null, null]), 'p', JSON.stringify('lost'));
+    await admin.call('XREADGROUP', 'GROUP', 'warren', 'node1', 'COUNT', 1, 'STREAMS', key, '>');
+    const clients = (await admin.client('LIST')) as string;
+    for (const line of clients.split('\n').filter((entry) => entry.includes('name=warren:node1 '))) await admin.client('KILL', 'ID', /id=(\d+)/.exec(line)![1]);
+    const { handler, all, received } = collector(1);
+    await eventually(() => one.consume('lost-read', handler, { prefetch: 10 }));
+    await all;
+    expect(received[0].payload).toBe('lost');
+    await eventually(async () => expect(await admin.xlen(key)).toBe(0));
+  });
+
   it('cluster - the management API of one node counts what the other holds: its consumers, their unacknowledged messages, its exclusive queues', async () => {
     const [one, two] = [await client(nodes[0]), await client(nodes[1])];
     await one.declareQueue('counted', { durable: true });

@@ -25,6 +25,8 @@ export interface FetchTarget {
   readonly messageTtl: number | undefined;
   /** The fields of the entries deleted as expired. */
   expiredInRedis(entries: string[][]): void;
+  /** The stream ids of the messages this node holds of the queue now. */
+  heldIds(): Set<string>;
 }
 
 /**
@@ -40,6 +42,8 @@ export class Fetcher {
   private wake: (() => void) | undefined;
   private reading: Set<string> | undefined;
   private clientId: number | undefined;
+  /** The reads' connection came back: a read whose answer the drop lost left entries pending under this node. */
+  private reconnected = false;
 
   constructor(
     private readonly reader: Redis,
@@ -50,8 +54,13 @@ export class Fetcher {
     private readonly queues: ReadonlyMap<string, FetchTarget>,
     private readonly logger: Logger,
   ) {
-    // A new connection (Redis restarted, a failover) has a new client id for CLIENT UNBLOCK.
-    reader.on('ready', () => (this.clientId = undefined));
+    let connectedBefore = reader.status === 'ready';
+    reader.on('ready', () => {
+      // A new connection (Redis restarted, a failover) has a new client id for CLIENT UNBLOCK.
+      this.clientId = undefined;
+      if (connectedBefore) this.reconnected = true;
+      connectedBefore = true;
+    });
   }
 
   /** `queue` wants `count` more messages (0: none, for now). */
@@ -99,6 +108,10 @@ export class Fetcher {
   }
 
   private async readOnce(): Promise<void> {
+    if (this.reconnected) {
+      this.reconnected = false;
+      await this.takeLostReads();
+    }
     const queues = [...this.wanting.values()];
     const keys = queues.map((queue) => queue.key);
     let count = 1;
@@ -116,6 +129,33 @@ export class Fetcher {
     }
     this.reading = undefined;
     for (const [key, entries] of reply ?? []) this.queues.get(key)?.arrived(entries);
+  }
+
+  /**
+   * Takes again what a read lost in a dropped connection had taken: entries pending under this
+   * node in Redis that it does not hold (ioredis sends the read again after the reconnect, and
+   * that read takes new entries). After the commands sent before the drop (acknowledgements
+   * among them) went through, so that an acknowledged entry is not taken for a lost one.
+   */
+  private async takeLostReads(): Promise<void> {
+    const queues = [...this.queues.values()];
+    if (queues.length === 0) return;
+    await this.control.ping();
+    const keys = queues.map((queue) => queue.key);
+    const reply = (await this.reader.call('XREADGROUP', 'GROUP', GROUP, this.consumer, 'STREAMS', ...keys, ...keys.map(() => '0'))) as [string, [string, string[] | null][]][] | null;
+    let taken = 0;
+    for (const [key, entries] of reply ?? []) {
+      const queue = this.queues.get(key);
+      if (!queue) continue;
+      const held = queue.heldIds();
+      // An entry deleted while pending comes back without fields: only its pending record is left.
+      const deleted = entries.filter((entry) => entry[1] === null).map(([id]) => id);
+      if (deleted.length > 0) await this.control.xack(key, GROUP, ...deleted);
+      const lost = entries.filter((entry): entry is [string, string[]] => entry[1] !== null && !held.has(entry[0]));
+      taken += lost.length;
+      if (lost.length > 0) queue.arrived(lost);
+    }
+    if (taken > 0) this.logger.warn({ taken }, 'reads of the shared queues whose answers a dropped connection to Redis lost: their messages are taken again');
   }
 
   /** A queue's stream or group is gone (deleted on another node): it is made again while the queue exists here. */

@@ -120,6 +120,10 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     this.receiver.dispatch();
   }
 
+  heldIds(): Set<string> {
+    return new Set(this.ids.values());
+  }
+
   expiredInRedis(entries: string[][]): void {
     this.diedInRedis(entries, 'expired');
   }
