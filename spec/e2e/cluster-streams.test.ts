@@ -103,6 +103,23 @@ describe.skipIf(!hasRedis)('cluster - stream queues on Redis', () => {
     expect(await b.request({ op: 'commit', queue: 'audit', consumer: 'billing', offset: 99 })).toMatchObject({ op: 'error', code: 'PRECONDITION_FAILED' });
   });
 
+  it('cluster streams - a consumer group has one active consumer in the cluster; another node\'s takes over at the committed offset', async () => {
+    const [a, b] = [await client(nodes[0]), await client(nodes[1])];
+    await a.request({ op: 'queue.declare', queue: 'orders', arguments: STREAM });
+    const active = await a.request({ op: 'consume', queue: 'orders', prefetch: 10, arguments: { 'x-stream-consumer': 'shipping', 'x-stream-offset': 'first' } });
+    await eventually(async () => ((await api(nodes[0], '/api/queues/%2F/orders')).body as { consumers: number }).consumers === 1, 'the first consumer is counted');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const waiting = await b.request({ op: 'consume', queue: 'orders', prefetch: 10, arguments: { 'x-stream-consumer': 'shipping', 'x-stream-offset': 'first' } });
+    await publish(b, 'orders', [0, 1, 2, 3]);
+    await eventually(() => deliveries(a, active.consumerTag).length === 4, 'the active consumer reads');
+    a.send({ op: 'ack', deliveryTag: deliveries(a, active.consumerTag)[1].deliveryTag, multiple: true });
+    await eventually(async () => (await b.request({ op: 'committed', queue: 'orders', consumer: 'shipping' })).offset === 1, 'the commit reaches node 2');
+    expect(deliveries(b, waiting.consumerTag)).toHaveLength(0);
+    expect(await a.request({ op: 'cancel', consumerTag: active.consumerTag })).toMatchObject({ op: 'ok' });
+    await eventually(() => deliveries(b, waiting.consumerTag).length === 2, 'node 2 takes over after the committed offset');
+    expect(offsetsOf(deliveries(b, waiting.consumerTag))).toEqual([2, 3]);
+  });
+
   it('cluster streams - x-max-length-bytes drops the oldest entries in Redis, and a read below the first kept starts at it', async () => {
     const a = await client(nodes[0]);
     const b = await client(nodes[1]);

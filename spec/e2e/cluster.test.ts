@@ -294,6 +294,30 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     await eventually(async () => expect(await admin.xlen(key)).toBe(0));
   });
 
+  it('cluster - x-single-active-consumer serves one consumer in the whole cluster; the next node\'s takes over when it goes', async () => {
+    const [one, two] = [await client(nodes[0]), await client(nodes[1])];
+    await one.declareQueue('single', { durable: true, arguments: { 'x-single-active-consumer': true } });
+    const first = collector(3);
+    const firstTag = await one.consume('single', first.handler, { prefetch: 10 });
+    // The first consumer's node has the turn before the second one asks.
+    await eventually(async () => expect((await api(nodes[0], '/api/consumers/%2F')).body).toEqual(expect.arrayContaining([expect.objectContaining({ consumer_tag: firstTag, active: true })])));
+    const second = collector(2);
+    await two.consume('single', second.handler, { prefetch: 10 });
+    for (let n = 0; n < 3; n++) await two.publish('', 'single', { n });
+    await first.all;
+    expect(first.received.map((delivery) => delivery.payload)).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
+    expect(second.received).toHaveLength(0);
+    const views = (await api(nodes[1], '/api/consumers/%2F')).body as { queue: { name: string }; active: boolean; channel_details: { node: string } }[];
+    expect(views.filter((view) => view.queue.name === 'single').map((view) => [view.channel_details.node, view.active]).sort()).toEqual([
+      ['warren@node1', true],
+      ['warren@node2', false],
+    ]);
+    await one.cancel(firstTag);
+    for (let n = 3; n < 5; n++) await one.publish('', 'single', { n });
+    await second.all;
+    expect(second.received.map((delivery) => delivery.payload)).toEqual([{ n: 3 }, { n: 4 }]);
+  });
+
   it('cluster - the management API of one node counts what the other holds: its consumers, their unacknowledged messages, its exclusive queues', async () => {
     const [one, two] = [await client(nodes[0]), await client(nodes[1])];
     await one.declareQueue('counted', { durable: true });

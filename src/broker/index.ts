@@ -8,7 +8,7 @@ export { type Consumer, type MessageCounters, type Queue, type VhostTotals } fro
 export { RelayQueue } from './relay-queue.js';
 export { checkPolicy, IGNORED_POLICY_KEYS, POLICY_APPLY_TO, type Policy, type PolicyApplyTo, type PolicyDefinition } from './policy.js';
 export { parseQueueArguments as checkQueueArguments, MAX_DELAY_MS, QUORUM_DELIVERY_LIMIT, type QueueType } from './queue-arguments.js';
-export { bindingKey, type IoCounts, type MessageStore, type RecoveredState, type SharedEntry, type SharedQueue, type SharedQueueReceiver, type StoredBinding, type StoredPolicy, type StoredExchange, type StoredMessage, type StoredQueue, type StoredRelayBinding, type VhostStores } from './store-port.js';
+export { bindingKey, type IoCounts, type Lease, type MessageStore, type RecoveredState, type SharedEntry, type SharedQueue, type SharedQueueReceiver, type StoredBinding, type StoredPolicy, type StoredExchange, type StoredMessage, type StoredQueue, type StoredRelayBinding, type VhostStores } from './store-port.js';
 export { FieldsJson, headersJson, propertiesJson } from './json-equal.js';
 export { topicWords, TopicTrie } from './topic-trie.js';
 export {

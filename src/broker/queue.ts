@@ -2,7 +2,7 @@ import type { DeathReason } from './dead-letter.js';
 import { EntryDeque, type QueueEntry } from './entry-deque.js';
 import type { Policy } from './policy.js';
 import { effectiveArguments, parseQueueArguments, type EffectiveArguments, type QueueArguments, type QueueType } from './queue-arguments.js';
-import type { MessageStore, SharedEntry, SharedQueue, SharedQueueReceiver } from './store-port.js';
+import type { Lease, MessageStore, SharedEntry, SharedQueue, SharedQueueReceiver } from './store-port.js';
 import type { Clock, ConsumeOptions, Message, QueueOptions, TimerHandle } from './types.js';
 import { WaitingEntries } from './waiting-entries.js';
 
@@ -176,6 +176,8 @@ export class Queue implements SharedQueueReceiver {
   private shared: SharedQueue | undefined;
   /** `get`s waiting for a message fetched from the shared queue: what is fetched stays here for them. */
   private fetchingForGets = 0;
+  /** In a cluster, with x-single-active-consumer: the turn of this node's consumers, one node at a time. */
+  private activeTurn: Lease | undefined;
 
   /** Throws PRECONDITION_FAILED when an argument is invalid. */
   constructor(
@@ -415,8 +417,23 @@ export class Queue implements SharedQueueReceiver {
    * Fetches what this node's consumers have room for beyond what it holds, and gives back what it
    * holds with no consumer left to take it, so that consumers on other nodes get it.
    */
+  private endTurn(): void {
+    this.activeTurn?.release();
+    this.activeTurn = undefined;
+  }
+
+  /** A consumer this node may push to: with x-single-active-consumer in a cluster, only in this node's turn. */
+  private get mayServe(): boolean {
+    return this.activeTurn === undefined || this.activeTurn.held;
+  }
+
+  /** Whether `consumer` is the one served (the first, with x-single-active-consumer; in a cluster, in its node's turn). */
+  isActive(consumer: Consumer): boolean {
+    return !this.args.singleActiveConsumer || (this.consumers[0] === consumer && this.mayServe);
+  }
+
   private balanceShared(shared: SharedQueue): void {
-    if (this.consumers.length === 0) {
+    if (this.consumers.length === 0 || !this.mayServe) {
       if (this.readyCount > 0 && this.fetchingForGets === 0) shared.giveBack(this.drainReady());
       shared.want(0);
       return;
@@ -480,6 +497,7 @@ export class Queue implements SharedQueueReceiver {
     this.consumers.push(consumer);
     this.host.totals.consumers++;
     this.everHadConsumer = true;
+    if (this.shared && this.args.singleActiveConsumer && !this.activeTurn && this.host.store.lease) this.activeTurn = this.host.store.lease(`q:${this.name}`, () => this.dispatch());
     this.cancelUnusedExpiry();
     this.dispatch();
   }
@@ -491,6 +509,7 @@ export class Queue implements SharedQueueReceiver {
     this.host.totals.consumers--;
     // With a single active consumer, the next one in line may now take over; a shared queue
     // gives back what it holds once its last consumer here is gone.
+    if (this.consumers.length === 0) this.endTurn();
     if (this.consumers.length > 0 || this.shared) this.dispatch();
     if (this.consumers.length > 0) return;
     if (this.options.autoDelete && this.everHadConsumer) this.host.removeQueue(this);
@@ -527,6 +546,7 @@ export class Queue implements SharedQueueReceiver {
     const count = this.readyCount;
     this.deleted = true;
     this.clearTimers();
+    this.endTurn();
     const totals = this.host.totals;
     totals.consumers -= this.consumers.length;
     totals.messagesReady -= this.readyCount;
@@ -583,7 +603,7 @@ export class Queue implements SharedQueueReceiver {
   private nextConsumer(): Consumer | undefined {
     const consumers = this.consumers;
     if (consumers.length === 0) return undefined;
-    if (this.args.singleActiveConsumer) return consumers[0].hasRoom() ? consumers[0] : undefined;
+    if (this.args.singleActiveConsumer) return this.mayServe && consumers[0].hasRoom() ? consumers[0] : undefined;
     let best: Consumer | undefined;
     let bestIndex = 0;
     for (let i = 0; i < consumers.length; i++) {

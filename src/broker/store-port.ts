@@ -115,7 +115,19 @@ export interface MessageStore {
    * the call, so that a client told its declare is done may publish through any node.
    */
   topologySettled?(): Promise<void>;
+  /**
+   * A shared store: asks for the lease `name` (one node at a time holds it: a single active
+   * consumer's turn). `changed` is called with the first answer, and whenever it changes after.
+   */
+  lease?(name: string, changed: (held: boolean) => void): Lease;
   close(): Promise<void>;
+}
+
+/** A lease a node asked a shared store for (`MessageStore.lease`). */
+export interface Lease {
+  readonly held: boolean;
+  /** Gives it up (to the next node that asks), or stops asking. */
+  release(): void;
 }
 
 /**

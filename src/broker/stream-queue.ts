@@ -2,6 +2,7 @@ import type { DeathReason } from './dead-letter.js';
 import type { QueueEntry } from './entry-deque.js';
 import { BrokerError, preconditionFailed } from './errors.js';
 import { EnqueueResult, Queue, type Consumer, type QueueHost } from './queue.js';
+import type { Lease } from './store-port.js';
 import type { StreamEntry, StreamLog, StreamLogOptions } from './stream-port.js';
 import type { ConsumeOptions, Message, QueueOptions, TimerHandle } from './types.js';
 
@@ -66,6 +67,11 @@ export class StreamQueue extends Queue {
   private readonly readers = new Map<Consumer, Reader>();
   /** The consumers of each group, in arrival order: the first is the active one. */
   private readonly groups = new Map<string, Consumer[]>();
+  /**
+   * In a cluster: each group's turn, one node at a time (the lease's name), and whether this node
+   * waited for it (its first consumer then takes over at the committed offset, not at its own start).
+   */
+  private readonly groupTurns = new Map<string, { lease: Lease; waited: boolean }>();
   private readingStream = false;
   /** A dispatch is promised for when the entries appended so far are on disk. */
   private dispatchOnFlush = false;
@@ -182,7 +188,9 @@ export class StreamQueue extends Queue {
     const group = args['x-stream-consumer'] === undefined ? undefined : groupName(args['x-stream-consumer']);
     const spec = args['x-stream-offset'] === undefined ? undefined : parseOffsetSpec(args['x-stream-offset']);
     const members = group === undefined ? undefined : this.groups.get(group);
-    const reader: Reader = { next: 0, group, waiting: members !== undefined && members.length > 0, starting: false, given: [], acked: new Set() };
+    // The first of its group here waits in a cluster too, for the group's turn.
+    const waiting = members !== undefined ? members.length > 0 : group !== undefined && this.host.store.lease !== undefined;
+    const reader: Reader = { next: 0, group, waiting, starting: false, given: [], acked: new Set() };
     const start = this.startOffset(spec, group);
     if (typeof start === 'number') reader.next = start;
     else {
@@ -201,7 +209,11 @@ export class StreamQueue extends Queue {
     }
     if (group !== undefined) {
       if (members) members.push(consumer);
-      else this.groups.set(group, [consumer]);
+      else {
+        this.groups.set(group, [consumer]);
+        const lease = this.host.store.lease?.(`g:${this.name}\n${group}`, (held) => this.groupTurnChanged(group, held));
+        if (lease) this.groupTurns.set(group, { lease, waited: false });
+      }
     }
     this.readers.set(consumer, reader);
     super.addConsumer(consumer);
@@ -214,9 +226,14 @@ export class StreamQueue extends Queue {
       const members = this.groups.get(reader.group) ?? [];
       const wasActive = members[0] === consumer;
       members.splice(members.indexOf(consumer), 1);
-      if (members.length === 0) this.groups.delete(reader.group);
+      const turn = this.groupTurns.get(reader.group);
+      if (members.length === 0) {
+        this.groups.delete(reader.group);
+        turn?.lease.release();
+        this.groupTurns.delete(reader.group);
+      }
       // A reader whose start was still being looked up was given nothing: no place to resume at.
-      else if (wasActive) this.takeOver(members[0], reader.group, reader.given[0] ?? (reader.starting ? undefined : reader.next));
+      else if (wasActive && (turn === undefined || turn.lease.held)) this.takeOver(members[0], reader.group, reader.given[0] ?? (reader.starting ? undefined : reader.next));
     }
     super.removeConsumer(consumer);
   }
@@ -232,6 +249,25 @@ export class StreamQueue extends Queue {
     reader.waiting = false;
     reader.starting = false;
     reader.next = this.log.committed(group) === null && resumeAt !== undefined ? Math.max(resumeAt, this.log.first) : (this.startOffset(undefined, group) as number);
+  }
+
+  /**
+   * The group's turn came to this node (or went): its first consumer here reads, from its own
+   * start when no other node had the turn before, else from the group's committed offset + 1.
+   */
+  private groupTurnChanged(group: string, held: boolean): void {
+    const turn = this.groupTurns.get(group);
+    const first = this.groups.get(group)?.[0];
+    const reader = first && this.readers.get(first);
+    if (!turn || !first || !reader) return;
+    if (!held) {
+      turn.waited = true;
+      reader.waiting = true;
+      return;
+    }
+    if (turn.waited) this.takeOver(first, group, undefined);
+    else reader.waiting = false;
+    this.dispatch();
   }
 
   /** A number, but for a timestamp in a shared store, which looks it up. */
@@ -329,6 +365,8 @@ export class StreamQueue extends Queue {
     const entries = this.counted;
     this.host.totals.messagesReady -= entries;
     this.counted = 0;
+    for (const turn of this.groupTurns.values()) turn.lease.release();
+    this.groupTurns.clear();
     super.destroy();
     return entries;
   }

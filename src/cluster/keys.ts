@@ -34,6 +34,10 @@ export const streamStateKey = (vhost: string, queue: string): string => `warren:
  * after appends and trims, "STATE-KEY g OFFSET GROUP" after a commit.
  */
 export const STREAMS_CHANNEL = 'warren:streams';
+/** A lease (a single active consumer's turn) in a vhost: a string, the node that holds it, expiring unless renewed. */
+export const leaseKey = (vhost: string, name: string): string => `warren:{${enc(vhost)}}:lease:${enc(name)}`;
+/** Channel on which a node that gives up a lease says so: the lease's key. */
+export const LEASES_CHANNEL = 'warren:leases';
 /** Channel of requests to a node from the others (its connections, closing one): `ControlRequest` as JSON. */
 export const controlChannel = (node: string): string => `warren:control:${enc(node)}`;
 /** Channel of the answers to a node's requests. */

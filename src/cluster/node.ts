@@ -2,17 +2,19 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.js';
 import { Fetcher, type FetchTarget } from './fetcher.js';
-import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, controlChannel, GROUP, NODES_KEY, relayChannel, replyChannel, STREAMS_CHANNEL, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
+import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, controlChannel, GROUP, LEASES_CHANNEL, NODES_KEY, relayChannel, replyChannel, STREAMS_CHANNEL, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
 import { redisOptions } from './redis-url.js';
 import {
   ADD_MESSAGES,
   APPLY_WRITES,
   CHANGE_TOPOLOGY,
+  CLAIM_LEASE,
   ENSURE_GROUP,
   EXPIRE_READY,
   GIVE_BACK,
   PURGE_READY,
   READY_COUNT,
+  RELEASE_LEASE,
   RENEW_AND_REAP,
   RETURN_PENDING,
   STREAM_APPEND,
@@ -76,6 +78,16 @@ export interface ClusterCommands {
   streamTrim(key: string, stateKey: string, channel: string, now: string, maxBytes: string, maxAgeMs: string): Promise<[number, number, number, number]>;
   streamCommit(stateKey: string, channel: string, group: string, offset: string): Promise<number>;
   streamAtTime(key: string, stateKey: string, ms: string): Promise<number>;
+  claimLease(key: string, node: string, ms: string): Promise<number>;
+  releaseLease(key: string, node: string, channel: string): Promise<number>;
+}
+
+/** A lease this node asked for: held or not, as Redis last answered. */
+interface LeaseWish {
+  readonly key: string;
+  held: boolean;
+  answered: boolean;
+  readonly changed: (held: boolean) => void;
 }
 
 export type ClusterRedis = Redis & ClusterCommands;
@@ -93,6 +105,8 @@ export class ClusterNode {
   readonly fetcher: Fetcher;
   /** The shared queues this node has open, by stream key: where fetched entries go. */
   readonly queues = new Map<string, FetchTarget>();
+  /** The leases this node asked for, by key. */
+  private readonly leases = new Map<string, LeaseWish>();
   /** The stream queues this node knows, by state key: where their announcements go. */
   readonly streams = new Map<string, StreamMirror>();
   private writes = 0;
@@ -173,9 +187,11 @@ export class ClusterNode {
       redis.defineCommand('streamTrim', { numberOfKeys: 2, lua: STREAM_TRIM });
       redis.defineCommand('streamCommit', { numberOfKeys: 1, lua: STREAM_COMMIT });
       redis.defineCommand('streamAtTime', { numberOfKeys: 2, lua: STREAM_AT_TIME });
+      redis.defineCommand('claimLease', { numberOfKeys: 1, lua: CLAIM_LEASE });
+      redis.defineCommand('releaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE });
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
       subscriber.on('message', (channel: string, text: string) => node.received(channel, text));
-      await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL, ACCOUNTS_CHANNEL, STREAMS_CHANNEL, relayChannel(config.node), controlChannel(config.node), replyChannel(config.node));
+      await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL, ACCOUNTS_CHANNEL, STREAMS_CHANNEL, LEASES_CHANNEL, relayChannel(config.node), controlChannel(config.node), replyChannel(config.node));
       // After subscribing, before the topology is read: changes from here on arrive as messages.
       node.appliedVersion = Number((await redis.get(TOPOLOGY_VERSION_KEY)) ?? 0);
       return node;
@@ -245,6 +261,8 @@ export class ClusterNode {
       }
       this.registered = true;
       this.resolveWaiters();
+      // Renewed with the liveness: a node that stops renewing loses its leases as it is taken for dead.
+      void this.claimLeases([...this.leases.values()]);
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'cannot renew this node in Redis; other nodes take it for dead after cluster.nodeTimeoutMs');
       return;
@@ -382,6 +400,46 @@ export class ClusterNode {
   }
 
   /**
+   * Asks for lease `key`: held by one node at a time, for cluster.nodeTimeoutMs unless renewed
+   * (with the liveness); a node waiting for it asks again when it is given up, or at its renewals.
+   */
+  lease(key: string, changed: (held: boolean) => void): { readonly held: boolean; release(): void } {
+    const wish: LeaseWish = { key, held: false, answered: false, changed };
+    this.leases.set(key, wish);
+    void this.claimLeases([wish]);
+    return {
+      get held() {
+        return wish.held;
+      },
+      release: () => this.releaseLease(wish),
+    };
+  }
+
+  private async claimLeases(wishes: LeaseWish[]): Promise<void> {
+    if (wishes.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const wish of wishes) (pipeline as unknown as ClusterCommands).claimLease(wish.key, this.name, String(this.config.nodeTimeoutMs));
+    const replies = (await pipeline.exec().catch(() => null)) ?? [];
+    replies.forEach(([error, reply], i) => {
+      const wish = wishes[i];
+      // An error keeps what was known: a lease held is renewed at the next try, or lapses.
+      if (error || this.leases.get(wish.key) !== wish) return;
+      const held = reply === 1;
+      if (held === wish.held && wish.answered) return;
+      wish.held = held;
+      wish.answered = true;
+      wish.changed(held);
+    });
+  }
+
+  private releaseLease(wish: LeaseWish): void {
+    if (this.leases.get(wish.key) !== wish) return;
+    this.leases.delete(wish.key);
+    if (wish.held) this.background(this.redis.releaseLease(wish.key, this.name, LEASES_CHANNEL));
+    wish.held = false;
+  }
+
+  /**
    * Leaves the cluster: out of the live set at once (the stores returned what this node held).
    * Bounded: a Redis that does not answer does not hold up the shutdown.
    */
@@ -393,6 +451,8 @@ export class ClusterNode {
         (async () => {
           await this.fetcher.stop();
           await this.lastWrite;
+          // Given up, so that another node's consumer takes its turn at once.
+          for (const wish of [...this.leases.values()]) this.releaseLease(wish);
           // Left in the live set when it still holds deliveries: the others return them once it lapses.
           if (!this.holdsDeliveries) await this.redis.zrem(NODES_KEY, this.name);
           for (const connection of [this.redis, this.subscriber]) await connection.quit();
@@ -481,6 +541,11 @@ export class ClusterNode {
       } catch (error) {
         this.logger.warn({ channel, err: (error as Error).message }, 'a request between nodes that cannot be read: ignored');
       }
+      return;
+    }
+    if (channel === LEASES_CHANNEL) {
+      const wish = this.leases.get(text);
+      if (wish && !wish.held) void this.claimLeases([wish]);
       return;
     }
     if (channel === STREAMS_CHANNEL) {

@@ -1,6 +1,7 @@
 import {
   bindingKey,
   type Message,
+  type Lease,
   type MessageStore,
   type RecoveredState,
   type SharedQueue,
@@ -15,7 +16,7 @@ import {
   type VhostStores,
 } from '../broker/index.js';
 import { relayText } from './entry-codec.js';
-import { GROUP, queueKey, relayChannel, streamStateKey, topologyKey, VHOSTS_KEY } from './keys.js';
+import { GROUP, leaseKey, queueKey, relayChannel, streamStateKey, topologyKey, VHOSTS_KEY } from './keys.js';
 import { withTimeout, type ClusterNode } from './node.js';
 import { RedisSharedQueue } from './shared-queue.js';
 import { RedisStreamLog } from './stream-log.js';
@@ -286,6 +287,10 @@ export class RedisStore implements MessageStore {
 
   topologySettled(): Promise<void> {
     return this.node.topologySettled();
+  }
+
+  lease(name: string, changed: (held: boolean) => void): Lease {
+    return this.node.lease(leaseKey(this.vhost, name), changed);
   }
 
   /** Not held back while a remote change is applied: this node's exclusive queues are its own. */

@@ -71,6 +71,25 @@ return moved
 `;
 
 /**
+ * Takes lease KEYS[1] for node ARGV[1] unless another node holds it, or renews it for ARGV[2] ms.
+ * Returns 1 when the node holds it.
+ */
+export const CLAIM_LEASE = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
+/** Gives up lease KEYS[1] if node ARGV[1] holds it, and says so on channel ARGV[2]. */
+export const RELEASE_LEASE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], KEYS[1])
+return 1
+`;
+
+/**
  * Makes a queue's stream and its group unless they exist, only while the queue is declared (its
  * field ARGV[2] in the vhost's topology hash KEYS[2]): a node that applies a declare late, or
  * reads a queue deleted meanwhile, does not make an orphan stream. KEYS[1]: the stream; ARGV[1]:

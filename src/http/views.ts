@@ -165,8 +165,8 @@ export function connectionView(details: ConnectionDetails, node: string) {
 
 export function consumerView(consumer: Consumer, details: ConnectionDetails, node: string) {
   const { queue } = consumer;
-  // With x-single-active-consumer only the first consumer is served; the others wait.
-  const active = !queue.args.singleActiveConsumer || queue.consumers[0] === consumer;
+  // With x-single-active-consumer only the first consumer is served (in a cluster, on one node); the others wait.
+  const active = queue.isActive(consumer);
   return {
     consumer_tag: consumer.tag,
     queue: { name: queue.name, vhost: details.vhost },
