@@ -247,6 +247,9 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     });
     expect(dead.map((message) => message.payload)).toEqual([{ n: 0 }, { n: 1 }]);
     expect(dead[0].headers['x-death']).toMatchObject([{ queue: 'capped', reason: 'maxlen' }]);
+    await one.declareQueue('keeps-nothing', { durable: true, arguments: { 'x-max-length': 0 } });
+    await one.publish('', 'keeps-nothing', 'dropped at once');
+    expect(await admin.xlen('warren:{%2F}:q:keeps-nothing')).toBe(0);
 
     await one.declareQueue('refusing', { durable: true, arguments: { 'x-max-length': 2, 'x-overflow': 'reject-publish' } });
     await one.publish('', 'refusing', 'first');

@@ -219,6 +219,11 @@ export class StreamQueue extends Queue {
     super.addConsumer(consumer);
   }
 
+  /** A group's consumer is active when it is not waiting for its turn. */
+  override isActive(consumer: Consumer): boolean {
+    return this.readers.get(consumer)?.waiting !== true;
+  }
+
   override removeConsumer(consumer: Consumer): void {
     const reader = this.readers.get(consumer);
     this.readers.delete(consumer);

@@ -21,8 +21,8 @@ export interface FetchTarget {
   arrived(entries: StreamEntries): void;
   /** False when the queue is no longer declared in Redis. */
   ensureGroup(): Promise<boolean>;
-  /** Its x-message-ttl, when it has one: the node deletes the expired messages Redis holds at its head. */
-  readonly messageTtl: number | undefined;
+  /** It may have expiring messages in Redis (x-message-ttl, or a publish with an expiration): the node deletes the expired ones at its head. */
+  readonly expires: boolean;
   /** The fields of the entries deleted as expired. */
   expiredInRedis(entries: string[][]): void;
   /** The stream ids of the messages this node holds of the queue now. */
@@ -134,26 +134,30 @@ export class Fetcher {
   /**
    * Takes again what a read lost in a dropped connection had taken: entries pending under this
    * node in Redis that it does not hold (ioredis sends the read again after the reconnect, and
-   * that read takes new entries). After the commands sent before the drop (acknowledgements
-   * among them) went through, so that an acknowledged entry is not taken for a lost one.
+   * that read takes new entries). Read on the command connection, after the acknowledgements,
+   * give-backs and gets sent on it; an entry held when the read was sent or when it answered (an
+   * acknowledgement not sent yet counts as held) is not taken for a lost one. One queue at a
+   * time: one whose group is gone (deleted meanwhile) does not stop the others.
    */
   private async takeLostReads(): Promise<void> {
-    const queues = [...this.queues.values()];
-    if (queues.length === 0) return;
-    await this.control.ping();
-    const keys = queues.map((queue) => queue.key);
-    const reply = (await this.reader.call('XREADGROUP', 'GROUP', GROUP, this.consumer, 'STREAMS', ...keys, ...keys.map(() => '0'))) as [string, [string, string[] | null][]][] | null;
     let taken = 0;
-    for (const [key, entries] of reply ?? []) {
-      const queue = this.queues.get(key);
-      if (!queue) continue;
-      const held = queue.heldIds();
+    for (const queue of [...this.queues.values()]) {
+      const heldBefore = queue.heldIds();
+      let reply: [string, [string, string[] | null][]][] | null;
+      try {
+        reply = (await this.control.call('XREADGROUP', 'GROUP', GROUP, this.consumer, 'STREAMS', queue.key, '0')) as typeof reply;
+      } catch (error) {
+        if (/NOGROUP/.test((error as Error).message)) continue;
+        throw error;
+      }
+      const entries = reply?.[0]?.[1] ?? [];
+      const heldAfter = queue.heldIds();
       // An entry deleted while pending comes back without fields: only its pending record is left.
       const deleted = entries.filter((entry) => entry[1] === null).map(([id]) => id);
-      if (deleted.length > 0) await this.control.xack(key, GROUP, ...deleted);
-      const lost = entries.filter((entry): entry is [string, string[]] => entry[1] !== null && !held.has(entry[0]));
+      if (deleted.length > 0) await this.control.xack(queue.key, GROUP, ...deleted);
+      const lost = entries.filter((entry): entry is [string, string[]] => entry[1] !== null && !heldBefore.has(entry[0]) && !heldAfter.has(entry[0]));
       taken += lost.length;
-      if (lost.length > 0) queue.arrived(lost);
+      if (lost.length > 0 && this.queues.get(queue.key) === queue) queue.arrived(lost);
     }
     if (taken > 0) this.logger.warn({ taken }, 'reads of the shared queues whose answers a dropped connection to Redis lost: their messages are taken again');
   }

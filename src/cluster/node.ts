@@ -415,27 +415,30 @@ export class ClusterNode {
     };
   }
 
+  /** Through the command connection's pipeline, as releases go: a release and a claim made in one turn reach Redis in that order. */
   private async claimLeases(wishes: LeaseWish[]): Promise<void> {
-    if (wishes.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    for (const wish of wishes) (pipeline as unknown as ClusterCommands).claimLease(wish.key, this.name, String(this.config.nodeTimeoutMs));
-    const replies = (await pipeline.exec().catch(() => null)) ?? [];
-    replies.forEach(([error, reply], i) => {
-      const wish = wishes[i];
-      // An error keeps what was known: a lease held is renewed at the next try, or lapses.
-      if (error || this.leases.get(wish.key) !== wish) return;
-      const held = reply === 1;
-      if (held === wish.held && wish.answered) return;
-      wish.held = held;
-      wish.answered = true;
-      wish.changed(held);
-    });
+    await Promise.all(
+      wishes.map(async (wish) => {
+        let held: boolean;
+        try {
+          held = (await this.redis.claimLease(wish.key, this.name, String(this.config.nodeTimeoutMs))) === 1;
+        } catch {
+          // What was known stays: a lease held is renewed at the next try, or lapses.
+          return;
+        }
+        if (this.leases.get(wish.key) !== wish || (held === wish.held && wish.answered)) return;
+        wish.held = held;
+        wish.answered = true;
+        wish.changed(held);
+      }),
+    );
   }
 
   private releaseLease(wish: LeaseWish): void {
     if (this.leases.get(wish.key) !== wish) return;
     this.leases.delete(wish.key);
-    if (wish.held) this.background(this.redis.releaseLease(wish.key, this.name, LEASES_CHANNEL));
+    // Also when no answer came yet: the claim on its way may take it (the script gives up only this node's).
+    if (wish.held || !wish.answered) this.background(this.redis.releaseLease(wish.key, this.name, LEASES_CHANNEL));
     wish.held = false;
   }
 
@@ -585,7 +588,7 @@ export class ClusterNode {
    */
   private async countReady(): Promise<void> {
     const queues = [...this.queues.values()];
-    const expiring = queues.filter((queue) => queue.messageTtl !== undefined);
+    const expiring = queues.filter((queue) => queue.expires);
     const streams = [...this.streams.values()];
     if (queues.length + streams.length === 0) return;
     const pipeline = this.redis.pipeline();

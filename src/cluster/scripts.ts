@@ -123,7 +123,7 @@ end
 
 /**
  * Appends a turn's messages to a queue's stream in one call; ARGV[1]: group, ARGV[2]: the most
- * ready messages the queue keeps (x-max-length with drop-head; 0: no limit), then meta and
+ * ready messages the queue keeps (x-max-length with drop-head; -1: no limit), then meta and
  * payload for each. Past the limit the oldest ready entries are deleted. Returns how many were
  * added, then the fields of each entry deleted (the node dead-letters them); {-1} when the
  * stream is not there (the queue was deleted, or Redis lost it): then none is added, as XADD
@@ -136,7 +136,7 @@ for i = 3, #ARGV, 2 do
 end
 local result = { (#ARGV - 2) / 2 }
 local limit = tonumber(ARGV[2])
-if limit > 0 then
+if limit >= 0 then
   local ok, summary = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1])
   local pending = 0
   if ok then pending = summary[1] end
@@ -176,7 +176,8 @@ return 1
 /**
  * Deletes the expired messages at the head of what no node holds (as RabbitMQ expires at a
  * queue's head), for a queue with x-message-ttl. KEYS[1]: the stream; ARGV[1]: group, ARGV[2]:
- * now (ms). Returns the fields of each entry deleted (the node dead-letters them).
+ * now (ms). Returns the fields of each entry deleted (the node dead-letters them), 1,000 at most
+ * (the next sweep goes on), so that a backlog expiring at once does not hold Redis up.
  */
 export const EXPIRE_READY = `${LAST_DELIVERED_FUNCTION}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
@@ -190,9 +191,13 @@ while true do
     local fields = entry[2]
     local expiresAt
     for i = 1, #fields, 2 do
-      if fields[i] == 'm' then expiresAt = cjson.decode(fields[i + 1])[5] end
+      if fields[i] == 'm' then
+        local ok, meta = pcall(cjson.decode, fields[i + 1])
+        if ok and type(meta) == 'table' then expiresAt = meta[5] end
+      end
     end
-    if type(expiresAt) ~= 'number' or expiresAt >= now then return expired end
+    -- Not Warren's, or no expiry: the head stays, and what is behind it (as RabbitMQ does).
+    if type(expiresAt) ~= 'number' or expiresAt >= now or #expired >= 1000 then return expired end
     redis.call('XDEL', KEYS[1], entry[1])
     expired[#expired + 1] = fields
   end

@@ -14,6 +14,12 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
   wanted = 0;
   maxLength: number | undefined;
   messageTtl: number | undefined;
+  /** This node added a message with an expiration: its sweeps look at the queue's head from now on. */
+  private addedExpiring = false;
+
+  get expires(): boolean {
+    return this.messageTtl !== undefined || this.addedExpiring;
+  }
   readyElsewhere = 0;
   /** The stream entry of each message this node holds, by the seq the queue gave it. */
   private readonly ids = new Map<number, string>();
@@ -25,7 +31,7 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     if (adds.length === 0) return;
     this.adds = [];
     this.node.heldWrites.delete(this.flushAdds);
-    const added = this.node.redis.addMessages(this.key, GROUP, String(this.maxLength ?? 0), ...adds).then(([count, ...dropped]) => {
+    const added = this.node.redis.addMessages(this.key, GROUP, String(this.maxLength ?? -1), ...adds).then(([count, ...dropped]) => {
       if (count < 0) {
         this.streamMissing();
         throw new Error(`the stream of ${this.key} is not in Redis (the queue was deleted, or Redis lost it in a failover)`);
@@ -51,6 +57,7 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
    * made again, and its messages fail (their confirms are errors), never confirmed into nothing.
    */
   add(message: Message, expiresAt: number | null): void {
+    if (expiresAt !== null) this.addedExpiring = true;
     const meta = entryMeta(message, expiresAt);
     this.readyElsewhere++;
     if (this.node.gathered) return this.node.gather(this.key, 'a', meta, message.payload);
@@ -120,8 +127,9 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     this.receiver.dispatch();
   }
 
+  /** Acknowledged ones not yet sent to Redis too: Redis still has them pending here. */
   heldIds(): Set<string> {
-    return new Set(this.ids.values());
+    return new Set([...this.ids.values(), ...this.acks]);
   }
 
   expiredInRedis(entries: string[][]): void {
