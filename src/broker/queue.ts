@@ -215,8 +215,10 @@ export class Queue implements SharedQueueReceiver {
     this.shared.messageTtl = this.args.messageTtl;
   }
 
-  diedInStore(messages: readonly Message[], reason: 'maxlen' | 'expired'): void {
-    for (const message of messages) this.died(message, reason);
+  diedInStore(message: Message, returns: number, reason: 'maxlen' | 'expired', adopt: (seq: number) => void): void {
+    const entry = { ...this.newEntry(message, this.host.nextSeq(), true), returns };
+    adopt(entry.seq);
+    this.discard(entry, reason);
   }
 
   /** A message fetched from the shared queue for this node's consumers (`dispatch()` pushes it); returns the seq it is known by here. */

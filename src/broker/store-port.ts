@@ -149,9 +149,9 @@ export interface SharedQueue {
   fetchOne(): Promise<void>;
   /** Messages in the queue that no node holds, as last counted. */
   readonly readyElsewhere: number;
-  /** `x-max-length` with `drop-head`: the store deletes the oldest messages no node holds past it, and gives them to `diedInStore`. */
+  /** `x-max-length` with `drop-head`: the store takes the oldest messages no node holds past it for this node, to `diedInStore`. */
   maxLength: number | undefined;
-  /** `x-message-ttl`: the store deletes the expired messages no node holds at the queue's head, and gives them to `diedInStore`. */
+  /** `x-message-ttl`: the store takes the expired messages no node holds at the queue's head for this node, to `diedInStore`. */
   messageTtl: number | undefined;
 }
 
@@ -170,8 +170,12 @@ export interface SharedQueueReceiver {
   receive(message: Message, returns: number, expiresAt: number | null): number;
   /** Pushes what it took to consumers with room. */
   dispatch(): void;
-  /** Messages the store deleted past the queue's length limit (drop-head), or expired: they died of it. */
-  diedInStore(messages: readonly Message[], reason: 'maxlen' | 'expired'): void;
+  /**
+   * A message the store took for this node because it died there (past the queue's length limit
+   * with drop-head, or expired): numbered with a new seq, told to `adopt` before anything else,
+   * then dead-lettered and removed (through `SharedQueue.remove`) in one step.
+   */
+  diedInStore(message: Message, returns: number, reason: 'maxlen' | 'expired', adopt: (seq: number) => void): void;
 }
 
 /**

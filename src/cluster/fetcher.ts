@@ -23,8 +23,8 @@ export interface FetchTarget {
   ensureGroup(): Promise<boolean>;
   /** It may have expiring messages in Redis (x-message-ttl, or a publish with an expiration): the node deletes the expired ones at its head. */
   readonly expires: boolean;
-  /** The fields of the entries deleted as expired. */
-  expiredInRedis(entries: string[][]): void;
+  /** Expired entries read for this node to dead-letter. */
+  expiredInRedis(entries: StreamEntries): void;
   /** The stream ids of the messages this node holds of the queue now. */
   heldIds(): Set<string>;
 }

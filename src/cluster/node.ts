@@ -66,10 +66,10 @@ export interface ClusterCommands {
   returnPending(queueKey: string, group: string, consumer: string): Promise<number>;
   giveBack(queueKey: string, group: string, ...idMetaPayloadReturns: string[]): Promise<number>;
   /** Replies how many were added (-1: the stream is missing), then the fields of each entry the length limit deleted. */
-  addMessages(queueKey: string, group: string, maxLength: string, ...metaPayload: string[]): Promise<[number, ...string[][]]>;
+  addMessages(queueKey: string, group: string, node: string, maxLength: string, ...metaPayload: string[]): Promise<[number, ...[id: string, fields: string[]][]]>;
   applyWrites(keyCount: number, ...keysThenGroupAndWrites: string[]): Promise<number>;
   readyCount(queueKey: string, group: string): Promise<number>;
-  expireReady(queueKey: string, group: string, now: string): Promise<string[][]>;
+  expireReady(queueKey: string, group: string, node: string, now: string): Promise<[id: string, fields: string[]][]>;
   purgeReady(queueKey: string, group: string): Promise<number>;
   ensureGroup(queueKey: string, topologyKey: string, group: string, field: string): Promise<number>;
   streamEnsure(stateKey: string, topologyKey: string, key: string, field: string, next: string): Promise<number>;
@@ -593,13 +593,13 @@ export class ClusterNode {
     if (queues.length + streams.length === 0) return;
     const pipeline = this.redis.pipeline();
     const now = String(Date.now());
-    for (const queue of expiring) (pipeline as unknown as ClusterCommands).expireReady(queue.key, GROUP, now);
+    for (const queue of expiring) (pipeline as unknown as ClusterCommands).expireReady(queue.key, GROUP, this.name, now);
     for (const queue of queues) (pipeline as unknown as ClusterCommands).readyCount(queue.key, GROUP);
     for (const stream of streams) pipeline.hgetall(stream.stateKey);
     const replies = (await pipeline.exec().catch(() => null)) ?? [];
     replies.forEach(([error, reply], i) => {
       if (error) this.logger.warn({ err: error.message }, 'counting or expiring the messages of a queue in Redis failed');
-      else if (i < expiring.length) expiring[i].expiredInRedis(reply as string[][]);
+      else if (i < expiring.length) expiring[i].expiredInRedis(reply as [string, string[]][]);
       else if (i < expiring.length + queues.length) queues[i - expiring.length].readyElsewhere = reply as number;
       else streams[i - expiring.length - queues.length].loadState(reply as Record<string, string>);
     });

@@ -122,29 +122,30 @@ end
 `;
 
 /**
- * Appends a turn's messages to a queue's stream in one call; ARGV[1]: group, ARGV[2]: the most
- * ready messages the queue keeps (x-max-length with drop-head; -1: no limit), then meta and
- * payload for each. Past the limit the oldest ready entries are deleted. Returns how many were
- * added, then the fields of each entry deleted (the node dead-letters them); {-1} when the
- * stream is not there (the queue was deleted, or Redis lost it): then none is added, as XADD
- * NOMKSTREAM would not.
+ * Appends a turn's messages to a queue's stream in one call; ARGV[1]: group, ARGV[2]: the
+ * node, ARGV[3]: the most ready messages the queue keeps (x-max-length with drop-head; -1: no
+ * limit), then meta and payload for each. Past the limit the oldest ready entries are read for
+ * the node (pending under it, as any read), which dead-letters them and removes them in one
+ * step, or leaves them pending for another node to return should it die first. Returns how many
+ * were added, then each entry read ([id, fields]); {-1} when the stream is not there (the queue
+ * was deleted, or Redis lost it): then none is added, as XADD NOMKSTREAM would not.
  */
-export const ADD_MESSAGES = `${LAST_DELIVERED_FUNCTION}
+export const ADD_MESSAGES = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return { -1 } end
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   redis.call('XADD', KEYS[1], '*', 'm', ARGV[i], 'p', ARGV[i + 1])
 end
-local result = { (#ARGV - 2) / 2 }
-local limit = tonumber(ARGV[2])
+local result = { (#ARGV - 3) / 2 }
+local limit = tonumber(ARGV[3])
 if limit >= 0 then
   local ok, summary = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1])
   local pending = 0
   if ok then pending = summary[1] end
   local over = redis.call('XLEN', KEYS[1]) - pending - limit
   if over > 0 then
-    for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. lastDelivered(KEYS[1], ARGV[1]), '+', 'COUNT', over)) do
-      redis.call('XDEL', KEYS[1], entry[1])
-      result[#result + 1] = entry[2]
+    local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', over, 'STREAMS', KEYS[1], '>')
+    if read then
+      for _, entry in ipairs(read[1][2]) do result[#result + 1] = entry end
     end
   end
 end
@@ -174,19 +175,24 @@ return 1
 `;
 
 /**
- * Deletes the expired messages at the head of what no node holds (as RabbitMQ expires at a
- * queue's head), for a queue with x-message-ttl. KEYS[1]: the stream; ARGV[1]: group, ARGV[2]:
- * now (ms). Returns the fields of each entry deleted (the node dead-letters them), 1,000 at most
- * (the next sweep goes on), so that a backlog expiring at once does not hold Redis up.
+ * Reads for node ARGV[2] the expired messages at the head of what no node holds (as RabbitMQ
+ * expires at a queue's head): pending under the node, which dead-letters them and removes them
+ * in one step (or another node returns them should it die first). KEYS[1]: the stream; ARGV[1]:
+ * group, ARGV[3]: now (ms). Returns each entry read ([id, fields]), 1,000 at most (the next sweep
+ * goes on), so that a backlog expiring at once does not hold Redis up.
  */
 export const EXPIRE_READY = `${LAST_DELIVERED_FUNCTION}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
-local now = tonumber(ARGV[2])
-local expired = {}
+local now = tonumber(ARGV[3])
+local expired = 0
 local from = '(' .. lastDelivered(KEYS[1], ARGV[1])
+local function take()
+  if expired == 0 then return {} end
+  return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', expired, 'STREAMS', KEYS[1], '>')[1][2]
+end
 while true do
   local entries = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 100)
-  if #entries == 0 then return expired end
+  if #entries == 0 then return take() end
   for _, entry in ipairs(entries) do
     local fields = entry[2]
     local expiresAt
@@ -197,9 +203,8 @@ while true do
       end
     end
     -- Not Warren's, or no expiry: the head stays, and what is behind it (as RabbitMQ does).
-    if type(expiresAt) ~= 'number' or expiresAt >= now or #expired >= 1000 then return expired end
-    redis.call('XDEL', KEYS[1], entry[1])
-    expired[#expired + 1] = fields
+    if type(expiresAt) ~= 'number' or expiresAt >= now or expired >= 1000 then return take() end
+    expired = expired + 1
   end
   from = '(' .. entries[#entries][1]
 end

@@ -31,12 +31,12 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     if (adds.length === 0) return;
     this.adds = [];
     this.node.heldWrites.delete(this.flushAdds);
-    const added = this.node.redis.addMessages(this.key, GROUP, String(this.maxLength ?? -1), ...adds).then(([count, ...dropped]) => {
+    const added = this.node.redis.addMessages(this.key, GROUP, this.node.name, String(this.maxLength ?? -1), ...adds).then(([count, ...dropped]) => {
       if (count < 0) {
         this.streamMissing();
         throw new Error(`the stream of ${this.key} is not in Redis (the queue was deleted, or Redis lost it in a failover)`);
       }
-      this.diedInRedis(dropped, 'maxlen');
+      this.arrived(dropped, 'maxlen');
     });
     this.node.write(added);
   };
@@ -108,8 +108,11 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     this.readyElsewhere = 0;
   }
 
-  /** Entries the fetcher read for this node: each becomes a ready message of the queue here. */
-  arrived(entries: StreamEntries): void {
+  /**
+   * Entries read for this node: each becomes a ready message of the queue here, or, read because
+   * it `died` in Redis (past the length limit, expired), is dead-lettered and removed in one step.
+   */
+  arrived(entries: StreamEntries, died?: 'maxlen' | 'expired'): void {
     for (const [id, fields] of entries) {
       let decoded;
       try {
@@ -121,10 +124,11 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
         this.node.background(this.node.redis.xdel(this.key, id));
         continue;
       }
-      this.ids.set(this.receiver.receive(decoded.message, decoded.returns, decoded.expiresAt), id);
       if (this.readyElsewhere > 0) this.readyElsewhere--;
+      if (died) this.receiver.diedInStore(decoded.message, decoded.returns, died, (seq) => this.ids.set(seq, id));
+      else this.ids.set(this.receiver.receive(decoded.message, decoded.returns, decoded.expiresAt), id);
     }
-    this.receiver.dispatch();
+    if (!died) this.receiver.dispatch();
   }
 
   /** Acknowledged ones not yet sent to Redis too: Redis still has them pending here. */
@@ -132,23 +136,8 @@ export class RedisSharedQueue implements SharedQueue, FetchTarget {
     return new Set([...this.ids.values(), ...this.acks]);
   }
 
-  expiredInRedis(entries: string[][]): void {
-    this.diedInRedis(entries, 'expired');
-  }
-
-  /** Entries Redis deleted past the length limit or expired, which no node held: the queue dead-letters them. */
-  private diedInRedis(entries: string[][], reason: 'maxlen' | 'expired'): void {
-    if (entries.length === 0) return;
-    this.readyElsewhere = Math.max(0, this.readyElsewhere - entries.length);
-    const messages: Message[] = [];
-    for (const fields of entries) {
-      try {
-        messages.push(decodeEntry(fields).message);
-      } catch (error) {
-        this.node.logger.warn({ stream: this.key, err: (error as Error).message }, 'a stream entry that is not a message: deleted');
-      }
-    }
-    this.receiver.diedInStore(messages, reason);
+  expiredInRedis(entries: StreamEntries): void {
+    this.arrived(entries, 'expired');
   }
 
   /** Makes the stream and its group unless they exist (a new queue, or one whose stream was lost). */
