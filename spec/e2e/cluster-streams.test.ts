@@ -32,7 +32,8 @@ describe.skipIf(!hasRedis)('cluster - stream queues on Redis', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    nodes = await startNodes(redis, 2);
+    // Nothing here kills a node: a long liveness, so that a loaded machine does not pass a lease on.
+    nodes = await startNodes(redis, 2, {}, 10_000);
   });
 
   afterAll(async () => {
@@ -139,7 +140,7 @@ describe.skipIf(!hasRedis)('cluster - stream queues on Redis', () => {
     const a = await client(nodes[0]);
     await a.request({ op: 'queue.declare', queue: 'history', arguments: STREAM });
     await publish(a, 'history', Array.from({ length: 1200 }, (_, n) => n));
-    const late = await startNode(redis, 'node3');
+    const late = await startNode(redis, 'node3', {}, 10_000);
     nodes.push(late);
     const c = await client(late);
     const all = await c.request({ op: 'consume', queue: 'history', prefetch: 2000, arguments: { 'x-stream-offset': 'first' } });

@@ -388,8 +388,23 @@ export class ClusterNode {
     this.heldWrites.clear();
   }
 
-  /** Resolves once every write made before the call is in Redis; rejects when one of those since the last sync failed. */
-  async sync(): Promise<void> {
+  /** The sync asked for in this event-loop turn: every confirm of the turn waits for the same one. */
+  private turnSync: Promise<void> | undefined;
+
+  /**
+   * Resolves once every write made before the call is in Redis; rejects when one of those since
+   * the last sync failed. Starts at the end of the turn, once for the turn: its writes (a turn's
+   * messages for a queue, one call) go out together, not one call per confirmed publish.
+   */
+  sync(): Promise<void> {
+    this.turnSync ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.turnSync = undefined;
+      return this.syncNow();
+    });
+    return this.turnSync;
+  }
+
+  private async syncNow(): Promise<void> {
     this.flushHeldWrites();
     const from = this.syncedTo;
     const upTo = (this.syncedTo = this.writes);
