@@ -4,6 +4,7 @@ import { connect, type Delivery, type WarrenClient } from '../../src/client/inde
 import WebSocket from 'ws';
 import { hasNginx, hasRedis, startCluster, startNode, startNodes, startRedis, type RunningCluster, type RunningRedis } from './cluster-harness.js';
 import { ADMIN, ADMIN_CONFIG, api, startBroker, type RunningBroker } from './harness.js';
+import { freePort } from '../../scripts/cluster-parts.mjs';
 
 /** Waits until `check` passes (it throws until then), for what another node learns through Redis. */
 async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000): Promise<T> {
@@ -321,6 +322,20 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     expect(second.received.map((delivery) => delivery.payload)).toEqual([{ n: 3 }, { n: 4 }]);
   });
 
+  it('cluster - a second process under a running node\'s name is refused; a node started before its Redis waits for it', async () => {
+    await expect(startNode(redis, 'node1')).rejects.toThrow(/a node named "node1" is already running in this cluster/);
+    const port = await freePort();
+    const starting = startBroker({ cluster: { redis: `redis://127.0.0.1:${port}`, node: 'early' } });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const late = await startRedis(['--port', String(port)]);
+    try {
+      const early = await starting;
+      await early.stop();
+    } finally {
+      await late.stop();
+    }
+  });
+
   it('cluster - the management API of one node counts what the other holds: its consumers, their unacknowledged messages, its exclusive queues', async () => {
     const [one, two] = [await client(nodes[0]), await client(nodes[1])];
     await one.declareQueue('counted', { durable: true });
@@ -427,6 +442,12 @@ describe.skipIf(!hasRedis || !hasNginx)('cluster - three nodes behind nginx', ()
     await new Promise((resolve) => far.once('close', resolve));
     expect(replies[0]).toMatchObject({ op: 'error', code: 'ACCESS_REFUSED' });
     await eventually(() => expect(cluster.nodes.flatMap((node) => node.logs).some((line) => line.msg === 'connection opened' && line.address === '203.0.113.7')).toBe(true));
+  });
+
+  it('cluster - nginx answers /healthz with a node\'s alarms check', async () => {
+    const reply = await fetch(`http://127.0.0.1:${cluster.port}/healthz`);
+    expect(reply.status).toBe(200);
+    expect(await reply.json()).toEqual({ status: 'ok' });
   });
 
   it('cluster - the management API of any node lists every node\'s connections with their node, and closes one on another node', async () => {

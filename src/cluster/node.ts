@@ -161,11 +161,23 @@ export class ClusterNode {
     const connections = [new Redis(options), new Redis(options), new Redis(options)];
     for (const connection of connections) connection.on('error', (error: Error) => logger.warn({ err: error.message }, 'Redis connection error (cluster.redis); reconnecting'));
     try {
+      // Ready, not connected: ioredis goes on trying after a refused connection (a Redis that
+      // starts after the node), which `connect()`'s promise does not wait for.
+      let lastError = 'no answer';
       await withTimeout(
-        Promise.all(connections.map((connection) => connection.connect())),
+        Promise.all(
+          connections.map((connection) => {
+            const ready = new Promise<void>((resolve) => connection.once('ready', () => resolve()));
+            connection.on('error', (error: Error) => (lastError = error.message));
+            connection.connect().catch(() => {});
+            return ready;
+          }),
+        ),
         CONNECT_TIMEOUT_MS,
         `cannot reach Redis at ${config.redis} (cluster.redis) within ${CONNECT_TIMEOUT_MS / 1000} s: start redis-server there, or fix the URL`,
-      );
+      ).catch((error: Error) => {
+        throw new Error(`${error.message} (last error: ${lastError})`);
+      });
       const [redis, subscriber, reader] = connections;
       const version = /redis_version:(\d+)\.(\d+)/.exec(await redis.info('server'));
       if (!version || Number(version[1]) < 7) {
@@ -190,6 +202,8 @@ export class ClusterNode {
       redis.defineCommand('claimLease', { numberOfKeys: 1, lua: CLAIM_LEASE });
       redis.defineCommand('releaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE });
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
+      // Before anything of this node's name is touched: a namesake's deliveries are its own.
+      await node.checkNameFree();
       subscriber.on('message', (channel: string, text: string) => node.received(channel, text));
       await subscriber.subscribe(TOPOLOGY_CHANNEL, APPLIED_CHANNEL, ACCOUNTS_CHANNEL, STREAMS_CHANNEL, LEASES_CHANNEL, relayChannel(config.node), controlChannel(config.node), replyChannel(config.node));
       // After subscribing, before the topology is read: changes from here on arrive as messages.
@@ -227,8 +241,7 @@ export class ClusterNode {
    * node dead first returns that node's deliveries), the reads of queues, and the ready counts.
    */
   start(): void {
-    const { nodeTimeoutMs } = this.config;
-    this.livenessTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(nodeTimeoutMs / 3)));
+    this.livenessTimer = setInterval(() => void this.renew(), this.renewalMs);
     this.livenessTimer.unref();
     this.countTimer = setInterval(() => void this.countReady(), COUNT_INTERVAL_MS);
     this.countTimer.unref();
@@ -249,6 +262,26 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * Refuses to start as a node another live process is: the live set has this name, and it is
+   * renewed within one renewal period (a node restarted after a crash finds its old entry, which
+   * nobody renews). Two processes under one name would return each other's deliveries.
+   */
+  private async checkNameFree(): Promise<void> {
+    const livenessAt = async () => Number((await this.redis.zscore(NODES_KEY, this.name)) ?? 0);
+    const [seconds, micros] = await this.redis.time();
+    const before = await livenessAt();
+    if (before <= Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)) return;
+    await new Promise((resolve) => setTimeout(resolve, this.renewalMs + 200));
+    if ((await livenessAt()) > before) {
+      throw new Error(`a node named "${this.name}" is already running in this cluster (it renews its liveness in Redis): give every node its own cluster.node`);
+    }
+  }
+
+  private get renewalMs(): number {
+    return Math.max(50, Math.floor(this.config.nodeTimeoutMs / 3));
+  }
+
   /** Registers this node as alive now (before it serves anything). */
   async renew(): Promise<void> {
     let dead: string[];
@@ -256,7 +289,7 @@ export class ClusterNode {
       let added: number;
       [dead, this.liveNodes, added] = await this.redis.renewAndReap(NODES_KEY, this.name, this.config.nodeTimeoutMs);
       if (added === 1 && this.registered) {
-        this.logger.warn({ node: this.name }, 'this node was taken for dead (it did not renew its liveness in time): its deliveries were returned to their queues; announcing its relay bindings again');
+        this.logger.warn({ node: this.name }, 'this node was not in the live set any more (taken for dead after not renewing its liveness in time, or Redis lost the set): what it held may have gone back to its queues; announcing its relay bindings again');
         this.onRejoined();
       }
       this.registered = true;
