@@ -336,6 +336,20 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     }
   });
 
+  it('cluster - what a node holds ahead of a consumer that does not ack goes to an idle consumer on another node', async () => {
+    const [one, two] = [await client(nodes[0]), await client(nodes[1])];
+    await one.declareQueue('stalled', { durable: true });
+    const stuck = collector(1, () => {});
+    await one.consume('stalled', stuck.handler, { prefetch: 1 });
+    for (let n = 0; n < 10; n++) await one.publish('', 'stalled', { n });
+    await stuck.all;
+    // Node one holds one more ahead of its full consumer; it goes back after a second.
+    const idle = collector(9);
+    await two.consume('stalled', idle.handler, { prefetch: 10 });
+    await eventually(() => expect(idle.received).toHaveLength(9), 5000);
+    expect(new Set([...stuck.received, ...idle.received].map((delivery) => (delivery.payload as { n: number }).n)).size).toBe(10);
+  });
+
   it('cluster - the management API of one node counts what the other holds: its consumers, their unacknowledged messages, its exclusive queues', async () => {
     const [one, two] = [await client(nodes[0]), await client(nodes[1])];
     await one.declareQueue('counted', { durable: true });

@@ -50,6 +50,8 @@ export interface MessageCounters {
 const byReason = (): Record<DeathReason, number> => ({ expired: 0, maxlen: 0, rejected: 0, delivery_limit: 0 });
 /** What a consumer without a prefetch limit fetches from a shared queue at a time. */
 const UNLIMITED_PREFETCH_FETCH = 256;
+/** How long a shared queue holds messages ahead of consumers that are all full before it gives them back. */
+const STRANDED_MS = 1000;
 
 /** The counts by reason of a queue where nothing died yet: shared, replaced at the first death (countDeath). */
 const NO_DEATHS: Readonly<Record<DeathReason, number>> = Object.freeze(byReason());
@@ -178,6 +180,7 @@ export class Queue implements SharedQueueReceiver {
   private fetchingForGets = 0;
   /** In a cluster, with x-single-active-consumer: the turn of this node's consumers, one node at a time. */
   private activeTurn: Lease | undefined;
+  private strandedTimer: TimerHandle | undefined;
 
   /** Throws PRECONDITION_FAILED when an argument is invalid. */
   constructor(
@@ -415,10 +418,6 @@ export class Queue implements SharedQueueReceiver {
     this.scheduleHeadExpiry();
   }
 
-  /**
-   * Fetches what this node's consumers have room for beyond what it holds, and gives back what it
-   * holds with no consumer left to take it, so that consumers on other nodes get it.
-   */
   private endTurn(): void {
     this.activeTurn?.release();
     this.activeTurn = undefined;
@@ -434,6 +433,10 @@ export class Queue implements SharedQueueReceiver {
     return !this.args.singleActiveConsumer || (this.consumers[0] === consumer && this.mayServe);
   }
 
+  /**
+   * Fetches what this node's consumers have room for beyond what it holds, and gives back what it
+   * holds with no consumer left to take it, so that consumers on other nodes get it.
+   */
   private balanceShared(shared: SharedQueue): void {
     if (this.consumers.length === 0 || !this.mayServe) {
       if (this.readyCount > 0 && this.fetchingForGets === 0) shared.giveBack(this.drainReady());
@@ -451,6 +454,21 @@ export class Queue implements SharedQueueReceiver {
     }
     // Delayed messages held here count too: a node must not pull a queue's backlog of them.
     shared.want(Math.max(0, room - this.readyCount - this.waiting.length));
+    if (this.readyCount > 0 && this.strandedTimer === undefined && !this.consumers.some((consumer) => consumer.hasRoom())) this.watchStranded(shared);
+  }
+
+  /**
+   * Messages held ahead of consumers that all stay full (they do not ack) would wait here while a
+   * consumer on another node is idle: held that long, they go back to the queue, and this node
+   * fetches again once one of its consumers has room.
+   */
+  private watchStranded(shared: SharedQueue): void {
+    this.strandedTimer = this.host.clock.setTimer(() => {
+      this.strandedTimer = undefined;
+      if (this.deleted || this.readyCount === 0 || this.fetchingForGets > 0 || this.consumers.some((consumer) => consumer.hasRoom())) return;
+      shared.giveBack(this.drainReady());
+      shared.want(0);
+    }, STRANDED_MS);
   }
 
   private drainReady(): SharedEntry[] {
@@ -569,6 +587,8 @@ export class Queue implements SharedQueueReceiver {
     if (this.waitingTimer !== undefined) this.host.clock.clearTimer(this.waitingTimer);
     this.waitingTimer = undefined;
     this.waitingTimerAt = Infinity;
+    if (this.strandedTimer !== undefined) this.host.clock.clearTimer(this.strandedTimer);
+    this.strandedTimer = undefined;
     this.cancelUnusedExpiry();
   }
 
