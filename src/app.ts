@@ -121,7 +121,14 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
     await vhosts.close();
     throw error;
   }
-  const stopAlarms = watchAlarms(config.flow, config.storage.dataDir, logger, (reason) => transport.setAlarm(reason));
+  // A memory or disk alarm, and in a cluster Redis out of reach: either blocks publishers.
+  const alarms: { resource: string | null; redis: string | null } = { resource: null, redis: null };
+  const setAlarm = (source: keyof typeof alarms, reason: string | null) => {
+    alarms[source] = reason;
+    transport.setAlarm(alarms.resource ?? alarms.redis);
+  };
+  const stopAlarms = watchAlarms(config.flow, config.storage.dataDir, logger, (reason) => setAlarm('resource', reason));
+  clusterStores?.node.watchReachable((reason) => setAlarm('redis', reason));
   return {
     vhosts,
     logger,

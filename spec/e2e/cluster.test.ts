@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Delivery, type WarrenClient } from '../../src/client/index.js';
 import WebSocket from 'ws';
 import { hasNginx, hasRedis, startCluster, startNode, startNodes, startRedis, type RunningCluster, type RunningRedis } from './cluster-harness.js';
-import { ADMIN, ADMIN_CONFIG, api, startBroker, type RunningBroker } from './harness.js';
+import { ADMIN, ADMIN_CONFIG, api, RawClient, startBroker, type RunningBroker } from './harness.js';
 import { freePort } from '../../scripts/cluster-parts.mjs';
 
 /** Waits until `check` passes (it throws until then), for what another node learns through Redis. */
@@ -413,6 +413,30 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     await one.publish('events', '', 'hello');
     await all;
     expect(received[0].payload).toBe('hello');
+  });
+});
+
+describe.skipIf(!hasRedis)('cluster - Redis out of reach', () => {
+  it('cluster - a node whose Redis stops blocks its publishers and fails its alarms check, until Redis is back', async () => {
+    let redis = await startRedis();
+    const port = redis.port;
+    const [node] = await startNodes(redis, 1);
+    const publisher = await RawClient.connected(node.url);
+    try {
+      await publisher.request({ op: 'queue.declare', queue: 'waits' });
+      expect(await publisher.request({ op: 'publish', exchange: '', routingKey: 'waits', payload: 'before' })).toMatchObject({ op: 'ok' });
+      await redis.stop('SIGKILL');
+      await publisher.waitFor((frame) => frame.op === 'blocked', 5000);
+      expect(String(publisher.frames.find((frame) => frame.op === 'blocked')?.reason)).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ \(cluster\.redis\) does not answer/);
+      expect((await api(node, '/api/health/checks/alarms')).status).toBe(503);
+      redis = await startRedis(['--port', String(port)]);
+      await publisher.waitFor((frame) => frame.op === 'unblocked', 15_000);
+      expect((await api(node, '/api/health/checks/alarms')).status).toBe(200);
+    } finally {
+      publisher.close();
+      await node.stop();
+      await redis.stop();
+    }
   });
 });
 

@@ -448,6 +448,30 @@ export class ClusterNode {
   }
 
   /**
+   * Calls `changed` with a reason once the command connection to Redis drops (publishes cannot be
+   * confirmed until it is back: the broker blocks publishers, and its alarms health check fails),
+   * and with null once it is back.
+   */
+  watchReachable(changed: (reason: string | null) => void): void {
+    let down = false;
+    this.redis.on('close', () => {
+      if (down || this.closing) return;
+      down = true;
+      this.logger.warn({ redis: this.config.redis }, 'the connection to Redis dropped: publishers are blocked until it is back');
+      changed(`cluster: Redis at ${this.config.redis} (cluster.redis) does not answer; publishes wait for it`);
+    });
+    this.redis.on('ready', () => {
+      if (!down) return;
+      down = false;
+      this.logger.info({ redis: this.config.redis }, 'Redis answers again: publishers are unblocked');
+      changed(null);
+    });
+  }
+
+  /** Set by `close`: a connection that drops then is not an alarm. */
+  private closing = false;
+
+  /**
    * Asks for lease `key`: held by one node at a time, for cluster.nodeTimeoutMs unless renewed
    * (with the liveness); a node waiting for it asks again when it is given up, or at its renewals.
    */
@@ -495,6 +519,7 @@ export class ClusterNode {
    * Bounded: a Redis that does not answer does not hold up the shutdown.
    */
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.livenessTimer);
     clearInterval(this.countTimer);
     try {
