@@ -147,7 +147,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
             if (config.auth.anonymous === true) logger.warn({ host: address }, 'anonymous access from any address (auth.anonymous is true): anyone who reaches this port can read and write every queue');
             else logger.warn({ host: address }, 'no users or tokens are configured: clients from other machines will be refused; configure users or auth.jwt, or set auth.anonymous');
           }
-          logger.info({ host: address, port, url, management: `${httpUrl}/api`, metrics: `${httpUrl}/metrics` }, 'listening');
+          logger.info({ host: address, port, url, management: `${httpUrl}/api`, metrics: `${httpUrl}/metrics`, ...(config.cluster && { clusterNode: config.cluster.node }) }, 'listening');
           resolve({ host: address, port, url, httpUrl, access });
         });
       }),

@@ -71,7 +71,7 @@ async function serve(argv: {
     throw error;
   });
   // For a person at a terminal; machines read the 'listening' line, which has the same URLs.
-  if (process.stdout.isTTY) process.stdout.write(`${banner(listening, { dataDir: config.storage.dataDir, configFile: argv.config, definitionsFile: argv.definitions })}\n`);
+  if (process.stdout.isTTY) process.stdout.write(`${banner(listening, { dataDir: config.storage.dataDir, configFile: argv.config, definitionsFile: argv.definitions, cluster: config.cluster })}\n`);
 }
 
 interface ClientArgs {

@@ -1,6 +1,7 @@
 import { pino, type Logger } from 'pino';
 import PinoPretty from 'pino-pretty';
 import type { Listening } from './app.js';
+import { shownRedisUrl } from './cluster/index.js';
 import type { LogFormat, LogLevel } from './config/index.js';
 import { VERSION } from './version.js';
 
@@ -16,6 +17,8 @@ export interface BannerFacts {
   dataDir: string;
   configFile: string | undefined;
   definitionsFile: string | undefined;
+  /** The `cluster` section, when the broker is a node of one. */
+  cluster?: { node: string; redis: string };
 }
 
 /** The one-screen start-up banner for a person at a terminal: what runs, where to reach it, who may connect. */
@@ -31,7 +34,12 @@ export function banner(listening: Listening, facts: BannerFacts): string {
     ['Dashboard', `${listening.httpUrl}/dashboard/`],
     ['Management API', `${listening.httpUrl}/api/  (RabbitMQ's; try: warren list queues)`],
     ['Metrics', `${listening.httpUrl}/metrics`],
-    ['Data dir', facts.dataDir],
+    ...(facts.cluster
+      ? ([
+          ['Cluster', `node ${facts.cluster.node} on ${shownRedisUrl(facts.cluster.redis)}  (queues and topology in Redis)`],
+          ['Data dir', `${facts.dataDir}  (node-local files only)`],
+        ] as [string, string][])
+      : ([['Data dir', facts.dataDir]] as [string, string][])),
     ['Config', [facts.configFile ?? 'built-in defaults', facts.definitionsFile && `definitions ${facts.definitionsFile}`].filter(Boolean).join(', ')],
     ['Access', who],
   ];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redisOptions } from '../../src/cluster/index.js';
+import { redisOptions, shownRedisUrl } from '../../src/cluster/index.js';
 
 describe('cluster - cluster.redis URLs', () => {
   it('cluster - redis:// names one server and a database; credentials and TLS come along', () => {
@@ -25,5 +25,12 @@ describe('cluster - cluster.redis URLs', () => {
     expect(() => redisOptions('redis://a:6379,b:6379')).toThrow(/must name one server/);
     expect(() => redisOptions('redis://a:70000')).toThrow(/a port from 1 to 65535/);
     expect(() => redisOptions('redis://a:6379/zero')).toThrow(/the database "zero" is not a number/);
+  });
+
+  it('cluster - a password in the URL is hidden wherever the URL is shown (errors, logs, the blocked reason clients get)', () => {
+    expect(shownRedisUrl('redis://app:s3cret@10.0.0.1:6379/2')).toBe('redis://app:***@10.0.0.1:6379/2');
+    expect(shownRedisUrl('redis+sentinel://:s3cret@10.0.0.1,10.0.0.2/mymaster')).toBe('redis+sentinel://:***@10.0.0.1,10.0.0.2/mymaster');
+    expect(shownRedisUrl('redis://10.0.0.1:6379')).toBe('redis://10.0.0.1:6379');
+    expect(() => redisOptions('redis://app:s3cret@a:6379/zero')).toThrow(/^(?!.*s3cret).*the database "zero"/);
   });
 });

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.js';
 import { Fetcher, type FetchTarget } from './fetcher.js';
 import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, controlChannel, GROUP, LEASES_CHANNEL, NODES_KEY, relayChannel, replyChannel, STREAMS_CHANNEL, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
-import { redisOptions } from './redis-url.js';
+import { redisOptions, shownRedisUrl } from './redis-url.js';
 import {
   ADD_MESSAGES,
   APPLY_WRITES,
@@ -174,14 +174,14 @@ export class ClusterNode {
           }),
         ),
         CONNECT_TIMEOUT_MS,
-        `cannot reach Redis at ${config.redis} (cluster.redis) within ${CONNECT_TIMEOUT_MS / 1000} s: start redis-server there, or fix the URL`,
+        `cannot reach Redis at ${shownRedisUrl(config.redis)} (cluster.redis) within ${CONNECT_TIMEOUT_MS / 1000} s: start redis-server there, or fix the URL`,
       ).catch((error: Error) => {
         throw new Error(`${error.message} (last error: ${lastError})`);
       });
       const [redis, subscriber, reader] = connections;
       const version = /redis_version:(\d+)\.(\d+)/.exec(await redis.info('server'));
       if (!version || Number(version[1]) < 7) {
-        throw new Error(`Redis at ${config.redis} is version ${version ? `${version[1]}.${version[2]}` : 'unknown'}: Warren's cluster needs Redis 7 or later (streams with NOMKSTREAM, consumer groups)`);
+        throw new Error(`Redis at ${shownRedisUrl(config.redis)} is version ${version ? `${version[1]}.${version[2]}` : 'unknown'}: Warren's cluster needs Redis 7 or later (streams with NOMKSTREAM, consumer groups)`);
       }
       redis.defineCommand('renewAndReap', { numberOfKeys: 1, lua: RENEW_AND_REAP });
       redis.defineCommand('changeTopology', { numberOfKeys: 2, lua: CHANGE_TOPOLOGY });
@@ -457,13 +457,13 @@ export class ClusterNode {
     this.redis.on('close', () => {
       if (down || this.closing) return;
       down = true;
-      this.logger.warn({ redis: this.config.redis }, 'the connection to Redis dropped: publishers are blocked until it is back');
-      changed(`cluster: Redis at ${this.config.redis} (cluster.redis) does not answer; publishes wait for it`);
+      this.logger.warn({ redis: shownRedisUrl(this.config.redis) }, 'the connection to Redis dropped: publishers are blocked until it is back');
+      changed(`cluster: Redis at ${shownRedisUrl(this.config.redis)} (cluster.redis) does not answer; publishes wait for it`);
     });
     this.redis.on('ready', () => {
       if (!down) return;
       down = false;
-      this.logger.info({ redis: this.config.redis }, 'Redis answers again: publishers are unblocked');
+      this.logger.info({ redis: shownRedisUrl(this.config.redis) }, 'Redis answers again: publishers are unblocked');
       changed(null);
     });
   }
