@@ -444,7 +444,8 @@ export class ClusterNode {
     await this.lastWrite;
     const failed = this.failedWrites.find(({ index }) => index > from && index <= upTo);
     while (this.failedWrites.length > 0 && this.failedWrites[0].index <= upTo) this.failedWrites.shift();
-    if (failed) throw new Error(`Redis refused a write: ${failed.error.message}`, { cause: failed.error });
+    // Without `cause`: the log would repeat the message (pino writes the causes after it).
+    if (failed) throw new Error(`Redis refused a write: ${failed.error.message}`);
   }
 
   /**
