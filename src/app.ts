@@ -7,7 +7,7 @@ import { AccountBook, Authenticator, DEFAULT_VHOST, isLoopback, rabbitPasswordHa
 import { systemClock, VirtualHosts, type Clock, type VhostStores } from './broker/index.js';
 import { ClusterNode, ClusterSync, RedisVhostStores } from './cluster/index.js';
 import { accountsDocument, applyDefinitions, parseDefinitions, type BrokerConfig } from './config/index.js';
-import { openManagementApi, type ManagementApi, type NodeState } from './http/index.js';
+import { openManagementApi, silentNode, type ManagementApi, type NodeState } from './http/index.js';
 import { DurableFile, MemoryFile, VhostJournals, type TextFile } from './store/index.js';
 import { LOOPBACK_ORIGINS, Transport, watchAlarms } from './transport/index.js';
 import { VERSION } from './version.js';
@@ -103,7 +103,13 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
     // RabbitMQ names a node name@host; a cluster's nodes by their cluster.node.
     const node = config.cluster && `warren@${config.cluster.node}`;
     const cluster = clusterStores?.node;
-    const otherNodes = cluster && { states: async () => (await cluster.otherStates()) as NodeState[], close: (name: string, reason: string) => cluster.closeElsewhere(name, reason) };
+    const otherNodes = cluster && {
+      states: async () => {
+        const { answers, silent } = await cluster.otherStates();
+        return [...(answers as NodeState[]), ...silent.map((name) => silentNode(`warren@${name}`))];
+      },
+      close: (name: string, reason: string) => cluster.closeElsewhere(name, reason),
+    };
     const saveAccounts = accountsSaver(accounts, accountsFile);
     management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, node, otherNodes, accounts, saveAccounts, io: stores.io });
     if (clusterStores) {

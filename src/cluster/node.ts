@@ -560,10 +560,10 @@ export class ClusterNode {
     this.control = handlers;
   }
 
-  /** The state of every other live node (those that answer within two seconds). */
-  async otherStates(): Promise<unknown[]> {
+  /** The state of every other live node that answers within two seconds, and the names of those that do not. */
+  async otherStates(): Promise<{ answers: unknown[]; silent: string[] }> {
     const others = await this.otherNodesNow();
-    if (others.length === 0) return [];
+    if (others.length === 0) return { answers: [], silent: [] };
     const id = globalThis.crypto.randomUUID();
     const answers: unknown[] = [];
     await new Promise<void>((resolve) => {
@@ -579,9 +579,9 @@ export class ClusterNode {
       for (const node of others) this.background(this.redis.publish(controlChannel(node), JSON.stringify({ op: 'state', id, from: this.name })));
     });
     const silent = [...(this.requests.get(id)?.waitingFor ?? [])];
-    if (silent.length > 0) this.logger.warn({ nodes: silent }, `node(s) ${silent.join(', ')} did not say what they have within ${REQUEST_TIMEOUT_MS} ms: the management API leaves them out`);
+    if (silent.length > 0) this.logger.warn({ nodes: silent }, `node(s) ${silent.join(', ')} did not say what they have within ${REQUEST_TIMEOUT_MS} ms: the management API shows them as not running`);
     this.requests.delete(id);
-    return answers;
+    return { answers, silent };
   }
 
   /** Asks every other node to close its connection of that name (the one that has it does). */

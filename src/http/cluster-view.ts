@@ -40,6 +40,15 @@ export function nodeState(vhosts: VirtualHosts, transport: Transport, node: stri
   return state;
 }
 
+/**
+ * A node in the live set that did not answer in time (dead, not yet taken for dead; or stalled):
+ * as RabbitMQ lists a cluster node that is down.
+ */
+export function silentNode(name: string): NodeState {
+  const node: NodeView = { name, type: 'disc', running: false, uptime: 0, os_pid: '', mem_used: 0, mem_alarm: false, disk_free_alarm: false, sockets_used: 0, processors: 0, partitions: [], rates_mode: 'none' };
+  return { node, connections: [], consumers: [], queues: [], exclusiveQueues: [] };
+}
+
 /** The other nodes' states gathered for one request; without a cluster, none. */
 export class OtherNodesView {
   private readonly parts = new Map<string, QueuePart[]>();
