@@ -366,13 +366,17 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
       return view;
     });
     expect(queue.node).toBe('warren@node1');
+    // Published on node one, delivered on node two: node one's view has both.
+    expect((queue as unknown as { message_stats: Record<string, unknown> }).message_stats).toMatchObject({ publish: 5, deliver: 3 });
     const listed = (await api(nodes[0], '/api/queues/%2F')).body as QueueView[];
     expect(listed.find((view) => view.name === 'counted')).toMatchObject({ consumers: 1, messages_unacknowledged: 3 });
     expect(listed.find((view) => view.name === subscription.queue)).toMatchObject({ exclusive: true, node: 'warren@node2' });
     expect((await api(nodes[0], `/api/queues/%2F/${encodeURIComponent(subscription.queue)}`)).body).toMatchObject({ name: subscription.queue, node: 'warren@node2' });
     const consumers = (await api(nodes[0], '/api/consumers/%2F')).body as { queue: { name: string }; channel_details: { node: string } }[];
     expect(consumers.find((consumer) => consumer.queue.name === 'counted')?.channel_details.node).toBe('warren@node2');
-    const overview = (await api(nodes[0], '/api/overview')).body as { object_totals: { consumers: number; queues: number }; queue_totals: { messages_unacknowledged: number } };
+    const overview = (await api(nodes[0], '/api/overview')).body as { object_totals: { consumers: number; queues: number }; queue_totals: { messages_unacknowledged: number }; message_stats: { deliver: number } };
+    const onlyHere = (await api(nodes[1], '/api/overview')).body as { message_stats: { deliver: number } };
+    expect(overview.message_stats.deliver).toBe(onlyHere.message_stats.deliver);
     expect(overview.object_totals.consumers).toBeGreaterThanOrEqual(1);
     expect(overview.queue_totals.messages_unacknowledged).toBeGreaterThanOrEqual(3);
     const vhost = (await api(nodes[0], '/api/vhosts/%2F')).body as { messages_unacknowledged: number };

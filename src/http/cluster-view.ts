@@ -1,13 +1,13 @@
 import type { Broker, VhostTotals, VirtualHosts } from '../broker/index.js';
 import type { Transport } from '../transport/index.js';
-import type { MessageStats } from './message-stats.js';
+import { addStats, type MessageStats, type MessageStatsView } from './message-stats.js';
 import { connectionView, consumerView, nodeView, queueView, type ConnectionView, type ConsumerView, type NodeView, type QueueView } from './views.js';
 
 // docs/clustering.md, "Where the semantics differ from one node": any node shows the whole cluster, from what each
 // other node says it has when a request asks.
 
-/** What a shared queue has on one node: [vhost, name, ready messages it holds, unacknowledged, consumers]. */
-export type QueuePart = [vhost: string, name: string, ready: number, unacknowledged: number, consumers: number];
+/** What a shared queue has on one node: [vhost, name, ready messages it holds, unacknowledged, consumers, what happened to its messages there]. */
+export type QueuePart = [vhost: string, name: string, ready: number, unacknowledged: number, consumers: number, stats: MessageStatsView | undefined];
 
 /** What one node of a cluster has, as the other nodes' management APIs show it. */
 export interface NodeState {
@@ -19,6 +19,8 @@ export interface NodeState {
   queues: QueuePart[];
   /** Its exclusive queues, whole: they are on no other node. */
   exclusiveQueues: QueueView[];
+  /** What happened to each vhost's messages on this node (the overview's `message_stats`). */
+  vhostStats: Record<string, MessageStatsView>;
 }
 
 /** This node's state, for the other nodes' management APIs. */
@@ -30,11 +32,15 @@ export function nodeState(vhosts: VirtualHosts, transport: Transport, node: stri
     consumers: connections.flatMap((details) => Array.from(details.connection.consumers.values(), (consumer) => consumerView(consumer, details, node))),
     queues: [],
     exclusiveQueues: [],
+    vhostStats: {},
   };
   for (const vhost of vhosts.names()) {
-    for (const queue of (vhosts.get(vhost) as Broker).allQueues()) {
-      if (queue.options.exclusive) state.exclusiveQueues.push(queueView(queue, vhost, node, messageStats.ofQueue(queue)));
-      else if (queue.heldReadyCount + queue.unacknowledgedCount + queue.consumers.length > 0) state.queues.push([vhost, queue.name, queue.heldReadyCount, queue.unacknowledgedCount, queue.consumers.length]);
+    const broker = vhosts.get(vhost) as Broker;
+    state.vhostStats[vhost] = messageStats.of([broker]);
+    for (const queue of broker.allQueues()) {
+      const stats = messageStats.ofQueue(queue);
+      if (queue.options.exclusive) state.exclusiveQueues.push(queueView(queue, vhost, node, stats));
+      else if (stats || queue.heldReadyCount + queue.unacknowledgedCount + queue.consumers.length > 0) state.queues.push([vhost, queue.name, queue.heldReadyCount, queue.unacknowledgedCount, queue.consumers.length, stats]);
     }
   }
   return state;
@@ -46,7 +52,7 @@ export function nodeState(vhosts: VirtualHosts, transport: Transport, node: stri
  */
 export function silentNode(name: string): NodeState {
   const node: NodeView = { name, type: 'disc', running: false, uptime: 0, os_pid: '', mem_used: 0, mem_alarm: false, disk_free_alarm: false, sockets_used: 0, processors: 0, partitions: [], rates_mode: 'none' };
-  return { node, connections: [], consumers: [], queues: [], exclusiveQueues: [] };
+  return { node, connections: [], consumers: [], queues: [], exclusiveQueues: [], vhostStats: {} };
 }
 
 /** The other nodes' states gathered for one request; without a cluster, none. */
@@ -71,7 +77,15 @@ export class OtherNodesView {
     if (!parts) return view;
     const sum = (index: 2 | 3 | 4) => parts.reduce((total, part) => total + part[index], 0);
     const [ready, unacknowledged] = [view.messages_ready + sum(2), view.messages_unacknowledged + sum(3)];
-    return { ...view, messages: ready + unacknowledged, messages_ready: ready, messages_unacknowledged: unacknowledged, consumers: view.consumers + sum(4) };
+    const stats = parts.reduce((total, part) => addStats(total, part[5]), view.message_stats);
+    return { ...view, messages: ready + unacknowledged, messages_ready: ready, messages_unacknowledged: unacknowledged, consumers: view.consumers + sum(4), message_stats: stats };
+  }
+
+  /** The overview's `message_stats` of these vhosts with what happened on the other nodes. */
+  withOthersStats(stats: MessageStatsView, vhosts: readonly string[]): MessageStatsView {
+    let sum = stats;
+    for (const state of this.states) for (const vhost of vhosts) sum = addStats(sum, state.vhostStats[vhost]) ?? sum;
+    return sum;
   }
 
   /** The other nodes' exclusive queues (in `vhost`, or all). */

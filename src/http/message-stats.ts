@@ -46,6 +46,18 @@ interface Sample {
 
 export type MessageStatsView = Record<string, number | { rate: number }>;
 
+/** Two nodes' `message_stats` of one object as one: counts and rates added. */
+export function addStats(a: MessageStatsView | undefined, b: MessageStatsView | undefined): MessageStatsView | undefined {
+  if (!a || !b) return a ?? b;
+  const sum: MessageStatsView = { ...a };
+  for (const [name, value] of Object.entries(b)) {
+    const mine = sum[name];
+    if (typeof value === 'number') sum[name] = (typeof mine === 'number' ? mine : 0) + value;
+    else sum[name] = { rate: Math.round(((typeof mine === 'object' ? mine.rate : 0) + value.rate) * 10) / 10 };
+  }
+  return sum;
+}
+
 /**
  * Message rates as RabbitMQ's management plugin gives them: every `intervalMs` (RabbitMQ's
  * collect_statistics_interval, 5 s) the counters of each vhost and each queue are copied; a rate

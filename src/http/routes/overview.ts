@@ -53,7 +53,7 @@ export function overviewRoutes(context: RouteContext): void {
           consumers: totals.consumers,
         },
         queue_totals: messageTotals(totals),
-        message_stats: messageStats.of(brokers),
+        message_stats: elsewhere.withOthersStats(messageStats.of(brokers), shown.map(([name]) => name)),
         exchange_types: EXCHANGE_TYPES.map((name) => ({ name, description: EXCHANGE_DESCRIPTIONS[name], enabled: true })),
       };
       // As RabbitMQ: the node and its listeners are for monitoring users and administrators.
