@@ -418,6 +418,7 @@ export class Queue implements SharedQueueReceiver {
     this.scheduleHeadExpiry();
   }
 
+  /** Gives up this node's turn (its last consumer went, or the queue is gone), for another node's consumers. */
   private endTurn(): void {
     this.activeTurn?.release();
     this.activeTurn = undefined;
