@@ -31,6 +31,9 @@ describe('cluster - cluster.redis URLs', () => {
     expect(shownRedisUrl('redis://app:s3cret@10.0.0.1:6379/2')).toBe('redis://app:***@10.0.0.1:6379/2');
     expect(shownRedisUrl('redis+sentinel://:s3cret@10.0.0.1,10.0.0.2/mymaster')).toBe('redis+sentinel://:***@10.0.0.1,10.0.0.2/mymaster');
     expect(shownRedisUrl('redis://10.0.0.1:6379')).toBe('redis://10.0.0.1:6379');
+    // A password may hold "/" and "@": everything up to the last "@" is hidden.
+    expect(shownRedisUrl('redis://app:ab/c@d@10.0.0.1:6379')).toBe('redis://app:***@10.0.0.1:6379');
+    expect(() => redisOptions('redis://app:ab/cd@10.0.0.1:6379')).toThrow(/^(?!.*ab\/cd)/);
     expect(() => redisOptions('redis://app:s3cret@a:6379/zero')).toThrow(/^(?!.*s3cret).*the database "zero"/);
   });
 });

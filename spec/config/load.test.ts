@@ -730,3 +730,10 @@ test('config - cluster and server.trustedProxies: a bad URL, node name or proxy 
   expect(problems).toMatch(/cluster\.node.*a node name/);
   expect(problems).toMatch(/cluster\.nodeTimeoutMs.*>= 300/);
 });
+
+test('config - a malformed cluster.redis with a password is named without the password', () => {
+  const file = write('broker.json', { cluster: { redis: 'REDIS://app:s3cret @10.0.0.1:6379', node: 'a' } });
+  const problems = configError({ configFile: file }).problems.join('\n');
+  expect(problems).toMatch(/cluster\.redis.*a Redis URL.*app:\*\*\*@10\.0\.0\.1/);
+  expect(problems).not.toMatch(/s3cret/);
+});

@@ -459,17 +459,24 @@ export class Queue implements SharedQueueReceiver {
   }
 
   /**
-   * Messages held ahead of consumers that all stay full (they do not ack) would wait here while a
-   * consumer on another node is idle: held that long, they go back to the queue, and this node
-   * fetches again once one of its consumers has room.
+   * Messages held ahead of consumers that stay full and take nothing (they do not ack) would wait
+   * here while a consumer on another node is idle: held that long, they go back to the queue (at
+   * its tail), and this node fetches again once one of its consumers has room.
    */
   private watchStranded(shared: SharedQueue): void {
+    const deliveredBefore = this.deliveredCount;
     this.strandedTimer = this.host.clock.setTimer(() => {
       this.strandedTimer = undefined;
       if (this.deleted || this.readyCount === 0 || this.fetchingForGets > 0 || this.consumers.some((consumer) => consumer.hasRoom())) return;
+      // Its consumers took messages meanwhile: slow, not stalled; what is held keeps its place.
+      if (this.deliveredCount !== deliveredBefore) return this.watchStranded(shared);
       shared.giveBack(this.drainReady());
       shared.want(0);
     }, STRANDED_MS);
+  }
+
+  private get deliveredCount(): number {
+    return this.counters.delivered + this.counters.deliveredNoAck;
   }
 
   private drainReady(): SharedEntry[] {

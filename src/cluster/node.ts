@@ -9,6 +9,7 @@ import {
   APPLY_WRITES,
   CHANGE_TOPOLOGY,
   CLAIM_LEASE,
+  CLAIM_NAME,
   ENSURE_GROUP,
   EXPIRE_READY,
   GIVE_BACK,
@@ -79,6 +80,7 @@ export interface ClusterCommands {
   streamCommit(stateKey: string, channel: string, group: string, offset: string): Promise<number>;
   streamAtTime(key: string, stateKey: string, ms: string): Promise<number>;
   claimLease(key: string, node: string, ms: string): Promise<number>;
+  claimName(nodesKey: string, node: string, timeoutMs: string): Promise<[expiry: number, now: number]>;
   releaseLease(key: string, node: string, channel: string): Promise<number>;
 }
 
@@ -200,6 +202,7 @@ export class ClusterNode {
       redis.defineCommand('streamCommit', { numberOfKeys: 1, lua: STREAM_COMMIT });
       redis.defineCommand('streamAtTime', { numberOfKeys: 2, lua: STREAM_AT_TIME });
       redis.defineCommand('claimLease', { numberOfKeys: 1, lua: CLAIM_LEASE });
+      redis.defineCommand('claimName', { numberOfKeys: 1, lua: CLAIM_NAME });
       redis.defineCommand('releaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE });
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
       // Before anything of this node's name is touched: a namesake's deliveries are its own.
@@ -263,17 +266,18 @@ export class ClusterNode {
   }
 
   /**
-   * Refuses to start as a node another live process is: the live set has this name, and it is
-   * renewed within one renewal period (a node restarted after a crash finds its old entry, which
-   * nobody renews). Two processes under one name would return each other's deliveries.
+   * Claims this node's name in the live set, or refuses to start as a node another live process
+   * is: two processes under one name would return each other's deliveries. A live entry is waited
+   * out: a node restarted after a crash finds its old one, which lapses; a running namesake
+   * renews it first. Two processes starting at once: one claims, the other waits and sees it renewed.
    */
   private async checkNameFree(): Promise<void> {
-    const livenessAt = async () => Number((await this.redis.zscore(NODES_KEY, this.name)) ?? 0);
-    const [seconds, micros] = await this.redis.time();
-    const before = await livenessAt();
-    if (before <= Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)) return;
-    await new Promise((resolve) => setTimeout(resolve, this.renewalMs + 200));
-    if ((await livenessAt()) > before) {
+    const claim = () => this.redis.claimName(NODES_KEY, this.name, String(this.config.nodeTimeoutMs));
+    const [expiry, now] = await claim();
+    if (expiry === 0) return;
+    this.logger.info({ node: this.name, waitMs: expiry - now }, 'this node\'s name is in the live set (a crash before this start, or another process): waiting for it to lapse');
+    await new Promise((resolve) => setTimeout(resolve, expiry - now + 200));
+    if ((await claim())[0] !== 0) {
       throw new Error(`a node named "${this.name}" is already running in this cluster (it renews its liveness in Redis): give every node its own cluster.node`);
     }
   }
@@ -459,7 +463,8 @@ export class ClusterNode {
       if (down || this.closing) return;
       down = true;
       this.logger.warn({ redis: shownRedisUrl(this.config.redis) }, 'the connection to Redis dropped: publishers are blocked until it is back');
-      changed(`cluster: Redis at ${shownRedisUrl(this.config.redis)} (cluster.redis) does not answer; publishes wait for it`);
+      // The reason goes to clients too: where Redis is stays in the log.
+      changed("cluster: the broker's Redis (cluster.redis) does not answer; publishes wait for it");
     });
     this.redis.on('ready', () => {
       if (!down) return;

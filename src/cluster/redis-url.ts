@@ -1,4 +1,5 @@
 import type { RedisOptions } from 'ioredis';
+import { hideRedisPassword } from '../config/index.js';
 
 /**
  * ioredis options for `cluster.redis` (docs/clustering.md): `redis://[user:password@]HOST:PORT[/DB]`
@@ -20,9 +21,9 @@ export function redisOptions(url: string): RedisOptions {
   return { ...addresses[0], db: database(first, url), ...credentials, ...(scheme === 'rediss' ? { tls: {} } : {}) };
 }
 
-/** The URL as logs, errors and clients may see it: its password (if any) hidden. */
+/** The URL as logs and errors may show it: everything after the user name up to the last "@" (a password may hold "/" or "@") hidden. */
 export function shownRedisUrl(url: string): string {
-  return url.replace(/^([a-z+]+:\/\/[^:@/]*):[^@/]*@/, '$1:***@');
+  return hideRedisPassword(url);
 }
 
 function hostAndPort(address: string, defaultPort: number, url: string): { host: string; port: number } {

@@ -71,6 +71,19 @@ return moved
 `;
 
 /**
+ * Claims node name ARGV[1] at start: unless the live set KEYS[1] has it alive (by Redis's clock),
+ * adds it with a liveness of ARGV[2] ms. Returns {0, now} when claimed, else {its expiry, now}.
+ */
+export const CLAIM_NAME = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if expiry and tonumber(expiry) > now then return { tonumber(expiry), now } end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return { 0, now }
+`;
+
+/**
  * Takes lease KEYS[1] for node ARGV[1] unless another node holds it, or renews it for ARGV[2] ms.
  * Returns 1 when the node holds it.
  */

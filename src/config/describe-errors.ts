@@ -1,5 +1,5 @@
 import type { ErrorObject } from 'ajv';
-import { MIN_SECRET_BYTES, QUEUE_TYPE_SCHEMA, SECRET_SCHEMA } from './schema.js';
+import { hideRedisPassword, MIN_SECRET_BYTES, QUEUE_TYPE_SCHEMA, SECRET_SCHEMA } from './schema.js';
 
 /** How the sentences for one validated document name their source. */
 export interface DescribeOptions {
@@ -61,7 +61,9 @@ function describe(error: ErrorObject, path: string): string {
     return `${subject}: queue type ${JSON.stringify(data)} is not supported: Warren has classic, quorum and stream queues`;
   }
   const expected = typeof schema?.description === 'string' ? schema.description : expectation(error);
-  return expected === undefined ? `${subject} ${error.message ?? 'is invalid'} (got ${show(data)})` : `${subject} must be ${expected} (got ${show(data)})`;
+  // A Redis URL may carry a password: not copied into a log.
+  const shown = schema?.format === 'redis-url' && typeof data === 'string' ? show(hideRedisPassword(data)) : show(data);
+  return expected === undefined ? `${subject} ${error.message ?? 'is invalid'} (got ${shown})` : `${subject} must be ${expected} (got ${shown})`;
 }
 
 function expectation(error: ErrorObject): string | undefined {

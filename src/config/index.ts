@@ -21,4 +21,5 @@ export { LOG_FORMATS, LOG_LEVELS } from './types.js';
 export { ConfigError, loadConfig, parseDefinitions } from './load.js';
 export type { ConfigOverrides, LoadConfigOptions, LoadedConfig, ParseDefinitionsOptions } from './load.js';
 export { accountsDocument } from './definitions.js';
+export { hideRedisPassword } from './schema.js';
 export { applyDefinitions, DefinitionsError, type DefinitionsTarget } from './apply.js';

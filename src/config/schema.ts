@@ -414,6 +414,8 @@ ajv.addFormat('vhost-name', { type: 'string', validate: isShortName });
 ajv.addFormat('jwt-secret', { type: 'string', validate: (s: string) => byteLength(s) >= MIN_SECRET_BYTES });
 ajv.addFormat('http-url', { type: 'string', validate: isHttpUrl });
 ajv.addFormat('proxy-address', { type: 'string', validate: isProxyAddress });
+/** A Redis URL with its password hidden: from "://" to the last "@", all but the user name. */
+export const hideRedisPassword = (url: string): string => url.replace(/^([a-z+]*:\/\/)([^:@]*)(:[^]*)?@/i, (_, scheme: string, user: string) => `${scheme}${user}:***@`);
 ajv.addFormat('redis-url', { type: 'string', validate: (s: string) => /^(redis|rediss|redis\+sentinel):\/\/[^/\s]+(\/[^/\s]*){0,2}$/.test(s) });
 ajv.addFormat('routing-key', { type: 'string', validate: (s: string) => byteLength(s) <= MAX_NAME_BYTES });
 
