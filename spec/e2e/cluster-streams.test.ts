@@ -10,6 +10,13 @@ const deliveries = (client: RawClient, tag: unknown) => client.frames.filter((fr
 const offsetsOf = (frames: Frame[]) => frames.map((frame) => (frame.headers as Record<string, unknown>)['x-stream-offset']);
 const payloadsOf = (frames: Frame[]) => frames.map((frame) => frame.payload);
 
+/** Waits for `count` deliveries to consumer `tag`; says which offsets came when they do not. */
+async function received(client: RawClient, tag: unknown, count: number, what: string): Promise<void> {
+  await eventually(() => deliveries(client, tag).length === count, what).catch((error: Error) => {
+    throw new Error(`${error.message}: got offsets ${JSON.stringify(offsetsOf(deliveries(client, tag)))}`);
+  });
+}
+
 /** `read` again until it gives something: what another node learns through Redis. */
 async function until<T>(read: () => Promise<T | undefined>, what: string): Promise<T> {
   let value: T | undefined;
@@ -59,16 +66,16 @@ describe.skipIf(!hasRedis)('cluster - stream queues on Redis', () => {
       [6, 6],
     ]);
     const pushed = await b.request({ op: 'consume', queue: 'events', prefetch: 4, arguments: { 'x-stream-offset': 'first' } });
-    await eventually(() => deliveries(b, pushed.consumerTag).length === 4, 'the prefetch');
+    await received(b, pushed.consumerTag, 4, 'the prefetch');
     b.send({ op: 'ack', deliveryTag: deliveries(b, pushed.consumerTag)[3].deliveryTag, multiple: true });
-    await eventually(() => deliveries(b, pushed.consumerTag).length === 8, 'four more after the acks');
+    await received(b, pushed.consumerTag, 8, 'four more after the acks');
     b.send({ op: 'ack', deliveryTag: deliveries(b, pushed.consumerTag)[7].deliveryTag, multiple: true });
-    await eventually(() => deliveries(b, pushed.consumerTag).length === 10, 'the rest');
+    await received(b, pushed.consumerTag, 10, 'the rest');
     expect(offsetsOf(deliveries(b, pushed.consumerTag))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(payloadsOf(deliveries(b, pushed.consumerTag))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     // Appended on the other node, pushed here as it arrives.
     await publish(a, 'events', ['live']);
-    await eventually(() => deliveries(b, pushed.consumerTag).length === 11, 'an entry appended on node 1 reaches a consumer on node 2');
+    await received(b, pushed.consumerTag, 11, 'an entry appended on node 1 reaches a consumer on node 2');
     expect(offsetsOf(deliveries(b, pushed.consumerTag)).at(-1)).toBe(10);
     for (const node of nodes) {
       await eventually(async () => {
@@ -83,12 +90,12 @@ describe.skipIf(!hasRedis)('cluster - stream queues on Redis', () => {
     await a.request({ op: 'queue.declare', queue: 'audit', arguments: STREAM });
     await publish(a, 'audit', [0, 1, 2, 3, 4, 5]);
     const group = await a.request({ op: 'consume', queue: 'audit', prefetch: 10, arguments: { 'x-stream-consumer': 'billing', 'x-stream-offset': 'first' } });
-    await eventually(() => deliveries(a, group.consumerTag).length === 6, 'the group reads from the first');
+    await received(a, group.consumerTag, 6, 'the group reads from the first');
     a.send({ op: 'ack', deliveryTag: deliveries(a, group.consumerTag)[3].deliveryTag, multiple: true });
     await eventually(async () => (await b.request({ op: 'committed', queue: 'audit', consumer: 'billing' })).offset === 3, 'node 2 sees the commit of node 1');
     expect(await a.request({ op: 'cancel', consumerTag: group.consumerTag })).toMatchObject({ op: 'ok' });
     const resumed = await b.request({ op: 'consume', queue: 'audit', prefetch: 10, arguments: { 'x-stream-consumer': 'billing' } });
-    await eventually(() => deliveries(b, resumed.consumerTag).length === 2, 'the group resumes after its committed offset on node 2');
+    await received(b, resumed.consumerTag, 2, 'the group resumes after its committed offset on node 2');
     expect(offsetsOf(deliveries(b, resumed.consumerTag))).toEqual([4, 5]);
 
     const fresh = await b.request({ op: 'consume', queue: 'audit', prefetch: 10, arguments: { 'x-stream-offset': 'next' } });
@@ -96,10 +103,10 @@ describe.skipIf(!hasRedis)('cluster - stream queues on Redis', () => {
     const since = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 20));
     await publish(a, 'audit', [6, 7]);
-    await eventually(() => deliveries(b, fresh.consumerTag).length === 2, '"next" reads only what comes after the consume');
+    await received(b, fresh.consumerTag, 2, '"next" reads only what comes after the consume');
     expect(offsetsOf(deliveries(b, fresh.consumerTag))).toEqual([6, 7]);
     const timed = await b.request({ op: 'consume', queue: 'audit', prefetch: 10, arguments: { 'x-stream-offset': { timestamp: since } } });
-    await eventually(() => deliveries(b, timed.consumerTag).length === 2, 'a timestamp start is looked up in Redis');
+    await received(b, timed.consumerTag, 2, 'a timestamp start is looked up in Redis');
     expect(offsetsOf(deliveries(b, timed.consumerTag))).toEqual([6, 7]);
     expect(await b.request({ op: 'commit', queue: 'audit', consumer: 'billing', offset: 99 })).toMatchObject({ op: 'error', code: 'PRECONDITION_FAILED' });
   });
@@ -112,12 +119,12 @@ describe.skipIf(!hasRedis)('cluster - stream queues on Redis', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     const waiting = await b.request({ op: 'consume', queue: 'orders', prefetch: 10, arguments: { 'x-stream-consumer': 'shipping', 'x-stream-offset': 'first' } });
     await publish(b, 'orders', [0, 1, 2, 3]);
-    await eventually(() => deliveries(a, active.consumerTag).length === 4, 'the active consumer reads');
+    await received(a, active.consumerTag, 4, 'the active consumer reads');
     a.send({ op: 'ack', deliveryTag: deliveries(a, active.consumerTag)[1].deliveryTag, multiple: true });
     await eventually(async () => (await b.request({ op: 'committed', queue: 'orders', consumer: 'shipping' })).offset === 1, 'the commit reaches node 2');
     expect(deliveries(b, waiting.consumerTag)).toHaveLength(0);
     expect(await a.request({ op: 'cancel', consumerTag: active.consumerTag })).toMatchObject({ op: 'ok' });
-    await eventually(() => deliveries(b, waiting.consumerTag).length === 2, 'node 2 takes over after the committed offset');
+    await received(b, waiting.consumerTag, 2, 'node 2 takes over after the committed offset');
     expect(offsetsOf(deliveries(b, waiting.consumerTag))).toEqual([2, 3]);
   });
 
@@ -144,7 +151,7 @@ describe.skipIf(!hasRedis)('cluster - stream queues on Redis', () => {
     nodes.push(late);
     const c = await client(late);
     const all = await c.request({ op: 'consume', queue: 'history', prefetch: 2000, arguments: { 'x-stream-offset': 'first' } });
-    await eventually(() => deliveries(c, all.consumerTag).length === 1200, 'the late node reads every entry (several chunks)');
+    await received(c, all.consumerTag, 1200, 'the late node reads every entry (several chunks)');
     expect(payloadsOf(deliveries(c, all.consumerTag))).toEqual(Array.from({ length: 1200 }, (_, n) => n));
     expect(await c.request({ op: 'fetch', queue: 'history', offset: 1199, max: 5 })).toMatchObject({ first: 0, next: 1200, messages: [{ offset: 1199, payload: 1199 }] });
 

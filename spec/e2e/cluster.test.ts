@@ -384,6 +384,10 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
     expect(listed.find((view) => view.name === 'counted')).toMatchObject({ consumers: 1, messages_unacknowledged: 3 });
     expect(listed.find((view) => view.name === subscription.queue)).toMatchObject({ exclusive: true, node: 'warren@node2' });
     expect((await api(nodes[0], `/api/queues/%2F/${encodeURIComponent(subscription.queue)}`)).body).toMatchObject({ name: subscription.queue, node: 'warren@node2' });
+    // Refused as this node's own exclusive queues are, not unknown.
+    const refused = await api(nodes[0], `/api/queues/%2F/${encodeURIComponent(subscription.queue)}`, { method: 'DELETE' });
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(refused.body)).toMatch(/exclusive to a connection on another node/);
     const consumers = (await api(nodes[0], '/api/consumers/%2F')).body as { queue: { name: string }; channel_details: { node: string } }[];
     expect(consumers.find((consumer) => consumer.queue.name === 'counted')?.channel_details.node).toBe('warren@node2');
     const overview = (await api(nodes[0], '/api/overview')).body as { object_totals: { consumers: number; queues: number }; queue_totals: { messages_unacknowledged: number }; message_stats: { deliver: number } };

@@ -181,18 +181,21 @@ export class RedisStreamLog implements StreamLog, StreamMirror {
   private load(index: number, from: number): Promise<boolean> {
     const loading = this.loads.get(index);
     if (loading) return loading;
-    const loaded = this.node.redis
-      .xrange(this.key, `1-${from}`, `1-${index * CHUNK + CHUNK - 1}`)
-      .then((found) => {
+    // Out of `loads` before the entries are handed on: a read they wake that still misses (entries
+    // appended after this XRANGE ran) must start a load of its own, not wait on this finished one.
+    const loaded = this.node.redis.xrange(this.key, `1-${from}`, `1-${index * CHUNK + CHUNK - 1}`).then(
+      (found) => {
+        this.loads.delete(index);
         if (this.closed) return false;
         this.loaded(index, from, found.map(([id, fields]) => toEntry(id, fields)));
         return true;
-      })
-      .catch((error: Error) => {
+      },
+      (error: Error) => {
+        this.loads.delete(index);
         this.node.logger.warn({ stream: this.key, err: error.message }, "reading a stream queue's entries from Redis failed: its consumers wait for the next entry, a pull answers without them");
         return false;
-      })
-      .finally(() => this.loads.delete(index));
+      },
+    );
     this.loads.set(index, loaded);
     return loaded;
   }

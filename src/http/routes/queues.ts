@@ -46,9 +46,14 @@ export function queueRoutes(context: RouteContext): void {
       }
       return reply.code(existing ? 204 : 201).send();
     },
-    DELETE: (request, identity, reply) => {
-      const [, guarded] = guardedOf(vhosts, request, identity);
-      const queue = queueOf(guarded.broker, nameOf(request));
+    DELETE: async (request, identity, reply) => {
+      const [vhost, guarded] = guardedOf(vhosts, request, identity);
+      const local = guarded.broker.getQueue(nameOf(request));
+      // Another node's exclusive queue is refused as this node's own are (its connection owns it), not unknown.
+      if (!local && (await others()).exclusiveQueues(vhost).some((view) => view.name === nameOf(request))) {
+        throw new BrokerError('RESOURCE_LOCKED', `queue "${nameOf(request)}" is exclusive to a connection on another node`);
+      }
+      const queue = local ?? throwNotFound();
       guarded.deleteQueue(null, queue.name, flagQuery(request, 'if-unused'), flagQuery(request, 'if-empty'));
       return reply.code(204).send();
     },
