@@ -1,8 +1,7 @@
 import { pino, type Logger } from 'pino';
 import PinoPretty from 'pino-pretty';
 import type { Listening } from './app.js';
-import { shownRedisUrl } from './cluster/index.js';
-import type { LogFormat, LogLevel } from './config/index.js';
+import { hideRedisPassword, type LogFormat, type LogLevel } from './config/index.js';
 import { VERSION } from './version.js';
 
 /** The broker's logger: JSON lines, or on a terminal (or asked) pino-pretty's readable lines, in this process so nothing is lost at exit. */
@@ -36,7 +35,7 @@ export function banner(listening: Listening, facts: BannerFacts): string {
     ['Metrics', `${listening.httpUrl}/metrics`],
     ...(facts.cluster
       ? ([
-          ['Cluster', `node ${facts.cluster.node} on ${shownRedisUrl(facts.cluster.redis)}  (queues and topology in Redis)`],
+          ['Cluster', `node ${facts.cluster.node} on ${hideRedisPassword(facts.cluster.redis)}  (queues and topology in Redis)`],
           ['Data dir', `${facts.dataDir}  (node-local files only)`],
         ] as [string, string][])
       : ([['Data dir', facts.dataDir]] as [string, string][])),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { redisOptions, shownRedisUrl } from '../../src/cluster/index.js';
+import { redisOptions } from '../../src/cluster/index.js';
+import { hideRedisPassword } from '../../src/config/index.js';
 
 describe('cluster - cluster.redis URLs', () => {
   it('cluster - redis:// names one server and a database; credentials and TLS come along', () => {
@@ -28,11 +29,11 @@ describe('cluster - cluster.redis URLs', () => {
   });
 
   it('cluster - a password in the URL is hidden wherever the URL is shown (errors, logs, the blocked reason clients get)', () => {
-    expect(shownRedisUrl('redis://app:s3cret@10.0.0.1:6379/2')).toBe('redis://app:***@10.0.0.1:6379/2');
-    expect(shownRedisUrl('redis+sentinel://:s3cret@10.0.0.1,10.0.0.2/mymaster')).toBe('redis+sentinel://:***@10.0.0.1,10.0.0.2/mymaster');
-    expect(shownRedisUrl('redis://10.0.0.1:6379')).toBe('redis://10.0.0.1:6379');
+    expect(hideRedisPassword('redis://app:s3cret@10.0.0.1:6379/2')).toBe('redis://app:***@10.0.0.1:6379/2');
+    expect(hideRedisPassword('redis+sentinel://:s3cret@10.0.0.1,10.0.0.2/mymaster')).toBe('redis+sentinel://:***@10.0.0.1,10.0.0.2/mymaster');
+    expect(hideRedisPassword('redis://10.0.0.1:6379')).toBe('redis://10.0.0.1:6379');
     // A password may hold "/" and "@": everything up to the last "@" is hidden.
-    expect(shownRedisUrl('redis://app:ab/c@d@10.0.0.1:6379')).toBe('redis://app:***@10.0.0.1:6379');
+    expect(hideRedisPassword('redis://app:ab/c@d@10.0.0.1:6379')).toBe('redis://app:***@10.0.0.1:6379');
     expect(() => redisOptions('redis://app:ab/cd@10.0.0.1:6379')).toThrow(/^(?!.*ab\/cd)/);
     expect(() => redisOptions('redis://app:s3cret@a:6379/zero')).toThrow(/^(?!.*s3cret).*the database "zero"/);
   });

@@ -1,9 +1,9 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import type { ClusterConfig } from '../config/index.js';
+import { hideRedisPassword, type ClusterConfig } from '../config/index.js';
 import { Fetcher, type FetchTarget } from './fetcher.js';
 import { ACCOUNTS_CHANNEL, ACCOUNTS_KEY, APPLIED_CHANNEL, controlChannel, GROUP, LEASES_CHANNEL, NODES_KEY, relayChannel, replyChannel, STREAMS_CHANNEL, TOPOLOGY_CHANNEL, TOPOLOGY_VERSION_KEY } from './keys.js';
-import { redisOptions, shownRedisUrl } from './redis-url.js';
+import { redisOptions } from './redis-url.js';
 import {
   ADD_MESSAGES,
   APPLY_WRITES,
@@ -94,6 +94,28 @@ interface LeaseWish {
 
 export type ClusterRedis = Redis & ClusterCommands;
 
+/** Each command's script, and how many of its first arguments are keys (none given: the first argument says, as it varies). */
+const COMMANDS: Record<keyof ClusterCommands, { numberOfKeys?: number; lua: string }> = {
+  renewAndReap: { numberOfKeys: 1, lua: RENEW_AND_REAP },
+  changeTopology: { numberOfKeys: 2, lua: CHANGE_TOPOLOGY },
+  returnPending: { numberOfKeys: 1, lua: RETURN_PENDING },
+  giveBack: { numberOfKeys: 1, lua: GIVE_BACK },
+  addMessages: { numberOfKeys: 1, lua: ADD_MESSAGES },
+  applyWrites: { lua: APPLY_WRITES },
+  readyCount: { numberOfKeys: 1, lua: READY_COUNT },
+  expireReady: { numberOfKeys: 1, lua: EXPIRE_READY },
+  purgeReady: { numberOfKeys: 1, lua: PURGE_READY },
+  ensureGroup: { numberOfKeys: 2, lua: ENSURE_GROUP },
+  streamEnsure: { numberOfKeys: 3, lua: STREAM_ENSURE },
+  streamAppend: { numberOfKeys: 2, lua: STREAM_APPEND },
+  streamTrim: { numberOfKeys: 2, lua: STREAM_TRIM },
+  streamCommit: { numberOfKeys: 1, lua: STREAM_COMMIT },
+  streamAtTime: { numberOfKeys: 2, lua: STREAM_AT_TIME },
+  claimLease: { numberOfKeys: 1, lua: CLAIM_LEASE },
+  claimName: { numberOfKeys: 1, lua: CLAIM_NAME },
+  releaseLease: { numberOfKeys: 1, lua: RELEASE_LEASE },
+};
+
 /** How long the start waits for Redis before it gives up with an error. */
 const CONNECT_TIMEOUT_MS = 10_000;
 /** How long a shutdown waits for Redis. */
@@ -161,49 +183,35 @@ export class ClusterNode {
     // RESP2: the replies keep the shapes Redis documents (RESP3 maps would arrive flattened).
     const options: RedisOptions = { ...redisOptions(config.redis), protocol: 2, enableAutoPipelining: true, lazyConnect: true, connectionName: `warren:${config.node}`, maxRetriesPerRequest: null };
     const connections = [new Redis(options), new Redis(options), new Redis(options)];
-    for (const connection of connections) connection.on('error', (error: Error) => logger.warn({ err: error.message }, 'Redis connection error (cluster.redis); reconnecting'));
+    let lastError = 'no answer';
+    for (const connection of connections) {
+      connection.on('error', (error: Error) => {
+        lastError = error.message;
+        logger.warn({ err: error.message }, 'Redis connection error (cluster.redis); reconnecting');
+      });
+    }
     try {
       // Ready, not connected: ioredis goes on trying after a refused connection (a Redis that
       // starts after the node), which `connect()`'s promise does not wait for.
-      let lastError = 'no answer';
       await withTimeout(
         Promise.all(
           connections.map((connection) => {
             const ready = new Promise<void>((resolve) => connection.once('ready', () => resolve()));
-            connection.on('error', (error: Error) => (lastError = error.message));
             connection.connect().catch(() => {});
             return ready;
           }),
         ),
         CONNECT_TIMEOUT_MS,
-        `cannot reach Redis at ${shownRedisUrl(config.redis)} (cluster.redis) within ${CONNECT_TIMEOUT_MS / 1000} s: start redis-server there, or fix the URL`,
+        `cannot reach Redis at ${hideRedisPassword(config.redis)} (cluster.redis) within ${CONNECT_TIMEOUT_MS / 1000} s: start redis-server there, or fix the URL`,
       ).catch((error: Error) => {
         throw new Error(`${error.message} (last error: ${lastError})`);
       });
       const [redis, subscriber, reader] = connections;
       const version = /redis_version:(\d+)\.(\d+)/.exec(await redis.info('server'));
       if (!version || Number(version[1]) < 7) {
-        throw new Error(`Redis at ${shownRedisUrl(config.redis)} is version ${version ? `${version[1]}.${version[2]}` : 'unknown'}: Warren's cluster needs Redis 7 or later (streams with NOMKSTREAM, consumer groups)`);
+        throw new Error(`Redis at ${hideRedisPassword(config.redis)} is version ${version ? `${version[1]}.${version[2]}` : 'unknown'}: Warren's cluster needs Redis 7 or later (streams with NOMKSTREAM, consumer groups)`);
       }
-      redis.defineCommand('renewAndReap', { numberOfKeys: 1, lua: RENEW_AND_REAP });
-      redis.defineCommand('changeTopology', { numberOfKeys: 2, lua: CHANGE_TOPOLOGY });
-      redis.defineCommand('returnPending', { numberOfKeys: 1, lua: RETURN_PENDING });
-      redis.defineCommand('giveBack', { numberOfKeys: 1, lua: GIVE_BACK });
-      redis.defineCommand('addMessages', { numberOfKeys: 1, lua: ADD_MESSAGES });
-      // No numberOfKeys: the key count is the first argument, as it varies.
-      redis.defineCommand('applyWrites', { lua: APPLY_WRITES });
-      redis.defineCommand('readyCount', { numberOfKeys: 1, lua: READY_COUNT });
-      redis.defineCommand('expireReady', { numberOfKeys: 1, lua: EXPIRE_READY });
-      redis.defineCommand('purgeReady', { numberOfKeys: 1, lua: PURGE_READY });
-      redis.defineCommand('ensureGroup', { numberOfKeys: 2, lua: ENSURE_GROUP });
-      redis.defineCommand('streamEnsure', { numberOfKeys: 3, lua: STREAM_ENSURE });
-      redis.defineCommand('streamAppend', { numberOfKeys: 2, lua: STREAM_APPEND });
-      redis.defineCommand('streamTrim', { numberOfKeys: 2, lua: STREAM_TRIM });
-      redis.defineCommand('streamCommit', { numberOfKeys: 1, lua: STREAM_COMMIT });
-      redis.defineCommand('streamAtTime', { numberOfKeys: 2, lua: STREAM_AT_TIME });
-      redis.defineCommand('claimLease', { numberOfKeys: 1, lua: CLAIM_LEASE });
-      redis.defineCommand('claimName', { numberOfKeys: 1, lua: CLAIM_NAME });
-      redis.defineCommand('releaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE });
+      for (const [name, definition] of Object.entries(COMMANDS)) redis.defineCommand(name, definition);
       const node = new ClusterNode(config, redis as ClusterRedis, subscriber, reader, logger);
       // Before anything of this node's name is touched: a namesake's deliveries are its own.
       await node.checkNameFree();
@@ -462,14 +470,14 @@ export class ClusterNode {
     this.redis.on('close', () => {
       if (down || this.closing) return;
       down = true;
-      this.logger.warn({ redis: shownRedisUrl(this.config.redis) }, 'the connection to Redis dropped: publishers are blocked until it is back');
+      this.logger.warn({ redis: hideRedisPassword(this.config.redis) }, 'the connection to Redis dropped: publishers are blocked until it is back');
       // The reason goes to clients too: where Redis is stays in the log.
       changed("cluster: the broker's Redis (cluster.redis) does not answer; publishes wait for it");
     });
     this.redis.on('ready', () => {
       if (!down) return;
       down = false;
-      this.logger.info({ redis: shownRedisUrl(this.config.redis) }, 'Redis answers again: publishers are unblocked');
+      this.logger.info({ redis: hideRedisPassword(this.config.redis) }, 'Redis answers again: publishers are unblocked');
       changed(null);
     });
   }

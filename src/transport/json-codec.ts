@@ -226,24 +226,14 @@ class JsonCodec implements WireCodec {
           const { delivery, messageCount } = vhost.get(connection, f.queue, f.noAck ?? false);
           return getOkFrame(f.id, delivery, messageCount);
         };
-        const fetching = vhost.beforeGet(connection, f.queue);
-        if (fetching === undefined) session.emit(reply());
-        else session.emitPending(fetching.then(reply), (error) => {
-          const { code, message } = session.describeFailure(error, 'get');
-          return errorFrame(code, message, f.id);
-        });
+        replyWhenReady(session, vhost.beforeGet(connection, f.queue), reply, 'get', f.id);
         return;
       }
       case 'fetch': {
         const stream = vhost.stream(connection, f.queue);
         const max = f.max ?? DEFAULT_FETCH;
         const reply = () => fetchOkFrame(f.id, stream.fetch(f.offset, max), stream.firstOffset, stream.nextOffset);
-        const reading = stream.beforeFetch(f.offset, max);
-        if (reading === undefined) session.emit(reply());
-        else session.emitPending(reading.then(reply), (error) => {
-          const { code, message } = session.describeFailure(error, 'fetch');
-          return errorFrame(code, message, f.id);
-        });
+        replyWhenReady(session, stream.beforeFetch(f.offset, max), reply, 'fetch', f.id);
         return;
       }
       case 'commit':
@@ -283,6 +273,15 @@ class JsonCodec implements WireCodec {
     if (id === undefined) return;
     this.session.confirm(okFrame(id), (outcome & PERSISTED) !== 0, internalError(id));
   }
+}
+
+/** `reply` now, or once `ready` resolves (a cluster's read from Redis first); a failure answers as `op` failing. */
+function replyWhenReady(session: CodecSession, ready: Promise<void> | undefined, reply: () => string, op: string, id: number | undefined): void {
+  if (ready === undefined) return session.emit(reply());
+  session.emitPending(ready.then(reply), (error) => {
+    const { code, message } = session.describeFailure(error, op);
+    return errorFrame(code, message, id);
+  });
 }
 
 /** The frame for a reply the broker could not give after all (a store's or a cluster's write failed). */
