@@ -436,6 +436,33 @@ describe.skipIf(!hasRedis)('cluster - nodes on one Redis', () => {
   });
 });
 
+describe.skipIf(!hasRedis)('cluster - a node that just joined', () => {
+  it('cluster - a declare waits for a node started since the declaring node last renewed its liveness', async () => {
+    const redis = await startRedis();
+    // Renewals 10 s apart: the first node's last view of the live nodes does not have the second.
+    const nodes = [await startNode(redis, 'node1', {}, 30_000)];
+    const opened: WarrenClient[] = [];
+    try {
+      nodes.push(await startNode(redis, 'node2', {}, 30_000));
+      opened.push(await connect(nodes[0].url, { reconnect: false }));
+      // Stopped, the second node cannot apply the declare: the reply must wait for it.
+      nodes[1].process.kill('SIGSTOP');
+      const declared = opened[0].declareQueue('joined', { durable: true }).then(() => 'declared');
+      const early = await Promise.race([declared, new Promise((resolve) => setTimeout(resolve, 500, 'waiting'))]);
+      nodes[1].process.kill('SIGCONT');
+      expect(early).toBe('waiting');
+      expect(await declared).toBe('declared');
+      opened.push(await connect(nodes[1].url, { reconnect: false }));
+      await opened[1].consume('joined', () => {});
+    } finally {
+      nodes[1]?.process.kill('SIGCONT');
+      for (const client of opened) await client.close().catch(() => {});
+      for (const node of nodes) await node.stop();
+      await redis.stop();
+    }
+  });
+});
+
 describe.skipIf(!hasRedis)('cluster - Redis out of reach', () => {
   it('cluster - a node whose Redis stops blocks its publishers and fails its alarms check, until Redis is back', async () => {
     let redis = await startRedis();

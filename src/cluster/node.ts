@@ -63,7 +63,7 @@ const REQUEST_TIMEOUT_MS = 2000;
 /** The commands this module adds to ioredis, one per Lua script. */
 export interface ClusterCommands {
   renewAndReap(nodesKey: string, node: string, timeoutMs: number): Promise<[dead: string[], live: string[], added: number]>;
-  changeTopology(versionKey: string, key: string, op: 'hset' | 'hdel' | 'sadd' | 'srem', field: string, value: string, channel: string, change: string): Promise<number>;
+  changeTopology(versionKey: string, key: string, nodesKey: string, op: 'hset' | 'hdel' | 'sadd' | 'srem', field: string, value: string, channel: string, change: string): Promise<[version: number, live: string[]]>;
   returnPending(queueKey: string, group: string, consumer: string): Promise<number>;
   giveBack(queueKey: string, group: string, ...idMetaPayloadReturns: string[]): Promise<number>;
   /** Replies how many were added (-1: the stream is missing), then the fields of each entry the length limit deleted. */
@@ -97,7 +97,7 @@ export type ClusterRedis = Redis & ClusterCommands;
 /** Each command's script, and how many of its first arguments are keys (none given: the first argument says, as it varies). */
 const COMMANDS: Record<keyof ClusterCommands, { numberOfKeys?: number; lua: string }> = {
   renewAndReap: { numberOfKeys: 1, lua: RENEW_AND_REAP },
-  changeTopology: { numberOfKeys: 2, lua: CHANGE_TOPOLOGY },
+  changeTopology: { numberOfKeys: 3, lua: CHANGE_TOPOLOGY },
   returnPending: { numberOfKeys: 1, lua: RETURN_PENDING },
   giveBack: { numberOfKeys: 1, lua: GIVE_BACK },
   addMessages: { numberOfKeys: 1, lua: ADD_MESSAGES },
@@ -142,7 +142,7 @@ export class ClusterNode {
   /** The last topology version this node applied, and whether saying so is scheduled. */
   private appliedVersion = 0;
   private reportScheduled = false;
-  /** The nodes alive at the last renewal, and the version each said it applied. */
+  /** The nodes alive at the last renewal or topology change, and the version each said it applied. */
   private liveNodes: string[] = [];
   private readonly appliedBy = new Map<string, number>();
   private waiters: { version: number; resolve: () => void }[] = [];
@@ -321,7 +321,12 @@ export class ClusterNode {
 
   /** Writes a topology change (`op` of `field` on `key`) and announces it to the other nodes, in one step. */
   changeTopology(key: string, op: 'hset' | 'hdel' | 'sadd' | 'srem', field: string, change: Omit<TopologyChange, 'node' | 'version'>): void {
-    const version = this.redis.changeTopology(TOPOLOGY_VERSION_KEY, key, op, field, change.value ?? '', TOPOLOGY_CHANNEL, JSON.stringify({ node: this.name, ...change }));
+    const version = this.redis.changeTopology(TOPOLOGY_VERSION_KEY, key, NODES_KEY, op, field, change.value ?? '', TOPOLOGY_CHANNEL, JSON.stringify({ node: this.name, ...change })).then(([version, live]) => {
+      // A node started since this node's last renewal must apply the change too. Replies on one
+      // connection come in order, so a renewal read before this change cannot undo this.
+      for (const node of live) if (!this.liveNodes.includes(node)) this.liveNodes.push(node);
+      return version;
+    });
     this.write(version);
     this.lastChange = version.catch(() => FAILED_CHANGE);
   }

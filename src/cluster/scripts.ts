@@ -18,19 +18,23 @@ return { dead, redis.call('ZRANGE', KEYS[1], 0, -1), added }
 /**
  * A topology change: its write (ARGV[1] "hset", "hdel", "sadd" or "srem" of ARGV[2] with value
  * ARGV[3] on KEYS[2]), a new version from the counter KEYS[1], and its announcement on channel
- * ARGV[4] as "VERSION CHANGE-JSON" (ARGV[5]), as one step. Returns the version; 0 for an "sadd"
- * of a member there already (nothing changed, nothing announced).
+ * ARGV[4] as "VERSION CHANGE-JSON" (ARGV[5]), as one step. Returns the version (0 for an "sadd"
+ * of a member there already: nothing changed, nothing announced) and the nodes alive in the
+ * liveness set KEYS[3] at that moment, the ones that must apply it.
  */
 export const CHANGE_TOPOLOGY = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local live = redis.call('ZRANGEBYSCORE', KEYS[3], now, '+inf')
 local op = ARGV[1]
 if op == 'hset' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 elseif op == 'hdel' then redis.call('HDEL', KEYS[2], ARGV[2])
 elseif op == 'sadd' then
-  if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
+  if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return { 0, live } end
 elseif op == 'srem' then redis.call('SREM', KEYS[2], ARGV[2]) end
 local version = redis.call('INCR', KEYS[1])
 redis.call('PUBLISH', ARGV[4], version .. ' ' .. ARGV[5])
-return version
+return { version, live }
 `;
 
 /**
