@@ -38,13 +38,6 @@ function expectedMatches(bindings: readonly (readonly [string, number])[], topic
     .sort((a, b) => a - b);
 }
 
-interface RawNode {
-  words?: Map<number, unknown>;
-  star?: unknown;
-  hash?: unknown;
-  values: unknown[];
-}
-
 describe('topic-trie - reference matcher', () => {
   // The reference itself must be right, or the properties below prove nothing.
   it('topic-trie - reference follows RabbitMQ on hand-picked cases', () => {
@@ -136,6 +129,29 @@ describe('topic-trie - properties', () => {
     );
   });
 
+  it('topic-trie - many words and bindings, added and removed: the edge table grows and closes its gaps, and matches stay the reference\'s', () => {
+    // Forty words and up to 300 bindings: the table of edges by word doubles several times, and
+    // each removal moves back the entries probed past the freed slot.
+    const manyWords = fc.integer({ min: 0, max: 39 }).map((n) => `w${n}`);
+    const wide = fc.array(fc.oneof({ weight: 4, arbitrary: manyWords }, { weight: 1, arbitrary: fc.constantFrom('*', '#') }), { minLength: 1, maxLength: 4 }).map((words) => words.join('.'));
+    const wideKey = fc.array(manyWords, { maxLength: 4 }).map((words) => words.join('.'));
+    fc.assert(
+      fc.property(fc.array(wide, { minLength: 50, maxLength: 300 }), fc.array(fc.boolean(), { minLength: 300, maxLength: 300 }), fc.array(wideKey, { minLength: 20, maxLength: 20 }), (patterns, removed, keys) => {
+        const trie = new TopicTrie<number>();
+        patterns.forEach((bindingPattern, value) => trie.add(bindingPattern, value));
+        const live = patterns.map((bindingPattern, value) => [bindingPattern, value] as const).filter(([bindingPattern, value]) => {
+          if (!removed[value]) return true;
+          trie.remove(bindingPattern, value);
+          return false;
+        });
+        for (const topicKey of [...keys, ...live.map(([bindingPattern]) => bindingPattern.replaceAll('*', 'w1').replaceAll('#', 'w2.w3'))]) {
+          expect(trieMatches(trie, topicKey)).toEqual(expectedMatches(live, topicKey));
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('topic-trie - removing every pattern prunes the trie back to an empty root', () => {
     fc.assert(
       fc.property(fc.array(pattern, { minLength: 1, maxLength: 15 }), fc.infiniteStream(fc.nat()), (patterns, picks) => {
@@ -148,12 +164,14 @@ describe('topic-trie - properties', () => {
           const [bindingPattern, value] = remaining.splice(order.next().value % remaining.length, 1)[0];
           trie.remove(bindingPattern, value);
         }
-        const { root, vocabulary } = trie as unknown as { root: RawNode; vocabulary: Map<string, unknown> };
-        expect(root.words).toBeUndefined();
-        expect(vocabulary.size).toBe(0);
-        expect(root.star).toBeUndefined();
-        expect(root.hash).toBeUndefined();
-        expect(root.values).toEqual([]);
+        const inside = trie as unknown as { nodesUsed: number; freeNodes: number[]; edgeCount: number; edges: Int32Array; nodes: Int32Array; values: unknown[]; vocabulary: Map<string, unknown> };
+        // Only the root is left (node 0 is "none"), with no children and no values.
+        expect(inside.nodesUsed - inside.freeNodes.length).toBe(2);
+        expect(inside.edgeCount).toBe(0);
+        expect(inside.edges.every((field) => field === 0)).toBe(true);
+        expect([...inside.nodes.subarray(4, 8)]).toEqual([0, 0, 0, 0]);
+        expect(inside.values.filter(Boolean)).toEqual([]);
+        expect(inside.vocabulary.size).toBe(0);
       }),
       { numRuns: 300 },
     );
