@@ -5,7 +5,6 @@ import { createSecureContext } from 'node:tls';
 import { pino, type Logger } from 'pino';
 import { AccountBook, Authenticator, DEFAULT_VHOST, isLoopback, rabbitPasswordHash, TokenVerifier } from './auth/index.js';
 import { systemClock, VirtualHosts, type Clock, type VhostStores } from './broker/index.js';
-import { ClusterNode, ClusterSync, RedisVhostStores } from './cluster/index.js';
 import { accountsDocument, applyDefinitions, parseDefinitions, type BrokerConfig } from './config/index.js';
 import { openManagementApi, silentNode, type ManagementApi, type NodeState } from './http/index.js';
 import { DurableFile, MemoryFile, VhostJournals, type TextFile } from './store/index.js';
@@ -52,7 +51,9 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
   const tls = server.tls && readTls(server.tls);
   // An open failure is an Error a person can act on; a failed VirtualHosts.open closes the stores.
   // In a cluster, Redis keeps what every node shares (docs/clustering.md); the data dir keeps nothing a client relies on.
-  const clusterStores = config.cluster && !options.stores ? new RedisVhostStores(await ClusterNode.connect(config.cluster, logger)) : undefined;
+  // Loaded only for a cluster: the Redis client and the cluster code add about 13 MiB to a broker's resident memory.
+  const clusterCode = config.cluster && !options.stores ? await import('./cluster/index.js') : undefined;
+  const clusterStores = clusterCode && config.cluster ? new clusterCode.RedisVhostStores(await clusterCode.ClusterNode.connect(config.cluster, logger)) : undefined;
   const stores: VhostStores = options.stores ?? clusterStores ?? (await VhostJournals.open({ dataDir: config.storage.dataDir, sync: config.storage.sync, logger }));
   const vhosts = await VirtualHosts.open(stores, options.clock ?? systemClock, limits, ({ kind, vhost, queue, exchange }) => {
     if (kind === 'dead-letter-exchange-missing') {
@@ -112,7 +113,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
     };
     const saveAccounts = accountsSaver(accounts, accountsFile);
     management = await openManagementApi({ vhosts, auth, transport, version: VERSION, logger, node, otherNodes, accounts, saveAccounts, io: stores.io });
-    if (clusterStores) {
+    if (clusterCode && clusterStores) {
       const closeVhostConnections = (vhost: string) => {
         for (const details of transport.connections()) if (details.vhost === vhost) details.close(`vhost "${vhost}" was deleted`);
       };
@@ -121,7 +122,7 @@ export async function buildApp(config: BrokerConfig, options: BuildOptions = {})
         logger.info({ users: accounts.size }, 'users and permissions loaded, as another node saved them');
       };
       clusterStores.node.serveControl({ state: () => management.nodeState(), close: (name, reason) => management.closeConnection(name, reason) });
-      await new ClusterSync({ node: clusterStores.node, stores: clusterStores, vhosts, logger, closeVhostConnections, reloadAccounts, saveAccounts }).start();
+      await new clusterCode.ClusterSync({ node: clusterStores.node, stores: clusterStores, vhosts, logger, closeVhostConnections, reloadAccounts, saveAccounts }).start();
     }
   } catch (error) {
     await vhosts.close();
