@@ -1,4 +1,6 @@
 import { Redis } from 'ioredis';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Delivery, type WarrenClient } from '../../src/client/index.js';
 import WebSocket from 'ws';
@@ -491,6 +493,21 @@ describe('cluster - configuration errors', () => {
   it('cluster - a Redis that is not there stops the start with an error naming cluster.redis', async () => {
     const start = startBroker({ cluster: { redis: 'redis://127.0.0.1:1', node: 'lonely' } });
     await expect(start).rejects.toThrow(/cannot reach Redis at redis:\/\/127\.0\.0\.1:1 \(cluster\.redis\)/);
+  });
+
+  it('cluster - a cluster.redis at a port where something else answers (HTTP) stops the start at once, saying so', async () => {
+    const http = createServer((_, response) => response.end('not redis'));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const { port } = http.address() as AddressInfo;
+    try {
+      const started = Date.now();
+      const start = startBroker({ cluster: { redis: `redis://127.0.0.1:${port}`, node: 'misdirected' } });
+      await expect(start).rejects.toThrow(new RegExp(`the server at redis://127\\.0\\.0\\.1:${port} \\(cluster\\.redis\\) answered, but not as Redis does .*Point cluster\\.redis at redis-server's`));
+      // Not the 10 s an absent Redis is waited for.
+      expect(Date.now() - started).toBeLessThan(8000);
+    } finally {
+      http.close();
+    }
   });
 
   it('cluster - a malformed cluster section is refused with its path', async () => {

@@ -184,28 +184,38 @@ export class ClusterNode {
     const options: RedisOptions = { ...redisOptions(config.redis), protocol: 2, enableAutoPipelining: true, lazyConnect: true, connectionName: `warren:${config.node}`, maxRetriesPerRequest: null };
     const connections = [new Redis(options), new Redis(options), new Redis(options)];
     let lastError = 'no answer';
+    let connecting = true;
+    let notRedis: (error: Error) => void = () => {};
+    const answeredNotAsRedis = new Promise<never>((_, reject) => (notRedis = reject));
     for (const connection of connections) {
       connection.on('error', (error: Error) => {
         lastError = error.message;
+        // What answered does not speak Redis's protocol (an HTTP server, another service's port):
+        // waiting will not help, and the parser's own words ("Please report this") would mislead.
+        if (connecting && /Unknown RESP type|Protocol error/i.test(error.message)) {
+          notRedis(new Error(`the server at ${hideRedisPassword(config.redis)} (cluster.redis) answered, but not as Redis does (${error.message.replace(/\s*Please report this\.?/, '')}): is this another service's port? Point cluster.redis at redis-server's`));
+          return;
+        }
         logger.warn({ err: error.message }, 'Redis connection error (cluster.redis); reconnecting');
       });
     }
+    answeredNotAsRedis.catch(() => {});
     try {
       // Ready, not connected: ioredis goes on trying after a refused connection (a Redis that
       // starts after the node), which `connect()`'s promise does not wait for.
-      await withTimeout(
-        Promise.all(
-          connections.map((connection) => {
-            const ready = new Promise<void>((resolve) => connection.once('ready', () => resolve()));
-            connection.connect().catch(() => {});
-            return ready;
-          }),
-        ),
-        CONNECT_TIMEOUT_MS,
-        `cannot reach Redis at ${hideRedisPassword(config.redis)} (cluster.redis) within ${CONNECT_TIMEOUT_MS / 1000} s: start redis-server there, or fix the URL`,
-      ).catch((error: Error) => {
+      const allReady = Promise.all(
+        connections.map((connection) => {
+          const ready = new Promise<void>((resolve) => connection.once('ready', () => resolve()));
+          connection.connect().catch(() => {});
+          return ready;
+        }),
+      );
+      const unreachable = `cannot reach Redis at ${hideRedisPassword(config.redis)} (cluster.redis) within ${CONNECT_TIMEOUT_MS / 1000} s: start redis-server there, or fix the URL`;
+      const readyInTime = withTimeout(allReady, CONNECT_TIMEOUT_MS, unreachable).catch((error: Error) => {
         throw new Error(`${error.message} (last error: ${lastError})`);
       });
+      await Promise.race([answeredNotAsRedis, readyInTime]);
+      connecting = false;
       const [redis, subscriber, reader] = connections;
       const version = /redis_version:(\d+)\.(\d+)/.exec(await redis.info('server'));
       if (!version || Number(version[1]) < 7) {
