@@ -47,6 +47,8 @@ const OVERFLOWS: readonly string[] = ['drop-head', 'reject-publish', 'reject-pub
 
 /** What a queue declared without arguments has; one object for all of them. */
 const NO_ARGUMENTS: QueueArguments = Object.freeze({ type: 'classic', singleActiveConsumer: false });
+/** The effective arguments of a queue declared without arguments and without a policy. */
+const DEFAULT_ARGUMENTS: EffectiveArguments = Object.freeze({ ...NO_ARGUMENTS, overflow: 'drop-head', deliveryLimit: undefined });
 
 /** Arguments a quorum queue refuses, as RabbitMQ's do. */
 const NOT_FOR_QUORUM = ['x-max-priority', 'x-queue-mode', 'x-queue-version'];
@@ -103,6 +105,8 @@ export function limitArguments(args: Record<string, unknown>, describe: (key: st
  * the lower wins; for the others the queue's own argument wins over the policy's.
  */
 export function effectiveArguments(declared: QueueArguments, policy: PolicyQueueArguments | undefined): EffectiveArguments {
+  // Most queues (every browser subscriber's) have neither: they share one object.
+  if (declared === NO_ARGUMENTS && !policy) return DEFAULT_ARGUMENTS;
   const deliveryLimit = lower(declared.deliveryLimit, policy?.deliveryLimit) ?? (declared.type === 'quorum' ? QUORUM_DELIVERY_LIMIT : undefined);
   const overflow = declared.overflow ?? policy?.overflow ?? 'drop-head';
   if (!policy) return { ...declared, overflow, deliveryLimit };

@@ -21,6 +21,9 @@ import {
 import { SetAside, type CodecSession, type LoggedIn, type WireCodec, type WireProtocol } from './codec.js';
 
 /** Warren's own protocol (docs/protocol.md): JSON frames, selected by `warren.v1` or by no subprotocol. */
+/** The arguments of a frame that has none: shared (an idle subscriber's queue, binding and consumer held three empty objects). */
+const NO_ARGUMENTS: Record<string, unknown> = Object.freeze({});
+
 export const JSON_PROTOCOL: WireProtocol = {
   name: 'warren',
   subprotocols: ['', 'warren.v1'],
@@ -173,7 +176,7 @@ class JsonCodec implements WireCodec {
         vhost.declareExchange(
           f.exchange,
           f.type,
-          { durable: f.durable ?? true, autoDelete: f.autoDelete ?? false, internal: f.internal ?? false, arguments: f.arguments ?? {} },
+          { durable: f.durable ?? true, autoDelete: f.autoDelete ?? false, internal: f.internal ?? false, arguments: f.arguments ?? NO_ARGUMENTS },
           f.passive ?? false,
         );
         break;
@@ -182,16 +185,16 @@ class JsonCodec implements WireCodec {
         break;
       case 'exchange.bind':
       case 'exchange.unbind':
-        vhost.bindExchange(f.destination, f.source, f.routingKey ?? '', f.arguments ?? {}, f.op === 'exchange.unbind');
+        vhost.bindExchange(f.destination, f.source, f.routingKey ?? '', f.arguments ?? NO_ARGUMENTS, f.op === 'exchange.unbind');
         break;
       case 'queue.declare': {
-        const options = { durable: f.durable ?? true, exclusive: f.exclusive ?? false, autoDelete: f.autoDelete ?? false, arguments: f.arguments ?? {} };
+        const options = { durable: f.durable ?? true, exclusive: f.exclusive ?? false, autoDelete: f.autoDelete ?? false, arguments: f.arguments ?? NO_ARGUMENTS };
         session.emitTopologyReply(okFrame(f.id, { ...vhost.declareQueue(connection, f.queue ?? '', options, f.passive ?? false) }), internalError(f.id));
         return;
       }
       case 'queue.bind':
       case 'queue.unbind':
-        vhost.bindQueue(connection, f.queue, f.exchange, f.routingKey ?? '', f.arguments ?? {}, f.op === 'queue.unbind');
+        vhost.bindQueue(connection, f.queue, f.exchange, f.routingKey ?? '', f.arguments ?? NO_ARGUMENTS, f.op === 'queue.unbind');
         break;
       case 'queue.purge':
         session.emit(okFrame(f.id, { messageCount: vhost.purgeQueue(connection, f.queue) }));
@@ -209,7 +212,7 @@ class JsonCodec implements WireCodec {
             noAck: f.noAck ?? false,
             exclusive: f.exclusive ?? false,
             priority: f.priority ?? 0,
-            arguments: f.arguments ?? {},
+            arguments: f.arguments ?? NO_ARGUMENTS,
           });
           session.emit(okFrame(f.id, { consumerTag }));
         } finally {
