@@ -20,10 +20,10 @@ import {
 } from '../protocol/index.js';
 import { SetAside, type CodecSession, type LoggedIn, type WireCodec, type WireProtocol } from './codec.js';
 
-/** Warren's own protocol (docs/protocol.md): JSON frames, selected by `warren.v1` or by no subprotocol. */
 /** The arguments of a frame that has none: shared (an idle subscriber's queue, binding and consumer held three empty objects). */
 const NO_ARGUMENTS: Record<string, unknown> = Object.freeze({});
 
+/** Warren's own protocol (docs/protocol.md): JSON frames, selected by `warren.v1` or by no subprotocol. */
 export const JSON_PROTOCOL: WireProtocol = {
   name: 'warren',
   subprotocols: ['', 'warren.v1'],
