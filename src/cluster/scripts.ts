@@ -1,5 +1,10 @@
 /** The Lua scripts: each runs atomically in Redis, so a message is never both in a queue and gone from it. */
 
+/** Sets `now` to Redis's clock in milliseconds: the one clock of every node's liveness. */
+const NOW_MS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
 /**
  * Renews this node's liveness and takes the nodes past theirs out of the set, by Redis's clock (one
  * clock for every node). KEYS[1]: the nodes' sorted set; ARGV: node, timeout ms. Returns the dead
@@ -7,9 +12,7 @@
  * deliveries), then the live ones, then 1 when this node was not in the set (new, or taken for dead).
  */
 export const RENEW_AND_REAP = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+${NOW_MS}local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 for _, node in ipairs(dead) do redis.call('ZREM', KEYS[1], node) end
 return { dead, redis.call('ZRANGE', KEYS[1], 0, -1), added }
@@ -23,9 +26,7 @@ return { dead, redis.call('ZRANGE', KEYS[1], 0, -1), added }
  * liveness set KEYS[3] at that moment, the ones that must apply it.
  */
 export const CHANGE_TOPOLOGY = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local live = redis.call('ZRANGEBYSCORE', KEYS[3], now, '+inf')
+${NOW_MS}local live = redis.call('ZRANGEBYSCORE', KEYS[3], now, '+inf')
 local op = ARGV[1]
 if op == 'hset' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 elseif op == 'hdel' then redis.call('HDEL', KEYS[2], ARGV[2])
@@ -79,9 +80,7 @@ return moved
  * adds it with a liveness of ARGV[2] ms. Returns {0, now} when claimed, else {its expiry, now}.
  */
 export const CLAIM_NAME = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
+${NOW_MS}local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if expiry and tonumber(expiry) > now then return { tonumber(expiry), now } end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return { 0, now }
