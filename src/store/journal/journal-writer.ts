@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { IoCounts } from '../../broker/index.js';
 import { describeFsError, syncDirectory } from './file-sync.js';
@@ -9,7 +10,7 @@ interface Waiter {
   reject(error: Error): void;
 }
 
-/** Records for one segment, written with one write (and one fdatasync). */
+/** Records for one segment, written with one (synced) write. */
 interface Batch {
   readonly segment: Segment;
   chunks: Buffer[];
@@ -34,8 +35,15 @@ export interface WriterHooks {
 const RESOLVED = Promise.resolve();
 
 /**
+ * Opened with O_DSYNC, a write returns once it is as durable as after fdatasync: one trip to
+ * the thread pool per batch instead of two (PostgreSQL's `open_datasync`). Where the platform
+ * has no O_DSYNC, each write is followed by fdatasync.
+ */
+const APPEND_DSYNC = constants.O_DSYNC === undefined ? undefined : constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_DSYNC;
+
+/**
  * Group commit: records appended during one event-loop turn, or while the previous batch is
- * being written, go out together in one `write` and one `fdatasync`, with async fs so the event
+ * being written, go out together in one synced `write` (APPEND_DSYNC), with async fs so the event
  * loop never waits on the disk. A failed write is cut back off the file and kept to be written
  * again, so a full disk fails confirms without leaving a torn record in front of later ones.
  */
@@ -157,7 +165,7 @@ export class JournalWriter {
       at += bytesWritten;
     }
     if (this.syncEachBatch) {
-      await handle.datasync();
+      if (APPEND_DSYNC === undefined) await handle.datasync();
       this.io.syncs++;
     }
     batch.segment.written += data.length;
@@ -171,7 +179,7 @@ export class JournalWriter {
     const previous = this.file;
     this.file = null;
     await previous?.handle.close();
-    const handle = await open(segment.path, 'a');
+    const handle = await open(segment.path, this.syncEachBatch ? (APPEND_DSYNC ?? 'a') : 'a');
     try {
       if (this.syncEachBatch) await syncDirectory(this.dir);
     } catch (error) {
