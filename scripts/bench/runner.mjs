@@ -24,7 +24,8 @@ const USAGE = `usage: npm run bench -- [--quick] [--scenario S1,S2,...] [--no-ra
                   unbatched: one publish per WebSocket message; S3un is S3u not persistent)
   --no-rabbit     skip the RabbitMQ comparison even if one is reachable
   --no-ceiling    skip the ws relay runs (for quicker A/B runs of Warren alone)
-  --broker-prof   write a V8 CPU profile of the broker per scenario into DIR (node --cpu-prof)`;
+  --broker-prof   write a V8 CPU profile of the broker per scenario into DIR (node --cpu-prof), and one of
+                  the relay (relay.cpuprofile)`;
 
 const log = (text) => process.stderr.write(`[bench ${(performance.now() / 1000).toFixed(0).padStart(3)}s] ${text}\n`);
 
@@ -133,7 +134,8 @@ export async function main(argv) {
   const steps = shapes.length + scenarios.reduce((n, s) => n + (s.warrenStomp ? 2 : 1) + (s.rabbit ? Number(Boolean(rabbit.amqp)) + Number(Boolean(rabbit.stomp)) : 0), 0);
   let step = 0;
   const logStep = (text) => log(`step ${++step} of ${steps}: ${text}`);
-  const relay = await startServer([RELAY]);
+  const relayProf = values['broker-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['broker-prof'], '--cpu-prof-name', 'relay.cpuprofile'] : [];
+  const relay = await startServer([RELAY], { nodeOptions: relayProf });
   const ceilings = {};
   for (const shape of shapes) {
     logStep(`ceiling ${shape} (ws relay)…`);
