@@ -262,8 +262,8 @@ export class Broker implements QueueHost, ConnectionHost {
     }
     const seq = ++this.seq;
     let outcome = ROUTED;
-    for (const queue of queues) {
-      const result = queue.enqueue(message, seq);
+    for (let i = 0; i < queues.length; i++) {
+      const result = queues[i].enqueue(message, seq);
       if (result === EnqueueResult.Rejected) outcome |= REJECTED;
       else if (result === EnqueueResult.Persisted) outcome |= PERSISTED;
     }
@@ -517,15 +517,24 @@ export class Broker implements QueueHost, ConnectionHost {
       // nodes' exclusive queues, by their names.
       if (exchange.bindings.size === 0) return;
     }
-    for (const { destination } of exchange.match(message)) {
-      if (destination.kind === 'queue') {
-        if (destination.routeMark !== epoch) {
-          destination.routeMark = epoch;
-          queues.push(destination);
-        }
-      } else {
-        this.collect(destination, message, epoch, queues);
+    // Without iterators: a publish is seldom hot enough to be optimised, and unoptimised `for…of`
+    // makes an object per step (10,000 for one publish to a wide fan-out).
+    if (exchange.type === 'fanout') {
+      exchange.bindings.forEach((binding) => this.reach(binding.destination, message, epoch, queues));
+      return;
+    }
+    const matched = exchange.match(message);
+    for (let i = 0; i < matched.length; i++) this.reach(matched[i].destination, message, epoch, queues);
+  }
+
+  private reach(destination: Destination, message: Message, epoch: number, queues: Queue[]): void {
+    if (destination.kind === 'queue') {
+      if (destination.routeMark !== epoch) {
+        destination.routeMark = epoch;
+        queues.push(destination);
       }
+    } else {
+      this.collect(destination, message, epoch, queues);
     }
   }
 

@@ -124,12 +124,12 @@ export class Exchange {
   }
 
   /** The bindings a message matches; may name a destination twice, the router dedupes. */
-  match(message: Message): Iterable<Binding> {
+  match(message: Message): readonly Binding[] {
     switch (this.type) {
       case 'direct':
         return this.byKey.get(message.routingKey) ?? NO_BINDINGS;
       case 'fanout':
-        return this.bindings;
+        return [...this.bindings];
       case 'topic':
         return this.matchTopic(message.routingKey);
       case 'headers':

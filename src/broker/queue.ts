@@ -687,20 +687,22 @@ export class Queue implements SharedQueueReceiver {
 
   private discard(entry: QueueEntry, reason?: DeathReason): void {
     const shared = this.shared;
-    if (shared && reason) {
-      // The message leaves the shared queue and reaches its dead-letter targets in one step.
-      const work = () => {
-        shared.remove(entry.seq);
-        this.died(entry.message, reason);
-      };
-      const { store } = this.host;
-      if (store.atomically) store.atomically(work);
-      else work();
-      return;
-    }
+    if (shared && reason) return this.discardShared(shared, entry, reason);
     if (shared) shared.remove(entry.seq);
     else if (entry.persisted) this.host.store.removeMessage(this.name, entry.seq);
     if (reason) this.died(entry.message, reason);
+  }
+
+  // Apart from discard, whose every call (each ack) would otherwise allocate the closure's context.
+  private discardShared(shared: SharedQueue, entry: QueueEntry, reason: DeathReason): void {
+    // The message leaves the shared queue and reaches its dead-letter targets in one step.
+    const work = () => {
+      shared.remove(entry.seq);
+      this.died(entry.message, reason);
+    };
+    const { store } = this.host;
+    if (store.atomically) store.atomically(work);
+    else work();
   }
 
   /** A message died: dead-lettered when the queue has a dead-letter exchange, dropped otherwise; counted either way. */

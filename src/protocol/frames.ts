@@ -65,8 +65,13 @@ function entryBody(entry: QueueEntry): string {
   return encodeBody(exchange, routingKey, payload, { ...headers, 'x-delivery-count': entry.returns }, properties);
 }
 
-export function deliverFrame(encodedConsumerTag: string, deliveryTag: number, entry: QueueEntry): string {
-  return `{"op":"deliver","consumerTag":${encodedConsumerTag},"deliveryTag":${deliveryTag},"redelivered":${entry.returns > 0},${entryBody(entry)}`;
+/** The start of every deliver frame to one consumer, up to its delivery tag. */
+export const deliverPrefix = (consumerTag: string): string => `{"op":"deliver","consumerTag":${JSON.stringify(consumerTag)},"deliveryTag":`;
+
+// Joined with `+` from the consumer's prefix: a template literal of eight parts made a string of
+// seven pieces per delivery, which a fan-out to 10,000 consumers allocated 10,000 times.
+export function deliverFrame(prefix: string, deliveryTag: number, entry: QueueEntry): string {
+  return prefix + deliveryTag + (entry.returns > 0 ? ',"redelivered":true,' : ',"redelivered":false,') + entryBody(entry);
 }
 
 export function getOkFrame(id: number, delivery: { deliveryTag: number; entry: QueueEntry } | null, messageCount: number): string {

@@ -2,6 +2,7 @@ export {
   blockedFrame,
   cancelledFrame,
   deliverFrame,
+  deliverPrefix,
   UNBLOCKED_FRAME,
   errorFrame,
   fetchOkFrame,

@@ -3,6 +3,7 @@ import {
   blockedFrame,
   cancelledFrame,
   deliverFrame,
+  deliverPrefix,
   describeSchemaError,
   errorFrame,
   fetchOkFrame,
@@ -31,11 +32,13 @@ export const JSON_PROTOCOL: WireProtocol = {
   open: (session) => new JsonCodec(session),
 };
 
+const NO_TAG_DELIVER_PREFIX = deliverPrefix('');
+
 /** Decodes JSON frames into broker calls and encodes replies and pushes as JSON. */
 class JsonCodec implements WireCodec {
-  /** The last consumer tag delivered to and its JSON: one consumer per connection is the usual case. */
+  /** The last consumer tag delivered to and its frames' start: one consumer per connection is the usual case. */
   private lastConsumerTag = '';
-  private lastConsumerTagJson = '""';
+  private lastDeliverPrefix = NO_TAG_DELIVER_PREFIX;
   /** Frames of a message that came after one that suspended input (a connect), with their payloads' text. */
   private readonly waiting = new SetAside<{ raw: unknown; rawPayload: string | undefined }>();
 
@@ -73,9 +76,9 @@ class JsonCodec implements WireCodec {
   deliverFrame(consumerTag: string, deliveryTag: number, entry: QueueEntry): string {
     if (consumerTag !== this.lastConsumerTag) {
       this.lastConsumerTag = consumerTag;
-      this.lastConsumerTagJson = JSON.stringify(consumerTag);
+      this.lastDeliverPrefix = deliverPrefix(consumerTag);
     }
-    return deliverFrame(this.lastConsumerTagJson, deliveryTag, entry);
+    return deliverFrame(this.lastDeliverPrefix, deliveryTag, entry);
   }
 
   cancelled(consumerTag: string, reason: string | undefined): void {

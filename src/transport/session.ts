@@ -72,8 +72,10 @@ interface HeldBatch {
 }
 
 // Output of every session is flushed once per event-loop turn: all frames for one socket in one
-// WebSocket message, and one setImmediate for the whole server rather than one per socket.
-const sessionsToFlush = new Set<Session>();
+// WebSocket message, and one setImmediate for the whole server rather than one per socket. A
+// session is listed when its turn's first frame is queued: once, unless a flush came between
+// (block, stopPushing), and then its second flush has nothing to send.
+let sessionsToFlush: Session[] = [];
 /**
  * A turn's output for one socket is split into WebSocket messages of about this many characters:
  * a longer string is a large object to V8, allocated on pages of its own and freed only by a full
@@ -84,8 +86,9 @@ const MAX_MESSAGE_CHARS = 64 * 1024;
 let flushScheduled = false;
 function flushAll(): void {
   flushScheduled = false;
-  for (const session of sessionsToFlush) session.flush();
-  sessionsToFlush.clear();
+  const sessions = sessionsToFlush;
+  sessionsToFlush = [];
+  for (let i = 0; i < sessions.length; i++) sessions[i].flush();
 }
 
 /**
@@ -112,7 +115,8 @@ export class Session implements CodecSession, DeliverySink {
   private heldInput: { data: Buffer; isBinary: boolean }[] | undefined;
   /** Set by deferDeliveries: the deliveries waiting for the reply to the frame that caused them. */
   private deferred: string[] | undefined;
-  private readonly out: string[] = [];
+  /** This turn's output: its one frame as it is (most turns of most sockets), several in an array. */
+  private out: string | string[] | undefined;
   private readonly held: HeldBatch[] = [];
   /** Shutting down or closing: pushes stay off. */
   private stopped = false;
@@ -166,7 +170,7 @@ export class Session implements CodecSession, DeliverySink {
 
   /** The socket closed: its deliveries are requeued, its consumers and exclusive queues go. */
   onClose(code: number): void {
-    sessionsToFlush.delete(this);
+    this.out = undefined;
     clearTimeout(this.drainTimer);
     clearTimeout(this.expiryTimer);
     this.ended = true;
@@ -349,13 +353,26 @@ export class Session implements CodecSession, DeliverySink {
   /** Sends everything queued for this socket as one WebSocket message. */
   flush(): void {
     const out = this.out;
-    if (out.length === 0 || this.socket.readyState !== OPEN) {
-      out.length = 0;
+    this.out = undefined;
+    if (out === undefined || this.socket.readyState !== OPEN) {
       if (this.pendingClose !== undefined) this.closeIfSent();
       return;
     }
-    // One WebSocket message per MAX_MESSAGE_CHARS or so: see there. Only the last one reports its
-    // write (afterSend): writes complete in order, so that one says the whole flush is out.
+    this.socket.send(typeof out === 'string' ? out : this.sendAllButLast(out), this.afterSend);
+    const connection = this.loggedIn?.connection;
+    if (this.socket.bufferedAmount > this.context.highWaterBytes && connection?.writable) {
+      connection.setWritable(false);
+      this.drainTimer ??= setTimeout(() => this.onDrainTimeout(), this.context.drainTimeoutMs);
+    }
+    if (this.pendingClose !== undefined) this.closeIfSent();
+  }
+
+  /**
+   * Sends a turn's frames in WebSocket messages of about MAX_MESSAGE_CHARS (see there), but the
+   * last, which it returns. Only that one reports its write (afterSend): writes complete in
+   * order, so that one says the whole flush is out.
+   */
+  private sendAllButLast(out: string[]): string {
     let start = 0;
     let chars = 0;
     for (let i = 0; i < out.length - 1; i++) {
@@ -365,15 +382,7 @@ export class Session implements CodecSession, DeliverySink {
       start = i + 1;
       chars = 0;
     }
-    const text = this.codec.encodeBatch(start === 0 ? out : out.slice(start));
-    out.length = 0;
-    this.socket.send(text, this.afterSend);
-    const connection = this.loggedIn?.connection;
-    if (this.socket.bufferedAmount > this.context.highWaterBytes && connection?.writable) {
-      connection.setWritable(false);
-      this.drainTimer ??= setTimeout(() => this.onDrainTimeout(), this.context.drainTimeoutMs);
-    }
-    if (this.pendingClose !== undefined) this.closeIfSent();
+    return this.codec.encodeBatch(start === 0 ? out : out.slice(start));
   }
 
   sendNow(data: string): void {
@@ -462,7 +471,7 @@ export class Session implements CodecSession, DeliverySink {
     this.pendingClose = { code, reason };
     this.stopped = true;
     this.loggedIn?.connection.setWritable(false);
-    if (this.held.length === 0 && this.out.length === 0) this.closeIfSent();
+    if (this.held.length === 0 && this.out === undefined) this.closeIfSent();
   }
 
   private onDrainTimeout(): void {
@@ -488,13 +497,18 @@ export class Session implements CodecSession, DeliverySink {
 
   /** Queues a frame for this turn's flush, whatever is held. */
   private enqueue(frame: string): void {
-    this.out.push(frame);
-    if (this.out.length === 1) {
-      sessionsToFlush.add(this);
+    const out = this.out;
+    if (out === undefined) {
+      this.out = frame;
+      sessionsToFlush.push(this);
       if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flushAll);
       }
+    } else if (typeof out === 'string') {
+      this.out = [out, frame];
+    } else {
+      out.push(frame);
     }
   }
 
@@ -559,7 +573,7 @@ export class Session implements CodecSession, DeliverySink {
   }
 
   private closeIfSent(): void {
-    if (this.held.length > 0 || this.out.length > 0 || this.pendingClose === undefined) return;
+    if (this.held.length > 0 || this.out !== undefined || this.pendingClose === undefined) return;
     const { code, reason } = this.pendingClose;
     if (this.socket.readyState === OPEN) this.socket.close(code, reason);
   }
