@@ -339,6 +339,65 @@ describe('session - output', () => {
     const delivered = messages.flatMap((text) => JSON.parse(text) as Frame[]);
     expect(delivered.map((frame) => (frame.headers as { i: number }).i)).toEqual(Array.from({ length: 300 }, (_, i) => i));
   });
+  it('session - a lone delivery goes out as its frame, exactly this text; two in a turn as one array', async () => {
+    const rig = await sessionRig({});
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, [{ op: 'connect', id: 1, version: 1 }, { op: 'queue.declare', id: 2, queue: 'q', durable: false }, { op: 'consume', id: 3, queue: 'q', consumerTag: 'c"1' }]);
+    await nextTurn();
+    const before = socket.sent.length;
+    const publish = () => rig.broker.publish('', { exchange: '', routingKey: 'q', payload: '{"a":1}', size: 7, headers: {}, properties: {} });
+    publish();
+    await nextTurn();
+    expect(socket.sent.slice(before)).toEqual([
+      '{"op":"deliver","consumerTag":"c\\"1","deliveryTag":1,"redelivered":false,"exchange":"","routingKey":"q","payload":{"a":1},"headers":{},"properties":{}}',
+    ]);
+    publish();
+    publish();
+    await nextTurn();
+    expect(socket.sent.slice(before + 1).map((text) => JSON.parse(text) as unknown)).toEqual([
+      [expect.objectContaining({ op: 'deliver', deliveryTag: 2 }), expect.objectContaining({ op: 'deliver', deliveryTag: 3 })],
+    ]);
+  });
+
+  it('session - frames queued after a flush within the turn go out after what it sent, once each', async () => {
+    const rig = await sessionRig({});
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, { op: 'connect', id: 1, version: 1 });
+    await nextTurn();
+    const before = socket.sent.length;
+    session.emit('{"op":"one"}');
+    session.flush();
+    session.emit('{"op":"two"}');
+    session.emit('{"op":"three"}');
+    await nextTurn();
+    expect(socket.sent.slice(before)).toEqual(['{"op":"one"}', '[{"op":"two"},{"op":"three"}]']);
+  });
+
+  it('session - deliveries resumed by a write that completes inside the flush go out in the next turn', async () => {
+    const rig = await sessionRig({ highWaterBytes: 2000 });
+    const { session, socket } = rig.open(JSON_PROTOCOL);
+    send(session, [{ op: 'connect', id: 1, version: 1 }, { op: 'queue.declare', id: 2, queue: 'q', durable: false }, { op: 'consume', id: 3, queue: 'q', noAck: true }]);
+    await nextTurn();
+    const pad = JSON.stringify('x'.repeat(500));
+    const publish = (count: number) => {
+      for (let i = 0; i < count; i++) rig.broker.publish('', { exchange: '', routingKey: 'q', payload: pad, size: pad.length, headers: {}, properties: {} });
+    };
+    socket.holdWrites = true;
+    publish(10);
+    await nextTurn();
+    expect(session.connection?.writable).toBe(false);
+    publish(5);
+    // The client read it all, but the held writes never report: the next write's callback, which
+    // the socket makes at once inside the flush, is what resumes the pushes.
+    socket.holdWrites = false;
+    socket.bufferedAmount = 0;
+    session.emit('{"op":"nudge"}');
+    await nextTurn();
+    expect(session.connection?.writable).toBe(true);
+    await nextTurn();
+    expect(rig.broker.getQueue('q')?.messageCount).toBe(0);
+    expect(jsonFrames(socket).filter((frame) => frame.op === 'deliver')).toHaveLength(15);
+  });
 });
 
 describe('session - close', () => {

@@ -123,7 +123,10 @@ export class Exchange {
     return matched;
   }
 
-  /** The bindings a message matches; may name a destination twice, the router dedupes. */
+  /**
+   * The bindings a message matches; may name a destination twice, the router dedupes. The router
+   * walks a fanout's `bindings` itself rather than this copy.
+   */
   match(message: Message): readonly Binding[] {
     switch (this.type) {
       case 'direct':

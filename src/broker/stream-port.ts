@@ -21,7 +21,7 @@ export interface StreamLog {
   readonly next: number;
   /**
    * The offset after the last entry known to be on disk (written and, with sync 'always',
-   * fdatasync'd). Entries from here to `next` are readable but a crash may lose them, and their
+   * synced). Entries from here to `next` are readable but a crash may lose them, and their
    * offsets are then given again; a caller that must never show such an entry reads below this.
    */
   readonly flushedNext: number;
@@ -33,8 +33,8 @@ export interface StreamLog {
    * when the append reaches it). `timestamp` (ms) is stored with it; one lower than
    * the previous entry's (a clock stepping back) is stored as the previous one, so that
    * timestamps never decrease along the stream and `offsetAtTimestamp` can search them. The write
-   * is group-committed: what is appended in one event-loop turn goes out in one write (and one
-   * fdatasync). When the append starts a new segment, retention runs with `timestamp` as now.
+   * is group-committed: what is appended in one event-loop turn goes out in one write (synced
+   * with sync 'always'). When the append starts a new segment, retention runs with `timestamp` as now.
    */
   append(message: Message, timestamp: number): number;
   /**
@@ -92,7 +92,7 @@ export interface StreamLogOptions {
   maxAgeMs?: number;
   /** `x-stream-max-segment-size-bytes`: a new segment starts past this size (64 MiB by default). */
   segmentBytes?: number;
-  /** 'always' (default): `flushed` waits for fdatasync. 'none': only for the write. */
+  /** 'always' (default): `flushed` waits for the write to be synced to disk. 'none': only for the write. */
   sync?: 'always' | 'none';
   /** Consumer group commits are written at most this often (ms, 1000 by default), and at close. */
   commitIntervalMs?: number;

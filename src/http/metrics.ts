@@ -88,7 +88,7 @@ export function metricsRegistries(sources: MetricsSources): { aggregated: Regist
   total('global_messages_confirmed_total', 'Publishes confirmed to their publishers', () => transport.confirmed);
   if (io) {
     total('io_write_bytes_total', 'Bytes the journals wrote to disk', () => io.writtenBytes);
-    total('io_sync_ops_total', 'fdatasync calls of the journals', () => io.syncs);
+    total('io_sync_ops_total', 'synced writes of the journals and streams (O_DSYNC writes or fdatasync calls)', () => io.syncs);
   }
   total('auth_attempts_failed_total', 'Logins and management API requests refused for their credentials', () => auth.failedLogins);
 

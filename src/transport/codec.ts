@@ -19,7 +19,7 @@ export interface WireCodec {
   deliverFrame(consumerTag: string, deliveryTag: number, entry: QueueEntry): string | undefined;
   /** The broker cancelled a consumer: its queue was deleted or, with `reason`, it timed out. */
   cancelled(consumerTag: string, reason: string | undefined): void;
-  /** The frames queued in one event-loop turn, as one WebSocket message. */
+  /** The frames queued in one event-loop turn, as one WebSocket message; one frame is itself (a session sends a lone frame without this). */
   encodeBatch(frames: string[]): string;
   /** The frame telling a publisher that an alarm blocks it; undefined when the protocol has none. */
   blockedNotice(reason: string): string | undefined;

@@ -71,10 +71,12 @@ interface HeldBatch {
   readonly confirms: { index: number; failed: () => string }[];
 }
 
-// Output of every session is flushed once per event-loop turn: all frames for one socket in one
-// WebSocket message, and one setImmediate for the whole server rather than one per socket. A
-// session is listed when its turn's first frame is queued: once, unless a flush came between
-// (block, stopPushing), and then its second flush has nothing to send.
+// Output of every session is flushed once per event-loop turn: a socket's frames in as few
+// WebSocket messages as MAX_MESSAGE_CHARS allows, and one setImmediate for the whole server
+// rather than one per socket. An array, not a Set, as a wide fan-out lists 10,000 sessions in a
+// turn and a Set's growth and iteration allocated per session. A session is listed when its
+// turn's first frame is queued, so once, unless a flush came between (block, stopPushing) or it
+// closed: its later entries then find nothing to send.
 let sessionsToFlush: Session[] = [];
 /**
  * A turn's output for one socket is split into WebSocket messages of about this many characters:
@@ -170,6 +172,7 @@ export class Session implements CodecSession, DeliverySink {
 
   /** The socket closed: its deliveries are requeued, its consumers and exclusive queues go. */
   onClose(code: number): void {
+    // It may still be listed for this turn's flush: that finds nothing to send.
     this.out = undefined;
     clearTimeout(this.drainTimer);
     clearTimeout(this.expiryTimer);
@@ -350,7 +353,7 @@ export class Session implements CodecSession, DeliverySink {
     if (deferred) for (const frame of deferred) this.emit(frame);
   }
 
-  /** Sends everything queued for this socket as one WebSocket message. */
+  /** Sends everything queued for this socket (a lone frame as it is: encodeBatch of one frame is that frame). */
   flush(): void {
     const out = this.out;
     this.out = undefined;

@@ -27,7 +27,7 @@ import type { Topology } from './topology.js';
 export interface JournalStoreOptions {
   /** The data dir: the journal goes in `<dataDir>/journal/`, the stream logs in `<dataDir>/streams/`, the lock in `<dataDir>/LOCK`. */
   dataDir: string;
-  /** `always`: a sync (a confirm) waits for fdatasync. `none`: only for the write. */
+  /** `always`: a sync (a confirm) waits for the write to be synced to disk. `none`: only for the write. */
   sync: 'always' | 'none';
   logger?: Logger;
   /** A segment is closed and a new one started past this size (32 MiB by default). */

@@ -35,11 +35,12 @@ export interface WriterHooks {
 const RESOLVED = Promise.resolve();
 
 /**
- * Opened with O_DSYNC, a write returns once it is as durable as after fdatasync: one trip to
- * the thread pool per batch instead of two (PostgreSQL's `open_datasync`). Where the platform
- * has no O_DSYNC, each write is followed by fdatasync.
+ * On Linux a segment is opened with O_DSYNC: a write returns once the bytes it wrote are as
+ * durable as fdatasync would make them, one trip to the thread pool per batch instead of two
+ * (PostgreSQL's `open_datasync`). Elsewhere each write is followed by fdatasync: macOS has
+ * O_DSYNC, but only fdatasync (F_FULLFSYNC in libuv) flushes the drive's cache there.
  */
-const APPEND_DSYNC = constants.O_DSYNC === undefined ? undefined : constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_DSYNC;
+const APPEND_DSYNC = process.platform === 'linux' && constants.O_DSYNC !== undefined ? constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_DSYNC : undefined;
 
 /**
  * Group commit: records appended during one event-loop turn, or while the previous batch is
@@ -181,6 +182,10 @@ export class JournalWriter {
     await previous?.handle.close();
     const handle = await open(segment.path, this.syncEachBatch ? (APPEND_DSYNC ?? 'a') : 'a');
     try {
+      // O_DSYNC syncs only what this handle writes: bytes an earlier process left unsynced in the
+      // file (one that ran with sync 'none', or stopped between a write and its sync) are synced
+      // once here, or a power cut could make a hole in front of confirmed records.
+      if (this.syncEachBatch && APPEND_DSYNC !== undefined && segment.written > 0) await handle.datasync();
       if (this.syncEachBatch) await syncDirectory(this.dir);
     } catch (error) {
       await handle.close();

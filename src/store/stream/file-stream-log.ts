@@ -46,7 +46,7 @@ const RESOLVED = Promise.resolve();
 export interface FileStreamLogContext {
   /** Silent when absent. */
   logger?: Logger;
-  /** Where the segment writes and their fdatasyncs are counted (a store's metrics). */
+  /** Where the segment writes and their syncs are counted (a store's metrics). */
   io?: IoCounts;
   /**
    * Called by an append that finds nothing unflushed before it: from then on `flushed()` has
@@ -68,8 +68,7 @@ export interface NewStreamContext extends FileStreamLogContext {
 
 /**
  * A stream on disk (docs/stream-log.md): append-only segment files of entries in the journal's
- * framing, group-committed by the journal's writer (one write and one fdatasync per event-loop
- * turn), read synchronously with preads through a sparse index, whole segments dropped by
+ * framing, group-committed by the journal's writer (one synced write per event-loop turn), read synchronously with preads through a sparse index, whole segments dropped by
  * retention, and the consumer groups' offsets in a small file written at most once per interval.
  */
 export class FileStreamLog implements StreamLog {
