@@ -1,4 +1,4 @@
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +88,21 @@ describe('stream file - group commit', () => {
     await Promise.all(waits);
     expectOneSyncedWrite(write, datasync);
     expect(log.flushedNext).toBe(1000);
+    await log.close();
+  });
+
+  it('stream file - a reopened segment that has bytes is synced once when first written, then each batch is one synced write', async () => {
+    const dir = tempDir();
+    await seed(dir, 3);
+    const log = await FileStreamLog.open(dir);
+    const datasync = vi.spyOn(await fileHandlePrototype(), 'datasync');
+    log.append(message({ n: 3 }), 3);
+    await log.flushed();
+    log.append(message({ n: 4 }), 4);
+    await log.flushed();
+    // With O_DSYNC (Linux) the syncs are the writes' own, after one fdatasync of what was there; elsewhere one per batch.
+    expect(datasync).toHaveBeenCalledTimes(process.platform === 'linux' && constants.O_DSYNC !== undefined ? 1 : 2);
+    expect(ns(log.read(0, 10, Infinity))).toEqual([0, 1, 2, 3, 4]);
     await log.close();
   });
 
