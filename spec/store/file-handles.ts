@@ -1,4 +1,4 @@
-import { constants, mkdtempSync, readFileSync } from 'node:fs';
+import { constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,8 +6,10 @@ import { expect, type MockInstance } from 'vitest';
 
 /** The prototype of node's FileHandle, to spy on its methods. */
 export async function fileHandlePrototype(): Promise<FileHandle> {
-  const handle = await open(join(mkdtempSync(join(tmpdir(), 'warren-probe-')), 'probe'), 'w');
+  const dir = mkdtempSync(join(tmpdir(), 'warren-probe-'));
+  const handle = await open(join(dir, 'probe'), 'w');
   await handle.close();
+  rmSync(dir, { recursive: true, force: true });
   return Object.getPrototypeOf(handle) as FileHandle;
 }
 

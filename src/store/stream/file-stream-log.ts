@@ -68,8 +68,9 @@ export interface NewStreamContext extends FileStreamLogContext {
 
 /**
  * A stream on disk (docs/stream-log.md): append-only segment files of entries in the journal's
- * framing, group-committed by the journal's writer (one synced write per event-loop turn), read synchronously with preads through a sparse index, whole segments dropped by
- * retention, and the consumer groups' offsets in a small file written at most once per interval.
+ * framing, group-committed by the journal's writer (one synced write per event-loop turn), read
+ * synchronously with preads through a sparse index, whole segments dropped by retention, and the
+ * consumer groups' offsets in a small file written at most once per interval.
  */
 export class FileStreamLog implements StreamLog {
   private readonly writer: JournalWriter;
