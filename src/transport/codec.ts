@@ -19,7 +19,7 @@ export interface WireCodec {
   deliverFrame(consumerTag: string, deliveryTag: number, entry: QueueEntry): string | undefined;
   /** The broker cancelled a consumer: its queue was deleted or, with `reason`, it timed out. */
   cancelled(consumerTag: string, reason: string | undefined): void;
-  /** The frames queued in one event-loop turn, as one WebSocket message; one frame is itself (a session sends a lone frame without this). */
+  /** The frames queued in one event-loop turn (at least one), as one WebSocket message; one frame is itself (a session sends a lone frame without this). May change `frames`. */
   encodeBatch(frames: string[]): string;
   /** The frame telling a publisher that an alarm blocks it; undefined when the protocol has none. */
   blockedNotice(reason: string): string | undefined;
@@ -103,10 +103,11 @@ export interface CodecSession {
   /** Routes a message in the logged-in vhost; returns the broker's outcome bits. Throws ACCESS_REFUSED, NOT_FOUND, or REJECTED when a full queue refused it. */
   publish(loggedIn: LoggedIn, message: Message): number;
   /**
-   * Sends a publish's confirm: at once, or for a persisted one once the store has synced it
-   * (every frame emitted after it then waits with it; if the sync fails, `failed(message)` goes out instead).
+   * Sends a publish's confirm: at once, or for a persisted one (`failed` given only for those) once
+   * the store has synced it (every frame emitted after it then waits with it; if the sync fails,
+   * `failed(message)` goes out instead).
    */
-  confirm(frame: string, persisted: boolean, failed: (message: string) => string): void;
+  confirm(frame: string, failed: ((message: string) => string) | undefined): void;
   /** Queues a frame for this event-loop turn's WebSocket message. */
   emit(frame: string): void;
   /**

@@ -85,8 +85,14 @@ class JsonCodec implements WireCodec {
     this.session.emit(cancelledFrame(consumerTag, reason));
   }
 
+  // The brackets go onto the end frames, not around the joined text: `[${joined}]` is a cons
+  // string, which ws flattens into a second copy of the whole turn to count its bytes.
   encodeBatch(frames: string[]): string {
-    return frames.length === 1 ? frames[0] : `[${frames.join(',')}]`;
+    const last = frames.length - 1;
+    if (last === 0) return frames[0];
+    frames[0] = '[' + frames[0];
+    frames[last] += ']';
+    return frames.join(',');
   }
 
   blockedNotice(reason: string): string {
@@ -277,7 +283,7 @@ class JsonCodec implements WireCodec {
     const id = frame.id;
     if (frame.mandatory === true && !(outcome & ROUTED)) this.session.emit(returnFrame(message, id));
     if (id === undefined) return;
-    this.session.confirm(okFrame(id), (outcome & PERSISTED) !== 0, internalError(id));
+    this.session.confirm(okFrame(id), (outcome & PERSISTED) !== 0 ? internalError(id) : undefined);
   }
 }
 

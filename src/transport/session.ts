@@ -67,9 +67,18 @@ interface HeldBatch {
   ready: boolean;
   frames: string[];
   readonly sync: Promise<void>;
-  /** Where in `frames` each confirm is, and the frame that replaces it if the sync fails. */
-  readonly confirms: { index: number; failed: () => string }[];
+  /** Why the confirms fail if `sync` does (one promise has one source). */
+  readonly failure: string;
+  // Two arrays rather than an object per confirm: a confirm waits a sync, long enough to be
+  // copied by a young-generation collection.
+  /** Where in `frames` each confirm is. */
+  readonly confirmAt: number[];
+  /** For each confirm, the frame that replaces it if the sync fails. */
+  readonly failed: Failed[];
 }
+
+/** The frame that replaces a held confirm whose wait failed, given why. */
+type Failed = (message: string) => string;
 
 // Output of every session is flushed once per event-loop turn: a socket's frames in as few
 // WebSocket messages as MAX_MESSAGE_CHARS allows, and one setImmediate for the whole server
@@ -309,9 +318,10 @@ export class Session implements CodecSession, DeliverySink {
     return outcome;
   }
 
-  confirm(frame: string, persisted: boolean, failed: (message: string) => string): void {
+  /** `failed` only for a persisted message: its confirm then waits for the store's sync. */
+  confirm(frame: string, failed: Failed | undefined): void {
     this.context.counts.confirmed++;
-    if (persisted) this.emitAfterSync(frame, () => failed(SYNC_FAILED));
+    if (failed) this.emitAfterSync(frame, failed);
     else this.emit(frame);
   }
 
@@ -518,12 +528,12 @@ export class Session implements CodecSession, DeliverySink {
   emitTopologyReply(frame: string, failed: (message: string) => string): void {
     const settled = this.loggedIn?.vhost.broker.store.topologySettled?.();
     if (settled === undefined) this.emit(frame);
-    else this.emitAfter(settled, frame, () => failed(TOPOLOGY_FAILED));
+    else this.emitAfter(settled, TOPOLOGY_FAILED, frame, failed);
   }
 
   emitPending(reply: Promise<string>, failed: (error: unknown) => string): void {
     // The batch's own promise must not reject unhandled: `failed` answers for the reply.
-    const batch: HeldBatch = { ready: false, frames: [''], sync: reply.then(() => {}, () => {}), confirms: [] };
+    const batch: HeldBatch = { ready: false, frames: [''], sync: reply.then(() => {}, () => {}), failure: '', confirmAt: [], failed: [] };
     this.held.push(batch);
     reply.then(
       (frame) => {
@@ -538,26 +548,27 @@ export class Session implements CodecSession, DeliverySink {
   }
 
   /** `frame` and every frame after it wait for the store's sync; when it fails, `failed` gives the frame sent in its place. */
-  private emitAfterSync(frame: string, failed: () => string): void {
+  private emitAfterSync(frame: string, failed: Failed): void {
     const store = this.loggedIn?.vhost.broker.store;
     if (!store) throw new Error('a confirm waits for the store of a logged-in connection; this one has none');
-    this.emitAfter(store.sync(), frame, failed);
+    this.emitAfter(store.sync(), SYNC_FAILED, frame, failed);
   }
 
-  private emitAfter(sync: Promise<void>, frame: string, failed: () => string): void {
+  private emitAfter(sync: Promise<void>, failure: string, frame: string, failed: Failed): void {
     const last = this.held.at(-1);
     if (last !== undefined && !last.ready && last.sync === sync) {
-      last.confirms.push({ index: last.frames.length, failed });
+      last.confirmAt.push(last.frames.length);
+      last.failed.push(failed);
       last.frames.push(frame);
       return;
     }
-    const batch: HeldBatch = { ready: false, frames: [frame], sync, confirms: [{ index: 0, failed }] };
+    const batch: HeldBatch = { ready: false, frames: [frame], sync, failure, confirmAt: [0], failed: [failed] };
     this.held.push(batch);
     sync.then(
       () => this.release(batch),
       (error: unknown) => {
         this.logger.error({ err: error }, 'store sync failed');
-        for (const { index, failed: failure } of batch.confirms) batch.frames[index] = failure();
+        batch.confirmAt.forEach((index, i) => (batch.frames[index] = batch.failed[i](batch.failure)));
         this.release(batch);
       },
     );

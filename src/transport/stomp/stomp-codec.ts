@@ -157,7 +157,7 @@ class StompCodec implements WireCodec {
       if (receipt !== undefined && frame.command !== 'DISCONNECT') {
         const receiptId = receipt;
         const reply = receiptFrame(receiptId, connected.version);
-        if (frame.command === 'SEND') session.confirm(reply, persisted, (message) => this.syncFailed(connected, receiptId, message));
+        if (frame.command === 'SEND') session.confirm(reply, persisted ? (message) => this.syncFailed(connected, receiptId, message) : undefined);
         else session.emit(reply);
       }
     } catch (error) {
