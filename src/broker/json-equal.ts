@@ -20,23 +20,37 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
  */
 export class FieldsJson {
   private last: object = {};
+  /** How many fields `last` has (counted rather than `Object.keys`, which made an array each time). */
+  private lastCount = 0;
   private lastJson = '{}';
 
   of(fields: object): string {
-    if (fields !== this.last && !sameFlatFields(fields as Record<string, unknown>, this.last as Record<string, unknown>)) this.lastJson = JSON.stringify(fields);
+    if (fields === this.last) return this.lastJson;
+    const matching = flatFieldsMatching(fields as Record<string, unknown>, this.last as Record<string, unknown>);
+    if (matching !== this.lastCount) {
+      this.lastJson = JSON.stringify(fields);
+      this.lastCount = fieldCount(fields);
+    }
     this.last = fields;
     return this.lastJson;
   }
 }
 
-function sameFlatFields(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+/** How many fields `a` has when each is a primitive equal to `b`'s own field of that name, else -1. */
+function flatFieldsMatching(a: Record<string, unknown>, b: Record<string, unknown>): number {
   let count = 0;
   for (const key in a) {
     const value = a[key];
-    if ((typeof value === 'object' && value !== null) || value !== b[key] || !Object.prototype.hasOwnProperty.call(b, key)) return false;
+    if ((typeof value === 'object' && value !== null) || value !== b[key] || !Object.prototype.hasOwnProperty.call(b, key)) return -1;
     count++;
   }
-  return count === Object.keys(b).length;
+  return count;
+}
+
+function fieldCount(fields: object): number {
+  let count = 0;
+  for (const key in fields) if (Object.prototype.hasOwnProperty.call(fields, key)) count++;
+  return count;
 }
 
 /**

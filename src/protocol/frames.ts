@@ -51,8 +51,21 @@ function bodyPrefix(exchange: string, routingKey: string): string {
   return lastPrefix;
 }
 
-const bodySuffix = (headers: Message['headers'], properties: Message['properties']): string =>
-  `,"headers":${headers === NO_FIELDS ? '{}' : headersJson.of(headers)},"properties":${properties === NO_FIELDS ? '{}' : propertiesJson.of(properties)}}`;
+// Publishers mostly repeat their fields too: the same text is then used again, not built anew.
+let lastHeadersJson = '{}';
+let lastPropertiesJson = '{}';
+let lastSuffix = ',"headers":{},"properties":{}}';
+
+function bodySuffix(headers: Message['headers'], properties: Message['properties']): string {
+  const headersText = headers === NO_FIELDS ? '{}' : headersJson.of(headers);
+  const propertiesText = properties === NO_FIELDS ? '{}' : propertiesJson.of(properties);
+  if (headersText !== lastHeadersJson || propertiesText !== lastPropertiesJson) {
+    lastHeadersJson = headersText;
+    lastPropertiesJson = propertiesText;
+    lastSuffix = `,"headers":${headersText},"properties":${propertiesText}}`;
+  }
+  return lastSuffix;
+}
 
 function encodeBody(exchange: string, routingKey: string, payload: string, headers: Message['headers'], properties: Message['properties']): string {
   return `${bodyPrefix(exchange, routingKey)}${payload}${bodySuffix(headers, properties)}`;
