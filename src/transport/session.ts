@@ -69,7 +69,7 @@ interface HeldBatch {
   readonly sync: Promise<void>;
   /** Why the confirms fail if `sync` does (one promise has one source). */
   readonly failure: string;
-  // Two arrays rather than an object per confirm: a confirm waits a sync, long enough to be
+  // Two arrays rather than an object per confirm: a confirm waits for a sync, long enough to be
   // copied by a young-generation collection.
   /** Where in `frames` each confirm is. */
   readonly confirmAt: number[];
