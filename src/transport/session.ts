@@ -67,8 +67,6 @@ interface HeldBatch {
   ready: boolean;
   frames: string[];
   readonly sync: Promise<void>;
-  /** Why the confirms fail if `sync` does (one promise has one source). */
-  readonly failure: string;
   // Two arrays rather than an object per confirm: a confirm waits for a sync, long enough to be
   // copied by a young-generation collection.
   /** Where in `frames` each confirm is. */
@@ -533,7 +531,7 @@ export class Session implements CodecSession, DeliverySink {
 
   emitPending(reply: Promise<string>, failed: (error: unknown) => string): void {
     // The batch's own promise must not reject unhandled: `failed` answers for the reply.
-    const batch: HeldBatch = { ready: false, frames: [''], sync: reply.then(() => {}, () => {}), failure: '', confirmAt: [], failed: [] };
+    const batch: HeldBatch = { ready: false, frames: [''], sync: reply.then(() => {}, () => {}), confirmAt: [], failed: [] };
     this.held.push(batch);
     reply.then(
       (frame) => {
@@ -554,6 +552,7 @@ export class Session implements CodecSession, DeliverySink {
     this.emitAfter(store.sync(), SYNC_FAILED, frame, failed);
   }
 
+  /** `failure` is what each held confirm's `failed` is given if `sync` rejects; confirms that join the batch share its promise, so its source. */
   private emitAfter(sync: Promise<void>, failure: string, frame: string, failed: Failed): void {
     const last = this.held.at(-1);
     if (last !== undefined && !last.ready && last.sync === sync) {
@@ -562,13 +561,13 @@ export class Session implements CodecSession, DeliverySink {
       last.frames.push(frame);
       return;
     }
-    const batch: HeldBatch = { ready: false, frames: [frame], sync, failure, confirmAt: [0], failed: [failed] };
+    const batch: HeldBatch = { ready: false, frames: [frame], sync, confirmAt: [0], failed: [failed] };
     this.held.push(batch);
     sync.then(
       () => this.release(batch),
       (error: unknown) => {
         this.logger.error({ err: error }, 'store sync failed');
-        batch.confirmAt.forEach((index, i) => (batch.frames[index] = batch.failed[i](batch.failure)));
+        batch.confirmAt.forEach((index, i) => (batch.frames[index] = batch.failed[i](failure)));
         this.release(batch);
       },
     );
