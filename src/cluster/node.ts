@@ -184,8 +184,11 @@ export class ClusterNode {
     const options: RedisOptions = { ...redisOptions(config.redis), protocol: 2, enableAutoPipelining: true, lazyConnect: true, connectionName: `warren:${config.node}`, maxRetriesPerRequest: null };
     const connections = [new Redis(options), new Redis(options), new Redis(options)];
     let lastError = 'no answer';
-    /** The error last logged, until a connection is ready again: the three connections retrying would repeat it. */
-    let lastLogged: string | undefined;
+    /**
+     * The errors logged until a connection is ready again: the three connections retrying would
+     * repeat them, and a different error between two of the same made a last-one-only memo log again.
+     */
+    const logged = new Set<string>();
     let connecting = true;
     let notRedis: (error: Error) => void = () => {};
     const answeredNotAsRedis = new Promise<never>((_, reject) => (notRedis = reject));
@@ -198,11 +201,11 @@ export class ClusterNode {
           notRedis(new Error(`the server at ${hideRedisPassword(config.redis)} (cluster.redis) answered, but not as Redis does (${error.message.replace(/\s*Please report this\.?/, '')}): is this another service's port? Point cluster.redis at redis-server's`));
           return;
         }
-        if (error.message === lastLogged) return;
-        lastLogged = error.message;
+        if (logged.has(error.message)) return;
+        logged.add(error.message);
         logger.warn({ err: error.message }, 'Redis connection error (cluster.redis); reconnecting (the same error again is not logged until Redis answers)');
       });
-      connection.on('ready', () => (lastLogged = undefined));
+      connection.on('ready', () => logged.clear());
     }
     answeredNotAsRedis.catch(() => {});
     try {
