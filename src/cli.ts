@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { createInterface } from 'node:readline';
+import { setFlagsFromString } from 'node:v8';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { VERSION } from './version.js';
@@ -35,6 +36,11 @@ async function serve(argv: {
     definitionsFile: argv.definitions,
     overrides: { host: argv.host, port: argv.port, dataDir: argv.dataDir, logLevel: argv.logLevel, tlsCert: argv.tlsCert, tlsKey: argv.tlsKey },
   });
+  // V8 allocates straight into the old generation what is made where most objects made so far
+  // outlived a young collection. A broker's messages live for milliseconds, but after a stall most
+  // are still queued at a collection, and from then on every message would wait for a full one:
+  // docs/performance.md, "V8's pretenuring". Node lets a process change this flag as it runs.
+  setFlagsFromString('--no-allocation-site-pretenuring');
   // Loaded here, not at the top: the client and admin commands start without the server's packages.
   const { buildApp } = await import('./app.js');
   const { banner, brokerLogger } = await import('./console-output.js');
