@@ -17,15 +17,6 @@ export interface Binding {
   readonly xMatch?: XMatch;
 }
 
-/** Keys remembered per topic exchange; past this the cache starts over rather than growing. */
-const TOPIC_CACHE_SIZE = 4096;
-/**
- * A cache that filled up with fewer hits than this was no help (the keys do not repeat within its
- * size): routing then goes without it for TOPIC_CACHE_REST lookups before trying it again.
- */
-const TOPIC_CACHE_MIN_HITS = TOPIC_CACHE_SIZE / 4;
-const TOPIC_CACHE_REST = TOPIC_CACHE_SIZE * 4;
-
 const NO_BINDINGS: readonly Binding[] = [];
 
 /** An exchange and the bindings it routes through, indexed for its type. */
@@ -40,11 +31,6 @@ export class Exchange {
   everBound = false;
   private readonly byKey = new Map<string, Binding[]>();
   private readonly trie: TopicTrie<Binding> | undefined;
-  /** Topic routing results by key, dropped whenever the bindings change: repeated keys skip the trie walk. */
-  private readonly topicCache = new Map<string, Binding[]>();
-  private topicCacheHits = 0;
-  /** Lookups left to make without the cache (see TOPIC_CACHE_MIN_HITS). */
-  private topicCacheResting = 0;
 
   constructor(
     readonly name: string,
@@ -79,7 +65,6 @@ export class Exchange {
       else this.byKey.set(routingKey, [binding]);
     } else if (this.trie) {
       this.trie.add(routingKey, binding);
-      this.topicCache.clear();
     }
     return binding;
   }
@@ -92,35 +77,7 @@ export class Exchange {
       if (list.length === 0) this.byKey.delete(binding.routingKey);
     } else if (this.trie) {
       this.trie.remove(binding.routingKey, binding);
-      this.topicCache.clear();
     }
-  }
-
-  private matchTopic(routingKey: string): Binding[] {
-    if (this.topicCacheResting > 0) {
-      this.topicCacheResting--;
-      return this.walkTopic(routingKey);
-    }
-    const cache = this.topicCache;
-    const cached = cache.get(routingKey);
-    if (cached !== undefined) {
-      this.topicCacheHits++;
-      return cached;
-    }
-    const matched = this.walkTopic(routingKey);
-    if (cache.size >= TOPIC_CACHE_SIZE) {
-      if (this.topicCacheHits < TOPIC_CACHE_MIN_HITS) this.topicCacheResting = TOPIC_CACHE_REST;
-      this.topicCacheHits = 0;
-      cache.clear();
-    }
-    cache.set(routingKey, matched);
-    return matched;
-  }
-
-  private walkTopic(routingKey: string): Binding[] {
-    const matched: Binding[] = [];
-    this.trie?.match(routingKey, matched);
-    return matched;
   }
 
   /**
@@ -134,7 +91,7 @@ export class Exchange {
       case 'fanout':
         return [...this.bindings];
       case 'topic':
-        return this.matchTopic(message.routingKey);
+        return this.trie?.match(message.routingKey) ?? NO_BINDINGS;
       case 'headers':
         return [...this.bindings].filter((binding) => headersMatch(binding.arguments, binding.xMatch ?? 'all', message.headers));
     }

@@ -1,3 +1,5 @@
+import { ABSENT, PairTable } from './pair-table.js';
+
 interface VocabularyWord {
   readonly id: number;
   /** Patterns using the word, each counted once per use: it leaves the vocabulary at zero. */
@@ -11,39 +13,45 @@ export const topicWords = (key: string): string[] => (key === '' ? [] : key.spli
 const UNKNOWN_WORD = -1;
 
 // A node's fields in `nodes`, at node * NODE_STRIDE: its `*` child and its `#` child (NONE when it
-// has none), and how many children by word it has (those are in the edge table).
+// has none), how many children by word it has (those are in the edge table), and whether it is
+// itself a `#` (1), which can take any number of words and stay where it is.
 const STAR = 0;
 const HASH = 1;
 const WORD_CHILDREN = 2;
+const IS_HASH = 3;
 const NODE_STRIDE = 4;
-// An edge's fields in `edges`, at slot * EDGE_STRIDE: its parent node (NONE: the slot is free),
-// the word's id, the child node.
-const PARENT = 0;
-const WORD = 1;
-const CHILD = 2;
-const EDGE_STRIDE = 4;
-const NONE = 0;
+// Node and state numbers start at 1, as PairTable's first keys must, and its ABSENT is "none".
+const NONE = ABSENT;
 const ROOT = 1;
-
-/** Where the edge (node, word) starts looking in an edge table of `mask + 1` slots. */
-function homeSlot(node: number, word: number, mask: number): number {
-  const mixed = Math.imul(node, 0x9e3779b1) ^ Math.imul(word + 2, 0x85ebca77);
-  return (mixed ^ (mixed >>> 15)) & mask;
-}
+const NO_VALUES: readonly never[] = [];
+/**
+ * How much the compiled matcher may hold per trie node, counting a step and each node of a state's
+ * set as one (about 30 bytes each), before it starts over: its memory follows the bindings,
+ * whatever keys come. Exact words compile to one step and one node per trie node, wildcards to a
+ * few; only many `#`s meeting many different word sequences reach the bound.
+ */
+const COMPILED_PER_NODE = 16;
+const MIN_COMPILED = 256;
+const NO_NODES: readonly number[] = [];
+/** A state whose nodes have values bound at more than one of them. */
+const MANY = -1;
 
 /**
- * Topic binding patterns in a trie: a routing key is matched in one walk over its words rather
- * than against every binding. `*` matches exactly one word, `#` zero or more.
+ * Topic binding patterns in a trie, and a matcher compiled from it. `*` matches exactly one word,
+ * `#` zero or more.
  *
- * The words of the patterns are numbered: a key's words are looked up by their text once per
- * match, and the walk then follows small integers. A `#` retries its continuation at every later
- * word, so without the numbering each word's text would be hashed and compared once per retry
- * and per branch.
+ * A key is matched by a lazily built DFA rather than by walking the trie: a state is the set of
+ * trie nodes that the key's words so far lead to, and each (state, word) step is worked out from
+ * the trie the first time a key takes it, then found in one probe. A walk branches at every `*`
+ * and `#` and retries a `#`'s continuation at every later word; a compiled match takes one step
+ * per word of the key. What was compiled is dropped whenever a pattern is added or removed.
  *
- * The nodes and the edges by word live in two typed arrays (the edges in one open-addressed hash
- * table for the whole trie) rather than an object and a Map per node: with 10,000 bindings and keys
- * that differ every message, a walk spends its time waiting on memory, and a step here touches one
- * or two cache lines where an object, its Map and the Map's table touched four to six.
+ * The words of the patterns are numbered, and a key's words are looked up by their text once per
+ * match: steps are keyed by small integers. Words no pattern uses share one number, so keys full
+ * of ids compile to no more states than keys without.
+ *
+ * The nodes live in one typed array, and the edges by word and the compiled steps in a PairTable
+ * each, rather than an object and a Map per node (see PairTable for why).
  */
 export class TopicTrie<T> {
   private nodes = new Int32Array(NODE_STRIDE * 16);
@@ -52,13 +60,26 @@ export class TopicTrie<T> {
   /** Node numbers used so far (0 is NONE, 1 the root); freed ones are reused first. */
   private nodesUsed = ROOT + 1;
   private readonly freeNodes: number[] = [];
-  private edges = new Int32Array(EDGE_STRIDE * 16);
-  private edgeMask = 15;
-  private edgeCount = 0;
+  /** Children by word: (node, word id) → child node. */
+  private readonly edges = new PairTable();
   private readonly vocabulary = new Map<string, VocabularyWord>();
   private nextWordId = 0;
-  /** The ids of the key being matched; reused because a match never runs inside another. */
-  private readonly keyIds: number[] = [];
+  /** The compiled matcher's states, by number (0 is NONE): each a sorted set of trie nodes. */
+  private stateNodes: (readonly number[])[] = [NO_NODES];
+  /** State numbers by their node set, joined with commas: a set reached twice is one state. */
+  private stateBySet = new Map<string, number>();
+  /**
+   * By state, where a key ending there finds its values (see acceptingNode): most states have one
+   * such node, whose own array is then the result, and a match makes no array at all.
+   */
+  private stateAccepting: number[] = [NONE];
+  private startState = NONE;
+  /** The state of no nodes, once a key has reached it: nothing matches from there. */
+  private deadState = NONE;
+  /** The compiled steps: (state, word id) → state. */
+  private readonly steps = new PairTable();
+  /** The nodes in all states' sets, counted toward COMPILED_PER_NODE. */
+  private compiledNodes = 0;
 
   add(pattern: string, value: T): void {
     let node = ROOT;
@@ -70,20 +91,22 @@ export class TopicTrie<T> {
           // Made before the write: making a node may replace `this.nodes` with a larger array.
           next = this.newNode();
           this.nodes[node * NODE_STRIDE + field] = next;
+          if (field === HASH) this.nodes[next * NODE_STRIDE + IS_HASH] = 1;
         }
         node = next;
         continue;
       }
       const id = this.use(word);
-      let next = this.child(node, id);
+      let next = this.edges.get(node, id);
       if (next === NONE) {
         next = this.newNode();
-        this.addEdge(node, id, next);
+        this.edges.add(node, id, next);
         this.nodes[node * NODE_STRIDE + WORD_CHILDREN]++;
       }
       node = next;
     }
     (this.values[node] ??= []).push(value);
+    this.forgetCompiled();
   }
 
   /** Removes one `value` added under `pattern`; nothing happens when there is none. */
@@ -93,7 +116,7 @@ export class TopicTrie<T> {
     const ids = words.map((word) => this.vocabulary.get(word)?.id ?? UNKNOWN_WORD);
     for (let i = 0; i < words.length; i++) {
       const at = path[i] * NODE_STRIDE;
-      const next = words[i] === '*' ? this.nodes[at + STAR] : words[i] === '#' ? this.nodes[at + HASH] : ids[i] === UNKNOWN_WORD ? NONE : this.child(path[i], ids[i]);
+      const next = words[i] === '*' ? this.nodes[at + STAR] : words[i] === '#' ? this.nodes[at + HASH] : ids[i] === UNKNOWN_WORD ? NONE : this.edges.get(path[i], ids[i]);
       if (next === NONE) return;
       path.push(next);
     }
@@ -103,6 +126,7 @@ export class TopicTrie<T> {
     if (!values || index < 0) return;
     values.splice(index, 1);
     if (values.length === 0) this.values[leaf] = undefined;
+    this.forgetCompiled();
     // Prune empty nodes so a churn of bindings does not grow the trie forever.
     for (let i = words.length; i > 0; i--) {
       const node = path[i];
@@ -112,7 +136,7 @@ export class TopicTrie<T> {
       if (words[i - 1] === '*') this.nodes[parentAt + STAR] = NONE;
       else if (words[i - 1] === '#') this.nodes[parentAt + HASH] = NONE;
       else {
-        this.removeEdge(path[i - 1], ids[i - 1]);
+        this.edges.delete(path[i - 1], ids[i - 1]);
         this.nodes[parentAt + WORD_CHILDREN]--;
       }
       this.freeNodes.push(node);
@@ -120,116 +144,113 @@ export class TopicTrie<T> {
     for (const word of words) if (word !== '*' && word !== '#') this.release(word);
   }
 
-  /** Appends to `out` each value whose pattern matches `key`; a value may appear more than once. */
-  match(key: string, out: T[]): void {
-    const ids = this.keyIds;
-    ids.length = 0;
+  /**
+   * The values whose pattern matches `key`; a value bound under two matching patterns appears
+   * twice. The array may be the trie's own: read it before the next add or remove, never change it.
+   */
+  match(key: string): readonly T[] {
+    let state = this.startState === NONE ? (this.startState = this.stateOf(this.closure([ROOT]))) : this.startState;
     if (key !== '') {
       for (let start = 0; ; ) {
         const dot = key.indexOf('.', start);
         const word = dot < 0 ? key.slice(start) : key.slice(start, dot);
-        ids.push(this.vocabulary.get(word)?.id ?? UNKNOWN_WORD);
+        state = this.step(state, this.vocabulary.get(word)?.id ?? UNKNOWN_WORD);
+        // No pattern can match any more, whatever the rest of the key.
+        if (state === this.deadState) return NO_VALUES;
         if (dot < 0) break;
         start = dot + 1;
       }
     }
-    this.matchFrom(ROOT, ids, 0, out);
+    const accepting = this.stateAccepting[state];
+    if (accepting === NONE) return NO_VALUES;
+    if (accepting !== MANY) return this.values[accepting] ?? NO_VALUES;
+    const values: T[] = [];
+    for (const node of this.stateNodes[state]) {
+      const bound = this.values[node];
+      if (bound) for (const value of bound) values.push(value);
+    }
+    return values;
   }
 
-  private matchFrom(node: number, ids: readonly number[], index: number, out: T[]): void {
-    const nodes = this.nodes;
-    const at = node * NODE_STRIDE;
-    const hash = nodes[at + HASH];
-    if (hash !== NONE) this.matchHash(hash, ids, index, out);
-    if (index === ids.length) {
-      const values = this.values[node];
-      if (values) for (const value of values) out.push(value);
-      return;
-    }
-    const id = ids[index];
-    if (id !== UNKNOWN_WORD && nodes[at + WORD_CHILDREN] !== 0) {
-      const next = this.child(node, id);
-      if (next !== NONE) this.matchFrom(next, ids, index + 1, out);
-    }
-    const star = nodes[at + STAR];
-    if (star !== NONE) this.matchFrom(star, ids, index + 1, out);
+  /** The state reached from `state` by the word `id`: compiled the first time it is asked for. */
+  private step(state: number, id: number): number {
+    const next = this.steps.get(state, id);
+    return next !== NONE ? next : this.compileStep(state, id);
   }
 
-  /**
-   * `#` swallows zero or more words: what follows it is tried at every later word. When only words
-   * follow it (the common `#.a.b`), they are looked up directly at each position rather than
-   * through a call each, and a `#` that ends its patterns matches once, whatever is left.
-   */
-  private matchHash(hash: number, ids: readonly number[], index: number, out: T[]): void {
-    const at = hash * NODE_STRIDE;
-    if (this.nodes[at + HASH] !== NONE || this.nodes[at + STAR] !== NONE) {
-      for (let i = index; i <= ids.length; i++) this.matchFrom(hash, ids, i, out);
-      return;
+  private compileStep(state: number, id: number): number {
+    const reached = this.closure(this.advance(this.stateNodes[state], id));
+    if (this.steps.size + this.compiledNodes >= Math.max(MIN_COMPILED, COMPILED_PER_NODE * (this.nodesUsed - this.freeNodes.length))) {
+      // Starting over keeps memory bounded where many `#`s meet many different keys; the steps
+      // this key still needs are compiled again below and by the matches that follow.
+      this.forgetCompiled();
+      return this.stateOf(reached);
     }
-    const values = this.values[hash];
-    if (values) for (const value of values) out.push(value);
-    if (this.nodes[at + WORD_CHILDREN] === 0) return;
-    for (let i = index; i < ids.length; i++) {
-      const id = ids[i];
-      if (id === UNKNOWN_WORD) continue;
-      const next = this.child(hash, id);
-      if (next !== NONE) this.matchFrom(next, ids, i + 1, out);
-    }
+    const next = this.stateOf(reached);
+    this.steps.add(state, id, next);
+    return next;
   }
 
-  /** The child of `node` by word `id`, or NONE. */
-  private child(node: number, id: number): number {
-    const edges = this.edges;
-    const mask = this.edgeMask;
-    for (let slot = homeSlot(node, id, mask); ; slot = (slot + 1) & mask) {
-      const at = slot * EDGE_STRIDE;
-      const parent = edges[at + PARENT];
-      if (parent === node && edges[at + WORD] === id) return edges[at + CHILD];
-      if (parent === NONE) return NONE;
+  /** The nodes that `nodes` lead to by one word: its child by that word, a `*`, or staying in a `#`. */
+  private advance(nodes: readonly number[], id: number): number[] {
+    const reached: number[] = [];
+    for (const node of nodes) {
+      const at = node * NODE_STRIDE;
+      if (id !== UNKNOWN_WORD && this.nodes[at + WORD_CHILDREN] !== 0) {
+        const next = this.edges.get(node, id);
+        if (next !== NONE) reached.push(next);
+      }
+      if (this.nodes[at + STAR] !== NONE) reached.push(this.nodes[at + STAR]);
+      if (this.nodes[at + IS_HASH] === 1) reached.push(node);
     }
+    return reached;
   }
 
-  private addEdge(node: number, id: number, child: number): void {
-    // At most half full, so that a miss (most lookups of a `#`'s words) ends within a slot or two.
-    if ((this.edgeCount + 1) * 2 > this.edgeMask + 1) this.resizeEdges((this.edgeMask + 1) * 2);
-    this.edgeCount++;
-    const edges = this.edges;
-    const mask = this.edgeMask;
-    let slot = homeSlot(node, id, mask);
-    while (edges[slot * EDGE_STRIDE + PARENT] !== NONE) slot = (slot + 1) & mask;
-    const at = slot * EDGE_STRIDE;
-    edges[at + PARENT] = node;
-    edges[at + WORD] = id;
-    edges[at + CHILD] = child;
+  /** `nodes` with the `#` after each (a `#` may match no word), sorted, each once. */
+  private closure(nodes: number[]): number[] {
+    for (let i = 0; i < nodes.length; i++) {
+      const hash = this.nodes[nodes[i] * NODE_STRIDE + HASH];
+      if (hash !== NONE) nodes.push(hash);
+    }
+    nodes.sort((a, b) => a - b);
+    return nodes.filter((node, i) => i === 0 || node !== nodes[i - 1]);
   }
 
-  /** Deletes the edge (node, id), moving back the entries after it that would no longer be found. */
-  private removeEdge(node: number, id: number): void {
-    const edges = this.edges;
-    const mask = this.edgeMask;
-    let hole = homeSlot(node, id, mask);
-    while (edges[hole * EDGE_STRIDE + PARENT] !== node || edges[hole * EDGE_STRIDE + WORD] !== id) hole = (hole + 1) & mask;
-    for (let slot = (hole + 1) & mask; edges[slot * EDGE_STRIDE + PARENT] !== NONE; slot = (slot + 1) & mask) {
-      const at = slot * EDGE_STRIDE;
-      const home = homeSlot(edges[at + PARENT], edges[at + WORD], mask);
-      // The entry may fill the hole when its home is not in (hole, slot], cyclically.
-      const reachable = hole <= slot ? home > hole && home <= slot : home > hole || home <= slot;
-      if (reachable) continue;
-      edges.copyWithin(hole * EDGE_STRIDE, at, at + EDGE_STRIDE);
-      hole = slot;
+  private stateOf(nodes: readonly number[]): number {
+    const set = nodes.join(',');
+    let state = this.stateBySet.get(set);
+    if (state === undefined) {
+      state = this.stateNodes.length;
+      this.stateNodes.push(nodes);
+      this.compiledNodes += nodes.length;
+      this.stateAccepting.push(this.acceptingNode(nodes));
+      this.stateBySet.set(set, state);
+      if (nodes.length === 0) this.deadState = state;
     }
-    edges.fill(NONE, hole * EDGE_STRIDE, hole * EDGE_STRIDE + EDGE_STRIDE);
-    this.edgeCount--;
+    return state;
   }
 
-  private resizeEdges(slots: number): void {
-    const old = this.edges;
-    this.edges = new Int32Array(slots * EDGE_STRIDE);
-    this.edgeMask = slots - 1;
-    this.edgeCount = 0;
-    for (let at = 0; at < old.length; at += EDGE_STRIDE) {
-      if (old[at + PARENT] !== NONE) this.addEdge(old[at + PARENT], old[at + WORD], old[at + CHILD]);
+  /** The one node of `nodes` with values bound, NONE when none has, MANY when several have. */
+  private acceptingNode(nodes: readonly number[]): number {
+    let found = NONE;
+    for (const node of nodes) {
+      if (!this.values[node]) continue;
+      if (found !== NONE) return MANY;
+      found = node;
     }
+    return found;
+  }
+
+  /** Drops the compiled matcher: the trie changed, or it grew past its bound. */
+  private forgetCompiled(): void {
+    if (this.stateNodes.length === 1) return;
+    this.stateNodes = [NO_NODES];
+    this.stateAccepting = [NONE];
+    this.stateBySet = new Map();
+    this.startState = NONE;
+    this.deadState = NONE;
+    this.steps.clear();
+    this.compiledNodes = 0;
   }
 
   private newNode(): number {
