@@ -23,9 +23,21 @@ const patternWord = fc.oneof({ weight: 3, arbitrary: fc.constantFrom('a', 'b', '
 const key = fc.array(keyWord, { maxLength: 5 }).map((words) => words.join('.'));
 const pattern = fc.array(patternWord, { maxLength: 5 }).map((words) => words.join('.'));
 
-/** The values `trie` reports for `key`, once each, sorted. */
+/** What the trie keeps about its matches: tests set it to choose between walking and compiling. */
+const matchMode = (trie: TopicTrie<unknown>) => trie as unknown as { matchesSinceChange: number; steps: { size: number }; compiledNodes: number; nodesUsed: number; freeNodes: number[] };
+
+/**
+ * The values `trie` reports for `key`, once each, sorted: walked, then compiled (the steps already
+ * compiled stay, so later keys reuse them), which must agree.
+ */
 function trieMatches(trie: TopicTrie<number>, topicKey: string): number[] {
-  return [...new Set(trie.match(topicKey))].sort((a, b) => a - b);
+  const inside = matchMode(trie);
+  inside.matchesSinceChange = 0;
+  const walked = [...new Set(trie.match(topicKey))].sort((a, b) => a - b);
+  inside.matchesSinceChange = Number.MAX_SAFE_INTEGER;
+  const compiled = [...new Set(trie.match(topicKey))].sort((a, b) => a - b);
+  expect(compiled).toEqual(walked);
+  return walked;
 }
 
 /** The values whose pattern matches `key` by the reference, sorted. */
@@ -209,7 +221,7 @@ describe('topic-trie - properties', () => {
     const trie = new TopicTrie<number>();
     const bindings = Array.from({ length: 12 }, (_, i) => [`#.w${i % 6}.#.w${(i * 5) % 7}.#`, i] as const);
     for (const [bindingPattern, value] of bindings) trie.add(bindingPattern, value);
-    const inside = trie as unknown as { steps: { size: number }; compiledNodes: number; nodesUsed: number; freeNodes: number[] };
+    const inside = matchMode(trie);
     const bound = Math.max(256, 16 * (inside.nodesUsed - inside.freeNodes.length));
     let startedOver = 0;
     let previous = 0;
@@ -225,6 +237,22 @@ describe('topic-trie - properties', () => {
       { numRuns: 4000 },
     );
     expect(startedOver).toBeGreaterThan(0);
+  });
+
+  it('topic-trie - keys are walked until as many as the trie has nodes went by with no add or remove, then compiled', () => {
+    const trie = new TopicTrie<string>();
+    trie.add('a.*.c', 'v');
+    trie.add('a.#', 'w');
+    const inside = matchMode(trie);
+    const nodes = inside.nodesUsed - inside.freeNodes.length;
+    for (let i = 0; i < nodes; i++) expect([...trie.match('a.b.c')].sort()).toEqual(['v', 'w']);
+    expect(inside.steps.size).toBe(0);
+    expect([...trie.match('a.b.c')].sort()).toEqual(['v', 'w']);
+    expect(inside.steps.size).toBe(3);
+    trie.add('x', 'x');
+    expect(inside.steps.size).toBe(0);
+    expect([...trie.match('a.b.c')].sort()).toEqual(['v', 'w']);
+    expect(inside.steps.size).toBe(0);
   });
 
   it('topic-trie - the same value under two patterns is removed from one only', () => {

@@ -80,6 +80,8 @@ export class TopicTrie<T> {
   private readonly steps = new PairTable();
   /** The nodes in all states' sets, counted toward COMPILED_PER_NODE. */
   private compiledNodes = 0;
+  /** Keys matched since the last add or remove, up to the trie's node count (see match). */
+  private matchesSinceChange = 0;
 
   add(pattern: string, value: T): void {
     let node = ROOT;
@@ -106,7 +108,7 @@ export class TopicTrie<T> {
       node = next;
     }
     (this.values[node] ??= []).push(value);
-    this.forgetCompiled();
+    this.changed();
   }
 
   /** Removes one `value` added under `pattern`; nothing happens when there is none. */
@@ -126,7 +128,7 @@ export class TopicTrie<T> {
     if (!values || index < 0) return;
     values.splice(index, 1);
     if (values.length === 0) this.values[leaf] = undefined;
-    this.forgetCompiled();
+    this.changed();
     // Prune empty nodes so a churn of bindings does not grow the trie forever.
     for (let i = words.length; i > 0; i--) {
       const node = path[i];
@@ -149,27 +151,34 @@ export class TopicTrie<T> {
    * twice. The array may be the trie's own: read it before the next add or remove, never change it.
    */
   match(key: string): readonly T[] {
-    let state = this.startState === NONE ? (this.startState = this.stateOf(this.closure([ROOT]))) : this.startState;
+    // Compiling a step costs about what walking a whole key does, and every add or remove throws
+    // the steps away: while the patterns keep changing, keys are walked instead (one set of nodes
+    // after another, nothing kept), until as many keys as the trie has nodes went by unchanged.
+    const compiled = this.matchesSinceChange >= this.nodesUsed - this.freeNodes.length;
+    if (!compiled) this.matchesSinceChange++;
+    let state = compiled ? (this.startState === NONE ? (this.startState = this.stateOf(this.reach([], ROOT))) : this.startState) : NONE;
+    let nodes = compiled ? NO_NODES : this.reach([], ROOT);
     if (key !== '') {
       for (let start = 0; ; ) {
         const dot = key.indexOf('.', start);
         const word = dot < 0 ? key.slice(start) : key.slice(start, dot);
-        state = this.step(state, this.vocabulary.get(word)?.id ?? UNKNOWN_WORD);
-        // No pattern can match any more, whatever the rest of the key.
-        if (state === this.deadState) return NO_VALUES;
+        const id = this.vocabulary.get(word)?.id ?? UNKNOWN_WORD;
+        // Either way, once no node is left no pattern can match, whatever the rest of the key.
+        if (compiled) {
+          state = this.step(state, id);
+          if (state === this.deadState) return NO_VALUES;
+        } else {
+          nodes = this.advance(nodes, id);
+          if (nodes.length === 0) return NO_VALUES;
+        }
         if (dot < 0) break;
         start = dot + 1;
       }
     }
+    if (!compiled) return this.valuesAt(nodes);
     const accepting = this.stateAccepting[state];
     if (accepting === NONE) return NO_VALUES;
-    if (accepting !== MANY) return this.values[accepting] ?? NO_VALUES;
-    const values: T[] = [];
-    for (const node of this.stateNodes[state]) {
-      const bound = this.values[node];
-      if (bound) for (const value of bound) values.push(value);
-    }
-    return values;
+    return accepting === MANY ? this.valuesAt(this.stateNodes[state]) : (this.values[accepting] ?? NO_VALUES);
   }
 
   /** The state reached from `state` by the word `id`: compiled the first time it is asked for. */
@@ -179,7 +188,7 @@ export class TopicTrie<T> {
   }
 
   private compileStep(state: number, id: number): number {
-    const reached = this.closure(this.advance(this.stateNodes[state], id));
+    const reached = this.advance(this.stateNodes[state], id);
     if (this.steps.size + this.compiledNodes >= Math.max(MIN_COMPILED, COMPILED_PER_NODE * (this.nodesUsed - this.freeNodes.length))) {
       // Starting over keeps memory bounded where many `#`s meet many different keys; the steps
       // this key still needs are compiled again below and by the matches that follow.
@@ -191,33 +200,36 @@ export class TopicTrie<T> {
     return next;
   }
 
-  /** The nodes that `nodes` lead to by one word: its child by that word, a `*`, or staying in a `#`. */
+  /** The nodes that `nodes` lead to by one word: each one's child by that word, its `*`, or itself when it is a `#`. */
   private advance(nodes: readonly number[], id: number): number[] {
     const reached: number[] = [];
     for (const node of nodes) {
       const at = node * NODE_STRIDE;
-      if (id !== UNKNOWN_WORD && this.nodes[at + WORD_CHILDREN] !== 0) {
-        const next = this.edges.get(node, id);
-        if (next !== NONE) reached.push(next);
-      }
-      if (this.nodes[at + STAR] !== NONE) reached.push(this.nodes[at + STAR]);
-      if (this.nodes[at + IS_HASH] === 1) reached.push(node);
+      if (id !== UNKNOWN_WORD && this.nodes[at + WORD_CHILDREN] !== 0) this.reach(reached, this.edges.get(node, id));
+      this.reach(reached, this.nodes[at + STAR]);
+      if (this.nodes[at + IS_HASH] === 1) this.reach(reached, node);
     }
     return reached;
   }
 
-  /** `nodes` with the `#` after each (a `#` may match no word), sorted, each once. */
-  private closure(nodes: number[]): number[] {
-    for (let i = 0; i < nodes.length; i++) {
-      const hash = this.nodes[nodes[i] * NODE_STRIDE + HASH];
-      if (hash !== NONE) nodes.push(hash);
-    }
-    nodes.sort((a, b) => a - b);
-    return nodes.filter((node, i) => i === 0 || node !== nodes[i - 1]);
+  /** Adds `node` to `set`, with the `#` after it (a `#` may match no word), unless NONE or there already. */
+  private reach(set: number[], node: number): number[] {
+    for (; node !== NONE && !set.includes(node); node = this.nodes[node * NODE_STRIDE + HASH]) set.push(node);
+    return set;
   }
 
-  private stateOf(nodes: readonly number[]): number {
-    const set = nodes.join(',');
+  /** The values bound at `nodes`. */
+  private valuesAt(nodes: readonly number[]): readonly T[] {
+    let found: T[] | undefined;
+    for (const node of nodes) {
+      const bound = this.values[node];
+      if (bound) found = found ? [...found, ...bound] : bound;
+    }
+    return found ?? NO_VALUES;
+  }
+
+  private stateOf(nodes: number[]): number {
+    const set = nodes.sort((a, b) => a - b).join(',');
     let state = this.stateBySet.get(set);
     if (state === undefined) {
       state = this.stateNodes.length;
@@ -239,6 +251,11 @@ export class TopicTrie<T> {
       found = node;
     }
     return found;
+  }
+
+  private changed(): void {
+    this.matchesSinceChange = 0;
+    this.forgetCompiled();
   }
 
   /** Drops the compiled matcher: the trie changed, or it grew past its bound. */
