@@ -39,7 +39,8 @@ async function serve(argv: {
   // V8 allocates straight into the old generation what is made where most objects made so far
   // outlived a young collection. A broker's messages live for milliseconds, but after a stall most
   // are still queued at a collection, and from then on every message would wait for a full one:
-  // docs/performance.md, "V8's pretenuring". Node lets a process change this flag as it runs.
+  // docs/performance.md, "Compiled topic matching and V8's pretenuring". Node lets a process
+  // change this flag as it runs.
   setFlagsFromString('--no-allocation-site-pretenuring');
   // Loaded here, not at the top: the client and admin commands start without the server's packages.
   const { buildApp } = await import('./app.js');
