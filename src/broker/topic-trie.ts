@@ -40,11 +40,11 @@ const MANY = -1;
  * Topic binding patterns in a trie, and a matcher compiled from it. `*` matches exactly one word,
  * `#` zero or more.
  *
- * A key is matched by a lazily built DFA rather than by walking the trie: a state is the set of
- * trie nodes that the key's words so far lead to, and each (state, word) step is worked out from
- * the trie the first time a key takes it, then found in one probe. A walk branches at every `*`
- * and `#` and retries a `#`'s continuation at every later word; a compiled match takes one step
- * per word of the key. What was compiled is dropped whenever a pattern is added or removed.
+ * A key is matched word by word on sets of trie nodes: the set its words so far lead to, which
+ * the next word advances. Once the patterns have stayed unchanged for a while, those steps are
+ * compiled as keys take them (a lazily built DFA whose states are the sets): each (state, word)
+ * step is worked out once, then found in one probe, however many `*` and `#` the patterns have.
+ * What was compiled is dropped whenever a pattern is added or removed.
  *
  * The words of the patterns are numbered, and a key's words are looked up by their text once per
  * match: steps are keyed by small integers. Words no pattern uses share one number, so keys full
@@ -218,14 +218,20 @@ export class TopicTrie<T> {
     return set;
   }
 
-  /** The values bound at `nodes`. */
+  /** The values bound at `nodes`: one node's own array when only one has any. */
   private valuesAt(nodes: readonly number[]): readonly T[] {
-    let found: T[] | undefined;
+    let first: T[] | undefined;
+    let all: T[] | undefined;
     for (const node of nodes) {
       const bound = this.values[node];
-      if (bound) found = found ? [...found, ...bound] : bound;
+      if (!bound) continue;
+      if (!first) first = bound;
+      else {
+        all ??= [...first];
+        for (const value of bound) all.push(value);
+      }
     }
-    return found ?? NO_VALUES;
+    return all ?? first ?? NO_VALUES;
   }
 
   private stateOf(nodes: number[]): number {
