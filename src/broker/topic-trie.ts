@@ -154,7 +154,7 @@ export class TopicTrie<T> {
     // Compiling a step costs about what walking a whole key does, and every add or remove throws
     // the steps away: while the patterns keep changing, keys are walked instead (one set of nodes
     // after another, nothing kept), until as many keys as the trie has nodes went by unchanged.
-    const compiled = this.matchesSinceChange >= this.nodesUsed - this.freeNodes.length;
+    const compiled = this.matchesSinceChange >= this.nodeCount();
     if (!compiled) this.matchesSinceChange++;
     let state = compiled ? (this.startState === NONE ? (this.startState = this.stateOf(this.reach([], ROOT))) : this.startState) : NONE;
     let nodes = compiled ? NO_NODES : this.reach([], ROOT);
@@ -189,7 +189,7 @@ export class TopicTrie<T> {
 
   private compileStep(state: number, id: number): number {
     const reached = this.advance(this.stateNodes[state], id);
-    if (this.steps.size + this.compiledNodes >= Math.max(MIN_COMPILED, COMPILED_PER_NODE * (this.nodesUsed - this.freeNodes.length))) {
+    if (this.steps.size + this.compiledNodes >= Math.max(MIN_COMPILED, COMPILED_PER_NODE * this.nodeCount())) {
       // Starting over keeps memory bounded where many `#`s meet many different keys; the steps
       // this key still needs are compiled again below and by the matches that follow.
       this.forgetCompiled();
@@ -274,6 +274,11 @@ export class TopicTrie<T> {
     this.deadState = NONE;
     this.steps.clear();
     this.compiledNodes = 0;
+  }
+
+  /** Nodes in the trie now, the root included: what the compiled matcher's bound and patience scale with. */
+  private nodeCount(): number {
+    return this.nodesUsed - this.freeNodes.length;
   }
 
   private newNode(): number {
