@@ -8,6 +8,9 @@ import { eventually, RawClient, runCli, spawnCli, startBroker, type RunningBroke
 import { ARGON2_AVAILABLE, verifyPassword } from '../../src/auth/passwords.js';
 
 const shippedConfig = fileURLToPath(new URL('../../config/broker.json', import.meta.url));
+// A spawned CLI's start-up and subscribe: `eventually`'s 5 s ran out once in CI on this 2-core
+// machine, with neighbouring tests taking 4-7 s each.
+const CLI_SUBSCRIBED_MS = 15_000;
 
 describe('cli - with the shipped config', () => {
   let broker: RunningBroker;
@@ -87,7 +90,7 @@ describe('cli - consume and publish lose nothing and say what went wrong', () =>
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     // As `| head` does once it has what it wants: the read end closes before anything is written.
     child.stdout!.destroy();
-    await eventually(async () => (await watcher.request({ op: 'queue.declare', queue: 'piped', passive: true })).consumerCount === 1, 'the consumer is subscribed');
+    await eventually(async () => (await watcher.request({ op: 'queue.declare', queue: 'piped', passive: true })).consumerCount === 1, 'the consumer is subscribed', CLI_SUBSCRIBED_MS);
     for (let i = 1; i <= 3; i++) await watcher.request({ op: 'publish', exchange: '', routingKey: 'piped', payload: i });
     expect(await exited).toBe(0);
     expect(stderr).toBe('');
@@ -106,7 +109,7 @@ describe('cli - consume and publish lose nothing and say what went wrong', () =>
       let stderr = '';
       child.stderr!.on('data', (chunk) => (stderr += chunk));
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-      await eventually(async () => (await client.request({ op: 'queue.declare', queue: 'gone', passive: true })).consumerCount === 1, 'the consumer is subscribed');
+      await eventually(async () => (await client.request({ op: 'queue.declare', queue: 'gone', passive: true })).consumerCount === 1, 'the consumer is subscribed', CLI_SUBSCRIBED_MS);
       client.close();
       await own.stop(signal);
       expect(await exited).toBe(1);
