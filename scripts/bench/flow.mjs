@@ -51,7 +51,7 @@ async function oneRun(shared, consumers, publisher, scenario, profile, measureMs
   const p1 = read(shared, PUBLISHED);
   const t1 = performance.now();
   Atomics.store(shared, PHASE, IDLE);
-  const { errors: publishErrors, lastError: publishError } = await publishing;
+  const { errors: publishErrors, lastError: publishError, waited } = await publishing;
 
   // Drain: everything published must arrive (and be confirmed, with confirms).
   const expected = read(shared, PUBLISHED) * scenario.fanout;
@@ -71,5 +71,7 @@ async function oneRun(shared, consumers, publisher, scenario, profile, measureMs
     duplicates: Math.max(0, delivered - expected),
     errors: read(shared, ERRORS) + publishErrors + consumeErrors,
     lastError: publishError ?? consumeError,
+    // Shares of the publisher's run (ramp and window) spent waiting for confirms, and for the window of undelivered messages.
+    publisherWaits: waited && { confirms: waited.confirmsMs / waited.runMs, window: waited.windowMs / waited.runMs },
   };
 }

@@ -121,6 +121,9 @@ export function jsonLine(scenario, replies, meta) {
     if (reply?.serverCpu != null) extra[target] = { serverCpu: Number(reply.serverCpu.toFixed(3)) };
     if (reply?.server) Object.assign((extra[target] ??= {}), { server: reply.server });
     if (reply?.ok && reply.result.subscribers) Object.assign((extra[target] ??= {}), { subscribers: reply.result.subscribers, rssBefore: reply.result.rssBefore, rssAfter: reply.result.rssAfter });
+    const waits = reply?.ok ? (reply.result.runs ?? []).map((run) => run.publisherWaits).filter(Boolean) : [];
+    const share = (values) => Number(summary(values).median.toFixed(3));
+    if (waits.length > 0) Object.assign((extra[target] ??= {}), { publisherWaits: { confirms: share(waits.map((w) => w.confirms)), window: share(waits.map((w) => w.window)) } });
   }
   return JSON.stringify({ scenario: scenario.id, title: scenario.title, ...meta, metrics, ...(stomp && { warrenStomp: stomp }), checks, extra });
 }

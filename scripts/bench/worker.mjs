@@ -56,7 +56,9 @@ async function publisher() {
   };
 
   // As fast as the windows allow: `window` messages not yet delivered, `confirmWindow` unconfirmed.
-  async function flatOut() {
+  // What the publisher waited for, in ms over the run, tells a broker-bound run (the undelivered
+  // window full) from one held by confirms' latency.
+  async function flatOut(waited) {
     const { fanout, window, confirmWindow } = scenario;
     while (read(shared, PHASE) !== IDLE) {
       const delivered = read(shared, DELIVERED);
@@ -64,12 +66,17 @@ async function publisher() {
       const confirmRoom = scenario.confirm ? confirmWindow - (published - confirmed) : Infinity;
       const room = Math.min(window - inFlight, confirmRoom);
       if (room <= 0) {
+        const since = performance.now();
         if (confirmRoom <= 0) {
           await new Promise((resolve) => {
             wakeOnConfirm = resolve;
             setTimeout(resolve, 50);
           });
-        } else await changed(shared, DELIVERED, delivered, 50);
+          waited.confirmsMs += performance.now() - since;
+        } else {
+          await changed(shared, DELIVERED, delivered, 50);
+          waited.windowMs += performance.now() - since;
+        }
         wakeOnConfirm = undefined;
         continue;
       }
@@ -98,8 +105,11 @@ async function publisher() {
 
   return {
     run: async () => {
-      await (scenario.rate ? paced() : flatOut());
-      return { published, confirmed, errors: pub.errors(), lastError: pub.lastError?.() };
+      const waited = scenario.rate ? undefined : { confirmsMs: 0, windowMs: 0, runMs: 0 };
+      const start = performance.now();
+      await (waited ? flatOut(waited) : paced());
+      if (waited) waited.runMs = performance.now() - start;
+      return { published, confirmed, errors: pub.errors(), lastError: pub.lastError?.(), waited };
     },
     close: async () => {
       await pub.close();
