@@ -22,6 +22,7 @@ import { JournalWriter } from './journal-writer.js';
 import * as format from './record-format.js';
 import { replayJournal, type MessageIndex } from './replay.js';
 import { Segment, segmentPath } from './segment.js';
+import { SeqIndex } from './seq-index.js';
 import type { Topology } from './topology.js';
 
 export interface JournalStoreOptions {
@@ -192,7 +193,7 @@ export class JournalStore implements MessageStore {
   deleteQueue(name: string): void {
     if (!this.writable() || !this.topology.queues.delete(name)) return;
     const segment = this.append(format.encodeQueueDelete(name));
-    for (const older of this.index.get(name)?.values() ?? []) segment.cancel(older);
+    for (const [, older] of this.index.get(name) ?? []) segment.cancel(older);
     this.index.delete(name);
     this.streams.delete(name);
   }
@@ -301,9 +302,8 @@ export class JournalStore implements MessageStore {
     const seqs: number[] = [];
     const olders: Segment[] = [];
     for (const seq of run.seqs) {
-      const older = where.get(seq);
+      const older = where.take(seq);
       if (!older) continue;
-      where.delete(seq);
       seqs.push(seq);
       olders.push(older);
     }
@@ -318,9 +318,8 @@ export class JournalStore implements MessageStore {
     for (let i = 0; i < targets.length; i += 2) {
       const queue = targets[i] as string;
       let where = this.index.get(queue);
-      if (!where) this.index.set(queue, (where = new Map()));
-      segment.put(where.get(seq));
-      where.set(seq, segment);
+      if (!where) this.index.set(queue, (where = new SeqIndex()));
+      segment.put(where.put(seq, segment));
     }
   }
 

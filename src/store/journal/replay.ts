@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import type { Message, StoredMessage } from '../../broker/index.js';
 import { scanRecords, type JournalRecord } from './record-format.js';
 import { listSegmentIds, Segment, segmentPath } from './segment.js';
+import { SeqIndex } from './seq-index.js';
 import { Topology } from './topology.js';
 
 /** Where each stored message's put is: queue name, then seq, to segment. */
-export type MessageIndex = Map<string, Map<number, Segment>>;
+export type MessageIndex = Map<string, SeqIndex<Segment>>;
 
 /** The journal as read back: the state it records, and the per-segment accounting to go on with. */
 export interface ReplayedJournal {
@@ -117,10 +118,9 @@ class ReplayState {
         const messages = this.messages.get(record.queue);
         if (!where || !messages) break;
         for (const seq of record.seqs) {
-          const older = where.get(seq);
+          const older = where.take(seq);
           if (!older) continue;
           segment.cancel(older);
-          where.delete(seq);
           messages.delete(seq);
         }
         break;
@@ -139,18 +139,17 @@ class ReplayState {
     let where = this.index.get(queue);
     let messages = this.messages.get(queue);
     if (!where || !messages) {
-      where = new Map();
+      where = new SeqIndex();
       messages = new Map();
       this.index.set(queue, where);
       this.messages.set(queue, messages);
     }
-    segment.put(where.get(seq));
-    where.set(seq, segment);
+    segment.put(where.put(seq, segment));
     messages.set(seq, { queue, seq, message, expiresAt });
   }
 
   private dropQueue(segment: Segment, queue: string): void {
-    for (const older of this.index.get(queue)?.values() ?? []) segment.cancel(older);
+    for (const [, older] of this.index.get(queue) ?? []) segment.cancel(older);
     this.index.delete(queue);
     this.messages.delete(queue);
   }
