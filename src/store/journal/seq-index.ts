@@ -9,10 +9,10 @@
  * compaction's copy of an older put, a replay of one) goes to a `Map` beside the array.
  */
 export class SeqIndex<T> {
-  /** Ascending from `head`; a removed slot keeps its seq and has `undefined` as its value. */
+  /** Ascending from `head`; a removed slot keeps its seq and has `undefined` as its value (so T never includes undefined). */
   private seqs: number[] = [];
   private values: (T | undefined)[] = [];
-  /** Slots before it are removed (and dropped at the next compaction). */
+  /** Slots before it are removed (and dropped at the next rebuild). */
   private head = 0;
   /** Removed slots at or after `head`. */
   private holes = 0;
@@ -23,15 +23,12 @@ export class SeqIndex<T> {
     return this.seqs.length - this.head - this.holes + this.others.size;
   }
 
-  get(seq: number): T | undefined {
-    const at = this.slotOf(seq);
-    return at >= 0 ? this.values[at] : this.others.get(seq);
-  }
-
   /** Puts `value` at `seq`; returns the value it replaces, if any. */
   put(seq: number, value: T): T | undefined {
     const seqs = this.seqs;
-    if (seqs.length === this.head || seq > seqs[seqs.length - 1]) {
+    // A seq above the array's last can still be one of `others`: the array's tail was removed
+    // and dropped since it went there.
+    if ((seqs.length === this.head || seq > seqs[seqs.length - 1]) && (this.others.size === 0 || !this.others.has(seq))) {
       seqs.push(seq);
       this.values.push(value);
       return undefined;
