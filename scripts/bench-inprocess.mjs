@@ -4,13 +4,22 @@
 // the built broker (dist/) on fake sockets, in one process. Not part of `npm test`.
 //
 //   npm run build && node scripts/bench-inprocess.mjs [--fanout 1] [--seconds 3] [--runs 3] [--auth] [--topic]
+//                                                    [--unbatched [--persistent]]
 //
 // The publisher sends S1's frames (arrays of 50 publishes of 256-byte payloads) while fewer than
 // 1,000 messages per queue are undelivered; each consumer (prefetch 100) acks `multiple` once per
 // flush it receives, one event-loop turn later. Prints µs per delivery (median of the runs): what
 // the broker's JavaScript costs, which a socket bench mixes with the kernel and the clients.
 //
+// --unbatched is S3un's client: one confirmed publish per WebSocket message, at most 100 a turn,
+// while fewer than 1,000 are unconfirmed and 10,000 undelivered. With --persistent (S3u) the
+// queue and exchange are durable, the messages persistent, and the store a journal (sync always)
+// in a temporary directory; the process's CPU per delivery then includes the thread pool's writes.
+//
 // Type-checked (npm run typecheck) against src/: the modules are the built ones, typed as their sources.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 
@@ -18,15 +27,24 @@ const built = (/** @type {string} */ path) => import(new URL(`../dist/${path}`, 
 /** @type {typeof import('../src/broker/index.js')} */
 const { VirtualHosts } = await built('broker/index.js');
 /** @type {typeof import('../src/store/index.js')} */
-const { MemoryVhostStores } = await built('store/index.js');
+const { MemoryVhostStores, VhostJournals } = await built('store/index.js');
 /** @type {typeof import('../src/auth/index.js')} */
 const { Authenticator, regexAccess } = await built('auth/index.js');
 /** @type {typeof import('../src/transport/index.js')} */
 const { JSON_PROTOCOL, OPEN, Session } = await built('transport/index.js');
 
 const { values } = parseArgs({
-  options: { fanout: { type: 'string', default: '1' }, seconds: { type: 'string', default: '3' }, runs: { type: 'string', default: '3' }, auth: { type: 'boolean', default: false }, topic: { type: 'boolean', default: false } },
+  options: {
+    fanout: { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '3' },
+    auth: { type: 'boolean', default: false },
+    topic: { type: 'boolean', default: false },
+    unbatched: { type: 'boolean', default: false },
+    persistent: { type: 'boolean', default: false },
+  },
 });
+if (values.persistent && !values.unbatched) throw new Error('--persistent is S3u: give it with --unbatched');
 const fanout = Number(values.fanout);
 const seconds = Number(values.seconds);
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
@@ -50,7 +68,10 @@ const fakeSocket = (onSend) => ({
 });
 
 async function run() {
-  const vhosts = await VirtualHosts.open(new MemoryVhostStores());
+  const dataDir = values.persistent ? mkdtempSync(join(tmpdir(), 'bench-inprocess-')) : undefined;
+  const stores = dataDir ? await VhostJournals.open({ dataDir, sync: 'always' }) : new MemoryVhostStores();
+  const vhosts = await VirtualHosts.open(stores);
+  const durable = values.persistent;
   // --auth: the sessions log in as a user whose permissions are regexes, with a topic permission, so every operation is checked.
   const names = '^(x|q[0-9]+)$';
   // A topic permission too, on x: with --topic (x is then a topic exchange) every publish's key is checked against it.
@@ -60,8 +81,12 @@ async function run() {
   const auth = new Authenticator({ users, vhosts: new Set(['/']), tokens: undefined, anonymous: undefined });
   const connect = { op: 'connect', id: 1, version: 1, ...(values.auth ? { username: 'bench', password: 'bench' } : {}) };
   const context = { vhosts, auth, highWaterBytes: 2 ** 30, drainTimeoutMs: 1e9, flow: { alarm: null }, counts: { confirmed: 0 }, serverVersion: 'bench', logger: pino({ level: 'silent' }) };
-  const publisher = new Session(fakeSocket(() => {}), 'publisher', context, JSON_PROTOCOL, '127.0.0.1');
-  publisher.onMessage(frame([connect, { op: 'exchange.declare', id: 2, exchange: 'x', type: values.topic ? 'topic' : fanout > 1 ? 'fanout' : 'direct', durable: false }]), false);
+  let confirmed = 0;
+  const countConfirms = (/** @type {string} */ data) => {
+    for (let at = data.indexOf('"op":"ok"'); at >= 0; at = data.indexOf('"op":"ok"', at + 1)) confirmed++;
+  };
+  const publisher = new Session(fakeSocket(countConfirms), 'publisher', context, JSON_PROTOCOL, '127.0.0.1');
+  publisher.onMessage(frame([connect, { op: 'exchange.declare', id: 2, exchange: 'x', type: values.topic ? 'topic' : fanout > 1 ? 'fanout' : 'direct', durable }]), false);
   let delivered = 0;
   const consumers = [];
   for (let i = 0; i < fanout; i++) {
@@ -91,7 +116,7 @@ async function run() {
     session.onMessage(
       frame([
         connect,
-        { op: 'queue.declare', id: 2, queue: `q${i}`, durable: false },
+        { op: 'queue.declare', id: 2, queue: `q${i}`, durable },
         { op: 'queue.bind', id: 3, queue: `q${i}`, exchange: 'x', routingKey: 'k' },
         { op: 'consume', id: 4, queue: `q${i}`, prefetch: 100 },
       ]),
@@ -101,16 +126,24 @@ async function run() {
       for (const deliveryTag of acks.splice(0)) session.onMessage(frame({ op: 'ack', deliveryTag, multiple: true }), false);
     });
   }
-  await nextTurn();
+  await new Promise((resolve) => setTimeout(resolve, 50));
   delivered = 0;
+  confirmed = 0;
   const pad = 'x'.repeat(200);
   let seq = 0;
   const batches = Array.from({ length: 20 }, () => frame(Array.from({ length: 50 }, () => ({ op: 'publish', exchange: 'x', routingKey: 'k', payload: { t: Date.now() * 1000, seq: seq++, pad } }))));
+  const properties = values.persistent ? ',"properties":{"persistent":true}' : '';
   let published = 0;
+  const cpuAtStart = process.cpuUsage();
   const start = process.hrtime.bigint();
   const end = start + BigInt(Math.round(seconds * 1e9));
   for (let batch = 0; process.hrtime.bigint() < end; ) {
-    if (published - delivered / fanout < 1000) {
+    if (values.unbatched) {
+      const room = Math.min(100, 1000 - (published - confirmed), 10_000 - (published - delivered / fanout));
+      for (let i = 0; i < room; i++, published++) {
+        publisher.onMessage(Buffer.from(`{"op":"publish","id":${published + 10},"exchange":"x","routingKey":"k","payload":{"t":${Date.now() * 1000},"seq":${seq++},"pad":"${pad}"}${properties}}`), false);
+      }
+    } else if (published - delivered / fanout < 1000) {
       publisher.onMessage(batches[batch++ % batches.length], false);
       published += 50;
     }
@@ -118,13 +151,22 @@ async function run() {
     for (const ack of consumers) ack();
   }
   const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-  return (1e6 * elapsed) / delivered;
+  const { user, system } = process.cpuUsage(cpuAtStart);
+  await vhosts.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  return { wall: (1e6 * elapsed) / delivered, cpu: (user + system) / delivered };
 }
 
-const results = [];
+const runs = [];
 await run(); // warm-up
-for (let i = 0; i < Number(values.runs); i++) results.push(await run());
-results.sort((a, b) => a - b);
-const median = results[Math.floor(results.length / 2)];
-console.log(`fanout ${fanout}: ${median.toFixed(3)} µs per delivery (median of ${results.length}: ${results.map((r) => r.toFixed(3)).join(', ')}), ${Math.round(1e6 / median).toLocaleString('en')} deliveries/s`);
-console.log(JSON.stringify({ script: 'bench-inprocess', fanout, topic: values.topic, auth: values.auth, seconds, usPerDelivery: results, median }));
+for (let i = 0; i < Number(values.runs); i++) runs.push(await run());
+const medianOf = (/** @type {number[]} */ figures) => [...figures].sort((a, b) => a - b)[Math.floor(figures.length / 2)];
+const results = runs.map((r) => r.wall);
+const median = medianOf(results);
+const cpu = runs.map((r) => r.cpu);
+console.log(
+  `fanout ${fanout}: ${median.toFixed(3)} µs per delivery (median of ${results.length}: ${results.map((r) => r.toFixed(3)).join(', ')}), ${Math.round(1e6 / median).toLocaleString('en')} deliveries/s; ` +
+    `process CPU ${medianOf(cpu).toFixed(3)} µs per delivery (with the thread pool and the collector's threads)`,
+);
+const { unbatched, persistent, topic, auth } = values;
+console.log(JSON.stringify({ script: 'bench-inprocess', fanout, topic, auth, unbatched, persistent, seconds, usPerDelivery: results, median, cpuUsPerDelivery: cpu, cpuMedian: medianOf(cpu) }));
