@@ -44,7 +44,10 @@ const { values } = parseArgs({
     persistent: { type: 'boolean', default: false },
   },
 });
-if (values.persistent && !values.unbatched) throw new Error('--persistent is S3u: give it with --unbatched');
+if (values.persistent && !values.unbatched) {
+  console.error('bench-inprocess: --persistent is S3u\'s shape and needs --unbatched (S3u: --unbatched --persistent; S3un: --unbatched)');
+  process.exit(2);
+}
 const fanout = Number(values.fanout);
 const seconds = Number(values.seconds);
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
