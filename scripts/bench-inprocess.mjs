@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { summary } from './bench/stats.mjs';
 
 const built = (/** @type {string} */ path) => import(new URL(`../dist/${path}`, import.meta.url).href);
 /** @type {typeof import('../src/broker/index.js')} */
@@ -163,13 +164,13 @@ async function run() {
 const runs = [];
 await run(); // warm-up
 for (let i = 0; i < Number(values.runs); i++) runs.push(await run());
-const medianOf = (/** @type {number[]} */ figures) => [...figures].sort((a, b) => a - b)[Math.floor(figures.length / 2)];
 const results = runs.map((r) => r.wall);
-const median = medianOf(results);
+const median = summary(results)?.median ?? NaN;
 const cpu = runs.map((r) => r.cpu);
+const cpuMedian = summary(cpu)?.median ?? NaN;
 console.log(
   `fanout ${fanout}: ${median.toFixed(3)} µs per delivery (median of ${results.length}: ${results.map((r) => r.toFixed(3)).join(', ')}), ${Math.round(1e6 / median).toLocaleString('en')} deliveries/s; ` +
-    `process CPU ${medianOf(cpu).toFixed(3)} µs per delivery (with the thread pool and the collector's threads)`,
+    `process CPU ${cpuMedian.toFixed(3)} µs per delivery (with the thread pool and the collector's threads)`,
 );
 const { unbatched, persistent, topic, auth } = values;
-console.log(JSON.stringify({ script: 'bench-inprocess', fanout, topic, auth, unbatched, persistent, seconds, usPerDelivery: results, median, cpuUsPerDelivery: cpu, cpuMedian: medianOf(cpu) }));
+console.log(JSON.stringify({ script: 'bench-inprocess', fanout, topic, auth, unbatched, persistent, seconds, usPerDelivery: results, median, cpuUsPerDelivery: cpu, cpuMedian }));
